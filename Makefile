@@ -1,0 +1,49 @@
+# One documented way to run each thing. Needs only python3 (3.11+) and node/npm (20+).
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV := .venv/bin/uv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := .venv
+export UV_LINK_MODE := copy
+
+.PHONY: install dev test test-unit lint fmt contracts migrate worker listener api clean bench chaos
+
+install: .venv/.synced node_modules/.installed ## Python deps (uv.lock) and npm tools (package-lock.json)
+
+.venv/bin/python:
+	python3 -m venv .venv
+
+$(UV): .venv/bin/python
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: install ## ruff + mypy, as CI runs them
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+fmt: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: lint ## the whole suite against real Postgres, Temporal and anvil started by the fixtures
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest -m "not integration"
+
+dev: install ## the whole system on embedded defaults; Ctrl-C stops everything
+	$(PY) -m bookme dev
+
+migrate: install
+	$(PY) -m bookme migrate
+
+clean:
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Temporal activities: Postgres writes, chain reads, signing and operator transactions."""

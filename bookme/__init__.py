@@ -1,0 +1,1 @@
+"""Settings, embedded services and the `bookme` command line."""

@@ -1,0 +1,172 @@
+"""The one settings object: every knob, read from the environment (prefix ``BOOKME_``) or ``.env``.
+
+Build it once in ``main()`` or a lifespan with ``Settings()``; nothing here runs at import.
+A URL left empty means "start the embedded service" in ``make dev`` and the tests; set it to
+point at a real service instead.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Published anvil test keys and obvious placeholders: fine locally, refused elsewhere.
+_PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "change-me",
+        "changeme",
+        "secret",
+        "dev-secret-change-me",
+        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    }
+)
+
+DEV_JWT_SECRET = "dev-secret-change-me"  # noqa: S105 - refused outside development
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(ValueError):
+    """Configuration that must not start a process (placeholder secret, missing key...)."""
+
+
+class Settings(BaseSettings):
+    """Every configurable knob of the service, with development defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOOKME_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "INFO"
+    log_json: bool = False
+    data_dir: Path = Path(".dev")
+
+    # --- Postgres: empty = embedded server under data_dir ---
+    database_url: str = ""
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # --- Temporal: empty = embedded dev server (with Web UI) ---
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    task_queue: str = "bookings"
+    worker_max_concurrent_activities: int = Field(default=100, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+
+    # --- Chain: empty provider list = embedded anvil ---
+    rpc_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    chain_id: int = 31337
+    escrow_address: str = ""
+    usdc_address: str = ""
+    deployment_file: Path = Path(".dev/deployment.json")
+    confirmations: int = Field(default=2, ge=0)
+    rpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    head_stale_after_seconds: float = Field(default=30.0, gt=0)
+    listener_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    listener_max_block_range: int = Field(default=2000, ge=1)
+
+    # --- Keys: from the environment or a file, never logged ---
+    signer_private_key: SecretStr | None = None
+    signer_key_file: Path | None = None
+    operator_private_key: SecretStr | None = None
+    operator_key_file: Path | None = None
+
+    # --- Booking timers (seconds) ---
+    monitoring_window_seconds: int = Field(default=180, ge=1)
+    push_grace_seconds: int = Field(default=30, ge=0)
+    poll_interval_seconds: int = Field(default=10, ge=1)
+    payment_deadline_seconds: int = Field(default=1800, ge=1)
+    authorization_ttl_seconds: int = Field(default=300, ge=1)
+    auto_complete_delay_seconds: int = Field(default=7200, ge=0)
+    late_cancellation_window_seconds: int = Field(default=86400, ge=0)
+
+    # --- Fee policy, basis points (must equal the contract's on-chain policy) ---
+    platform_fee_bps: int = Field(default=1000, ge=0, le=10_000)
+    platform_fee_with_inviter_bps: int = Field(default=500, ge=0, le=10_000)
+    inviter_fee_bps: int = Field(default=500, ge=0, le=10_000)
+    late_cancellation_provider_bps: int = Field(default=5000, ge=0, le=10_000)
+
+    # --- API ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_algorithm: str = "HS256"
+    jwks_url: str = ""
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    max_booking_amount_units: int = Field(default=100_000 * 10**6, ge=1)
+
+    # --- Embedded service ports for `make dev` (tests pick free ports) ---
+    dev_postgres_port: int = 5432
+    dev_temporal_port: int = 7233
+    dev_temporal_ui_port: int = 8233
+    dev_anvil_port: int = 8545
+
+    @field_validator("rpc_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """BOOKME_RPC_URLS is an ordered, comma-separated list: WebSocket first, HTTP backups."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_development(self) -> Self:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems: list[str] = []
+        if not self.jwks_url and self.jwt_secret.get_secret_value() in _PLACEHOLDER_SECRETS:
+            problems.append("BOOKME_JWT_SECRET is a placeholder (or set BOOKME_JWKS_URL)")
+        for name in ("signer", "operator"):
+            key = getattr(self, f"{name}_private_key")
+            if key is not None and key.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+                problems.append(f"BOOKME_{name.upper()}_PRIVATE_KEY is a published test key")
+        for name, value in (
+            ("DATABASE_URL", self.database_url),
+            ("TEMPORAL_ADDRESS", self.temporal_address),
+            ("RPC_URLS", ",".join(self.rpc_urls)),
+        ):
+            if not value:
+                problems.append(f"BOOKME_{name} must point at a real service in production")
+        if problems:
+            raise SettingsError("refusing to start: " + "; ".join(problems))
+        return self
+
+    def signer_key(self) -> SecretStr | None:
+        """The EIP-712 signer key from the environment or its file."""
+        return _read_key(self.signer_private_key, self.signer_key_file, "signer")
+
+    def operator_key(self) -> SecretStr | None:
+        """The operator key (auto-complete, emergency refunds) from the environment or its file."""
+        return _read_key(self.operator_private_key, self.operator_key_file, "operator")
+
+
+def _read_key(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:
+    if value is not None:
+        return value
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        # The path is configuration, not a secret; the contents never reach a message.
+        raise SettingsError(f"cannot read the {name} key file {path}: {exc.strerror}") from None
+    if not text:
+        raise SettingsError(f"the {name} key file {path} is empty")
+    return SecretStr(text)

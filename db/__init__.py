@@ -1,0 +1,1 @@
+"""SQLAlchemy models, engine and Alembic migrations."""

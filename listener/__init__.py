@@ -1,0 +1,1 @@
+"""Chain listener: confirmed contract events become workflow signals."""

@@ -1,0 +1,1 @@
+"""Temporal workflows and the types shared with the API, listener and worker."""

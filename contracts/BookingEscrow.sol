@@ -1,0 +1,570 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.27;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+/**
+ * @title BookingEscrow
+ * @notice Holds a customer's USDC for one booking until the service is completed (paid out to
+ * the provider, the platform treasury and the inviter) or cancelled (split as the backend's
+ * signer authorised, or refunded in full by the operator).
+ *
+ * Roles, each a separate key:
+ * - owner (two-step transfer): fee policy, signer/operator/treasury rotation, unpause;
+ * - signer: signs EIP-712 payment and cancellation authorizations, never sends transactions;
+ * - operator: auto-completes after the release time (as anyone may), pauses new payments, and
+ *   refunds a paid booking in full to its customer; it can move money nowhere else.
+ *
+ * Replay protection: a booking id moves None -> Paid -> Completed | Cancelled exactly once, so
+ * the id itself is the replay key; every authorization nonce is additionally single-use.
+ *
+ * Events: `bookingId` is `indexed` in BookingCreatedAndPaid, ServiceCompleted and
+ * BookingCancelled. The event signatures (and so topic0) are unchanged from the original design,
+ * but the id moves from the data to topic1, so the listener can fetch one booking's history with
+ * an `eth_getLogs` topic filter (reconciliation, orphan handling) instead of scanning and
+ * decoding every log of the contract. Consumers decode `bookingId` from topic1 and the other
+ * fields from the data.
+ *
+ * A payout leg the token refuses (USDC blocklist) does not revert the whole operation: it is
+ * credited to `owedBalance(recipient)` and the recipient withdraws it later to an address of
+ * its choice, so one blocked party cannot freeze the others' money.
+ */
+contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    enum BookingStatus {
+        None,
+        Paid,
+        Completed,
+        Cancelled
+    }
+
+    struct BookingAuthorization {
+        bytes32 bookingId;
+        address customer;
+        address provider;
+        address inviter;
+        uint256 amount;
+        uint256 platformFeeRate;
+        uint256 inviterFeeRate;
+        uint256 releaseTime;
+        uint256 expiry;
+        uint256 nonce;
+    }
+
+    struct CancellationAuthorization {
+        bytes32 bookingId;
+        uint256 customerAmount;
+        uint256 providerAmount;
+        uint256 platformAmount;
+        uint256 inviterAmount;
+        string reason;
+        uint256 expiry;
+        uint256 nonce;
+    }
+
+    /// @notice A booking's full on-chain state, as returned by `getBooking`.
+    struct Booking {
+        BookingStatus status;
+        address customer;
+        address provider;
+        address inviter;
+        uint256 amount;
+        uint256 platformFee;
+        uint256 inviterFee;
+        uint256 providerAmount;
+        uint256 releaseTime;
+        uint256 paidAt;
+    }
+
+    /// @dev Storage layout packed into five slots (four without an inviter): amounts fit in
+    /// uint128 and times in uint64 by a wide margin, and each slot written costs ~20k gas.
+    struct StoredBooking {
+        BookingStatus status;
+        address customer;
+        uint64 paidAt;
+        address provider;
+        uint64 releaseTime;
+        address inviter;
+        uint128 amount;
+        uint128 platformFee;
+        uint128 inviterFee;
+        uint128 providerAmount;
+    }
+
+    bytes32 public constant BOOKING_AUTHORIZATION_TYPEHASH = keccak256(
+        "BookingAuthorization(bytes32 bookingId,address customer,address provider,address inviter,"
+        "uint256 amount,uint256 platformFeeRate,uint256 inviterFeeRate,uint256 releaseTime,"
+        "uint256 expiry,uint256 nonce)"
+    );
+
+    bytes32 public constant CANCELLATION_AUTHORIZATION_TYPEHASH = keccak256(
+        "CancellationAuthorization(bytes32 bookingId,uint256 customerAmount,uint256 providerAmount,"
+        "uint256 platformAmount,uint256 inviterAmount,string reason,uint256 expiry,uint256 nonce)"
+    );
+
+    uint256 public constant BPS_DENOMINATOR = 10_000;
+    /// @notice Hard cap on the total fee taken from any booking, whatever the owner sets.
+    uint256 public constant MAX_TOTAL_FEE_BPS = 2_000;
+
+    IERC20 private immutable _usdc;
+    address private _signer;
+    address private _operator;
+    address private _treasury;
+
+    uint256 private _platformFeeBps;
+    uint256 private _platformFeeWithInviterBps;
+    uint256 private _inviterFeeBps;
+
+    mapping(bytes32 bookingId => StoredBooking) private _bookings;
+    mapping(uint256 nonce => bool) private _nonceUsed;
+    mapping(address account => uint256) private _owed;
+    uint256 private _totalOwed;
+
+    event BookingCreatedAndPaid(
+        bytes32 indexed bookingId,
+        address customer,
+        address provider,
+        address inviter,
+        uint256 amount,
+        uint256 platformFeeRate,
+        uint256 inviterFeeRate
+    );
+    event ServiceCompleted(
+        bytes32 indexed bookingId,
+        address provider,
+        uint256 providerAmount,
+        uint256 platformFee,
+        uint256 inviterFee
+    );
+    event BookingCancelled(
+        bytes32 indexed bookingId,
+        address cancelledBy,
+        uint256 customerAmount,
+        uint256 providerAmount,
+        uint256 platformAmount,
+        uint256 inviterAmount,
+        string reason
+    );
+    event SignerUpdated(address indexed previousSigner, address indexed newSigner);
+    event OperatorUpdated(address indexed previousOperator, address indexed newOperator);
+    event TreasuryUpdated(address indexed previousTreasury, address indexed newTreasury);
+    event FeePolicyUpdated(
+        uint256 platformFeeBps, uint256 platformFeeWithInviterBps, uint256 inviterFeeBps
+    );
+    event PaymentOwed(bytes32 indexed bookingId, address indexed recipient, uint256 amount);
+    event OwedWithdrawn(address indexed recipient, address indexed to, uint256 amount);
+
+    error InvalidSignature();
+    error AuthorizationExpired();
+    error NonceAlreadyUsed();
+    error BookingAlreadyExists();
+    error BookingNotPaid();
+    error NotCustomer();
+    error NotAuthorized();
+    error ReleaseTimeNotReached();
+    error InvalidParties();
+    error InvalidAmount();
+    error FeeRateMismatch();
+    error AmountsDoNotSum();
+    error FeeAboveCap();
+    error TransferAmountMismatch();
+    error ZeroAddress();
+    /// @dev A payout ran out of gas: the caller starved it, so revert rather than record a debt.
+    error InsufficientGas();
+
+    modifier onlyOperator() {
+        if (msg.sender != _operator) revert NotAuthorized();
+        _;
+    }
+
+    constructor(address usdc_, address signer_, address operator_, address treasury_, address initialOwner)
+        EIP712("BookingEscrow", "1")
+        Ownable(initialOwner)
+    {
+        if (usdc_ == address(0)) revert ZeroAddress();
+        _usdc = IERC20(usdc_);
+        _setSigner(signer_);
+        _setOperator(operator_);
+        _setTreasury(treasury_);
+        _setFeePolicy(1_000, 500, 500);
+    }
+
+    // ------------------------------------------------------------------ payments
+
+    /// @notice Pays a booking into escrow; the caller must be the authorised customer.
+    function createAndPayBooking(BookingAuthorization calldata auth, bytes calldata signature)
+        external
+        nonReentrant
+        whenNotPaused
+    {
+        if (msg.sender != auth.customer) revert NotCustomer();
+        if (block.timestamp > auth.expiry) revert AuthorizationExpired();
+        if (auth.amount == 0 || auth.amount > type(uint128).max) revert InvalidAmount();
+        if (auth.releaseTime > type(uint64).max) revert InvalidAmount();
+        _checkParties(auth.customer, auth.provider, auth.inviter);
+        (uint256 platformFee, uint256 inviterFee) = _checkFeeRates(auth);
+
+        StoredBooking storage booking = _bookings[auth.bookingId];
+        if (booking.status != BookingStatus.None) revert BookingAlreadyExists();
+        _useNonce(auth.nonce);
+        _checkSignature(hashBookingAuthorization(auth), signature);
+
+        booking.status = BookingStatus.Paid;
+        booking.customer = auth.customer;
+        booking.paidAt = uint64(block.timestamp);
+        booking.provider = auth.provider;
+        booking.releaseTime = uint64(auth.releaseTime);
+        booking.inviter = auth.inviter;
+        booking.amount = uint128(auth.amount);
+        booking.platformFee = uint128(platformFee);
+        booking.inviterFee = uint128(inviterFee);
+        // The provider gets the remainder, so the three parts always sum to the amount.
+        booking.providerAmount = uint128(auth.amount - platformFee - inviterFee);
+
+        // Measure what arrived rather than trusting the token: a fee-on-transfer or otherwise
+        // misbehaving token must not leave the escrow short of what it owes.
+        uint256 balanceBefore = _usdc.balanceOf(address(this));
+        _usdc.safeTransferFrom(msg.sender, address(this), auth.amount);
+        if (_usdc.balanceOf(address(this)) - balanceBefore != auth.amount) {
+            revert TransferAmountMismatch();
+        }
+
+        emit BookingCreatedAndPaid(
+            auth.bookingId,
+            auth.customer,
+            auth.provider,
+            auth.inviter,
+            auth.amount,
+            auth.platformFeeRate,
+            auth.inviterFeeRate
+        );
+    }
+
+    /// @notice Releases a paid booking: the customer at any time, anyone after the release time.
+    function completeService(bytes32 bookingId) external nonReentrant {
+        StoredBooking storage booking = _bookings[bookingId];
+        if (booking.status != BookingStatus.Paid) revert BookingNotPaid();
+        if (msg.sender != booking.customer && block.timestamp < booking.releaseTime) {
+            revert ReleaseTimeNotReached();
+        }
+        booking.status = BookingStatus.Completed;
+
+        uint256 providerAmount = booking.providerAmount;
+        uint256 platformFee = booking.platformFee;
+        uint256 inviterFee = booking.inviterFee;
+        _payOut(bookingId, booking.provider, providerAmount);
+        _payOut(bookingId, _treasury, platformFee);
+        _payOut(bookingId, booking.inviter, inviterFee);
+
+        emit ServiceCompleted(bookingId, booking.provider, providerAmount, platformFee, inviterFee);
+    }
+
+    /// @notice Cancels a paid booking with a signer-authorised split; caller: customer, provider
+    /// or operator.
+    function cancelBooking(CancellationAuthorization calldata auth, bytes calldata signature)
+        external
+        nonReentrant
+    {
+        StoredBooking storage booking = _bookings[auth.bookingId];
+        if (booking.status != BookingStatus.Paid) revert BookingNotPaid();
+        if (msg.sender != booking.customer && msg.sender != booking.provider && msg.sender != _operator)
+        {
+            revert NotAuthorized();
+        }
+        if (block.timestamp > auth.expiry) revert AuthorizationExpired();
+        if (booking.inviter == address(0) && auth.inviterAmount != 0) revert InvalidAmount();
+        // Each term is checked separately so that huge values cannot wrap into a matching sum.
+        uint256 amount = booking.amount;
+        if (
+            auth.customerAmount > amount || auth.providerAmount > amount
+                || auth.platformAmount > amount || auth.inviterAmount > amount
+                || auth.customerAmount + auth.providerAmount + auth.platformAmount + auth.inviterAmount
+                    != amount
+        ) revert AmountsDoNotSum();
+        _useNonce(auth.nonce);
+        _checkSignature(hashCancellationAuthorization(auth), signature);
+
+        booking.status = BookingStatus.Cancelled;
+
+        // Recipients come from storage, never from the message.
+        _payOut(auth.bookingId, booking.customer, auth.customerAmount);
+        _payOut(auth.bookingId, booking.provider, auth.providerAmount);
+        _payOut(auth.bookingId, _treasury, auth.platformAmount);
+        _payOut(auth.bookingId, booking.inviter, auth.inviterAmount);
+
+        emit BookingCancelled(
+            auth.bookingId,
+            msg.sender,
+            auth.customerAmount,
+            auth.providerAmount,
+            auth.platformAmount,
+            auth.inviterAmount,
+            auth.reason
+        );
+    }
+
+    /// @notice Refunds a paid booking in full to its customer; the operator's only money power.
+    function emergencyCancelBooking(bytes32 bookingId, string calldata reason)
+        external
+        nonReentrant
+        onlyOperator
+    {
+        StoredBooking storage booking = _bookings[bookingId];
+        if (booking.status != BookingStatus.Paid) revert BookingNotPaid();
+        booking.status = BookingStatus.Cancelled;
+
+        uint256 amount = booking.amount;
+        _payOut(bookingId, booking.customer, amount);
+
+        emit BookingCancelled(bookingId, msg.sender, amount, 0, 0, 0, reason);
+    }
+
+    /// @notice Sends the caller's owed balance (payouts the token refused earlier) to `to`.
+    function withdrawOwed(address to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 amount = _owed[msg.sender];
+        if (amount == 0) revert InvalidAmount();
+        _owed[msg.sender] = 0;
+        _totalOwed -= amount;
+        // Unlike payouts this reverts on failure: the balance stays owed and the caller retries.
+        _usdc.safeTransfer(to, amount);
+        emit OwedWithdrawn(msg.sender, to, amount);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    function getBooking(bytes32 bookingId) external view returns (Booking memory) {
+        StoredBooking storage b = _bookings[bookingId];
+        return Booking({
+            status: b.status,
+            customer: b.customer,
+            provider: b.provider,
+            inviter: b.inviter,
+            amount: b.amount,
+            platformFee: b.platformFee,
+            inviterFee: b.inviterFee,
+            providerAmount: b.providerAmount,
+            releaseTime: b.releaseTime,
+            paidAt: b.paidAt
+        });
+    }
+
+    function nonceUsed(uint256 nonce) external view returns (bool) {
+        return _nonceUsed[nonce];
+    }
+
+    function owedBalance(address account) external view returns (uint256) {
+        return _owed[account];
+    }
+
+    function totalOwed() external view returns (uint256) {
+        return _totalOwed;
+    }
+
+    function feePolicy()
+        external
+        view
+        returns (uint256 platformFeeBps, uint256 platformFeeWithInviterBps, uint256 inviterFeeBps)
+    {
+        return (_platformFeeBps, _platformFeeWithInviterBps, _inviterFeeBps);
+    }
+
+    function signer() external view returns (address) {
+        return _signer;
+    }
+
+    function operator() external view returns (address) {
+        return _operator;
+    }
+
+    function treasury() external view returns (address) {
+        return _treasury;
+    }
+
+    function usdc() external view returns (address) {
+        return address(_usdc);
+    }
+
+    /// @notice The EIP-712 digest the signer signs for a payment (lets off-chain code cross-check).
+    function hashBookingAuthorization(BookingAuthorization calldata auth)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    BOOKING_AUTHORIZATION_TYPEHASH,
+                    auth.bookingId,
+                    auth.customer,
+                    auth.provider,
+                    auth.inviter,
+                    auth.amount,
+                    auth.platformFeeRate,
+                    auth.inviterFeeRate,
+                    auth.releaseTime,
+                    auth.expiry,
+                    auth.nonce
+                )
+            )
+        );
+    }
+
+    /// @notice The EIP-712 digest the signer signs for a cancellation.
+    function hashCancellationAuthorization(CancellationAuthorization calldata auth)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    CANCELLATION_AUTHORIZATION_TYPEHASH,
+                    auth.bookingId,
+                    auth.customerAmount,
+                    auth.providerAmount,
+                    auth.platformAmount,
+                    auth.inviterAmount,
+                    keccak256(bytes(auth.reason)),
+                    auth.expiry,
+                    auth.nonce
+                )
+            )
+        );
+    }
+
+    // ------------------------------------------------------------------ administration
+
+    /// @notice Sets the fee policy; each booking's total fee stays within MAX_TOTAL_FEE_BPS.
+    function setFeePolicy(
+        uint256 platformFeeBps,
+        uint256 platformFeeWithInviterBps,
+        uint256 inviterFeeBps
+    ) external onlyOwner {
+        _setFeePolicy(platformFeeBps, platformFeeWithInviterBps, inviterFeeBps);
+    }
+
+    function setSigner(address newSigner) external onlyOwner {
+        _setSigner(newSigner);
+    }
+
+    function setOperator(address newOperator) external onlyOwner {
+        _setOperator(newOperator);
+    }
+
+    function setTreasury(address newTreasury) external onlyOwner {
+        _setTreasury(newTreasury);
+    }
+
+    /// @notice Stops new payments only; completion, cancellation, refunds and withdrawals go on.
+    function pause() external {
+        if (msg.sender != owner() && msg.sender != _operator) revert NotAuthorized();
+        _pause();
+    }
+
+    function unpause() external onlyOwner {
+        _unpause();
+    }
+
+    /// @dev Disabled: without an owner a pause could never be lifted and no key rotated.
+    function renounceOwnership() public view override onlyOwner {
+        revert NotAuthorized();
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _checkParties(address customer, address provider, address inviter) private view {
+        if (customer == address(0) || provider == address(0) || customer == provider) {
+            revert InvalidParties();
+        }
+        if (inviter != address(0) && (inviter == customer || inviter == provider)) {
+            revert InvalidParties();
+        }
+        if (customer == address(this) || provider == address(this) || inviter == address(this)) {
+            revert InvalidParties();
+        }
+    }
+
+    /// @dev The signed rates must equal the current policy; returns the fees for `auth.amount`.
+    function _checkFeeRates(BookingAuthorization calldata auth)
+        private
+        view
+        returns (uint256 platformFee, uint256 inviterFee)
+    {
+        if (auth.inviter == address(0)) {
+            if (auth.platformFeeRate != _platformFeeBps || auth.inviterFeeRate != 0) {
+                revert FeeRateMismatch();
+            }
+        } else if (
+            auth.platformFeeRate != _platformFeeWithInviterBps || auth.inviterFeeRate != _inviterFeeBps
+        ) {
+            revert FeeRateMismatch();
+        }
+        platformFee = Math.mulDiv(auth.amount, auth.platformFeeRate, BPS_DENOMINATOR);
+        inviterFee = Math.mulDiv(auth.amount, auth.inviterFeeRate, BPS_DENOMINATOR);
+    }
+
+    function _useNonce(uint256 nonce) private {
+        if (_nonceUsed[nonce]) revert NonceAlreadyUsed();
+        _nonceUsed[nonce] = true;
+    }
+
+    function _checkSignature(bytes32 digest, bytes calldata signature) private view {
+        // tryRecover rejects wrong lengths, high-s (malleable) and invalid v; all map to one error.
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || recovered != _signer) revert InvalidSignature();
+    }
+
+    /// @dev Pays `amount` to `recipient`, or credits it as owed when the token refuses the transfer.
+    function _payOut(bytes32 bookingId, address recipient, uint256 amount) private {
+        if (amount == 0) return;
+        uint256 gasBefore = gasleft();
+        if (_usdc.trySafeTransfer(recipient, amount)) return;
+        // A call keeps at most 1/64 of the gas back; if no more than that is left the transfer
+        // ran out of gas, which a caller could force to push a leg into "owed" on purpose.
+        if (gasleft() <= gasBefore / 63) revert InsufficientGas();
+        _owed[recipient] += amount;
+        _totalOwed += amount;
+        emit PaymentOwed(bookingId, recipient, amount);
+    }
+
+    function _setFeePolicy(uint256 platformFeeBps, uint256 platformFeeWithInviterBps, uint256 inviterFeeBps)
+        private
+    {
+        if (
+            platformFeeBps > MAX_TOTAL_FEE_BPS
+                || platformFeeWithInviterBps + inviterFeeBps > MAX_TOTAL_FEE_BPS
+        ) revert FeeAboveCap();
+        _platformFeeBps = platformFeeBps;
+        _platformFeeWithInviterBps = platformFeeWithInviterBps;
+        _inviterFeeBps = inviterFeeBps;
+        emit FeePolicyUpdated(platformFeeBps, platformFeeWithInviterBps, inviterFeeBps);
+    }
+
+    function _setSigner(address newSigner) private {
+        if (newSigner == address(0)) revert ZeroAddress();
+        emit SignerUpdated(_signer, newSigner);
+        _signer = newSigner;
+    }
+
+    function _setOperator(address newOperator) private {
+        if (newOperator == address(0)) revert ZeroAddress();
+        emit OperatorUpdated(_operator, newOperator);
+        _operator = newOperator;
+    }
+
+    function _setTreasury(address newTreasury) private {
+        if (newTreasury == address(0)) revert ZeroAddress();
+        emit TreasuryUpdated(_treasury, newTreasury);
+        _treasury = newTreasury;
+    }
+}

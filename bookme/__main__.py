@@ -1,0 +1,3 @@
+from bookme.cli import main
+
+raise SystemExit(main())

@@ -42,6 +42,9 @@ test-unit: install
 dev: install ## the whole system on embedded defaults; Ctrl-C stops everything
 	$(PY) -m bookme dev
 
+contracts: node_modules/.installed ## recompile contracts/*.sol into the committed chain/artifacts
+	node contracts/build.mjs
+
 migrate: install
 	$(PY) -m bookme migrate
 

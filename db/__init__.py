@@ -1,1 +1,35 @@
-"""SQLAlchemy models, engine and Alembic migrations."""
+"""SQLAlchemy models, engine/session factory and Alembic migrations (see db.migrate)."""
+
+from db.engine import make_engine, make_session_factory
+from db.models import (
+    BlockchainEvent,
+    Booking,
+    BookingEvent,
+    ChainCursor,
+    PlatformFee,
+    ProviderEarning,
+    RateLimitCounter,
+    RecentBlock,
+    Refund,
+    SignatureNonce,
+)
+from db.statuses import BlockchainEventStatus, BookingEventKind, BookingStatus, NonceKind
+
+__all__ = [
+    "BlockchainEvent",
+    "BlockchainEventStatus",
+    "Booking",
+    "BookingEvent",
+    "BookingEventKind",
+    "BookingStatus",
+    "ChainCursor",
+    "NonceKind",
+    "PlatformFee",
+    "ProviderEarning",
+    "RateLimitCounter",
+    "RecentBlock",
+    "Refund",
+    "SignatureNonce",
+    "make_engine",
+    "make_session_factory",
+]

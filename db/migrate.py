@@ -1,0 +1,59 @@
+"""Run the Alembic migrations from Python: `upgrade(url)` / `downgrade(url, revision)`.
+
+Works from any working directory (the ini file sits beside this module) and from inside a
+running event loop (the migration then runs on its own thread with its own loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+# Own version table: an adopted legacy database may already use `alembic_version`.
+VERSION_TABLE = "bookme_alembic_version"
+# pg_advisory_xact_lock key serialising concurrent migrators ("bookmedb" in ASCII).
+MIGRATION_LOCK_KEY = 0x626F6F6B6D656462
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config for this project's migrations against `database_url`."""
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def _outside_event_loop(run: Callable[[], None]) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        run()
+        return
+    # env.py calls asyncio.run(), which refuses to nest in a running loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(run).result()
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the schema up to `revision`; a no-op when it is already there."""
+    _outside_event_loop(lambda: command.upgrade(alembic_config(database_url), revision))
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Take the schema down to `revision` ("base" removes everything the migrations added)."""
+    _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
+
+
+async def upgrade_async(database_url: str, revision: str = "head") -> None:
+    """`upgrade` without blocking the caller's event loop."""
+    await asyncio.to_thread(upgrade, database_url, revision)
+
+
+async def downgrade_async(database_url: str, revision: str) -> None:
+    """`downgrade` without blocking the caller's event loop."""
+    await asyncio.to_thread(downgrade, database_url, revision)

@@ -1,0 +1,608 @@
+"""Initial schema; adopts a pre-existing legacy `bookings` table and its rows.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+
+Fresh database: every table is created. Database with a legacy `bookings` table
+(id UUID, service_id, customer_id, provider_id, scheduled_at, amount DECIMAL in whole
+USDC, status, created_at, possibly the seeds' blockchain_* columns):
+
+- every missing column is added (never altered or dropped); pre-existing rows are marked
+  `is_legacy = true` and are exempt from ck_bookings_required (they have no wallets);
+- `amount_units = amount * 10^6` in exact numeric where that is a positive integer; other
+  rows keep NULL (the legacy `amount` column is untouched, so nothing is lost);
+- statuses are mapped onto ours: case-insensitive exact matches and CANCELED -> CANCELLED;
+  anything else -> FAILED with status_reason `legacy_status_unmapped` (missing ->
+  `legacy_status_missing`); the original value is kept in `legacy_status`;
+- a status column that is an enum or narrower than 32 chars becomes VARCHAR(32);
+- if a legacy `amount` column exists, a trigger mirrors `amount_units / 10^6` into it, so
+  legacy readers stay right and a NOT NULL `amount` does not reject new rows;
+- check constraints are added NOT VALID and validated when no existing row breaks them; a
+  rule some odd legacy row still breaks stays NOT VALID (still enforced on every new or
+  updated row) and is listed in bookme_schema_adoption.unvalidated_constraints;
+- seed-era `blockchain_events` / `signature_nonces` / `platform_fees` tables of another
+  shape are renamed `<name>_legacy`.
+
+What was added or changed is recorded in `bookme_schema_adoption`, which downgrade reads to
+put the legacy table back exactly: statuses restored, added columns, constraints, indexes
+and trigger dropped, legacy rows and columns kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+log = logging.getLogger(__name__)
+
+STATUSES = (
+    "PENDING_PAYMENT",
+    "PAID",
+    "PENDING_COMPLETION",
+    "COMPLETED",
+    "PENDING_CANCELLATION",
+    "CANCELLED",
+    "FAILED",
+)
+STATUS_SQL = ", ".join(f"'{status}'" for status in STATUSES)
+ADDRESS_RE = "^0x[0-9a-fA-F]{40}$"
+SEED_ERA_TABLES = ("blockchain_events", "signature_nonces", "platform_fees")
+MIRROR_FUNCTION = "bookme_bookings_mirror_legacy_amount"
+MIRROR_TRIGGER = "bookme_bookings_mirror_legacy_amount"
+
+# Only this module's constant literals go into these statements.
+MAP_STATUSES_SQL = f"""
+UPDATE bookings SET
+    legacy_status = status,
+    status = CASE
+        WHEN upper(btrim(status)) IN ({STATUS_SQL}) THEN upper(btrim(status))
+        WHEN upper(btrim(status)) = 'CANCELED' THEN 'CANCELLED'
+        ELSE 'FAILED'
+    END,
+    status_reason = CASE
+        WHEN status IS NULL THEN 'legacy_status_missing'
+        WHEN upper(btrim(status)) IN ({STATUS_SQL}, 'CANCELED') THEN status_reason
+        ELSE 'legacy_status_unmapped'
+    END
+WHERE status IS NULL OR status NOT IN ({STATUS_SQL})
+"""  # noqa: S608
+
+
+# A NamedTuple, not a dataclass: Alembic loads this file outside sys.modules.
+class Column(NamedTuple):
+    name: str
+    type: str
+    fresh: str = ""  # constraints when the table is created here
+    adopt: str = ""  # constraints when added to a legacy table that holds rows
+
+
+BOOKING_COLUMNS = (
+    Column(name="id", type="uuid", fresh="NOT NULL DEFAULT gen_random_uuid()"),
+    Column(name="service_id", type="text", fresh="NOT NULL"),
+    Column(name="customer_id", type="text", fresh="NOT NULL"),
+    Column(name="provider_id", type="text", fresh="NOT NULL"),
+    Column(name="customer_wallet", type="varchar(42)"),
+    Column(name="provider_wallet", type="varchar(42)"),
+    Column(name="inviter_wallet", type="varchar(42)"),
+    Column(name="amount_units", type="numeric(78,0)"),
+    Column(name="scheduled_at", type="timestamptz", fresh="NOT NULL"),
+    Column(name="status", type="varchar(32)", fresh="NOT NULL DEFAULT 'PENDING_PAYMENT'"),
+    Column(name="status_reason", type="text"),
+    Column(name="legacy_status", type="text"),
+    # Rows present before adoption get true; the default is switched to false right after.
+    Column(
+        name="is_legacy",
+        type="boolean",
+        fresh="NOT NULL DEFAULT false",
+        adopt="NOT NULL DEFAULT true",
+    ),
+    Column(name="blockchain_booking_id", type="varchar(66)"),
+    Column(name="blockchain_tx_hash", type="varchar(66)"),
+    Column(name="blockchain_confirmed_at", type="timestamptz"),
+    Column(name="completion_tx_hash", type="varchar(66)"),
+    Column(name="cancellation_tx_hash", type="varchar(66)"),
+    Column(name="blockchain_data", type="jsonb"),
+    Column(name="platform_fee_bps", type="integer"),
+    Column(name="inviter_fee_bps", type="integer"),
+    Column(name="workflow_id", type="text"),
+    Column(name="idempotency_key", type="text"),
+    Column(name="request_hash", type="text"),
+    Column(name="version", type="integer", fresh="NOT NULL DEFAULT 1", adopt="NOT NULL DEFAULT 1"),
+    Column(
+        name="created_at",
+        type="timestamptz",
+        fresh="NOT NULL DEFAULT now()",
+        adopt="NOT NULL DEFAULT now()",
+    ),
+    Column(
+        name="updated_at",
+        type="timestamptz",
+        fresh="NOT NULL DEFAULT now()",
+        adopt="NOT NULL DEFAULT now()",
+    ),
+)
+
+
+def _address_ok(column: str) -> str:
+    return f"{column} IS NULL OR {column} ~ '{ADDRESS_RE}'"
+
+
+BOOKING_CHECKS = {
+    "ck_bookings_status": f"status IN ({STATUS_SQL})",
+    "ck_bookings_amount_units_positive": "amount_units > 0",
+    "ck_bookings_fee_bps_range": (
+        "platform_fee_bps BETWEEN 0 AND 10000 AND inviter_fee_bps BETWEEN 0 AND 10000"
+        " AND platform_fee_bps + inviter_fee_bps <= 10000"
+    ),
+    "ck_bookings_inviter_fee_needs_wallet": "inviter_wallet IS NOT NULL OR inviter_fee_bps = 0",
+    "ck_bookings_customer_wallet_format": _address_ok("customer_wallet"),
+    "ck_bookings_provider_wallet_format": _address_ok("provider_wallet"),
+    "ck_bookings_inviter_wallet_format": _address_ok("inviter_wallet"),
+    "ck_bookings_version_positive": "version >= 1",
+    "ck_bookings_required": (
+        "is_legacy OR (service_id IS NOT NULL AND customer_id IS NOT NULL"
+        " AND provider_id IS NOT NULL AND scheduled_at IS NOT NULL"
+        " AND customer_wallet IS NOT NULL AND provider_wallet IS NOT NULL"
+        " AND amount_units IS NOT NULL AND platform_fee_bps IS NOT NULL"
+        " AND inviter_fee_bps IS NOT NULL)"
+    ),
+}
+
+BOOKING_INDEXES = {
+    "uq_bookings_blockchain_booking_id": (
+        "CREATE UNIQUE INDEX uq_bookings_blockchain_booking_id ON bookings (blockchain_booking_id)"
+        " WHERE blockchain_booking_id IS NOT NULL"
+    ),
+    "uq_bookings_idempotency_key": (
+        "CREATE UNIQUE INDEX uq_bookings_idempotency_key ON bookings (idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL"
+    ),
+    "ix_bookings_status_scheduled_at": "CREATE INDEX ix_bookings_status_scheduled_at ON bookings (status, scheduled_at)",
+    "ix_bookings_customer_wallet_created_at_id": (
+        "CREATE INDEX ix_bookings_customer_wallet_created_at_id ON bookings (customer_wallet, created_at, id)"
+    ),
+    "ix_bookings_provider_wallet_created_at_id": (
+        "CREATE INDEX ix_bookings_provider_wallet_created_at_id ON bookings (provider_wallet, created_at, id)"
+    ),
+    "ix_bookings_created_at_id": "CREATE INDEX ix_bookings_created_at_id ON bookings (created_at, id)",
+    "ix_bookings_blockchain_tx_hash": "CREATE INDEX ix_bookings_blockchain_tx_hash ON bookings (blockchain_tx_hash)",
+}
+
+# Leg columns shared by the money tables, each row written from one chain event.
+EVENT_IDENTITY = """
+    chain_id bigint NOT NULL,
+    tx_hash varchar(66) NOT NULL,
+    log_index integer NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    reverted_at timestamptz
+"""
+
+NEW_TABLES = (
+    f"""
+    CREATE TABLE booking_events (
+        id bigint GENERATED BY DEFAULT AS IDENTITY,
+        booking_id uuid NOT NULL,
+        from_status varchar(32),
+        to_status varchar(32),
+        kind varchar(64) NOT NULL,
+        reason text,
+        actor text NOT NULL DEFAULT 'system',
+        chain_id bigint,
+        tx_hash varchar(66),
+        log_index integer,
+        dedupe_key text,
+        details jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT pk_booking_events PRIMARY KEY (id),
+        CONSTRAINT fk_booking_events_booking_id_bookings FOREIGN KEY (booking_id) REFERENCES bookings (id),
+        CONSTRAINT ck_booking_events_from_status CHECK (from_status IS NULL OR from_status IN ({STATUS_SQL})),
+        CONSTRAINT ck_booking_events_to_status CHECK (to_status IS NULL OR to_status IN ({STATUS_SQL})),
+        CONSTRAINT ck_booking_events_kind_not_empty CHECK (kind <> ''),
+        CONSTRAINT ck_booking_events_log_index_non_negative CHECK (log_index IS NULL OR log_index >= 0)
+    )
+    """,
+    """
+    CREATE UNIQUE INDEX uq_booking_events_booking_id_dedupe_key ON booking_events (booking_id, dedupe_key)
+        WHERE dedupe_key IS NOT NULL
+    """,
+    "CREATE INDEX ix_booking_events_booking_id_id ON booking_events (booking_id, id)",
+    """
+    CREATE TABLE blockchain_events (
+        id bigint GENERATED BY DEFAULT AS IDENTITY,
+        chain_id bigint NOT NULL,
+        tx_hash varchar(66) NOT NULL,
+        log_index integer NOT NULL,
+        block_number bigint NOT NULL,
+        block_hash varchar(66) NOT NULL,
+        contract_address varchar(42) NOT NULL,
+        event_type varchar(64) NOT NULL,
+        chain_booking_id varchar(66),
+        booking_id uuid,
+        payload jsonb NOT NULL DEFAULT '{}'::jsonb,
+        status varchar(32) NOT NULL DEFAULT 'RECEIVED',
+        status_reason text,
+        retry_count integer NOT NULL DEFAULT 0,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        processed_at timestamptz,
+        CONSTRAINT pk_blockchain_events PRIMARY KEY (id),
+        CONSTRAINT uq_blockchain_events_chain_id_tx_hash_log_index UNIQUE (chain_id, tx_hash, log_index),
+        CONSTRAINT fk_blockchain_events_booking_id_bookings FOREIGN KEY (booking_id) REFERENCES bookings (id),
+        CONSTRAINT ck_blockchain_events_status CHECK (status IN ('RECEIVED', 'PROCESSED', 'REORGED', 'FAILED')),
+        CONSTRAINT ck_blockchain_events_retry_count_non_negative CHECK (retry_count >= 0),
+        CONSTRAINT ck_blockchain_events_position_non_negative CHECK (log_index >= 0 AND block_number >= 0)
+    )
+    """,
+    "CREATE INDEX ix_blockchain_events_status_received_at ON blockchain_events (status, received_at)",
+    "CREATE INDEX ix_blockchain_events_chain_booking_id ON blockchain_events (chain_booking_id)",
+    "CREATE INDEX ix_blockchain_events_chain_id_block_number ON blockchain_events (chain_id, block_number)",
+    "CREATE INDEX ix_blockchain_events_booking_id ON blockchain_events (booking_id)",
+    # Nonces come from a sequence: unique without a retry loop, and gaps are harmless.
+    "CREATE SEQUENCE signature_nonce_seq AS bigint START WITH 1",
+    """
+    CREATE TABLE signature_nonces (
+        nonce numeric(78,0) NOT NULL DEFAULT nextval('signature_nonce_seq'),
+        booking_id uuid NOT NULL,
+        kind varchar(16) NOT NULL,
+        expires_at timestamptz NOT NULL,
+        "authorization" jsonb,
+        signature text,
+        used_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT pk_signature_nonces PRIMARY KEY (nonce),
+        CONSTRAINT fk_signature_nonces_booking_id_bookings FOREIGN KEY (booking_id) REFERENCES bookings (id),
+        CONSTRAINT ck_signature_nonces_kind CHECK (kind IN ('booking', 'cancellation')),
+        CONSTRAINT ck_signature_nonces_nonce_non_negative CHECK (nonce >= 0)
+    )
+    """,
+    "CREATE INDEX ix_signature_nonces_booking_id_kind ON signature_nonces (booking_id, kind)",
+    f"""
+    CREATE TABLE platform_fees (
+        id bigint GENERATED BY DEFAULT AS IDENTITY,
+        booking_id uuid NOT NULL,
+        platform_amount_units numeric(78,0) NOT NULL,
+        inviter_amount_units numeric(78,0) NOT NULL DEFAULT 0,
+        inviter_wallet varchar(42),
+        {EVENT_IDENTITY},
+        CONSTRAINT pk_platform_fees PRIMARY KEY (id),
+        CONSTRAINT uq_platform_fees_chain_id_tx_hash_log_index UNIQUE (chain_id, tx_hash, log_index),
+        CONSTRAINT fk_platform_fees_booking_id_bookings FOREIGN KEY (booking_id) REFERENCES bookings (id),
+        CONSTRAINT ck_platform_fees_amounts_non_negative
+            CHECK (platform_amount_units >= 0 AND inviter_amount_units >= 0),
+        CONSTRAINT ck_platform_fees_inviter_wallet_format CHECK ({_address_ok("inviter_wallet")})
+    )
+    """,
+    """
+    CREATE UNIQUE INDEX uq_platform_fees_booking_id_live ON platform_fees (booking_id)
+        WHERE reverted_at IS NULL
+    """,
+    f"""
+    CREATE TABLE provider_earnings (
+        id bigint GENERATED BY DEFAULT AS IDENTITY,
+        booking_id uuid NOT NULL,
+        provider_wallet varchar(42) NOT NULL,
+        amount_units numeric(78,0) NOT NULL,
+        {EVENT_IDENTITY},
+        CONSTRAINT pk_provider_earnings PRIMARY KEY (id),
+        CONSTRAINT uq_provider_earnings_chain_id_tx_hash_log_index UNIQUE (chain_id, tx_hash, log_index),
+        CONSTRAINT fk_provider_earnings_booking_id_bookings FOREIGN KEY (booking_id) REFERENCES bookings (id),
+        CONSTRAINT ck_provider_earnings_amount_units_non_negative CHECK (amount_units >= 0),
+        CONSTRAINT ck_provider_earnings_provider_wallet_format CHECK ({_address_ok("provider_wallet")})
+    )
+    """,
+    """
+    CREATE UNIQUE INDEX uq_provider_earnings_booking_id_live ON provider_earnings (booking_id)
+        WHERE reverted_at IS NULL
+    """,
+    "CREATE INDEX ix_provider_earnings_provider_wallet ON provider_earnings (provider_wallet)",
+    f"""
+    CREATE TABLE refunds (
+        id bigint GENERATED BY DEFAULT AS IDENTITY,
+        booking_id uuid NOT NULL,
+        customer_amount_units numeric(78,0) NOT NULL,
+        provider_amount_units numeric(78,0) NOT NULL DEFAULT 0,
+        platform_amount_units numeric(78,0) NOT NULL DEFAULT 0,
+        inviter_amount_units numeric(78,0) NOT NULL DEFAULT 0,
+        emergency boolean NOT NULL DEFAULT false,
+        {EVENT_IDENTITY},
+        CONSTRAINT pk_refunds PRIMARY KEY (id),
+        CONSTRAINT uq_refunds_chain_id_tx_hash_log_index UNIQUE (chain_id, tx_hash, log_index),
+        CONSTRAINT fk_refunds_booking_id_bookings FOREIGN KEY (booking_id) REFERENCES bookings (id),
+        CONSTRAINT ck_refunds_amounts_non_negative CHECK (
+            customer_amount_units >= 0 AND provider_amount_units >= 0
+            AND platform_amount_units >= 0 AND inviter_amount_units >= 0
+        )
+    )
+    """,
+    "CREATE UNIQUE INDEX uq_refunds_booking_id_live ON refunds (booking_id) WHERE reverted_at IS NULL",
+    """
+    CREATE TABLE chain_cursor (
+        chain_id bigint NOT NULL,
+        contract_address varchar(42) NOT NULL,
+        last_block_number bigint NOT NULL,
+        last_block_hash varchar(66) NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT pk_chain_cursor PRIMARY KEY (chain_id, contract_address),
+        CONSTRAINT ck_chain_cursor_block_non_negative CHECK (last_block_number >= 0)
+    )
+    """,
+    """
+    CREATE TABLE recent_blocks (
+        chain_id bigint NOT NULL,
+        contract_address varchar(42) NOT NULL,
+        block_number bigint NOT NULL,
+        block_hash varchar(66) NOT NULL,
+        CONSTRAINT pk_recent_blocks PRIMARY KEY (chain_id, contract_address, block_number),
+        CONSTRAINT ck_recent_blocks_block_non_negative CHECK (block_number >= 0)
+    )
+    """,
+    """
+    CREATE TABLE rate_limit_counters (
+        key text NOT NULL,
+        window_start timestamptz NOT NULL,
+        count integer NOT NULL DEFAULT 0,
+        CONSTRAINT pk_rate_limit_counters PRIMARY KEY (key, window_start),
+        CONSTRAINT ck_rate_limit_counters_count_non_negative CHECK (count >= 0)
+    )
+    """,
+    "CREATE INDEX ix_rate_limit_counters_window_start ON rate_limit_counters (window_start)",
+)
+
+NEW_TABLE_NAMES = (
+    "refunds",
+    "provider_earnings",
+    "platform_fees",
+    "signature_nonces",
+    "blockchain_events",
+    "booking_events",
+    "recent_blocks",
+    "chain_cursor",
+    "rate_limit_counters",
+)
+
+
+def _scalar(sql: str, **params: object) -> object:
+    return op.get_bind().execute(sa.text(sql), params).scalar()
+
+
+def _table_exists(name: str) -> bool:
+    return bool(_scalar("SELECT to_regclass(:name) IS NOT NULL", name=f"public.{name}"))
+
+
+def _columns(table: str) -> dict[str, str]:
+    """Column name -> format_type, e.g. {'status': 'character varying(20)'}."""
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+            " WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"table": f"public.{table}"},
+    )
+    return {str(name): str(type_) for name, type_ in rows}
+
+
+def _create_adoption_table() -> None:
+    op.execute(
+        """
+        CREATE TABLE bookme_schema_adoption (
+            table_name text NOT NULL,
+            added_columns text[] NOT NULL,
+            original_status_type text,
+            legacy_rows bigint NOT NULL,
+            statuses_remapped bigint NOT NULL,
+            amounts_not_backfilled bigint NOT NULL,
+            unvalidated_constraints text[] NOT NULL DEFAULT '{}',
+            renamed_tables text[] NOT NULL DEFAULT '{}',
+            adopted_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT pk_bookme_schema_adoption PRIMARY KEY (table_name)
+        )
+        """
+    )
+    op.execute(
+        "COMMENT ON TABLE bookme_schema_adoption IS 'what migration 0001 changed in pre-existing tables'"
+    )
+
+
+def _rename_seed_era_tables() -> list[str]:
+    renamed = []
+    for name in SEED_ERA_TABLES:
+        if _table_exists(name):
+            if _table_exists(f"{name}_legacy"):
+                raise RuntimeError(f"both {name} and {name}_legacy exist; move one aside first")
+            op.execute(f"ALTER TABLE {name} RENAME TO {name}_legacy")
+            renamed.append(name)
+    return renamed
+
+
+def _create_bookings() -> None:
+    columns = ",\n".join(f"{c.name} {c.type} {c.fresh}".rstrip() for c in BOOKING_COLUMNS)
+    op.execute(f"CREATE TABLE bookings (\n{columns},\nCONSTRAINT pk_bookings PRIMARY KEY (id)\n)")
+
+
+def _adopt_bookings(renamed: list[str]) -> None:
+    existing = _columns("bookings")
+    if "id" not in existing:
+        raise RuntimeError("legacy bookings table has no id column; cannot adopt it")
+    legacy_rows = int(str(_scalar("SELECT count(*) FROM bookings")))
+    added = [c.name for c in BOOKING_COLUMNS if c.name not in existing]
+    for column in BOOKING_COLUMNS:
+        if column.name not in existing:
+            op.execute(
+                f"ALTER TABLE bookings ADD COLUMN {column.name} {column.type} {column.adopt}".rstrip()
+            )
+    op.execute("ALTER TABLE bookings ALTER COLUMN is_legacy SET DEFAULT false")
+
+    original_status_type = None
+    status_type = existing.get("status", "character varying(32)")
+    if status_type != "text" and not _wide_enough_varchar(status_type):
+        original_status_type = status_type
+        op.execute("ALTER TABLE bookings ALTER COLUMN status TYPE varchar(32) USING status::text")
+    statuses_remapped = _map_legacy_statuses()
+    if "status" in added:
+        op.execute("ALTER TABLE bookings ALTER COLUMN status SET DEFAULT 'PENDING_PAYMENT'")
+        op.execute("ALTER TABLE bookings ALTER COLUMN status SET NOT NULL")
+
+    amounts_not_backfilled = 0
+    if "amount" in existing and "amount_units" in added:
+        amounts_not_backfilled = _backfill_amount_units()
+        _mirror_into_legacy_amount()
+
+    op.get_bind().execute(
+        sa.text(
+            "INSERT INTO bookme_schema_adoption (table_name, added_columns, original_status_type,"
+            " legacy_rows, statuses_remapped, amounts_not_backfilled, renamed_tables)"
+            " VALUES ('bookings', :added, :status_type, :rows, :remapped, :not_backfilled, :renamed)"
+        ),
+        {
+            "added": added,
+            "status_type": original_status_type,
+            "rows": legacy_rows,
+            "remapped": statuses_remapped,
+            "not_backfilled": amounts_not_backfilled,
+            "renamed": renamed,
+        },
+    )
+    log.info(
+        "adopted legacy bookings: %d rows, %d columns added, %d statuses remapped, %d amounts not backfilled",
+        legacy_rows,
+        len(added),
+        statuses_remapped,
+        amounts_not_backfilled,
+    )
+
+
+def _wide_enough_varchar(type_: str) -> bool:
+    prefix = "character varying("
+    if type_ == "character varying":
+        return True
+    return type_.startswith(prefix) and int(type_[len(prefix) : -1]) >= 32
+
+
+def _map_legacy_statuses() -> int:
+    result = op.get_bind().execute(sa.text(MAP_STATUSES_SQL))
+    return int(result.rowcount)
+
+
+def _backfill_amount_units() -> int:
+    # Exact numeric arithmetic: whole USDC * 10^6 must be a positive integer, else NULL.
+    op.execute(
+        """
+        UPDATE bookings SET amount_units = amount::numeric * 1000000
+        WHERE amount_units IS NULL AND amount IS NOT NULL AND amount::numeric > 0
+          AND amount::numeric * 1000000 = trunc(amount::numeric * 1000000)
+        """
+    )
+    return int(str(_scalar("SELECT count(*) FROM bookings WHERE amount_units IS NULL")))
+
+
+def _mirror_into_legacy_amount() -> None:
+    op.execute(
+        f"""
+        CREATE FUNCTION {MIRROR_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.amount_units IS NOT NULL THEN
+                NEW.amount := NEW.amount_units / 1000000.0;
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """
+    )
+    op.execute(
+        f"CREATE TRIGGER {MIRROR_TRIGGER} BEFORE INSERT OR UPDATE OF amount_units ON bookings"
+        f" FOR EACH ROW EXECUTE FUNCTION {MIRROR_FUNCTION}()"
+    )
+
+
+def _add_booking_checks() -> list[str]:
+    unvalidated = []
+    for name, expression in BOOKING_CHECKS.items():
+        op.execute(f"ALTER TABLE bookings ADD CONSTRAINT {name} CHECK ({expression}) NOT VALID")
+        violated = f"SELECT EXISTS (SELECT 1 FROM bookings WHERE NOT ({expression}))"  # noqa: S608
+        if _scalar(violated):
+            unvalidated.append(name)
+            log.warning("legacy rows break %s: left NOT VALID (still enforced on new rows)", name)
+        else:
+            op.execute(f"ALTER TABLE bookings VALIDATE CONSTRAINT {name}")
+    return unvalidated
+
+
+def upgrade() -> None:
+    _create_adoption_table()
+    renamed = _rename_seed_era_tables()
+    adopting = _table_exists("bookings")
+    if adopting:
+        _adopt_bookings(renamed)
+    else:
+        _create_bookings()
+    unvalidated = _add_booking_checks()
+    if adopting:
+        op.get_bind().execute(
+            sa.text(
+                "UPDATE bookme_schema_adoption SET unvalidated_constraints = :names WHERE table_name = 'bookings'"
+            ),
+            {"names": unvalidated},
+        )
+    for statement in BOOKING_INDEXES.values():
+        op.execute(statement)
+    for statement in NEW_TABLES:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for name in NEW_TABLE_NAMES:
+        op.execute(f"DROP TABLE {name}")
+    op.execute("DROP SEQUENCE signature_nonce_seq")
+    row = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT added_columns, original_status_type, renamed_tables"
+                " FROM bookme_schema_adoption WHERE table_name = 'bookings'"
+            )
+        )
+        .one_or_none()
+    )
+    if row is None:
+        op.execute("DROP TABLE bookings")
+    else:
+        added, original_status_type, renamed = row
+        _restore_legacy_bookings(list(added), original_status_type)
+        for name in renamed:
+            op.execute(f"ALTER TABLE {name}_legacy RENAME TO {name}")
+    op.execute("DROP TABLE bookme_schema_adoption")
+
+
+def _restore_legacy_bookings(added: list[str], original_status_type: str | None) -> None:
+    for name in BOOKING_CHECKS:
+        op.execute(f"ALTER TABLE bookings DROP CONSTRAINT IF EXISTS {name}")
+    for name in BOOKING_INDEXES:
+        op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.execute(f"DROP TRIGGER IF EXISTS {MIRROR_TRIGGER} ON bookings")
+    op.execute(f"DROP FUNCTION IF EXISTS {MIRROR_FUNCTION}()")
+    if "status" not in added:
+        op.execute(
+            """
+            UPDATE bookings SET status = CASE
+                WHEN status_reason = 'legacy_status_missing' AND legacy_status IS NULL THEN NULL
+                ELSE legacy_status
+            END
+            WHERE is_legacy AND (legacy_status IS NOT NULL OR status_reason = 'legacy_status_missing')
+            """
+        )
+        if original_status_type is not None:
+            op.execute(
+                f"ALTER TABLE bookings ALTER COLUMN status TYPE {original_status_type}"
+                f" USING status::{original_status_type}"
+            )
+    for name in reversed(added):
+        op.execute(f"ALTER TABLE bookings DROP COLUMN {name}")

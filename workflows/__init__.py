@@ -1,1 +1,25 @@
-"""Temporal workflows and the types shared with the API, listener and worker."""
+"""Temporal workflows and the types shared with the API, listener and worker.
+
+``WORKFLOWS`` is what ``worker.py`` registers; ``DATA_CONVERTER`` is what every client and
+worker uses (see ``workflows/types.py`` for why the default converter suffices).
+"""
+
+from temporalio.converter import DataConverter
+
+from workflows.booking import BookingWorkflow
+from workflows.constants import TASK_QUEUE, booking_workflow_id, orphan_workflow_id
+from workflows.orphan import OrphanPaymentWorkflow
+
+DATA_CONVERTER = DataConverter.default
+
+WORKFLOWS: list[type] = [BookingWorkflow, OrphanPaymentWorkflow]
+
+__all__ = [
+    "DATA_CONVERTER",
+    "TASK_QUEUE",
+    "WORKFLOWS",
+    "BookingWorkflow",
+    "OrphanPaymentWorkflow",
+    "booking_workflow_id",
+    "orphan_workflow_id",
+]

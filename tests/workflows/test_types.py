@@ -1,0 +1,106 @@
+"""The shared types survive Temporal's default converter and agree with Settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bookme.settings import Settings
+from workflows import DATA_CONVERTER
+from workflows.types import (
+    BookingInput,
+    BookingPolicy,
+    BookingStatus,
+    CancellationFields,
+    ChainEventKind,
+    ChainEventSignal,
+    EventIdentity,
+    PaymentFields,
+)
+
+
+def _identity(**overrides):
+    fields: dict[str, Any] = {
+        "chain_id": 31337,
+        "tx_hash": "0x" + "AB" * 32,
+        "log_index": 3,
+        "block_number": 12,
+        "block_hash": "0x" + "cd" * 32,
+    }
+    fields.update(overrides)
+    return EventIdentity(**fields)
+
+
+async def _roundtrip(value, type_hint):
+    payloads = await DATA_CONVERTER.encode([value])
+    (decoded,) = await DATA_CONVERTER.decode(payloads, [type_hint])
+    return decoded
+
+
+async def test_booking_input_roundtrips_with_aware_datetime_and_policy():
+    booking = BookingInput(
+        booking_id="b1",
+        chain_booking_id="0x" + "11" * 32,
+        customer_wallet="0xC",
+        provider_wallet="0xP",
+        amount_units=123_450_000,
+        scheduled_at=datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+        service_id="s",
+        customer_id="c",
+        provider_id="p",
+        policy=BookingPolicy(payment_deadline_seconds=60),
+    )
+    decoded = await _roundtrip(booking, BookingInput)
+    assert decoded == booking
+    assert decoded.scheduled_at.tzinfo is not None
+
+
+async def test_chain_event_roundtrips_with_its_kind_and_fields():
+    event = ChainEventSignal(
+        kind=ChainEventKind.CANCELLATION,
+        identity=_identity(),
+        chain_booking_id="0x" + "22" * 32,
+        cancellation=CancellationFields(
+            cancelled_by="0xO",
+            customer_amount=10,
+            provider_amount=0,
+            platform_amount=0,
+            inviter_amount=0,
+            reason="r",
+        ),
+    )
+    decoded = await _roundtrip(event, ChainEventSignal)
+    assert decoded == event
+    assert decoded.kind is ChainEventKind.CANCELLATION
+    assert await _roundtrip(BookingStatus.PAID, BookingStatus) is BookingStatus.PAID
+
+
+def test_event_key_ignores_block_and_tx_hash_case():
+    a = _identity()
+    b = _identity(tx_hash=a.tx_hash.lower(), block_number=99, block_hash="0x" + "ee" * 32)
+    assert a.key == b.key == f"31337:{a.tx_hash.lower()}:3"
+
+
+def test_event_must_carry_exactly_its_own_fields():
+    payment = PaymentFields(
+        customer="0xC",
+        provider="0xP",
+        inviter="0x0",
+        amount=1,
+        platform_fee_rate=1000,
+        inviter_fee_rate=0,
+    )
+    with pytest.raises(ValueError, match="exactly its own fields"):
+        ChainEventSignal(
+            kind=ChainEventKind.COMPLETION,
+            identity=_identity(),
+            chain_booking_id="0x",
+            payment=payment,
+        )
+
+
+def test_policy_defaults_are_the_settings_defaults():
+    defaults = Settings.model_construct()
+    assert BookingPolicy() == BookingPolicy.from_settings(defaults)

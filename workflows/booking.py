@@ -1,0 +1,922 @@
+"""``BookingWorkflow``: one durable workflow per booking, owning its escrow state machine.
+
+Shape: signals only append to an inbox; the main loop is the single place that applies chain
+events and fires timers, under ``self._lock``. Updates that await (signing, persisting, sending)
+take the same lock, so no two state changes interleave. Each state change is persisted by the
+``apply_transition`` activity before it becomes visible in memory, search attributes and details.
+
+Transitions (action names are what ``booking_events`` records):
+
+    PENDING_PAYMENT      --payment_confirmed-------------------> PAID
+    PENDING_PAYMENT      --payment_timeout (deadline)----------> CANCELLED
+    PENDING_PAYMENT      --cancelled_unpaid (request)----------> CANCELLED
+    PAID                 --auto_complete_sent / completion_reported--> PENDING_COMPLETION
+    PAID|PENDING_*       --service_completed-------------------> COMPLETED   (+ earnings, fees)
+    PAID|PENDING_CANC.   --cancellation_authorized-------------> PENDING_CANCELLATION
+    PAID|PENDING_COMPL.  --emergency_cancel_sent---------------> PENDING_CANCELLATION
+    PENDING_CANCELLATION --cancellation_expired----------------> PAID
+    PENDING_COMPLETION   --completion_reverted (tx reverted)---> PAID
+    PAID|PENDING_*       --booking_cancelled-------------------> CANCELLED   (+ refund legs)
+    PAID|PENDING_*       --payment_reorged (reorg)-------------> PENDING_PAYMENT
+    any non-terminal     --contradiction (mismatch)------------> FAILED (+ emergency refund if held)
+    CANCELLED (unpaid)   --payment_after_cancellation----------> FAILED (+ emergency refund)
+    FAILED (refund owed) --refund_recorded / completed_while_failed--> FAILED (settled, ends)
+
+History bound (worst case, events): polling happens only inside monitoring windows, and a
+window is opened by a bounded number of things: payment authorizations (8), reported txs (8),
+cancellation authorizations (4), auto-complete sends (3), one refund and one per reorg revert.
+A full window costs at most 16 polls x ~8 events (timer 2, activity 3, task 3) ~= 130 events,
+so 25 windows ~= 3,300; updates are capped at 40 x ~5 = 200; transitions and audit records
+(rejected events capped at 20) add < 400. Worst case ~4,000 events, far below Temporal's 50k
+limit, so no continue-as-new. The happy path is ~60-100 events (measured in the tests).
+Behaviour changes to this file go through ``workflow.patched`` and the replay test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import constants as c
+    from workflows import search_attributes as sa
+    from workflows.cancellation_policy import CancellationPolicy
+    from workflows.errors import InvalidRequest, LimitReached, WrongCaller, WrongState
+    from workflows.event_checks import (
+        foreign_reason,
+        mismatch_reason,
+        same_wallet,
+        settlement_legs,
+    )
+    from workflows.summary import booking_summary
+    from workflows.types import (
+        AuthorizePaymentRequest,
+        BookingInput,
+        BookingStatus,
+        BookingView,
+        CancellationAuthorization,
+        CancellationRequest,
+        CancellationResult,
+        CancellationRole,
+        CancellationSplit,
+        ChainEventKind,
+        ChainEventSignal,
+        ChainObservation,
+        EmergencyCancelRequest,
+        EmergencyCancelResult,
+        EventOutcome,
+        ObserveRequest,
+        OnChainStatus,
+        OperatorTxRequest,
+        OperatorTxResult,
+        PaymentAuthorization,
+        ReportTransactionRequest,
+        Settlement,
+        SignCancellationRequest,
+        SignPaymentRequest,
+        TransactionKind,
+        TransactionReport,
+        TransitionRecord,
+        TxStatus,
+    )
+
+S = BookingStatus
+TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+MAX_REASON_LENGTH = 200
+MAX_BACKOFF = timedelta(hours=1)
+
+# Which statuses a reported transaction of each kind makes sense in.
+REPORTABLE = {
+    TransactionKind.PAYMENT: frozenset({S.PENDING_PAYMENT}),
+    TransactionKind.COMPLETION: frozenset({S.PAID, S.PENDING_COMPLETION, S.PENDING_CANCELLATION}),
+    TransactionKind.CANCELLATION: frozenset({S.PAID, S.PENDING_CANCELLATION}),
+}
+MONEY_HELD = frozenset({S.PAID, S.PENDING_COMPLETION, S.PENDING_CANCELLATION})
+
+
+@dataclass(kw_only=True)
+class _Window:
+    """An open monitoring window: push-only until ``next_poll_at``, then polling until ``until``."""
+
+    purpose: TransactionKind
+    tx_hash: str | None
+    until: datetime
+    next_poll_at: datetime
+    found: bool = False
+
+
+@workflow.defn(name=c.BOOKING_WORKFLOW_NAME)
+class BookingWorkflow:
+    @workflow.init
+    def __init__(self, booking: BookingInput) -> None:
+        self._booking = booking
+        self._policy = booking.policy
+        self._cancellation_policy = CancellationPolicy.from_booking_policy(booking.policy)
+        self._status = S.PENDING_PAYMENT
+        self._reason: str | None = None
+        self._lock = asyncio.Lock()
+        self._inbox: list[tuple[bool, ChainEventSignal]] = []  # (is_revert, event)
+        self._applied: dict[str, ChainEventSignal] = {}
+        self._buffered: list[ChainEventSignal] = []
+        self._rejected = 0
+        self._seq = 0
+        self._accepted_updates = 0
+        self._payment_auth: PaymentAuthorization | None = None
+        self._payment_auths = 0
+        self._cancel_auth: CancellationAuthorization | None = None
+        self._cancel_splits: list[CancellationSplit] = []
+        self._cancel_check_at: datetime | None = None
+        self._reports = 0
+        self._window: _Window | None = None
+        self._release_at = booking.scheduled_at + timedelta(
+            seconds=booking.policy.auto_complete_delay_seconds
+        )
+        self._auto_complete_at: datetime | None = self._release_at
+        self._auto_complete_attempts = 0
+        self._completion_tx: str | None = None
+        self._refund_tx: str | None = None
+        self._refund_outstanding = False
+        self._close_check_at: datetime | None = None
+        self._backoff_steps = 0
+        self._timers_version = 0
+        self._updated_at = workflow.now()
+        self._payment_deadline = self._updated_at + timedelta(
+            seconds=booking.policy.payment_deadline_seconds
+        )
+
+    # --- run -------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, booking: BookingInput) -> BookingView:
+        async with self._lock:
+            await workflow.execute_activity(
+                c.RECORD_BOOKING,
+                booking,
+                start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
+                retry_policy=c.DB_RETRY,
+            )
+            workflow.upsert_search_attributes(
+                [
+                    sa.BOOKING_ID.value_set(booking.booking_id),
+                    sa.CHAIN_BOOKING_ID.value_set(booking.chain_booking_id),
+                    sa.CUSTOMER_WALLET.value_set(booking.customer_wallet.lower()),
+                    sa.PROVIDER_WALLET.value_set(booking.provider_wallet.lower()),
+                    sa.AMOUNT_UNITS.value_set(booking.amount_units),
+                    sa.SCHEDULED_AT.value_set(booking.scheduled_at),
+                    sa.BOOKING_STATUS.value_set(self._status.value),
+                ]
+            )
+            self._publish_details()
+        while not self._finished():
+            await self._wait_for_work()
+            async with self._lock:
+                await self._drain_inbox()
+                await self._fire_due_timers()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    def _finished(self) -> bool:
+        if self._close_check_at is not None:
+            return False
+        if self._status in (S.COMPLETED, S.CANCELLED):
+            return True
+        return self._status is S.FAILED and not self._refund_outstanding
+
+    async def _wait_for_work(self) -> None:
+        seen = self._timers_version
+        due = self._next_due()
+
+        def ready() -> bool:
+            return bool(self._inbox) or self._timers_version != seen or self._finished()
+
+        if due is None:
+            await workflow.wait_condition(ready)
+            return
+        delay = (due - workflow.now()).total_seconds()
+        if delay <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(ready, timeout=delay)
+
+    def _next_due(self) -> datetime | None:
+        candidates: list[datetime] = []
+        if self._window is not None:
+            candidates.append(self._window.next_poll_at)
+        if self._status is S.PENDING_PAYMENT:
+            candidates.append(self._payment_deadline)
+        if self._status is S.PENDING_CANCELLATION and self._cancel_check_at is not None:
+            candidates.append(self._cancel_check_at)
+        if self._auto_complete_due_at() is not None:
+            candidates.append(self._auto_complete_at)  # type: ignore[arg-type]
+        if self._close_check_at is not None:
+            candidates.append(self._close_check_at)
+        return min(candidates) if candidates else None
+
+    def _auto_complete_due_at(self) -> datetime | None:
+        if (
+            self._status is S.PAID
+            and self._refund_tx is None
+            and self._auto_complete_attempts < c.MAX_AUTO_COMPLETE_ATTEMPTS
+        ):
+            return self._auto_complete_at
+        return None
+
+    def _bump_timers(self) -> None:
+        self._timers_version += 1
+
+    # --- signals (listener) ----------------------------------------------------------------
+
+    @workflow.signal(name="payment_confirmed")
+    def payment_confirmed(self, event: ChainEventSignal) -> None:
+        self._inbox.append((False, event))
+
+    @workflow.signal(name="service_completed")
+    def service_completed(self, event: ChainEventSignal) -> None:
+        self._inbox.append((False, event))
+
+    @workflow.signal(name="booking_cancelled")
+    def booking_cancelled(self, event: ChainEventSignal) -> None:
+        self._inbox.append((False, event))
+
+    @workflow.signal(name="chain_event_reverted")
+    def chain_event_reverted(self, event: ChainEventSignal) -> None:
+        self._inbox.append((True, event))
+
+    async def _drain_inbox(self) -> None:
+        while self._inbox:
+            is_revert, event = self._inbox.pop(0)
+            if is_revert:
+                await self._revert(event)
+            else:
+                await self._accept(event, source="push")
+
+    # --- query -----------------------------------------------------------------------------
+
+    @workflow.query(name="status")
+    def status(self) -> BookingView:
+        b = self._booking
+        return BookingView(
+            booking_id=b.booking_id,
+            chain_booking_id=b.chain_booking_id,
+            status=self._status,
+            reason=self._reason,
+            amount_units=b.amount_units,
+            customer_wallet=b.customer_wallet,
+            provider_wallet=b.provider_wallet,
+            inviter_wallet=b.inviter_wallet,
+            scheduled_at=b.scheduled_at,
+            release_at=self._release_at,
+            payment_deadline=self._payment_deadline,
+            payment_authorization=self._payment_auth,
+            cancellation_authorization=self._cancel_auth,
+            refund_tx_hash=self._refund_tx,
+            completion_tx_hash=self._completion_tx,
+            monitoring_until=self._window.until if self._window else None,
+            monitored_tx_hash=self._window.tx_hash if self._window else None,
+            applied_event_keys=list(self._applied),
+            pending_event_keys=[e.key for e in self._buffered],
+            rejected_events=self._rejected,
+            transitions=self._seq,
+            updated_at=self._updated_at,
+        )
+
+    # --- updates (API) ---------------------------------------------------------------------
+
+    @workflow.update(name="authorize_payment")
+    async def authorize_payment(self, request: AuthorizePaymentRequest) -> PaymentAuthorization:
+        self._accepted_updates += 1
+        async with self._lock:
+            self._check_authorize(request)  # the status may have moved while we waited
+            reusable = self._reusable_payment_auth()
+            if reusable is not None:
+                return reusable
+            now = workflow.now()
+            expiry = min(
+                now + timedelta(seconds=self._policy.authorization_ttl_seconds),
+                self._payment_deadline,
+            )
+            platform_rate, inviter_rate = self._policy.fee_rates(
+                has_inviter=self._booking.inviter_wallet is not None
+            )
+            self._payment_auths += 1
+            b = self._booking
+            auth: PaymentAuthorization = await workflow.execute_activity(
+                c.SIGN_PAYMENT_AUTHORIZATION,
+                SignPaymentRequest(
+                    booking_id=b.booking_id,
+                    idempotency_key=f"{b.booking_id}:payment:{self._payment_auths}",
+                    chain_booking_id=b.chain_booking_id,
+                    customer=b.customer_wallet,
+                    provider=b.provider_wallet,
+                    inviter=b.inviter_or_zero,
+                    amount=b.amount_units,
+                    platform_fee_rate=platform_rate,
+                    inviter_fee_rate=inviter_rate,
+                    release_time=int(self._release_at.timestamp()),
+                    expiry=int(expiry.timestamp()),
+                ),
+                result_type=PaymentAuthorization,
+                start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
+                retry_policy=c.SIGN_RETRY,
+            )
+            self._payment_auth = auth
+            self._open_window(TransactionKind.PAYMENT, None)
+            return auth
+
+    @authorize_payment.validator
+    def _validate_authorize_payment(self, request: AuthorizePaymentRequest) -> None:
+        self._check_budget()
+        self._check_authorize(request)
+
+    def _check_authorize(self, request: AuthorizePaymentRequest) -> None:
+        if not same_wallet(request.caller_wallet, self._booking.customer_wallet):
+            raise WrongCaller("only the booking's customer can ask for a payment authorization")
+        if self._status is not S.PENDING_PAYMENT:
+            raise WrongState(f"booking is {self._status.value}, not PENDING_PAYMENT")
+        if workflow.now() >= self._payment_deadline:
+            raise WrongState("the payment deadline has passed")
+        if (
+            self._reusable_payment_auth() is None
+            and self._payment_auths >= c.MAX_PAYMENT_AUTHORIZATIONS
+        ):
+            raise LimitReached("this booking has issued its maximum of payment authorizations")
+
+    def _reusable_payment_auth(self) -> PaymentAuthorization | None:
+        auth = self._payment_auth
+        if auth is not None and auth.expires_at - workflow.now() >= c.MIN_REUSABLE_AUTHORIZATION:
+            return auth
+        return None
+
+    @workflow.update(name="report_transaction")
+    async def report_transaction(self, request: ReportTransactionRequest) -> TransactionReport:
+        self._accepted_updates += 1
+        async with self._lock:
+            self._check_report(request)
+            self._reports += 1
+            if request.kind is TransactionKind.COMPLETION and self._status is S.PAID:
+                self._completion_tx = request.tx_hash
+                await self._transition(
+                    S.PENDING_COMPLETION, "completion_reported", tx_hash=request.tx_hash
+                )
+            window = self._open_window(request.kind, request.tx_hash)
+            return TransactionReport(
+                tx_hash=request.tx_hash, kind=request.kind, monitoring_until=window.until
+            )
+
+    @report_transaction.validator
+    def _validate_report_transaction(self, request: ReportTransactionRequest) -> None:
+        self._check_budget()
+        self._check_report(request)
+
+    def _check_report(self, request: ReportTransactionRequest) -> None:
+        if not TX_HASH.match(request.tx_hash):
+            raise InvalidRequest("tx_hash must be 0x followed by 64 hex digits")
+        allowed = REPORTABLE.get(request.kind)
+        if allowed is None:
+            raise InvalidRequest(f"a {request.kind.value} transaction cannot be reported")
+        if self._status not in allowed:
+            raise WrongState(
+                f"a {request.kind.value} transaction does not fit a {self._status.value} booking"
+            )
+        if self._reports >= c.MAX_REPORTED_TRANSACTIONS:
+            raise LimitReached("this booking has accepted its maximum of reported transactions")
+
+    @workflow.update(name="request_cancellation")
+    async def request_cancellation(self, request: CancellationRequest) -> CancellationResult:
+        self._accepted_updates += 1
+        async with self._lock:
+            self._check_cancellation(request)
+            reason = f"{request.role.value}: {request.reason}"
+            if self._status is S.PENDING_PAYMENT:
+                await self._transition(S.CANCELLED, "cancelled_unpaid", reason=reason)
+                self._arm_close_check()
+                return CancellationResult(status=self._status)
+            reusable = self._reusable_cancel_auth(request.role)
+            if reusable is not None:
+                return CancellationResult(status=self._status, authorization=reusable)
+            now = workflow.now()
+            split = self._cancellation_policy.split(
+                role=request.role,
+                amount=self._booking.amount_units,
+                scheduled_at=self._booking.scheduled_at,
+                now=now,
+            )
+            self._cancel_splits.append(split)
+            b = self._booking
+            auth: CancellationAuthorization = await workflow.execute_activity(
+                c.SIGN_CANCELLATION_AUTHORIZATION,
+                SignCancellationRequest(
+                    booking_id=b.booking_id,
+                    idempotency_key=f"{b.booking_id}:cancel:{len(self._cancel_splits)}",
+                    chain_booking_id=b.chain_booking_id,
+                    split=split,
+                    reason=request.reason,
+                    expiry=int(
+                        (
+                            now + timedelta(seconds=self._policy.authorization_ttl_seconds)
+                        ).timestamp()
+                    ),
+                    requested_by=request.role,
+                ),
+                result_type=CancellationAuthorization,
+                start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
+                retry_policy=c.SIGN_RETRY,
+            )
+            self._cancel_auth = auth
+            self._cancel_check_at = auth.expires_at + timedelta(
+                seconds=self._policy.poll_interval_seconds
+            )
+            if self._status is not S.PENDING_CANCELLATION:
+                await self._transition(S.PENDING_CANCELLATION, "cancellation_authorized", reason)
+            self._open_window(TransactionKind.CANCELLATION, None)
+            return CancellationResult(status=self._status, authorization=auth)
+
+    @request_cancellation.validator
+    def _validate_request_cancellation(self, request: CancellationRequest) -> None:
+        self._check_budget()
+        self._check_cancellation(request)
+
+    def _check_cancellation(self, request: CancellationRequest) -> None:
+        if not request.reason.strip() or len(request.reason) > MAX_REASON_LENGTH:
+            raise InvalidRequest(f"reason must be 1..{MAX_REASON_LENGTH} characters")
+        if request.role is CancellationRole.CUSTOMER and not same_wallet(
+            request.wallet, self._booking.customer_wallet
+        ):
+            raise WrongCaller("the caller is not this booking's customer")
+        if request.role is CancellationRole.PROVIDER and not same_wallet(
+            request.wallet, self._booking.provider_wallet
+        ):
+            raise WrongCaller("the caller is not this booking's provider")
+        if request.role is CancellationRole.OPERATOR and not request.wallet.strip():
+            raise WrongCaller("an operator cancellation must name the operator")
+        if self._status is S.PENDING_PAYMENT:
+            return
+        if self._status not in (S.PAID, S.PENDING_CANCELLATION) or self._refund_tx is not None:
+            raise WrongState(f"a {self._status.value} booking cannot be cancelled now")
+        if (
+            self._reusable_cancel_auth(request.role) is None
+            and len(self._cancel_splits) >= c.MAX_CANCELLATION_AUTHORIZATIONS
+        ):
+            raise LimitReached("this booking has issued its maximum of cancellation authorizations")
+
+    def _reusable_cancel_auth(self, role: CancellationRole) -> CancellationAuthorization | None:
+        auth = self._cancel_auth
+        if (
+            auth is not None
+            and self._status is S.PENDING_CANCELLATION
+            and auth.requested_by is role
+            and auth.expires_at - workflow.now() >= c.MIN_REUSABLE_AUTHORIZATION
+        ):
+            return auth
+        return None
+
+    @workflow.update(name="emergency_cancel")
+    async def emergency_cancel(self, request: EmergencyCancelRequest) -> EmergencyCancelResult:
+        self._accepted_updates += 1
+        async with self._lock:
+            self._check_emergency(request)
+            if self._refund_tx is not None:
+                return EmergencyCancelResult(status=self._status, tx_hash=self._refund_tx)
+            reason = f"emergency by {request.operator}: {request.reason}"
+            self._cancel_check_at = None
+            tx_hash = await self._send_refund(reason)
+            next_status = S.FAILED if self._status is S.FAILED else S.PENDING_CANCELLATION
+            await self._transition(next_status, "emergency_cancel_sent", reason, tx_hash=tx_hash)
+            return EmergencyCancelResult(status=self._status, tx_hash=tx_hash)
+
+    @emergency_cancel.validator
+    def _validate_emergency_cancel(self, request: EmergencyCancelRequest) -> None:
+        self._check_budget()
+        self._check_emergency(request)
+
+    def _check_emergency(self, request: EmergencyCancelRequest) -> None:
+        if not request.operator.strip():
+            raise WrongCaller("an emergency cancellation must name the operator")
+        if not request.reason.strip() or len(request.reason) > MAX_REASON_LENGTH:
+            raise InvalidRequest(f"reason must be 1..{MAX_REASON_LENGTH} characters")
+        if self._refund_tx is not None:
+            return
+        if self._status in MONEY_HELD:
+            return
+        if self._status is S.FAILED and self._refund_outstanding:
+            return
+        raise WrongState(f"a {self._status.value} booking holds no escrowed money to refund")
+
+    def _check_budget(self) -> None:
+        if self._accepted_updates >= c.MAX_ACCEPTED_UPDATES:
+            raise LimitReached("this booking has accepted its maximum number of requests")
+
+    # --- chain events ----------------------------------------------------------------------
+
+    async def _accept(self, event: ChainEventSignal, *, source: str) -> None:
+        """Apply one chain event (pushed or polled) exactly once, in booking order."""
+        key = event.key
+        if key in self._applied or any(e.key == key for e in self._buffered):
+            return
+        foreign = foreign_reason(self._booking, event)
+        if foreign is not None:
+            await self._reject(event, foreign, foreign=True)
+            return
+        mismatch = mismatch_reason(self._booking, event, self._cancel_splits)
+        workflow.logger.info(
+            "chain event", extra={"kind": event.kind.value, "key": key, "source": source}
+        )
+        if event.kind is ChainEventKind.PAYMENT:
+            await self._accept_payment(event, mismatch)
+        else:
+            await self._accept_settlement(event, mismatch)
+        self._bump_timers()
+
+    async def _accept_payment(self, event: ChainEventSignal, mismatch: str | None) -> None:
+        paid_already = any(e.kind is ChainEventKind.PAYMENT for e in self._applied.values())
+        if mismatch is not None and not paid_already:
+            await self._escalate(event, mismatch)
+            return
+        if self._status is S.PENDING_PAYMENT:
+            self._applied[event.key] = event
+            await self._transition(S.PAID, "payment_confirmed", event=event)
+            self._close_window()
+            self._cancel_check_at = None
+            await self._drain_buffer()
+        elif self._status is S.CANCELLED or (self._status is S.FAILED and not paid_already):
+            await self._escalate(event, "payment arrived after the booking was closed")
+        else:
+            await self._reject(event, f"a second payment event while {self._status.value}")
+
+    async def _accept_settlement(self, event: ChainEventSignal, mismatch: str | None) -> None:
+        if self._status is S.PENDING_PAYMENT:
+            # Completion or cancellation before we saw the payment: hold it until we do.
+            self._buffered.append(event)
+            return
+        customer, provider, platform, inviter = settlement_legs(event)
+        settlement = Settlement(
+            kind=event.kind,
+            customer_amount=customer,
+            provider_amount=provider,
+            platform_amount=platform,
+            inviter_amount=inviter,
+        )
+        completed = event.kind is ChainEventKind.COMPLETION
+        if self._status in MONEY_HELD:
+            self._applied[event.key] = event
+            if mismatch is not None:
+                # The money already moved (the chain is the truth): record it and escalate.
+                await self._transition(
+                    S.FAILED,
+                    "contradiction",
+                    mismatch,
+                    event=event,
+                    settlement=settlement,
+                    event_outcome=EventOutcome.FAILED,
+                )
+            elif completed:
+                await self._transition(
+                    S.COMPLETED, "service_completed", event=event, settlement=settlement
+                )
+            else:
+                await self._transition(
+                    S.CANCELLED, "booking_cancelled", event=event, settlement=settlement
+                )
+            self._close_window()
+        elif self._status is S.FAILED and self._refund_outstanding:
+            self._applied[event.key] = event
+            self._refund_outstanding = False
+            action = "completed_while_failed" if completed else "refund_recorded"
+            await self._transition(S.FAILED, action, mismatch, event=event, settlement=settlement)
+            self._close_window()
+        else:
+            await self._reject(event, f"a {event.kind.value} event while {self._status.value}")
+
+    async def _drain_buffer(self) -> None:
+        held = sorted(self._buffered, key=lambda e: (e.identity.block_number, e.identity.log_index))
+        self._buffered.clear()
+        for event in held:
+            await self._accept(event, source="buffer")
+
+    async def _revert(self, event: ChainEventSignal) -> None:
+        """A reorg removed an event: forget it and roll the booking back if it moved us."""
+        key = event.key
+        held = [e for e in self._buffered if e.key == key]
+        if held:
+            self._buffered.remove(held[0])
+            return
+        applied = self._applied.pop(key, None)
+        if applied is None:
+            await self._reject(event, "revert of an event this booking never applied")
+            return
+        if applied.kind is ChainEventKind.PAYMENT and self._status in MONEY_HELD:
+            now = workflow.now()
+            self._payment_deadline = max(
+                self._payment_deadline,
+                now + timedelta(seconds=self._policy.monitoring_window_seconds),
+            )
+            self._cancel_auth = None
+            self._cancel_check_at = None
+            self._completion_tx = None
+            self._auto_complete_attempts = 0
+            await self._transition(
+                S.PENDING_PAYMENT,
+                "payment_reorged",
+                "payment removed by a reorg",
+                event=event,
+                event_outcome=EventOutcome.REORGED,
+            )
+            self._open_window(TransactionKind.PAYMENT, event.identity.tx_hash)
+        else:
+            await self._transition(
+                self._status,
+                "event_reverted",
+                f"{applied.kind.value} removed by a reorg after it was applied",
+                event=event,
+                event_outcome=EventOutcome.REORGED,
+            )
+
+    async def _reject(self, event: ChainEventSignal, reason: str, *, foreign: bool = False) -> None:
+        """Record an event this booking will not apply (a foreign one is not marked at all)."""
+        self._rejected += 1
+        workflow.logger.warning("chain event rejected", extra={"key": event.key, "reason": reason})
+        if self._rejected <= c.MAX_REJECTED_EVENTS_RECORDED:
+            await self._transition(
+                self._status,
+                "event_rejected",
+                reason,
+                event=event,
+                event_outcome=None if foreign else EventOutcome.FAILED,
+            )
+
+    async def _escalate(self, event: ChainEventSignal, reason: str) -> None:
+        """Money is held for this booking in a way it did not allow: FAILED, then refund it."""
+        self._applied[event.key] = event
+        self._refund_outstanding = True
+        self._close_check_at = None
+        await self._transition(
+            S.FAILED, "contradiction", reason, event=event, event_outcome=EventOutcome.FAILED
+        )
+        if self._refund_tx is not None:
+            return
+        try:
+            await self._send_refund(f"escalated: {reason}")
+        except ActivityError as err:
+            # Often the chain already settled it; the window looks, an operator can resend.
+            await self._transition(S.FAILED, "refund_failed", str(err.cause)[:MAX_REASON_LENGTH])
+            self._open_window(TransactionKind.REFUND, None)
+
+    # --- operator transactions -------------------------------------------------------------
+
+    async def _send_refund(self, reason: str) -> str:
+        b = self._booking
+        result: OperatorTxResult = await workflow.execute_activity(
+            c.SEND_EMERGENCY_CANCEL,
+            OperatorTxRequest(
+                booking_id=b.booking_id,
+                chain_booking_id=b.chain_booking_id,
+                reason=reason[:MAX_REASON_LENGTH],
+            ),
+            result_type=OperatorTxResult,
+            start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
+            heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
+            retry_policy=c.SEND_RETRY,
+        )
+        self._refund_tx = result.tx_hash
+        self._refund_outstanding = True
+        self._open_window(TransactionKind.REFUND, result.tx_hash)
+        return result.tx_hash
+
+    async def _auto_complete(self) -> None:
+        self._auto_complete_attempts += 1
+        b = self._booking
+        try:
+            result: OperatorTxResult = await workflow.execute_activity(
+                c.SEND_COMPLETE_SERVICE,
+                OperatorTxRequest(booking_id=b.booking_id, chain_booking_id=b.chain_booking_id),
+                result_type=OperatorTxResult,
+                start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
+                heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
+                retry_policy=c.SEND_RETRY,
+            )
+        except ActivityError as err:
+            # Often the chain already moved (customer completed, booking cancelled): look.
+            workflow.logger.warning("auto-complete failed", extra={"error": str(err.cause)})
+            self._auto_complete_at = workflow.now() + timedelta(
+                seconds=self._policy.monitoring_window_seconds
+            )
+            await self._transition(self._status, "auto_complete_failed", str(err.cause)[:200])
+            self._open_window(TransactionKind.COMPLETION, None)
+            return
+        self._completion_tx = result.tx_hash
+        await self._transition(S.PENDING_COMPLETION, "auto_complete_sent", tx_hash=result.tx_hash)
+        self._open_window(TransactionKind.COMPLETION, result.tx_hash)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    async def _fire_due_timers(self) -> None:
+        now = workflow.now()
+        if self._window is not None and now >= self._window.next_poll_at:
+            await self._poll()
+        if self._status is S.PENDING_PAYMENT and workflow.now() >= self._payment_deadline:
+            await self._payment_deadline_reached()
+        if (
+            self._status is S.PENDING_CANCELLATION
+            and self._cancel_check_at is not None
+            and workflow.now() >= self._cancel_check_at
+        ):
+            await self._cancellation_expired()
+        due = self._auto_complete_due_at()
+        if due is not None and workflow.now() >= due:
+            await self._auto_complete()
+        if self._close_check_at is not None and workflow.now() >= self._close_check_at:
+            await self._close_check_reached()
+
+    def _open_window(self, purpose: TransactionKind, tx_hash: str | None) -> _Window:
+        now = workflow.now()
+        until = now + timedelta(seconds=self._policy.monitoring_window_seconds)
+        first_poll = now + timedelta(seconds=self._policy.push_grace_seconds)
+        window = self._window
+        if window is None:
+            window = _Window(purpose=purpose, tx_hash=tx_hash, until=until, next_poll_at=first_poll)
+        else:
+            window.purpose = purpose
+            window.tx_hash = tx_hash or window.tx_hash
+            window.until = max(window.until, until)
+            window.next_poll_at = min(window.next_poll_at, first_poll)
+        self._window = window
+        self._bump_timers()
+        return window
+
+    def _close_window(self) -> None:
+        if self._window is not None:
+            self._window = None
+            self._bump_timers()
+
+    async def _observe(self, tx_hash: str | None) -> ChainObservation | None:
+        b = self._booking
+        try:
+            observation: ChainObservation = await workflow.execute_activity(
+                c.OBSERVE_BOOKING,
+                ObserveRequest(
+                    booking_id=b.booking_id,
+                    chain_booking_id=b.chain_booking_id,
+                    tx_hash=tx_hash,
+                    confirmations=self._policy.confirmations,
+                ),
+                result_type=ChainObservation,
+                start_to_close_timeout=c.OBSERVE_ACTIVITY_TIMEOUT,
+                retry_policy=c.OBSERVE_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("chain poll failed", extra={"error": str(err.cause)})
+            return None
+        for event in sorted(
+            observation.events, key=lambda e: (e.identity.block_number, e.identity.log_index)
+        ):
+            await self._accept(event, source="poll")
+        return observation
+
+    async def _poll(self) -> None:
+        window = self._window
+        assert window is not None
+        observation = await self._observe(window.tx_hash)
+        if self._window is not window:
+            return  # an applied event closed the window
+        if observation is not None and observation.tx_status is TxStatus.REVERTED:
+            await self._transaction_reverted(window)
+            return
+        window.next_poll_at += timedelta(seconds=self._policy.poll_interval_seconds)
+        if window.next_poll_at > window.until:
+            workflow.logger.info(
+                "monitoring window ended without a result",
+                extra={"purpose": window.purpose.value, "tx_hash": window.tx_hash},
+            )
+            self._close_window()
+        self._bump_timers()
+
+    async def _transaction_reverted(self, window: _Window) -> None:
+        tx_hash = window.tx_hash
+        self._close_window()
+        if tx_hash == self._refund_tx:
+            self._refund_tx = None  # the operator may send it again
+        if self._status is S.PENDING_COMPLETION and tx_hash == self._completion_tx:
+            self._completion_tx = None
+            await self._transition(
+                S.PAID, "completion_reverted", "completion transaction reverted", tx_hash=tx_hash
+            )
+            return
+        await self._transition(
+            self._status,
+            "transaction_reverted",
+            f"{window.purpose.value} tx reverted",
+            tx_hash=tx_hash,
+        )
+
+    def _postpone(self) -> datetime:
+        """Next attempt after an inconclusive final check: poll interval, doubling, capped."""
+        step = timedelta(seconds=self._policy.poll_interval_seconds) * (1 << self._backoff_steps)
+        self._backoff_steps = min(self._backoff_steps + 1, 16)
+        self._bump_timers()
+        return workflow.now() + min(step, MAX_BACKOFF)
+
+    async def _final_check(self, expected: OnChainStatus) -> bool:
+        """Read the chain before acting on a deadline; False means "not sure yet, look again".
+
+        Inconclusive when the read fails or the contract already shows a state whose event
+        is not confirmed yet (a payment mined seconds before the deadline).
+        """
+        observation = await self._observe(None)
+        if observation is None or observation.onchain_status is not expected:
+            return False
+        self._backoff_steps = 0
+        return True
+
+    async def _payment_deadline_reached(self) -> None:
+        conclusive = await self._final_check(OnChainStatus.NONE)
+        if self._status is not S.PENDING_PAYMENT:
+            return  # the check found the payment
+        if not conclusive:
+            self._payment_deadline = self._postpone()
+            return
+        await self._transition(S.CANCELLED, "payment_timeout", "payment_timeout")
+        self._close_window()
+
+    async def _cancellation_expired(self) -> None:
+        conclusive = await self._final_check(OnChainStatus.PAID)
+        if self._status is not S.PENDING_CANCELLATION:
+            return
+        if not conclusive:
+            self._cancel_check_at = self._postpone()
+            return
+        self._cancel_check_at = None
+        self._cancel_auth = None
+        await self._transition(S.PAID, "cancellation_expired", "authorization expired unused")
+        self._close_window()
+
+    async def _close_check_reached(self) -> None:
+        """After an unpaid cancellation: make sure no payment landed with a late authorization."""
+        conclusive = await self._final_check(OnChainStatus.NONE)
+        if self._close_check_at is None:
+            return  # a late payment was found and escalated
+        self._close_check_at = self._postpone() if not conclusive else None
+        self._bump_timers()
+
+    def _arm_close_check(self) -> None:
+        """After an unpaid cancellation, watch until the last payment authorization expires."""
+        auth = self._payment_auth
+        if auth is not None and auth.expires_at > workflow.now():
+            self._close_check_at = auth.expires_at + timedelta(
+                seconds=self._policy.poll_interval_seconds
+            )
+            self._bump_timers()
+
+    # --- persistence and visibility --------------------------------------------------------
+
+    async def _transition(
+        self,
+        to: BookingStatus,
+        action: str,
+        reason: str | None = None,
+        *,
+        event: ChainEventSignal | None = None,
+        settlement: Settlement | None = None,
+        tx_hash: str | None = None,
+        event_outcome: EventOutcome | None = EventOutcome.PROCESSED,
+    ) -> None:
+        """Persist one audited change, then make it visible (memory, search attributes, UI)."""
+        self._seq += 1
+        now = workflow.now()
+        await workflow.execute_activity(
+            c.APPLY_TRANSITION,
+            TransitionRecord(
+                booking_id=self._booking.booking_id,
+                dedupe_key=f"{self._booking.booking_id}:{self._seq}:{action}",
+                from_status=self._status,
+                to_status=to,
+                action=action,
+                reason=reason,
+                event=event,
+                event_outcome=event_outcome if event is not None else None,
+                settlement=settlement,
+                tx_hash=tx_hash,
+                occurred_at=now,
+            ),
+            start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
+            retry_policy=c.DB_RETRY,
+        )
+        self._updated_at = now
+        if to is self._status:
+            return
+        self._status = to
+        self._reason = reason
+        workflow.upsert_search_attributes([sa.BOOKING_STATUS.value_set(to.value)])
+        self._publish_details()
+        self._bump_timers()
+
+    def _publish_details(self) -> None:
+        details = booking_summary(self._booking, self._status)
+        if self._reason:
+            details += f"\n\nreason: {self._reason}"
+        workflow.set_current_details(details)

@@ -1,0 +1,94 @@
+"""Task queue, timeouts, retry policies, history bounds and error type names, in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+TASK_QUEUE = "bookings"
+BOOKING_WORKFLOW_NAME = "booking"
+ORPHAN_WORKFLOW_NAME = "orphan-payment"
+
+
+def booking_workflow_id(booking_id: str) -> str:
+    """Workflow id of one booking: ``booking-{uuid}``."""
+    return f"booking-{booking_id}"
+
+
+def orphan_workflow_id(chain_booking_id: str) -> str:
+    """Deterministic id so the listener can start the same orphan refund twice safely."""
+    return f"orphan-{chain_booking_id.lower()}"
+
+
+# --- activity names (the fakes in tests register the same names) ---
+RECORD_BOOKING = "record_booking"
+APPLY_TRANSITION = "apply_transition"
+RECORD_ORPHAN = "record_orphan"
+SIGN_PAYMENT_AUTHORIZATION = "sign_payment_authorization"
+SIGN_CANCELLATION_AUTHORIZATION = "sign_cancellation_authorization"
+OBSERVE_BOOKING = "observe_booking"
+SEND_COMPLETE_SERVICE = "send_complete_service"
+SEND_EMERGENCY_CANCEL = "send_emergency_cancel"
+
+# --- non-retryable error types (ApplicationError.type) ---
+# Raised by activities when retrying cannot help: the input is wrong or the chain refuses.
+INVALID_ACTIVITY_INPUT = "InvalidActivityInput"
+BOOKING_CONFLICT = "BookingConflict"
+CHAIN_REJECTED = "ChainRejected"
+SIGNER_UNAVAILABLE = "SignerUnavailable"
+NON_RETRYABLE_ERROR_TYPES = (
+    INVALID_ACTIVITY_INPUT,
+    BOOKING_CONFLICT,
+    CHAIN_REJECTED,
+    SIGNER_UNAVAILABLE,
+)
+
+# --- timeouts ---
+DB_ACTIVITY_TIMEOUT = timedelta(seconds=15)
+SIGN_ACTIVITY_TIMEOUT = timedelta(seconds=10)
+OBSERVE_ACTIVITY_TIMEOUT = timedelta(seconds=20)
+# Sending waits for the transaction to be mined; the sender is idempotent, so a retry after
+# a timeout finds the transaction it already sent instead of sending another.
+SEND_ACTIVITY_TIMEOUT = timedelta(minutes=2)
+SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+
+# --- retry policies ---
+# Postgres and signing: retry forever with backoff (an outage must not lose a transition).
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+)
+SIGN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+)
+# A poll is one of many; failing fast keeps the monitoring window moving.
+OBSERVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
+    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
+    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+)
+
+# --- history bounds (see workflows/booking.py for the worst-case arithmetic) ---
+MAX_ACCEPTED_UPDATES = 40
+MAX_PAYMENT_AUTHORIZATIONS = 8
+MAX_CANCELLATION_AUTHORIZATIONS = 4
+MAX_REPORTED_TRANSACTIONS = 8
+MAX_AUTO_COMPLETE_ATTEMPTS = 3
+MAX_REJECTED_EVENTS_RECORDED = 20
+# An authorization handed out with less life left than this is replaced, not reused.
+MIN_REUSABLE_AUTHORIZATION = timedelta(seconds=60)

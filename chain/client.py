@@ -1,0 +1,459 @@
+"""Async JSON-RPC client over an ordered list of providers, with retry and failover.
+
+Providers are tried in configuration order. A provider that fails (connection error,
+timeout, HTTP 429/5xx, rate-limit error, stale head, wrong chain) is set aside for a
+cool-down and the call moves on to the next one; once the cool-down is over the
+preferred provider is tried first again. After a full round of failures the client
+sleeps with exponential backoff and jitter. Node answers (reverts, invalid params) are
+not provider failures and are raised to the caller at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import CollectorRegistry
+
+from chain.errors import (
+    AllProvidersFailed,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    StaleHead,
+    WrongChain,
+)
+from chain.hexutil import address, block_id, hash32, to_bytes, to_hex, to_int, to_quantity
+from chain.metrics import RpcMetrics
+from chain.models import BlockHeader, FeeHistory, TransactionReceipt
+from chain.rpc import Subscription, Transport, WebSocketTransport, make_transport, mask_url
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_COOLDOWN_SECONDS = 30.0
+DEFAULT_BACKOFF_INITIAL_SECONDS = 0.1
+DEFAULT_BACKOFF_MAX_SECONDS = 5.0
+_HEAD_METHODS = frozenset({"eth_blockNumber", "eth_getBlockByNumber"})
+
+
+@dataclass(slots=True)
+class _Provider:
+    index: int
+    label: str
+    transport: Transport
+    unhealthy_until: float = 0.0
+    chain_checked: bool = False
+    head: int | None = None
+    head_advanced_at: float = 0.0
+    last_probe_at: float = -math.inf
+    failures: int = field(default=0)
+
+
+def _error_kind(exc: ProviderError) -> str:
+    if isinstance(exc, ProviderTimeout):
+        return "timeout"
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, StaleHead):
+        return "stale_head"
+    if isinstance(exc, WrongChain):
+        return "wrong_chain"
+    return "unavailable"
+
+
+def _labels(urls: Sequence[str]) -> list[str]:
+    labels: list[str] = []
+    for index, url in enumerate(urls):
+        label = mask_url(url)
+        # Two keys on the same host mask to the same text; keep metric labels distinct.
+        labels.append(label if label not in labels else f"{label}#{index}")
+    return labels
+
+
+class ChainClient:
+    """JSON-RPC over ordered providers; `current_provider` tells which one serves."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        registry: CollectorRegistry | None = None,
+        expected_chain_id: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_attempts: int | None = None,
+        backoff_initial: float = DEFAULT_BACKOFF_INITIAL_SECONDS,
+        backoff_max: float = DEFAULT_BACKOFF_MAX_SECONDS,
+        cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS,
+        head_stale_after_seconds: float = 30.0,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if not urls:
+            raise ValueError("at least one RPC URL is required")
+        self._providers = [
+            _Provider(
+                index=index,
+                label=label,
+                transport=make_transport(url, label=label, http_transport=http_transport),
+            )
+            for index, (url, label) in enumerate(zip(urls, _labels(urls), strict=True))
+        ]
+        self._expected_chain_id = expected_chain_id
+        self._timeout = timeout
+        self._max_attempts = max_attempts or max(3, 2 * len(self._providers))
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._cooldown = cooldown_seconds
+        self._stale_after = head_stale_after_seconds
+        self._clock = clock
+        self._jitter = jitter
+        self._serving = 0
+        self._metrics = RpcMetrics(registry if registry is not None else CollectorRegistry())
+        self._metrics.serving.set(0)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, registry: CollectorRegistry | None = None, **overrides: Any
+    ) -> ChainClient:
+        """A client configured from `bookme.settings.Settings` (rpc_urls, chain_id, timeouts)."""
+        options: dict[str, Any] = {
+            "registry": registry,
+            "expected_chain_id": settings.chain_id,
+            "timeout": settings.rpc_timeout_seconds,
+            "head_stale_after_seconds": settings.head_stale_after_seconds,
+        }
+        options.update(overrides)
+        return cls(list(settings.rpc_urls), **options)
+
+    # --- provider selection and bookkeeping ---
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Masked labels of the configured providers, in preference order."""
+        return tuple(p.label for p in self._providers)
+
+    @property
+    def current_provider(self) -> str:
+        """Masked label of the provider that answered last (initially the preferred one)."""
+        return self._providers[self._serving].label
+
+    @property
+    def current_provider_index(self) -> int:
+        """Index of the serving provider in the configured list."""
+        return self._serving
+
+    def _choose(self, tried: set[int]) -> _Provider | None:
+        now = self._clock()
+        untried = [p for p in self._providers if p.index not in tried]
+        if not untried:
+            return None
+        for provider in untried:
+            if provider.unhealthy_until <= now:
+                return provider
+        # Everything left is cooling down: better to try one than to fail outright.
+        usable = [p for p in untried if p.unhealthy_until != math.inf]
+        return min(usable, key=lambda p: p.unhealthy_until) if usable else None
+
+    def _mark_failed(self, provider: _Provider, exc: ProviderError, method: str) -> None:
+        provider.failures += 1
+        if not isinstance(exc, WrongChain):
+            provider.unhealthy_until = self._clock() + self._cooldown
+        self._metrics.errors.labels(provider.label, _error_kind(exc)).inc()
+        log.warning(
+            "rpc_provider_failed",
+            provider=provider.label,
+            provider_index=provider.index,
+            method=method,
+            kind=_error_kind(exc),
+            error=str(exc),
+        )
+
+    def _mark_served(self, provider: _Provider, method: str, reason: str | None) -> None:
+        provider.failures = 0
+        if provider.index == self._serving:
+            return
+        previous = self._providers[self._serving]
+        self._serving = provider.index
+        self._metrics.failovers.labels(previous.label, provider.label).inc()
+        self._metrics.serving.set(provider.index)
+        event = "rpc_provider_restored" if provider.index < previous.index else "rpc_failover"
+        log.warning(
+            event,
+            from_provider=previous.label,
+            from_index=previous.index,
+            to_provider=provider.label,
+            to_index=provider.index,
+            method=method,
+            reason=reason,
+        )
+
+    def _backoff(self, round_number: int) -> float:
+        ceiling = min(self._backoff_max, self._backoff_initial * (2.0**round_number))
+        # "Equal jitter": at least half the ceiling so retries never bunch at zero.
+        return ceiling / 2 + ceiling / 2 * self._jitter()
+
+    async def _send(self, provider: _Provider, method: str, params: list[Any], limit: float) -> Any:
+        self._metrics.requests.labels(provider.label, method).inc()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit):
+                result = await provider.transport.request(method, params)
+        except TimeoutError:
+            raise ProviderTimeout(
+                f"{method}: no answer in {limit:g}s", provider=provider.label
+            ) from None
+        self._metrics.latency.labels(provider.label).observe(time.perf_counter() - started)
+        return result
+
+    async def _check_chain(self, provider: _Provider, limit: float) -> None:
+        if self._expected_chain_id is None or provider.chain_checked:
+            return
+        chain_id = to_int(await self._send(provider, "eth_chainId", [], limit))
+        if chain_id != self._expected_chain_id:
+            provider.unhealthy_until = math.inf
+            log.error(
+                "rpc_provider_wrong_chain",
+                provider=provider.label,
+                chain_id=chain_id,
+                expected_chain_id=self._expected_chain_id,
+            )
+            raise WrongChain(
+                f"provider serves chain {chain_id}, expected {self._expected_chain_id}",
+                provider=provider.label,
+            )
+        provider.chain_checked = True
+
+    async def _observe_head(self, provider: _Provider, number: int, limit: float) -> None:
+        """Record a head; raise StaleHead if it stopped while another provider's moved on."""
+        now = self._clock()
+        if provider.head is None or number > provider.head:
+            provider.head = number
+            provider.head_advanced_at = now
+            return
+        if now - provider.head_advanced_at < self._stale_after or len(self._providers) == 1:
+            return
+        # An idle chain (anvil without traffic) also has a still head: only another
+        # provider being ahead proves this one is stuck. Probe at most once per period.
+        if now - provider.last_probe_at < self._stale_after / 2:
+            return
+        provider.last_probe_at = now
+        best = await self._probe_other_heads(provider, limit)
+        if best is not None and best > provider.head:
+            raise StaleHead(
+                f"head stuck at {provider.head} for {now - provider.head_advanced_at:.1f}s "
+                f"while another provider is at {best}",
+                provider=provider.label,
+            )
+
+    async def _probe_other_heads(self, stuck: _Provider, limit: float) -> int | None:
+        others = [p for p in self._providers if p is not stuck and p.unhealthy_until != math.inf]
+
+        async def probe(other: _Provider) -> int | None:
+            try:
+                head = to_int(await self._send(other, "eth_blockNumber", [], limit))
+            except ProviderError:
+                return None
+            if other.head is None or head > other.head:
+                other.head = head
+                other.head_advanced_at = self._clock()
+            return head
+
+        heads = [h for h in await asyncio.gather(*(probe(p) for p in others)) if h is not None]
+        return max(heads, default=None)
+
+    # --- the request loop ---
+
+    async def request(
+        self, method: str, params: Sequence[Any] = (), *, call_timeout: float | None = None
+    ) -> Any:
+        """One JSON-RPC call with retry and failover; returns the raw ``result``."""
+        per_call = call_timeout if call_timeout is not None else self._timeout
+        tried: set[int] = set()
+        attempts = 0
+        rounds = 0
+        last_error: ProviderError | None = None
+        reason: str | None = None
+        while attempts < self._max_attempts:
+            provider = self._choose(tried)
+            if provider is None:
+                if all(p.unhealthy_until == math.inf for p in self._providers):
+                    break
+                await asyncio.sleep(self._backoff(rounds))
+                rounds += 1
+                tried.clear()
+                continue
+            tried.add(provider.index)
+            attempts += 1
+            try:
+                await self._check_chain(provider, per_call)
+                result = await self._send(provider, method, list(params), per_call)
+                if (
+                    method in _HEAD_METHODS
+                    and isinstance(result, dict)
+                    and list(params[:1]) == ["latest"]
+                ):
+                    await self._observe_head(provider, to_int(result["number"]), per_call)
+                elif method == "eth_blockNumber":
+                    await self._observe_head(provider, to_int(result), per_call)
+            except ProviderError as exc:
+                last_error = exc
+                reason = _error_kind(exc)
+                self._mark_failed(provider, exc, method)
+                continue
+            self._mark_served(provider, method, reason)
+            return result
+        raise AllProvidersFailed(method, attempts, last_error)
+
+    async def close(self) -> None:
+        """Close every transport (HTTP pools, WebSockets)."""
+        await asyncio.gather(
+            *(p.transport.close() for p in self._providers), return_exceptions=True
+        )
+
+    async def __aenter__(self) -> ChainClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- typed methods ---
+
+    async def chain_id(self) -> int:
+        """eth_chainId."""
+        return to_int(await self.request("eth_chainId"))
+
+    async def block_number(self) -> int:
+        """eth_blockNumber of the serving provider."""
+        return to_int(await self.request("eth_blockNumber"))
+
+    async def get_block(self, number_or_tag: int | str = "latest") -> BlockHeader | None:
+        """A block header by number or tag; None if the provider does not have it."""
+        raw = await self.request("eth_getBlockByNumber", [block_id(number_or_tag), False])
+        return BlockHeader.from_rpc(raw) if raw else None
+
+    async def get_block_by_hash(self, block_hash: str) -> BlockHeader | None:
+        """A block header by hash; None if unknown (e.g. reorged away)."""
+        raw = await self.request("eth_getBlockByHash", [hash32(block_hash), False])
+        return BlockHeader.from_rpc(raw) if raw else None
+
+    async def get_logs(
+        self,
+        *,
+        from_block: int | str,
+        to_block: int | str,
+        address: str | Sequence[str] | None = None,
+        topics: Sequence[str | Sequence[str] | None] | None = None,
+        call_timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """eth_getLogs; raw log dicts (decode with `chain.events.decode_log`)."""
+        query: dict[str, Any] = {"fromBlock": block_id(from_block), "toBlock": block_id(to_block)}
+        if address is not None:
+            query["address"] = address if isinstance(address, str) else list(address)
+        if topics is not None:
+            query["topics"] = [t if t is None or isinstance(t, str) else list(t) for t in topics]
+        result = await self.request("eth_getLogs", [query], call_timeout=call_timeout)
+        return list(result)
+
+    async def get_transaction_receipt(self, tx_hash: str) -> TransactionReceipt | None:
+        """The receipt, or None while the transaction is not mined."""
+        raw = await self.request("eth_getTransactionReceipt", [hash32(tx_hash)])
+        return TransactionReceipt.from_rpc(raw) if raw else None
+
+    async def get_transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        """The raw transaction object, or None if the node does not know it."""
+        result = await self.request("eth_getTransactionByHash", [hash32(tx_hash)])
+        return dict(result) if result else None
+
+    async def call(self, tx: Mapping[str, Any], block: int | str = "latest") -> bytes:
+        """eth_call; raises ExecutionReverted with the revert data on revert."""
+        return to_bytes(await self.request("eth_call", [tx_params(tx), block_id(block)]))
+
+    async def estimate_gas(self, tx: Mapping[str, Any], block: int | str | None = None) -> int:
+        """eth_estimateGas; raises ExecutionReverted when the call would revert."""
+        params: list[Any] = [tx_params(tx)]
+        if block is not None:
+            params.append(block_id(block))
+        return to_int(await self.request("eth_estimateGas", params))
+
+    async def send_raw_transaction(self, raw_tx: bytes) -> str:
+        """eth_sendRawTransaction; the transaction hash as lowercase hex."""
+        return hash32(await self.request("eth_sendRawTransaction", [to_hex(raw_tx)]))
+
+    async def get_transaction_count(self, account: str, block: int | str = "pending") -> int:
+        """The account's nonce at a block ("pending" includes the mempool)."""
+        return to_int(
+            await self.request("eth_getTransactionCount", [address(account), block_id(block)])
+        )
+
+    async def get_balance(self, account: str, block: int | str = "latest") -> int:
+        """Native balance in wei."""
+        return to_int(await self.request("eth_getBalance", [address(account), block_id(block)]))
+
+    async def get_code(self, account: str, block: int | str = "latest") -> bytes:
+        """Deployed bytecode (empty for an externally owned account)."""
+        return to_bytes(await self.request("eth_getCode", [address(account), block_id(block)]))
+
+    async def fee_history(
+        self,
+        block_count: int,
+        newest_block: int | str = "latest",
+        percentiles: Sequence[float] = (),
+    ) -> FeeHistory:
+        """eth_feeHistory over the last ``block_count`` blocks."""
+        raw = await self.request(
+            "eth_feeHistory", [to_quantity(block_count), block_id(newest_block), list(percentiles)]
+        )
+        return FeeHistory.from_rpc(raw)
+
+    async def max_priority_fee(self) -> int:
+        """eth_maxPriorityFeePerGas (the node's tip suggestion)."""
+        return to_int(await self.request("eth_maxPriorityFeePerGas"))
+
+    async def subscribe(self, kind: str, *params: Any) -> Subscription:
+        """eth_subscribe on the first usable WebSocket provider (newHeads, logs...)."""
+        last_error: ProviderError | None = None
+        tried: set[int] = set()
+        while (provider := self._choose(tried)) is not None:
+            tried.add(provider.index)
+            if not isinstance(provider.transport, WebSocketTransport):
+                continue
+            try:
+                await self._check_chain(provider, self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    subscription = await provider.transport.subscribe(kind, *params)
+            except TimeoutError:
+                last_error = ProviderTimeout("eth_subscribe: no answer", provider=provider.label)
+                self._mark_failed(provider, last_error, "eth_subscribe")
+                continue
+            except ProviderError as exc:
+                last_error = exc
+                self._mark_failed(provider, exc, "eth_subscribe")
+                continue
+            return subscription
+        raise AllProvidersFailed("eth_subscribe", len(tried), last_error)
+
+
+def tx_params(tx: Mapping[str, Any]) -> dict[str, Any]:
+    """A call/transaction dict with Python values (bytes, ints) in JSON-RPC form."""
+    out: dict[str, Any] = {}
+    for key, value in tx.items():
+        if value is None:
+            continue
+        if key in ("from", "to"):
+            out[key] = address(value)
+        elif key in ("data", "input"):
+            out[key] = to_hex(bytes(value)) if isinstance(value, bytes | bytearray) else value
+        elif isinstance(value, int):
+            out[key] = to_quantity(value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,453 @@
+"""Sending transactions from one key: nonces, gas, EIP-1559 fees, confirmations, replacement.
+
+`TransactionSender` is generic (the deployer uses it too); `OperatorSender` adds the escrow's
+operator actions with idempotency: on-chain state is read first, and one in-process task per
+(booking id, action) means concurrent callers share one transaction instead of sending two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from chain.client import ChainClient
+from chain.contract import ContractAbi
+from chain.errors import (
+    BookingStateError,
+    ExecutionReverted,
+    RpcError,
+    TransactionDropped,
+    TransactionError,
+)
+from chain.escrow import EscrowReader, OnChainBookingStatus, booking_id_bytes
+from chain.hexutil import address, hash32
+from chain.keys import TransactionKey
+from chain.models import TransactionReceipt
+
+log = structlog.get_logger(__name__)
+
+BPS = 10_000
+# Nodes (geth, reth, anvil) refuse a same-nonce replacement unless both fees rise >= 10 %.
+MIN_REPLACEMENT_BUMP_BPS = 1_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeeQuote:
+    """EIP-1559 fee caps for the next block, in wei."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@dataclass(kw_only=True)
+class SentTransaction:
+    """A broadcast transaction and its same-nonce replacements (newest last)."""
+
+    nonce: int
+    to: str | None
+    data: bytes
+    value: int
+    gas: int
+    fees: FeeQuote
+    hashes: list[str] = field(default_factory=list)
+    broadcast_at: float = 0.0
+
+    @property
+    def tx_hash(self) -> str:
+        """Hash of the newest broadcast version."""
+        return self.hashes[-1]
+
+    @property
+    def replacements(self) -> int:
+        return len(self.hashes) - 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SenderConfig:
+    """Knobs of a `TransactionSender`; defaults suit Base and anvil."""
+
+    confirmations: int = 1
+    gas_headroom_bps: int = 2_000
+    fee_history_blocks: int = 10
+    priority_fee_percentile: float = 50.0
+    min_priority_fee_wei: int = 1_000_000
+    max_fee_per_gas_cap: int | None = None
+    replace_after_seconds: float = 30.0
+    max_replacements: int = 5
+    fee_bump_bps: int = 1_250
+    poll_interval_seconds: float = 0.5
+    receipt_timeout_seconds: float = 600.0
+    estimate_block: str = "pending"
+
+    def __post_init__(self) -> None:
+        if self.fee_bump_bps < MIN_REPLACEMENT_BUMP_BPS:
+            raise ValueError("fee_bump_bps must be >= 1000 (nodes refuse smaller bumps)")
+        if self.confirmations < 1:
+            raise ValueError("confirmations counts the inclusion block: at least 1")
+
+
+def _bump(value: int, bps: int) -> int:
+    return value * (BPS + bps) // BPS + 1
+
+
+def _already_known(exc: RpcError) -> bool:
+    message = exc.rpc_message.lower()
+    return "already known" in message or "known transaction" in message
+
+
+class TransactionSender:
+    """Signs and sends transactions from one key; safe to share between concurrent tasks."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        key: TransactionKey,
+        *,
+        chain_id: int,
+        config: SenderConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self._key = key
+        self.chain_id = chain_id
+        self.config = config or SenderConfig()
+        self._clock = clock
+        self._nonce_lock = asyncio.Lock()
+        self._next_nonce: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self._key.address
+
+    def __repr__(self) -> str:
+        return f"TransactionSender(address={self.address!r}, chain_id={self.chain_id})"
+
+    # --- fees and gas ---
+
+    async def estimate_fees(self) -> FeeQuote:
+        """maxFee = 2 x next base fee + tip; tip = median of recent blocks' percentile rewards."""
+        config = self.config
+        try:
+            history = await self.client.fee_history(
+                config.fee_history_blocks, "latest", [config.priority_fee_percentile]
+            )
+            base_fee = history.next_base_fee
+            rewards = [row[0] for row in history.reward if row]
+            tip = int(statistics.median(rewards)) if rewards else 0
+        except RpcError:
+            # Not every provider serves eth_feeHistory; fall back to the head and the node's tip.
+            head = await self.client.get_block("latest")
+            base_fee = (head.base_fee_per_gas or 0) if head else 0
+            tip = await self.client.max_priority_fee()
+        tip = max(tip, config.min_priority_fee_wei)
+        max_fee = 2 * base_fee + tip
+        if config.max_fee_per_gas_cap is not None:
+            max_fee = max(min(max_fee, config.max_fee_per_gas_cap), tip)
+        return FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+
+    async def estimate_gas(self, *, to: str | None, data: bytes, value: int = 0) -> int:
+        """Gas estimate with headroom; raises ExecutionReverted if the call would revert."""
+        tx: dict[str, Any] = {"from": self.address, "data": data, "value": value}
+        if to is not None:
+            tx["to"] = to
+        estimate = await self.client.estimate_gas(tx, self.config.estimate_block)
+        return estimate * (BPS + self.config.gas_headroom_bps) // BPS
+
+    # --- broadcasting ---
+
+    def _sign(self, sent: SentTransaction) -> tuple[bytes, str]:
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": sent.nonce,
+            "gas": sent.gas,
+            "maxFeePerGas": sent.fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": sent.fees.max_priority_fee_per_gas,
+            "value": sent.value,
+            "data": sent.data,
+        }
+        if sent.to is not None:
+            tx["to"] = sent.to
+        return self._key.sign_transaction(tx)
+
+    async def _submit(self, raw: bytes, tx_hash: str) -> None:
+        try:
+            await self.client.send_raw_transaction(raw)
+        except RpcError as exc:
+            # A retry after a lost answer (or a failover) resends the same bytes: the node
+            # already has them, which is success. Any other refusal: is our hash known anyway?
+            if _already_known(exc) or await self.client.get_transaction(tx_hash) is not None:
+                return
+            raise
+
+    async def send(
+        self, *, to: str | None, data: bytes, value: int = 0, gas: int | None = None
+    ) -> SentTransaction:
+        """Estimate, sign with the next nonce and broadcast; returns before it is mined."""
+        if gas is None:
+            gas = await self.estimate_gas(to=to, data=data, value=value)
+        fees = await self.estimate_fees()
+        target = address(to) if to is not None else None
+        # Allocation, signing and broadcast happen under one lock so a failed broadcast
+        # never leaves a gap in front of later nonces.
+        async with self._nonce_lock:
+            if self._next_nonce is None:
+                self._next_nonce = await self.client.get_transaction_count(self.address, "pending")
+            sent = SentTransaction(
+                nonce=self._next_nonce, to=target, data=data, value=value, gas=gas, fees=fees
+            )
+            raw, tx_hash = self._sign(sent)
+            try:
+                await self._submit(raw, tx_hash)
+            except BaseException:
+                self._next_nonce = None  # resync from the node's pending count next time
+                raise
+            self._next_nonce = sent.nonce + 1
+        sent.hashes.append(tx_hash)
+        sent.broadcast_at = self._clock()
+        log.info(
+            "tx_sent",
+            sender=self.address,
+            tx_hash=tx_hash,
+            nonce=sent.nonce,
+            gas=gas,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+        )
+        return sent
+
+    async def replace(self, sent: SentTransaction) -> bool:
+        """Rebroadcast at the same nonce with fees bumped; False if the node refused it."""
+        quote = await self.estimate_fees()
+        bump = self.config.fee_bump_bps
+        tip = max(quote.max_priority_fee_per_gas, _bump(sent.fees.max_priority_fee_per_gas, bump))
+        max_fee = max(quote.max_fee_per_gas, _bump(sent.fees.max_fee_per_gas, bump), tip)
+        previous = sent.fees
+        sent.fees = FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+        raw, tx_hash = self._sign(sent)
+        try:
+            await self._submit(raw, tx_hash)
+        except RpcError as exc:
+            # "nonce too low" means a version already mined; "underpriced" we retry later.
+            sent.fees = previous
+            log.warning(
+                "tx_replacement_refused", sender=self.address, nonce=sent.nonce, error=str(exc)
+            )
+            return False
+        sent.hashes.append(tx_hash)
+        sent.broadcast_at = self._clock()
+        log.warning(
+            "tx_replaced",
+            sender=self.address,
+            nonce=sent.nonce,
+            tx_hash=tx_hash,
+            replaces=sent.hashes[-2],
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=tip,
+        )
+        return True
+
+    # --- waiting ---
+
+    async def _mined_receipt(self, sent: SentTransaction) -> TransactionReceipt | None:
+        for tx_hash in reversed(sent.hashes):
+            receipt = await self.client.get_transaction_receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+        return None
+
+    async def wait(
+        self, sent: SentTransaction, *, confirmations: int | None = None
+    ) -> TransactionReceipt:
+        """The receipt once ``confirmations`` blocks include it (1 = mined); replaces if stuck."""
+        needed = confirmations if confirmations is not None else self.config.confirmations
+        config = self.config
+        deadline = self._clock() + config.receipt_timeout_seconds
+        nonce_used_elsewhere = 0
+        while True:
+            receipt = await self._mined_receipt(sent)
+            if receipt is not None:
+                nonce_used_elsewhere = 0
+                head = await self.client.block_number()
+                if head - receipt.block_number + 1 >= needed:
+                    # Re-read: a reorg while we counted may have moved or dropped it.
+                    again = await self.client.get_transaction_receipt(receipt.tx_hash)
+                    if again is not None and again.block_hash == receipt.block_hash:
+                        return again
+            else:
+                mined_nonce = await self.client.get_transaction_count(self.address, "latest")
+                if mined_nonce > sent.nonce:
+                    # Our receipt may just lag the nonce on a load-balanced provider: look twice.
+                    nonce_used_elsewhere += 1
+                    if nonce_used_elsewhere >= 3:
+                        raise TransactionDropped(
+                            f"nonce {sent.nonce} of {self.address} was used by another transaction"
+                        )
+                elif (
+                    self._clock() - sent.broadcast_at >= config.replace_after_seconds
+                    and sent.replacements < config.max_replacements
+                ):
+                    await self.replace(sent)
+            if self._clock() >= deadline:
+                raise TransactionError(
+                    f"transaction {sent.tx_hash} (nonce {sent.nonce}) not confirmed in "
+                    f"{config.receipt_timeout_seconds:g}s"
+                )
+            await asyncio.sleep(config.poll_interval_seconds)
+
+    async def send_and_wait(
+        self,
+        *,
+        to: str | None,
+        data: bytes,
+        value: int = 0,
+        gas: int | None = None,
+        confirmations: int | None = None,
+    ) -> tuple[SentTransaction, TransactionReceipt]:
+        """`send` then `wait`."""
+        sent = await self.send(to=to, data=data, value=value, gas=gas)
+        return sent, await self.wait(sent, confirmations=confirmations)
+
+
+# --- the escrow operator ---
+
+
+class OperatorAction(StrEnum):
+    COMPLETE_SERVICE = "complete_service"
+    EMERGENCY_CANCEL = "emergency_cancel"
+
+
+class OperatorTxStatus(StrEnum):
+    MINED = "mined"
+    """Our transaction succeeded."""
+    ALREADY_DONE = "already_done"
+    """The booking was already final on chain (see ``booking_status``); no effect from us."""
+    REVERTED = "reverted"
+    """Our transaction was mined but reverted and the booking is still not final."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OperatorTxResult:
+    """Outcome of one operator action on one booking."""
+
+    action: OperatorAction
+    chain_booking_id: str
+    status: OperatorTxStatus
+    booking_status: OnChainBookingStatus
+    tx_hash: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    gas_used: int | None = None
+    nonce: int | None = None
+    replacements: int = 0
+
+
+class OperatorSender:
+    """The operator key's escrow actions; each (booking, action) takes effect at most once."""
+
+    def __init__(self, sender: TransactionSender, escrow: EscrowReader) -> None:
+        self.sender = sender
+        self.escrow = escrow
+        self._abi: ContractAbi = escrow.contract.abi
+        self._inflight: dict[tuple[str, OperatorAction], asyncio.Task[OperatorTxResult]] = {}
+
+    async def complete_service(self, chain_booking_id: str | bytes) -> OperatorTxResult:
+        """Release a paid booking's escrow (valid once its release time has passed)."""
+        booking_id = booking_id_bytes(chain_booking_id)
+        data = self._abi.encode_call("completeService", booking_id)
+        return await self._once(OperatorAction.COMPLETE_SERVICE, booking_id, data)
+
+    async def emergency_cancel(
+        self, chain_booking_id: str | bytes, reason: str
+    ) -> OperatorTxResult:
+        """Refund a paid booking in full to its customer."""
+        booking_id = booking_id_bytes(chain_booking_id)
+        data = self._abi.encode_call("emergencyCancelBooking", booking_id, reason)
+        return await self._once(OperatorAction.EMERGENCY_CANCEL, booking_id, data)
+
+    async def _once(
+        self, action: OperatorAction, booking_id: bytes, data: bytes
+    ) -> OperatorTxResult:
+        key = (hash32(booking_id), action)
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(
+                self._run(action, booking_id, data), name=f"{action} {key[0]}"
+            )
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        # Shielded: a cancelled caller (activity timeout) must not abandon a broadcast
+        # transaction; the next caller for the same key joins the running task instead.
+        return await asyncio.shield(task)
+
+    async def _run(
+        self, action: OperatorAction, booking_id: bytes, data: bytes
+    ) -> OperatorTxResult:
+        booking_hex = hash32(booking_id)
+        booking = await self.escrow.get_booking(booking_id)
+        if booking.status.is_final:
+            return self._already_done(action, booking_hex, booking.status)
+        if booking.status is OnChainBookingStatus.NONE:
+            raise BookingStateError(f"booking {booking_hex} is not paid on chain; cannot {action}")
+        try:
+            sent = await self.sender.send(to=self.escrow.address, data=data)
+        except ExecutionReverted as exc:
+            explained = self._abi.explain(exc)
+            # Someone (the customer, another operator process) may have finished it meanwhile.
+            booking = await self.escrow.get_booking(booking_id)
+            if booking.status.is_final:
+                return self._already_done(action, booking_hex, booking.status)
+            raise explained from None
+        receipt = await self.sender.wait(sent)
+        booking = await self.escrow.get_booking(booking_id, block=receipt.block_number)
+        if receipt.succeeded:
+            status = OperatorTxStatus.MINED
+        elif booking.status.is_final:
+            status = OperatorTxStatus.ALREADY_DONE
+        else:
+            status = OperatorTxStatus.REVERTED
+        result = OperatorTxResult(
+            action=action,
+            chain_booking_id=booking_hex,
+            status=status,
+            booking_status=booking.status,
+            tx_hash=receipt.tx_hash,
+            block_number=receipt.block_number,
+            block_hash=receipt.block_hash,
+            gas_used=receipt.gas_used,
+            nonce=sent.nonce,
+            replacements=sent.replacements,
+        )
+        log.info(
+            "operator_tx_done",
+            action=str(action),
+            chain_booking_id=booking_hex,
+            status=str(status),
+            tx_hash=receipt.tx_hash,
+            gas_used=receipt.gas_used,
+        )
+        return result
+
+    @staticmethod
+    def _already_done(
+        action: OperatorAction, booking_hex: str, status: OnChainBookingStatus
+    ) -> OperatorTxResult:
+        log.info(
+            "operator_tx_skipped",
+            action=str(action),
+            chain_booking_id=booking_hex,
+            booking_status=status.name,
+        )
+        return OperatorTxResult(
+            action=action,
+            chain_booking_id=booking_hex,
+            status=OperatorTxStatus.ALREADY_DONE,
+            booking_status=status,
+        )

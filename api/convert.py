@@ -1,0 +1,157 @@
+"""Conversions from ORM rows and workflow results to the HTTP response models."""
+
+from __future__ import annotations
+
+from api.money import format_units
+from api.schemas import (
+    BookingAuthorizationMessage,
+    BookingDetail,
+    BookingEventPublic,
+    BookingLive,
+    BookingPublic,
+    CancellationAuthorizationMessage,
+    CancellationPublic,
+    EmergencyCancelPublic,
+    PaymentAuthorizationPublic,
+    TransactionKindName,
+    TransactionReportPublic,
+)
+from db.models import Booking, BookingEvent
+from db.statuses import BookingStatus
+from workflows.types import (
+    BookingView,
+    CancellationResult,
+    EmergencyCancelResult,
+    PaymentAuthorization,
+    TransactionReport,
+)
+
+
+def booking_public(row: Booking) -> BookingPublic:
+    """The stored booking."""
+    units = row.amount_units
+    return BookingPublic(
+        id=row.id,
+        chain_booking_id=row.blockchain_booking_id,
+        workflow_id=row.workflow_id,
+        status=BookingStatus(row.status),
+        status_reason=row.status_reason,
+        service_id=row.service_id,
+        customer_id=row.customer_id,
+        provider_id=row.provider_id,
+        customer_wallet=row.customer_wallet,
+        provider_wallet=row.provider_wallet,
+        inviter_wallet=row.inviter_wallet,
+        amount=None if units is None else format_units(units),
+        amount_units=None if units is None else str(units),
+        platform_fee_bps=row.platform_fee_bps,
+        inviter_fee_bps=row.inviter_fee_bps,
+        scheduled_at=row.scheduled_at,
+        blockchain_tx_hash=row.blockchain_tx_hash,
+        blockchain_confirmed_at=row.blockchain_confirmed_at,
+        completion_tx_hash=row.completion_tx_hash,
+        cancellation_tx_hash=row.cancellation_tx_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def booking_live(view: BookingView) -> BookingLive:
+    """The workflow's live view, without the signed authorizations it holds."""
+    return BookingLive(
+        status=BookingStatus(view.status.value),
+        reason=view.reason,
+        release_at=view.release_at,
+        payment_deadline=view.payment_deadline,
+        monitoring_until=view.monitoring_until,
+        monitored_tx_hash=view.monitored_tx_hash,
+        refund_tx_hash=view.refund_tx_hash,
+        completion_tx_hash=view.completion_tx_hash,
+        updated_at=view.updated_at,
+    )
+
+
+def booking_detail(row: Booking, view: BookingView | None) -> BookingDetail:
+    """Row plus live view."""
+    return BookingDetail(
+        **booking_public(row).model_dump(), live=None if view is None else booking_live(view)
+    )
+
+
+def event_public(row: BookingEvent) -> BookingEventPublic:
+    """One audit entry."""
+    return BookingEventPublic(
+        id=row.id,
+        booking_id=row.booking_id,
+        kind=row.kind,
+        from_status=None if row.from_status is None else BookingStatus(row.from_status),
+        to_status=None if row.to_status is None else BookingStatus(row.to_status),
+        reason=row.reason,
+        actor=row.actor,
+        chain_id=row.chain_id,
+        tx_hash=row.tx_hash,
+        log_index=row.log_index,
+        details=row.details or {},
+        created_at=row.created_at,
+    )
+
+
+def payment_authorization_public(auth: PaymentAuthorization) -> PaymentAuthorizationPublic:
+    """The signed payment authorization in the shape the wallet submits."""
+    return PaymentAuthorizationPublic(
+        authorization=BookingAuthorizationMessage(
+            booking_id=auth.chain_booking_id,
+            customer=auth.customer,
+            provider=auth.provider,
+            inviter=auth.inviter,
+            amount=str(auth.amount),
+            platform_fee_rate=str(auth.platform_fee_rate),
+            inviter_fee_rate=str(auth.inviter_fee_rate),
+            release_time=str(auth.release_time),
+            expiry=str(auth.expiry),
+            nonce=str(auth.nonce),
+        ),
+        signature=auth.signature,
+        contract=auth.contract,
+        chain_id=auth.chain_id,
+        expires_at=auth.expires_at,
+    )
+
+
+def cancellation_public(result: CancellationResult) -> CancellationPublic:
+    """Cancelled-at-once, or the signed cancellation authorization."""
+    status = BookingStatus(result.status.value)
+    auth = result.authorization
+    if auth is None:
+        return CancellationPublic(status=status)
+    return CancellationPublic(
+        status=status,
+        authorization=CancellationAuthorizationMessage(
+            booking_id=auth.chain_booking_id,
+            customer_amount=str(auth.split.customer_amount),
+            provider_amount=str(auth.split.provider_amount),
+            platform_amount=str(auth.split.platform_amount),
+            inviter_amount=str(auth.split.inviter_amount),
+            reason=auth.reason,
+            expiry=str(auth.expiry),
+            nonce=str(auth.nonce),
+        ),
+        signature=auth.signature,
+        contract=auth.contract,
+        chain_id=auth.chain_id,
+        expires_at=auth.expires_at,
+    )
+
+
+def transaction_report_public(report: TransactionReport) -> TransactionReportPublic:
+    """The accepted transaction report."""
+    return TransactionReportPublic(
+        tx_hash=report.tx_hash,
+        kind=TransactionKindName(report.kind.value),
+        monitoring_until=report.monitoring_until,
+    )
+
+
+def emergency_cancel_public(result: EmergencyCancelResult) -> EmergencyCancelPublic:
+    """The operator refund that was sent."""
+    return EmergencyCancelPublic(status=BookingStatus(result.status.value), tx_hash=result.tx_hash)

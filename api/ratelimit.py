@@ -1,0 +1,95 @@
+"""Fixed-window rate limits counted in Postgres, so every API replica shares them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.errors import TooManyRequests
+from db.models import RateLimitCounter
+
+WINDOW = timedelta(minutes=1)
+KEEP_WINDOWS = 5  # older counters are deleted opportunistically
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """The outcome of counting one request against one key."""
+
+    key: str
+    count: int
+    limit: int
+    retry_after: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.count <= self.limit
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RateLimiter:
+    """Counts requests per key and minute with one upsert per key (`INSERT .. ON CONFLICT`)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        limit_per_minute: int,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._limit = limit_per_minute
+        self._clock = clock
+
+    async def hit(self, keys: Sequence[str]) -> list[Decision]:
+        """Count one request against every key (all in one transaction)."""
+        now = self._clock()
+        window_start = now.replace(second=0, microsecond=0)
+        retry_after = math.ceil((window_start + WINDOW - now).total_seconds())
+        decisions: list[Decision] = []
+        async with self._sessions.begin() as session:
+            for key in keys:
+                stmt = (
+                    insert(RateLimitCounter)
+                    .values(key=key, window_start=window_start, count=1)
+                    .on_conflict_do_update(
+                        index_elements=["key", "window_start"],
+                        set_={"count": RateLimitCounter.count + 1},
+                    )
+                    .returning(RateLimitCounter.count)
+                )
+                count = (await session.execute(stmt)).scalar_one()
+                decisions.append(
+                    Decision(key=key, count=count, limit=self._limit, retry_after=retry_after)
+                )
+        return decisions
+
+    async def enforce(self, keys: Sequence[str]) -> None:
+        """Count the request; raise TooManyRequests (429 + Retry-After) if any key is over."""
+        for decision in await self.hit(keys):
+            if not decision.allowed:
+                raise TooManyRequests(
+                    f"rate limit of {decision.limit} requests per minute exceeded",
+                    retry_after=decision.retry_after,
+                )
+
+    async def prune(self) -> int:
+        """Delete counters of windows long past; returns how many rows went."""
+        cutoff = self._clock() - WINDOW * KEEP_WINDOWS
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(RateLimitCounter).where(RateLimitCounter.window_start < cutoff)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+__all__ = ["WINDOW", "Decision", "RateLimiter"]

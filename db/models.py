@@ -39,10 +39,8 @@ def _address_ok(column: str) -> str:
     return f"{column} IS NULL OR {column} ~ '{ADDRESS_RE}'"
 
 
-def _now() -> Any:
-    # Sent in the INSERT (not only a server default) because an adopted legacy table may
-    # lack the default on its own timestamp columns.
-    return func.now()
+# Timestamps are also sent as now() in the INSERT (not only server defaults) because an adopted
+# legacy table may lack defaults on its own timestamp columns.
 
 
 class Booking(Base):
@@ -87,10 +85,10 @@ class Booking(Base):
     request_hash: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=func.now(), server_default=func.now()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now(), onupdate=_now
+        DateTime(timezone=True), default=func.now(), server_default=func.now(), onupdate=func.now()
     )
 
     __table_args__ = (
@@ -134,6 +132,9 @@ class Booking(Base):
         Index("ix_bookings_created_at_id", "created_at", "id"),
         Index("ix_bookings_blockchain_tx_hash", "blockchain_tx_hash"),
     )
+    # ORM updates check and bump `version` (StaleDataError on a lost race); Core updates
+    # should do the same with `WHERE version = :seen`.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative hook
 
 
 class BookingEvent(Base):
@@ -157,7 +158,7 @@ class BookingEvent(Base):
         default=dict, server_default=text("'{}'::jsonb")
     )
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=func.now(), server_default=func.now()
     )
 
     __table_args__ = (
@@ -209,7 +210,7 @@ class BlockchainEvent(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     retry_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=func.now(), server_default=func.now()
     )
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -241,7 +242,7 @@ class SignatureNonce(Base):
     signature: Mapped[str | None] = mapped_column(Text)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=func.now(), server_default=func.now()
     )
 
     __table_args__ = (
@@ -258,7 +259,7 @@ class _SettlementLeg:
     tx_hash: Mapped[str] = mapped_column(HASH)
     log_index: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=func.now(), server_default=func.now()
     )
     # Set when a reorg orphaned the event; a re-included event then records a new live row.
     reverted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -362,7 +363,7 @@ class ChainCursor(Base):
     last_block_number: Mapped[int] = mapped_column(BigInteger)
     last_block_hash: Mapped[str] = mapped_column(HASH)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now(), onupdate=_now
+        DateTime(timezone=True), default=func.now(), server_default=func.now(), onupdate=func.now()
     )
 
     __table_args__ = (

@@ -1,0 +1,26 @@
+"""`python -m api`: serve the API with uvicorn on `BOOKME_API_HOST`:`BOOKME_API_PORT`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from bookme.logging import configure_logging
+from bookme.settings import Settings
+
+
+def main() -> None:
+    """Run one API process."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        proxy_headers=True,
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

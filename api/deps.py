@@ -1,0 +1,143 @@
+"""Request dependencies: the app's state, a DB session, the caller, and access checks.
+
+Annotated aliases (`SessionDep`, `CurrentUser`, ...) keep the route signatures short.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.auth import Principal, TokenVerifier
+from api.booking_store import get_booking
+from api.errors import Forbidden, NotFound, Unauthorized
+from api.health import HealthChecker
+from api.ratelimit import RateLimiter
+from bookme.settings import Settings
+from db.models import Booking
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiOptions:
+    """Tunables of the HTTP edge that are not service settings (tests shorten them)."""
+
+    create_wait_seconds: float = 10.0
+    sse_poll_interval_seconds: float = 0.5
+    sse_keepalive_seconds: float = 15.0
+    max_listener_lag_blocks: int = 20
+    health_timeout_seconds: float = 3.0
+
+
+@dataclass(kw_only=True)
+class AppState:
+    """Everything the lifespan built; handlers reach it through the dependencies below."""
+
+    settings: Settings
+    options: ApiOptions
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    temporal: Client
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    health: HealthChecker
+    registry: CollectorRegistry
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.bookme
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+def get_temporal(state: StateDep) -> Client:
+    return state.temporal
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="JWT with claims `sub`, `role` (customer | provider | operator) and `wallet`.",
+)
+
+
+async def current_user(
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The verified caller; 401 without a valid bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required", code="missing_token")
+    return await state.verifier.verify(credentials.credentials)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def operator_user(user: CurrentUser) -> Principal:
+    """The caller, who must be an operator (403 otherwise)."""
+    if not user.is_operator:
+        raise Forbidden("operators only", code="operator_required")
+    return user
+
+
+OperatorUser = Annotated[Principal, Depends(operator_user)]
+
+
+async def visible_booking(
+    booking_id: Annotated[uuid.UUID, Path(description="Booking id (UUID).")],
+    user: CurrentUser,
+    session: SessionDep,
+) -> Booking:
+    """The booking in the path, if the caller is a party to it or an operator."""
+    row = await get_booking(session, booking_id)
+    if row is None:
+        raise NotFound("no such booking", code="booking_not_found")
+    if not user.may_see(customer_wallet=row.customer_wallet, provider_wallet=row.provider_wallet):
+        raise Forbidden("you are not a party to this booking", code="not_a_party")
+    return row
+
+
+VisibleBooking = Annotated[Booking, Depends(visible_booking)]
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (a proxy in front should be configured to pass the real one)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def signature_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:
+    """Count one signature request per user and per IP; 429 with Retry-After when over."""
+    await state.limiter.enforce([f"sig:user:{user.user_id}", f"sig:ip:{client_ip(request)}"])
+
+
+async def create_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:
+    """Count one booking creation per user and per IP."""
+    await state.limiter.enforce([f"create:user:{user.user_id}", f"create:ip:{client_ip(request)}"])
+
+
+SignatureRateLimit = Depends(signature_rate_limit)
+CreateRateLimit = Depends(create_rate_limit)

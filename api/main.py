@@ -1,0 +1,158 @@
+"""The FastAPI application factory: `uvicorn api.main:create_app --factory`.
+
+`create_app` builds nothing that does I/O; its lifespan connects what was not passed in
+(Postgres engine, Temporal client, chain client) and closes only what it built itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from api.auth import TokenVerifier
+from api.deps import ApiOptions, AppState
+from api.errors import install_error_handlers
+from api.health import HealthChecker
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.ratelimit import RateLimiter
+from api.routes import admin, bookings, health, metrics
+from bookme.settings import Settings, SettingsError
+from chain.client import ChainClient
+from chain.deploy import Deployment
+from chain.escrow import EscrowReader
+from db.engine import make_engine, make_session_factory
+from workflows import DATA_CONVERTER
+
+log = structlog.get_logger(__name__)
+
+PRUNE_INTERVAL_SECONDS = 60.0
+
+DESCRIPTION = """
+Creates bookings (each one a durable Temporal workflow), hands out signed EIP-712 payment and
+cancellation authorizations for the BookingEscrow contract, and serves booking state.
+
+**Auth**: every `/bookings` and `/admin` route needs `Authorization: Bearer <JWT>` with claims
+`sub`, `role` (`customer`, `provider` or `operator`) and `wallet`. Customers and providers see
+and act on their own bookings only; `/admin` is for operators.
+
+**Money**: amounts are decimal strings of USDC (`"25.50"`, at most 6 decimals); uint256 values
+in signed authorizations are decimal strings of base units.
+
+**Errors**: every error body is `{"code", "message", "details"}` with a stable `code`.
+"""
+
+
+def escrow_address(settings: Settings) -> str | None:
+    """The escrow address from settings, else from the deployment file `make dev` writes."""
+    if settings.escrow_address:
+        return settings.escrow_address
+    if settings.deployment_file.is_file():
+        return Deployment.read_json(settings.deployment_file).escrow
+    return None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal_client: Client | None = None,
+    engine: AsyncEngine | None = None,
+    chain_client: ChainClient | None = None,
+    registry: CollectorRegistry | None = None,
+    token_verifier: TokenVerifier | None = None,
+    options: ApiOptions | None = None,
+) -> FastAPI:
+    """Build the API; anything passed in is used as is and left open at shutdown."""
+    settings = settings if settings is not None else Settings()
+    registry = registry if registry is not None else CollectorRegistry()
+    options = options if options is not None else ApiOptions()
+    verifier = (
+        token_verifier if token_verifier is not None else TokenVerifier.from_settings(settings)
+    )
+    api_metrics = ApiMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            db_engine = engine
+            if db_engine is None:
+                if not settings.database_url:
+                    raise SettingsError("BOOKME_DATABASE_URL must be set to run the API")
+                db_engine = make_engine(settings.database_url, settings.db_pool_size)
+                stack.push_async_callback(db_engine.dispose)
+            client = temporal_client
+            if client is None:
+                if not settings.temporal_address:
+                    raise SettingsError("BOOKME_TEMPORAL_ADDRESS must be set to run the API")
+                # Lazy: the API starts (and /health says why it is unhealthy) while Temporal is down.
+                client = await Client.connect(
+                    settings.temporal_address,
+                    namespace=settings.temporal_namespace,
+                    data_converter=DATA_CONVERTER,
+                    lazy=True,
+                )
+            chain = chain_client
+            if chain is None and settings.rpc_urls:
+                chain = ChainClient.from_settings(settings, registry=registry)
+                stack.push_async_callback(chain.close)
+            address = escrow_address(settings)
+            sessions = make_session_factory(db_engine)
+            limiter = RateLimiter(sessions, limit_per_minute=settings.rate_limit_per_minute)
+            app.state.bookme = AppState(
+                settings=settings,
+                options=options,
+                engine=db_engine,
+                sessions=sessions,
+                temporal=client,
+                verifier=verifier,
+                limiter=limiter,
+                registry=registry,
+                health=HealthChecker(
+                    sessions=sessions,
+                    temporal=client,
+                    chain=chain,
+                    escrow=EscrowReader(chain, address) if chain and address else None,
+                    chain_id=settings.chain_id,
+                    head_stale_after_seconds=settings.head_stale_after_seconds,
+                    confirmations=settings.confirmations,
+                    max_listener_lag_blocks=options.max_listener_lag_blocks,
+                    timeout_seconds=options.health_timeout_seconds,
+                ),
+            )
+            pruner = asyncio.create_task(_prune_forever(limiter))
+            try:
+                log.info("api started", environment=settings.environment.value)
+                yield
+            finally:
+                pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruner
+
+    app = FastAPI(
+        title="BookMe escrow API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+    for module in (bookings, admin, health, metrics):
+        app.include_router(module.router)
+    return app
+
+
+async def _prune_forever(limiter: RateLimiter) -> None:
+    """Delete old rate-limit windows now and then (any replica may do it; it is idempotent)."""
+    while True:
+        await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+        try:
+            await limiter.prune()
+        except Exception as exc:  # pruning is housekeeping; the next round tries again
+            log.warning("rate limit pruning failed", error=type(exc).__name__)

@@ -1,0 +1,331 @@
+"""`/bookings`: create, read, list, audit trail, signed authorizations, reports, live stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from api import workflow_calls as calls
+from api.auth import Principal, Role
+from api.booking_store import BookingFilter, list_bookings, list_events, wait_for_booking
+from api.convert import (
+    booking_detail,
+    booking_public,
+    cancellation_public,
+    event_public,
+    payment_authorization_public,
+    transaction_report_public,
+)
+from api.deps import (
+    CreateRateLimit,
+    CurrentUser,
+    SessionDep,
+    SignatureRateLimit,
+    StateDep,
+    VisibleBooking,
+)
+from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
+from api.money import format_units
+from api.schemas import (
+    BookingCreate,
+    BookingDetail,
+    BookingEventPage,
+    BookingPage,
+    BookingPublic,
+    CancellationCreate,
+    CancellationPublic,
+    PaymentAuthorizationPublic,
+    TransactionReportCreate,
+    TransactionReportPublic,
+    check_wallet,
+    schedule_problem,
+)
+from api.sse import booking_events
+from bookme.settings import Settings
+from chain.eip712 import chain_booking_id
+from db.statuses import BookingStatus
+from workflows.types import (
+    AuthorizePaymentRequest,
+    BookingInput,
+    BookingPolicy,
+    CancellationRequest,
+    CancellationRole,
+    ReportTransactionRequest,
+    TransactionKind,
+)
+
+router = APIRouter(prefix="/bookings", tags=["bookings"])
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_AUTH = (401, 403, 404, 422, 503)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BookingPublic,
+    responses={
+        200: {"model": BookingPublic, "description": "Replay of an earlier request (same key)."},
+        **error_responses(401, 403, 409, 422, 429, 503),
+    },
+    dependencies=[CreateRateLimit],
+)
+async def create_booking(
+    body: BookingCreate,
+    user: CurrentUser,
+    state: StateDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Same key + same body returns the same booking; another body is 409.",
+        ),
+    ] = None,
+) -> BookingPublic:
+    """Create a booking and start its workflow; returns it once it is recorded."""
+    customer_id = _customer_id(user, body)
+    settings = state.settings
+    units = body.amount_units
+    if units > settings.max_booking_amount_units:
+        raise InvalidField("body.amount", f"must not exceed the cap of {_cap(settings)} USDC")
+    scheduled_at = body.scheduled_at_utc()
+    problem = schedule_problem(scheduled_at, datetime.now(UTC))
+    if problem is not None:
+        raise InvalidField("body.scheduled_at", problem)
+
+    booking_id = calls.booking_id_for(user.user_id, idempotency_key)
+    booking = BookingInput(
+        booking_id=str(booking_id),
+        chain_booking_id=chain_booking_id(booking_id),
+        customer_wallet=body.customer_wallet,
+        provider_wallet=body.provider_wallet,
+        inviter_wallet=body.inviter_wallet,
+        amount_units=units,
+        scheduled_at=scheduled_at,
+        service_id=body.service_id,
+        customer_id=customer_id,
+        provider_id=body.provider_id,
+        policy=BookingPolicy.from_settings(settings),
+    )
+    fingerprint = calls.request_hash(
+        {
+            "service_id": body.service_id,
+            "provider_id": body.provider_id,
+            "customer_id": customer_id,
+            "customer_wallet": body.customer_wallet,
+            "provider_wallet": body.provider_wallet,
+            "inviter_wallet": body.inviter_wallet,
+            "amount_units": units,
+            "scheduled_at": scheduled_at.isoformat(),
+        }
+    )
+    outcome = await calls.start_booking(
+        state.temporal,
+        booking,
+        task_queue=settings.task_queue,
+        fingerprint=fingerprint,
+        created_by=user.user_id,
+    )
+    row = await wait_for_booking(
+        state.sessions, booking_id, within=state.options.create_wait_seconds
+    )
+    if row is None:
+        raise ServiceUnavailable(
+            "the booking was accepted but is not recorded yet; retry with the same Idempotency-Key",
+            code="booking_pending",
+        )
+    response.headers["Location"] = f"/bookings/{booking_id}"
+    if outcome.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return booking_public(row)
+
+
+def _customer_id(user: Principal, body: BookingCreate) -> str:
+    if user.role is Role.OPERATOR:
+        if body.customer_id is None:
+            raise InvalidField("body.customer_id", "required when an operator creates a booking")
+        return body.customer_id
+    if user.role is not Role.CUSTOMER:
+        raise Forbidden("only customers (or operators) create bookings", code="customer_required")
+    if user.wallet != body.customer_wallet:
+        raise Forbidden("customer_wallet must be your own wallet", code="not_your_wallet")
+    if body.customer_id is not None and body.customer_id != user.user_id:
+        raise Forbidden("customer_id must be your own id", code="not_your_id")
+    return user.user_id
+
+
+def _cap(settings: Settings) -> str:
+    return format_units(settings.max_booking_amount_units)
+
+
+def _wallet_param(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_wallet(value)
+    except ValueError as exc:
+        raise InvalidField(f"query.{name}", str(exc)) from None
+
+
+@router.get("", response_model=BookingPage, responses=error_responses(401, 403, 422, 503))
+async def list_bookings_route(
+    user: CurrentUser,
+    session: SessionDep,
+    status_: Annotated[BookingStatus | None, Query(alias="status")] = None,
+    customer: Annotated[str | None, Query(description="Customer wallet (EIP-55).")] = None,
+    provider: Annotated[str | None, Query(description="Provider wallet (EIP-55).")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
+) -> BookingPage:
+    """List bookings newest first (keyset-paginated); non-operators see only their own."""
+    customer_wallet = _wallet_param("customer", customer)
+    provider_wallet = _wallet_param("provider", provider)
+    if user.role is Role.CUSTOMER:
+        if customer_wallet not in (None, user.wallet):
+            raise Forbidden("customers list only their own bookings", code="not_your_wallet")
+        customer_wallet = user.wallet
+    elif user.role is Role.PROVIDER:
+        if provider_wallet not in (None, user.wallet):
+            raise Forbidden("providers list only their own bookings", code="not_your_wallet")
+        provider_wallet = user.wallet
+    flt = BookingFilter(
+        status=None if status_ is None else status_.value,
+        customer_wallet=customer_wallet,
+        provider_wallet=provider_wallet,
+    )
+    rows, next_cursor = await list_bookings(session, flt, limit=limit, cursor=cursor)
+    return BookingPage(items=[booking_public(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{booking_id}", response_model=BookingDetail, responses=error_responses(*_AUTH))
+async def get_booking_route(booking: VisibleBooking, state: StateDep) -> BookingDetail:
+    """One booking: the stored row and its workflow's live view."""
+    view = await calls.live_view(state.temporal, str(booking.id))
+    return booking_detail(booking, view)
+
+
+@router.get(
+    "/{booking_id}/events", response_model=BookingEventPage, responses=error_responses(*_AUTH)
+)
+async def list_events_route(
+    booking: VisibleBooking,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="Return entries with a larger id.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> BookingEventPage:
+    """The booking's audit trail, oldest first."""
+    rows = await list_events(session, booking.id, after=after, limit=limit)
+    next_after = rows[-1].id if len(rows) == limit else None
+    return BookingEventPage(items=[event_public(r) for r in rows], next_after=next_after)
+
+
+@router.post(
+    "/{booking_id}/payment-authorization",
+    response_model=PaymentAuthorizationPublic,
+    responses=error_responses(401, 403, 404, 409, 422, 429, 503),
+    dependencies=[SignatureRateLimit],
+)
+async def payment_authorization(
+    booking: VisibleBooking, user: CurrentUser, state: StateDep
+) -> PaymentAuthorizationPublic:
+    """A signed payment authorization for the booking's customer to submit on chain."""
+    if user.role is not Role.CUSTOMER or user.wallet is None:
+        raise Forbidden("only the booking's customer can pay", code="wrong_caller")
+    auth = await calls.authorize_payment(
+        state.temporal, str(booking.id), AuthorizePaymentRequest(caller_wallet=user.wallet)
+    )
+    return payment_authorization_public(auth)
+
+
+@router.post(
+    "/{booking_id}/transactions",
+    response_model=TransactionReportPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
+)
+async def report_transaction(
+    booking: VisibleBooking, body: TransactionReportCreate, state: StateDep
+) -> TransactionReportPublic:
+    """Report a submitted transaction; the booking watches the chain for it."""
+    report = await calls.report_transaction(
+        state.temporal,
+        str(booking.id),
+        ReportTransactionRequest(tx_hash=body.tx_hash, kind=TransactionKind(body.kind.value)),
+    )
+    return transaction_report_public(report)
+
+
+@router.post(
+    "/{booking_id}/cancellation",
+    response_model=CancellationPublic,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429, 503),
+    dependencies=[SignatureRateLimit],
+)
+async def cancellation(
+    booking: VisibleBooking, body: CancellationCreate, user: CurrentUser, state: StateDep
+) -> CancellationPublic:
+    """Cancel: at once when unpaid, else a signed cancellation authorization to submit."""
+    result = await calls.request_cancellation(
+        state.temporal,
+        str(booking.id),
+        CancellationRequest(
+            role=CancellationRole(user.role.value),
+            wallet=user.wallet or user.user_id,
+            reason=body.reason,
+        ),
+    )
+    return cancellation_public(result)
+
+
+@router.get(
+    "/{booking_id}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`text/event-stream` of audit rows (`event: status` or `audit`); "
+            "each `id` is the row id, so `Last-Event-ID` resumes after it.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(*_AUTH),
+    },
+)
+async def stream(
+    booking: VisibleBooking,
+    request: Request,
+    state: StateDep,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="Resume after this event id.")
+    ] = None,
+) -> StreamingResponse:
+    """Live status changes of the booking as Server-Sent Events, with keep-alives."""
+    after = _last_event_id(last_event_id)
+    frames = booking_events(
+        state.sessions,
+        booking.id,
+        last_event_id=after,
+        poll_interval=state.options.sse_poll_interval_seconds,
+        keepalive_interval=state.options.sse_keepalive_seconds,
+        disconnected=request.is_disconnected,
+    )
+    return StreamingResponse(
+        frames,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _last_event_id(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidField("header.Last-Event-ID", "must be an event id this stream sent")
+    return int(value)
+
+
+__all__ = ["router"]

@@ -1,0 +1,140 @@
+"""deploy_local, the deployment file, and the startup check (verify_deployment)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bookme.embedded.anvil import AnvilNode
+from bookme.settings import Settings
+from chain.client import ChainClient
+from chain.deploy import (
+    Deployment,
+    deploy_local,
+    fee_policy_from_settings,
+    verify_deployment,
+)
+from chain.errors import DeploymentError, DeploymentMismatch
+from chain.escrow import EscrowReader, FeePolicy
+from chain.sender import SenderConfig
+
+FAST = SenderConfig(poll_interval_seconds=0.02)
+
+
+async def deploy(node: AnvilNode, client: ChainClient, **extra: Any) -> Deployment:
+    a = node.accounts
+    options: dict[str, Any] = {
+        "signer_address": a[1].address,
+        "operator_address": a[2].address,
+        "treasury_address": a[3].address,
+        "sender_config": FAST,
+        **extra,
+    }
+    return await deploy_local(client, a[0].private_key, **options)
+
+
+@pytest.mark.integration
+async def test_deploys_funds_and_verifies(
+    fresh_chain: AnvilNode, client: ChainClient, tmp_path: Path
+):
+    wallets = [fresh_chain.accounts[i].address for i in (4, 5, 6)]
+    deployment = await deploy(fresh_chain, client, fund=wallets, amount_units=2_500 * 10**6)
+    a = fresh_chain.accounts
+    assert deployment.chain_id == 31337
+    assert deployment.mock_usdc is True
+    assert (deployment.deployer, deployment.signer, deployment.operator, deployment.treasury) == (
+        a[0].address,
+        a[1].address,
+        a[2].address,
+        a[3].address,
+    )
+    assert deployment.block_number <= await client.block_number()
+    reader = EscrowReader(client, deployment.escrow)
+    assert await reader.usdc_address() == deployment.usdc
+    assert await reader.operator() == a[2].address
+    for wallet in wallets:
+        assert await reader.usdc_balance_of(wallet) == 2_500 * 10**6
+    assert await reader.usdc_balance_of(a[7].address) == 0
+
+    path = tmp_path / "dev" / "deployment.json"
+    deployment.write_json(path)
+    assert Deployment.read_json(path) == deployment
+    assert json.loads(path.read_text())["escrow"] == deployment.escrow
+
+    await verify_deployment(
+        client,
+        chain_id=31337,
+        escrow_address=deployment.escrow.lower(),
+        usdc_address=deployment.usdc,
+        fee_policy=fee_policy_from_settings(Settings()),
+    )
+
+
+@pytest.mark.integration
+async def test_verify_refuses_mismatches(fresh_chain: AnvilNode, client: ChainClient):
+    deployment = await deploy(fresh_chain, client)
+    with pytest.raises(
+        DeploymentMismatch, match="serves chain id 31337 but BOOKME_CHAIN_ID is 8453"
+    ):
+        await verify_deployment(client, chain_id=8453, escrow_address=deployment.escrow)
+    with pytest.raises(DeploymentMismatch, match="no contract at escrow address"):
+        await verify_deployment(
+            client, chain_id=31337, escrow_address=fresh_chain.accounts[9].address
+        )
+    with pytest.raises(DeploymentMismatch, match="does not answer eip712Domain"):
+        await verify_deployment(client, chain_id=31337, escrow_address=deployment.usdc)
+    with pytest.raises(DeploymentMismatch, match="escrow token"):
+        await verify_deployment(
+            client,
+            chain_id=31337,
+            escrow_address=deployment.escrow,
+            usdc_address=fresh_chain.accounts[8].address,
+        )
+    with pytest.raises(DeploymentMismatch, match="fee policy"):
+        await verify_deployment(
+            client,
+            chain_id=31337,
+            escrow_address=deployment.escrow,
+            fee_policy=FeePolicy(
+                platform_fee_bps=800, platform_fee_with_inviter_bps=500, inviter_fee_bps=500
+            ),
+        )
+
+
+@pytest.mark.integration
+async def test_uses_a_given_usdc_and_owner(fresh_chain: AnvilNode, client: ChainClient):
+    first = await deploy(fresh_chain, client)
+    owner = fresh_chain.accounts[7].address
+    second = await deploy(fresh_chain, client, usdc_address=first.usdc, owner_address=owner)
+    assert second.usdc == first.usdc
+    assert second.mock_usdc is False
+    assert second.escrow != first.escrow
+    reader = EscrowReader(client, second.escrow)
+    (actual_owner,) = await reader.contract.view("owner")
+    assert actual_owner.lower() == owner.lower()
+
+
+async def test_refuses_mock_usdc_on_a_public_chain():
+    seen: list[str] = []
+
+    def base_mainnet(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body["method"])
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": "0x2105"})
+
+    async with ChainClient(
+        ["https://base.example"], http_transport=httpx.MockTransport(base_mainnet)
+    ) as client:
+        with pytest.raises(DeploymentError, match="refusing to deploy MockUSDC on chain 8453"):
+            await deploy_local(
+                client,
+                "0x" + "11" * 32,
+                signer_address="0x" + "22" * 20,
+                operator_address="0x" + "33" * 20,
+                treasury_address="0x" + "44" * 20,
+            )
+    assert seen == ["eth_chainId"]  # nothing was signed or sent

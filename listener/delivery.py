@@ -1,0 +1,164 @@
+"""Store then signal: each event lands in `blockchain_events` before any workflow hears of it.
+
+Signals go out concurrently per booking (bounded), and in chain order within one booking so
+a workflow never sees a completion before the payment it completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import structlog
+
+from db.statuses import BlockchainEventStatus
+from listener.events import ObservedEvent, stored_signal
+from listener.metrics import ListenerMetrics
+from listener.sink import SignalOutcome, SignalSink
+from listener.store import ListenerStore, StoredEvent
+from workflows.types import ChainEventSignal, EventIdentity
+
+log = structlog.get_logger(__name__)
+
+# Already applied by the workflow (or refused by it): nothing left to tell.
+_DONE = frozenset({BlockchainEventStatus.PROCESSED.value, BlockchainEventStatus.FAILED.value})
+
+
+class BookingCache:
+    """Chain booking id -> booking id; only hits are kept (a booking may appear later)."""
+
+    def __init__(self, store: ListenerStore, size: int) -> None:
+        self._store = store
+        self._size = size
+        self._known: OrderedDict[str, str] = OrderedDict()
+
+    async def resolve(self, chain_booking_ids: Iterable[str]) -> dict[str, str]:
+        wanted = {c.lower() for c in chain_booking_ids}
+        found = {c: self._known[c] for c in wanted if c in self._known}
+        for cbid in found:
+            self._known.move_to_end(cbid)
+        missing = wanted - found.keys()
+        if missing:
+            fresh = await self._store.find_bookings(missing)
+            found.update(fresh)
+            self._known.update(fresh)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+        return found
+
+
+class Deliverer:
+    """Stores a batch of events, then signals their workflows."""
+
+    def __init__(
+        self,
+        store: ListenerStore,
+        sink: SignalSink,
+        metrics: ListenerMetrics,
+        *,
+        concurrency: int,
+        cache_size: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._metrics = metrics
+        self._limit = asyncio.Semaphore(concurrency)
+        self._clock = clock
+        self.bookings = BookingCache(store, cache_size)
+
+    async def deliver(self, events: Sequence[ObservedEvent]) -> None:
+        """Store and signal; raises (and the checkpoint stays put) if any signal failed."""
+        if not events:
+            return
+        bookings = await self.bookings.resolve(e.signal.chain_booking_id for e in events)
+        statuses = await self._store.store_events(events, bookings)
+        groups: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        for event in events:
+            kind = event.signal.kind.value
+            if statuses.get(event.key) in _DONE:
+                self._metrics.events.labels(kind, "already_processed").inc()
+                continue
+            booking = bookings.get(event.signal.chain_booking_id.lower())
+            group = booking or f"orphan:{event.signal.chain_booking_id.lower()}"
+            groups.setdefault(group, []).append(self._signal_call(booking, event))
+        await self._run_groups(groups.values())
+
+    def _signal_call(
+        self, booking: str | None, event: ObservedEvent
+    ) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            if booking is not None:
+                outcome = await self._sink.deliver(booking, event.signal)
+            else:
+                outcome = await self._sink.orphan(event.signal)
+            self._metrics.events.labels(event.signal.kind.value, outcome.value).inc()
+            if event.block_timestamp is not None and outcome is not SignalOutcome.DROPPED:
+                self._metrics.signal_latency.observe(
+                    max(0.0, self._clock() - event.block_timestamp)
+                )
+            log.debug(
+                "listener_event_signalled",
+                event_key=event.key,
+                event_type=event.signal.kind.value,
+                booking_id=booking,
+                outcome=outcome.value,
+            )
+
+        return call
+
+    async def revert(self, chain_id: int, events: Sequence[StoredEvent]) -> None:
+        """Tell workflows their events were orphaned, newest first within a booking."""
+        if not events:
+            return
+        unresolved = [e.chain_booking_id for e in events if not e.booking_id and e.chain_booking_id]
+        bookings = await self.bookings.resolve(unresolved)
+        groups: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        for event in sorted(events, key=lambda e: (e.block_number, e.log_index), reverse=True):
+            cbid = (event.chain_booking_id or "").lower()
+            booking = event.booking_id or bookings.get(cbid)
+            signal = stored_signal(
+                kind=event.event_type,
+                identity=EventIdentity(
+                    chain_id=chain_id,
+                    tx_hash=event.tx_hash,
+                    log_index=event.log_index,
+                    block_number=event.block_number,
+                    block_hash=event.block_hash,
+                ),
+                chain_booking_id=cbid,
+                payload=event.payload,
+            )
+            groups.setdefault(booking or f"orphan:{cbid}", []).append(
+                self._revert_call(booking, signal)
+            )
+        await self._run_groups(groups.values())
+
+    def _revert_call(
+        self, booking: str | None, signal: ChainEventSignal
+    ) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            outcome = await self._sink.revert(booking, signal)
+            self._metrics.events.labels(signal.kind.value, f"reverted_{outcome.value}").inc()
+            log.warning(
+                "listener_event_reverted",
+                event_key=signal.key,
+                event_type=signal.kind.value,
+                booking_id=booking,
+                block_number=signal.identity.block_number,
+                outcome=outcome.value,
+            )
+
+        return call
+
+    async def _run_groups(self, groups: Iterable[list[Callable[[], Awaitable[None]]]]) -> None:
+        async def run(calls: list[Callable[[], Awaitable[None]]]) -> None:
+            async with self._limit:
+                for call in calls:
+                    await call()
+
+        async with asyncio.TaskGroup() as tasks:
+            for calls in groups:
+                tasks.create_task(run(calls))

@@ -1,0 +1,121 @@
+"""Leadership: one active listener per (chain, contract) through a Postgres advisory lock.
+
+The lock is session-level on a dedicated connection; when the process dies, Postgres ends
+the session and the lock is free for a standby. Writes that must not come from a deposed
+leader (the checkpoint) check in their own transaction that the lock is still held by the
+lease's backend (`Lease.assert_held`), so a leader that lost its connection cannot move the
+checkpoint after a standby took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = structlog.get_logger(__name__)
+
+
+class LeadershipLost(RuntimeError):
+    """The advisory lock is no longer held by this listener."""
+
+
+def lock_key(chain_id: int, contract_address: str) -> int:
+    """A stable signed 64-bit advisory lock key for one (chain, contract)."""
+    digest = hashlib.sha256(f"bookme-listener:{chain_id}:{contract_address.lower()}".encode())
+    return int.from_bytes(digest.digest()[:8], "big", signed=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lease:
+    """Proof of leadership: the backend pid holding the lock and the lock's key."""
+
+    key: int
+    pid: int
+
+    async def assert_held(self, conn: AsyncConnection) -> None:
+        """Raise LeadershipLost unless the lock is still granted to this lease's backend."""
+        unsigned = self.key & 0xFFFF_FFFF_FFFF_FFFF
+        held = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = :pid AND classid = :hi AND objid = :lo AND objsubid = 1"
+            ),
+            {"pid": self.pid, "hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF},
+        )
+        if not held:
+            raise LeadershipLost(f"advisory lock {self.key} no longer held by backend {self.pid}")
+
+
+class Leadership:
+    """Acquire (waiting as a standby) and hold the listener lock on its own connection."""
+
+    def __init__(self, engine: AsyncEngine, key: int, *, retry_seconds: float = 1.0) -> None:
+        self._engine = engine
+        self._key = key
+        self._retry = retry_seconds
+        self._conn: AsyncConnection | None = None
+        self.lease: Lease | None = None
+
+    async def try_acquire(self) -> Lease | None:
+        """One attempt; the lease if this listener is now the leader."""
+        conn = await self._engine.connect()
+        try:
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key})
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            # Session-level lock: end the implicit transaction but keep the session.
+            await conn.commit()
+        except BaseException:
+            await conn.close()
+            raise
+        if not got:
+            await conn.close()
+            return None
+        self._conn = conn
+        self.lease = Lease(key=self._key, pid=int(pid))
+        return self.lease
+
+    async def acquire(self) -> Lease:
+        """Wait (hot standby) until the lock is ours."""
+        waited = False
+        while True:
+            try:
+                lease = await self.try_acquire()
+            except OSError as exc:
+                log.warning("listener_lock_unavailable", error=type(exc).__name__)
+                lease = None
+            if lease is not None:
+                log.info("listener_leader", lock_key=self._key, backend_pid=lease.pid)
+                return lease
+            if not waited:
+                log.info("listener_standby", lock_key=self._key)
+                waited = True
+            await asyncio.sleep(self._retry)
+
+    async def check(self) -> None:
+        """Raise LeadershipLost if the lock connection is gone."""
+        conn = self._conn
+        if conn is None:
+            raise LeadershipLost("not the leader")
+        try:
+            await conn.execute(text("SELECT 1"))
+            await conn.commit()
+        except Exception as exc:
+            raise LeadershipLost(f"lock connection lost: {type(exc).__name__}") from exc
+
+    async def release(self) -> None:
+        """Unlock and close the connection (best effort: closing alone also frees it)."""
+        conn, self._conn, self.lease = self._conn, None, None
+        if conn is None:
+            return
+        try:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            await conn.commit()
+        except Exception as exc:  # the session may already be gone, which frees the lock too
+            log.warning("listener_unlock_failed", error=type(exc).__name__)
+        finally:
+            await conn.close()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, Numeric
+from sqlalchemy import Enum, MetaData, Numeric
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -41,6 +42,18 @@ class BaseUnits(TypeDecorator[int]):
         if as_int != value:
             raise ValueError(f"non-integral base units in database: {value}")
         return as_int
+
+
+def string_enum(enum: type[StrEnum], length: int) -> Enum:
+    """A StrEnum stored as its value in VARCHAR; the table's named CHECK constraint guards it."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):

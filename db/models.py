@@ -25,12 +25,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, BaseUnits
+from db.base import Base, BaseUnits, string_enum
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind, sql_in
 
 ADDRESS = String(42)  # 0x + 40 hex; checksummed by the writer, format checked by the DB
 HASH = String(66)  # 0x + 64 hex: tx hashes, block hashes, bytes32 ids
-STATUS = String(32)
+BOOKING_STATUS = string_enum(BookingStatus, 32)
 ADDRESS_RE = "^0x[0-9a-fA-F]{40}$"
 NONCE_SEQUENCE = "signature_nonce_seq"
 
@@ -63,9 +63,9 @@ class Booking(Base):
     inviter_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     amount_units: Mapped[int | None] = mapped_column(BaseUnits)
     scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(
-        STATUS,
-        default=BookingStatus.PENDING_PAYMENT.value,
+    status: Mapped[BookingStatus] = mapped_column(
+        BOOKING_STATUS,
+        default=BookingStatus.PENDING_PAYMENT,
         server_default=BookingStatus.PENDING_PAYMENT.value,
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -144,8 +144,8 @@ class BookingEvent(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
-    from_status: Mapped[str | None] = mapped_column(STATUS)
-    to_status: Mapped[str | None] = mapped_column(STATUS)
+    from_status: Mapped[BookingStatus | None] = mapped_column(BOOKING_STATUS)
+    to_status: Mapped[BookingStatus | None] = mapped_column(BOOKING_STATUS)
     kind: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(Text, default="system", server_default="system")
@@ -202,9 +202,9 @@ class BlockchainEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(
         default=dict, server_default=text("'{}'::jsonb")
     )
-    status: Mapped[str] = mapped_column(
-        STATUS,
-        default=BlockchainEventStatus.RECEIVED.value,
+    status: Mapped[BlockchainEventStatus] = mapped_column(
+        string_enum(BlockchainEventStatus, 32),
+        default=BlockchainEventStatus.RECEIVED,
         server_default=BlockchainEventStatus.RECEIVED.value,
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -235,7 +235,7 @@ class SignatureNonce(Base):
         BaseUnits, primary_key=True, server_default=text(f"nextval('{NONCE_SEQUENCE}')")
     )
     booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[NonceKind] = mapped_column(string_enum(NonceKind, 16))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The signed typed-data message (ints as decimal strings) and its 0x signature.
     authorization: Mapped[dict[str, Any] | None] = mapped_column()

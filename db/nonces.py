@@ -30,7 +30,7 @@ async def reserve_nonce(
         insert(SignatureNonce)
         .values(
             booking_id=booking_id,
-            kind=kind.value,
+            kind=kind,
             expires_at=expires_at,
             authorization=authorization,
         )

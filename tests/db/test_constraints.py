@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import MetaData, Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,9 +46,13 @@ def booking_row(**overrides):
 
 
 async def insert_rows(sessions, model, *rows):
-    # Core inserts on the table: the ORM would supply `version` itself and hide bad values.
+    # Core inserts on the table as reflected from the database: the models' own checks (enum
+    # types, the version counter) would stop bad values before the database ever saw them.
     async with sessions.begin() as session:
-        await session.execute(insert(model.__table__), list(rows))
+        table = await session.run_sync(
+            lambda sync: Table(model.__tablename__, MetaData(), autoload_with=sync.connection())
+        )
+        await session.execute(insert(table), list(rows))
 
 
 async def new_booking(sessions):

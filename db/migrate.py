@@ -13,6 +13,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 # Own version table: an adopted legacy database may already use `alembic_version`.
@@ -57,3 +61,25 @@ async def upgrade_async(database_url: str, revision: str = "head") -> None:
 async def downgrade_async(database_url: str, revision: str) -> None:
     """`downgrade` without blocking the caller's event loop."""
     await asyncio.to_thread(downgrade, database_url, revision)
+
+
+def head_revision() -> str:
+    """The revision `upgrade(url)` brings a database to."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head
+
+
+async def current_revision(database_url: str) -> str | None:
+    """The database's schema revision, or None if it was never migrated (readiness checks)."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(
+                    sync, opts={"version_table": VERSION_TABLE}
+                ).get_current_revision()
+            )
+    finally:
+        await engine.dispose()

@@ -10,7 +10,14 @@ from sqlalchemy.engine import Connection
 
 from db.base import Base
 from db.engine import make_engine
-from db.migrate import VERSION_TABLE, downgrade_async, upgrade, upgrade_async
+from db.migrate import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade_async,
+    head_revision,
+    upgrade,
+    upgrade_async,
+)
 from tests.db.introspect import fetch, schema_snapshot
 
 pytestmark = pytest.mark.integration
@@ -104,3 +111,11 @@ async def test_sync_upgrade_works_inside_a_running_event_loop(database_url):
     assert await fetch(database_url, "SELECT version_num FROM bookme_alembic_version") == [
         ("0001",)
     ]
+
+
+async def test_current_revision_reports_none_then_head(database_url):
+    assert await current_revision(database_url) is None
+    await upgrade_async(database_url)
+    assert await current_revision(database_url) == head_revision() == "0001"
+    await downgrade_async(database_url, "base")
+    assert await current_revision(database_url) is None

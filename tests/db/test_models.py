@@ -220,3 +220,16 @@ async def test_rolled_back_booking_leaves_nothing(sessions):
         await session.rollback()
     async with sessions() as session:
         assert await session.get(Booking, booking_id) is None
+
+
+async def test_statuses_read_back_as_enums_and_unknown_ones_are_refused(sessions):
+    booking = make_booking()
+    async with sessions.begin() as session:
+        session.add(booking)
+    async with sessions() as session:
+        loaded = await session.get(Booking, booking.id)
+        assert loaded is not None
+        assert loaded.status is BookingStatus.PENDING_PAYMENT
+        loaded.status = "SETTLED"
+        with pytest.raises(StatementError, match="SETTLED"):
+            await session.flush()

@@ -15,6 +15,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("dev", help="run the whole system on embedded defaults until Ctrl-C")
     migrate = commands.add_parser("migrate", help="apply database migrations (alembic upgrade)")
     migrate.add_argument("--revision", default="head")
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy MockUSDC + BookingEscrow on a local chain with anvil's published roles",
+    )
+    deploy.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="keep the deployment file's contracts when the chain still has them",
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -30,5 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.database_url:
             parser.error("BOOKME_DATABASE_URL is not set (make dev migrates its embedded database)")
         upgrade(settings.database_url, args.revision)
+        return 0
+    if args.command == "deploy":
+        import asyncio
+
+        from bookme.devchain import deploy_for_local_chain
+
+        if not settings.rpc_urls:
+            parser.error("BOOKME_RPC_URLS is not set (make dev deploys on its embedded anvil)")
+        deployment = asyncio.run(deploy_for_local_chain(settings, keep_existing=args.if_missing))
+        print(deployment.escrow)  # noqa: T201 - the command's output
         return 0
     parser.error(f"unknown command {args.command}")

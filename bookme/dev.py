@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from types import FrameType
 
 import structlog
 
+from bookme.devchain import DevRoles, ensure_deployed
+from bookme.embedded.apps import AppProcesses, app_specs
+from bookme.embedded.logtail import LogTail
 from bookme.embedded.stack import DevStack, ServiceEndpoints
 from bookme.settings import Settings
+from chain.client import ChainClient
+from chain.deploy import Deployment, fee_policy_from_settings
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainSetup:
+    deployment: Deployment
+    roles: DevRoles | None
+    freshly_deployed: bool
 
 
 def run_dev(settings: Settings) -> int:
@@ -27,13 +41,29 @@ def run_dev(settings: Settings) -> int:
 
     started = time.monotonic()
     stack = DevStack(settings)
+    apps: AppProcesses | None = None
+    tail: LogTail | None = None
     try:
         endpoints = stack.start()
         _migrate(endpoints)
-        summary = _summary(endpoints, time.monotonic() - started)
+        chain = asyncio.run(_chain_setup(settings, endpoints))
+        apps = AppProcesses(_app_env(settings, endpoints, chain), endpoints.logs_dir)
+        specs = app_specs(settings.api_host, settings.api_port)
+        apps.start(specs)
+        summary = _summary(settings, endpoints, chain, time.monotonic() - started)
         print(summary, flush=True)  # noqa: T201 - the one human-facing table
-        stop.wait()
+        tail = LogTail(apps.log_files(specs))
+        tail.start()
+        while not stop.wait(1.0):
+            crashed = apps.crashed()
+            if crashed:
+                log.error("dev.app_crashed", apps=crashed, logs=str(endpoints.logs_dir))
+                return 1
     finally:
+        if tail:
+            tail.stop()
+        if apps:
+            apps.stop()
         stack.stop()
     return 0
 
@@ -42,10 +72,47 @@ def _migrate(endpoints: ServiceEndpoints) -> None:
     from db.migrate import upgrade
 
     upgrade(endpoints.database_url)
-    log.info("dev.migrated", database=_mask(endpoints.database_url))
+    log.info("dev.migrated", database=mask_url(endpoints.database_url))
 
 
-def _mask(url: str) -> str:
+async def _chain_setup(settings: Settings, endpoints: ServiceEndpoints) -> ChainSetup:
+    client = ChainClient(list(endpoints.rpc_urls), expected_chain_id=settings.chain_id)
+    try:
+        if endpoints.embedded["anvil"]:
+            roles = DevRoles.from_accounts(endpoints.dev_accounts)
+            deployment, fresh = await ensure_deployed(
+                client, roles, settings.deployment_file, fee_policy_from_settings(settings)
+            )
+            return ChainSetup(deployment=deployment, roles=roles, freshly_deployed=fresh)
+        if not settings.deployment_file.exists():
+            raise SystemExit(
+                f"BOOKME_RPC_URLS points at an external chain but {settings.deployment_file} "
+                "does not exist: run `bookme deploy` against it first"
+            )
+        deployment = Deployment.read_json(settings.deployment_file)
+        return ChainSetup(deployment=deployment, roles=None, freshly_deployed=False)
+    finally:
+        await client.close()
+
+
+def _app_env(settings: Settings, endpoints: ServiceEndpoints, chain: ChainSetup) -> dict[str, str]:
+    env = {
+        "BOOKME_DATABASE_URL": endpoints.database_url,
+        "BOOKME_TEMPORAL_ADDRESS": endpoints.temporal_address,
+        "BOOKME_RPC_URLS": ",".join(endpoints.rpc_urls),
+        "BOOKME_CHAIN_ID": str(chain.deployment.chain_id),
+        "BOOKME_ESCROW_ADDRESS": chain.deployment.escrow,
+        "BOOKME_USDC_ADDRESS": chain.deployment.usdc,
+        "BOOKME_DEPLOYMENT_FILE": str(settings.deployment_file.resolve()),
+    }
+    if chain.roles is not None:
+        # anvil's published keys: local only (production refuses them by settings validation).
+        env["BOOKME_SIGNER_PRIVATE_KEY"] = chain.roles.signer.private_key
+        env["BOOKME_OPERATOR_PRIVATE_KEY"] = chain.roles.operator.private_key
+    return env
+
+
+def mask_url(url: str) -> str:
     """A URL without its password, for printing."""
     if "@" not in url or "://" not in url:
         return url
@@ -55,25 +122,44 @@ def _mask(url: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-def _summary(endpoints: ServiceEndpoints, seconds: float) -> str:
+def _summary(
+    settings: Settings, endpoints: ServiceEndpoints, chain: ChainSetup, seconds: float
+) -> str:
     def origin(name: str) -> str:
         return "embedded" if endpoints.embedded.get(name) else "external"
 
+    api = f"http://{settings.api_host}:{settings.api_port}"
     rows = [
-        ("Postgres", _mask(endpoints.database_url), origin("postgres")),
+        ("API docs", f"{api}/docs", ""),
+        ("Health", f"{api}/health", ""),
+        (
+            "Temporal UI",
+            endpoints.temporal_ui_url or "(the external server's UI)",
+            origin("temporal"),
+        ),
         ("Temporal", endpoints.temporal_address, origin("temporal")),
-        ("Temporal UI", endpoints.temporal_ui_url or "(external server's UI)", origin("temporal")),
-        ("RPC", ", ".join(_mask(u) for u in endpoints.rpc_urls), origin("anvil")),
+        ("Postgres", mask_url(endpoints.database_url), origin("postgres")),
+        ("RPC", ", ".join(mask_url(u) for u in endpoints.rpc_urls), origin("anvil")),
+        ("Escrow", chain.deployment.escrow, "deployed now" if chain.freshly_deployed else ""),
+        ("USDC", chain.deployment.usdc, "MockUSDC" if chain.deployment.mock_usdc else ""),
         ("Logs", str(endpoints.logs_dir), ""),
     ]
     width = max(len(r[0]) for r in rows)
     lines = [f"BookMe dev stack ready in {seconds:.1f}s", ""]
     lines += [f"  {name:<{width}}  {where}  {kind}".rstrip() for name, where, kind in rows]
-    if endpoints.dev_accounts:
-        lines += ["", "  Test wallets (anvil's published keys, LOCAL ONLY, never use elsewhere):"]
+    if chain.roles is not None:
+        roles = chain.roles
         lines += [
-            f"    #{i} {acct.address}  {acct.private_key}"
-            for i, acct in enumerate(endpoints.dev_accounts[:5])
+            "",
+            "  Local wallets (anvil's published keys: LOCAL ONLY, never use them elsewhere):",
         ]
+        for label, acct in (
+            ("signer", roles.signer),
+            ("operator", roles.operator),
+            ("treasury", roles.treasury),
+        ):
+            lines.append(f"    {label:<9} {acct.address}")
+        for i, acct in enumerate(roles.wallets[:4]):
+            lines.append(f"    wallet#{i}  {acct.address}  key {acct.private_key}  10,000 USDC")
     lines += ["", "Ctrl-C stops everything."]
     return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""Contracts and wallets on a local dev chain: deploy once, reuse while the chain keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from eth_account import Account
+
+from bookme.embedded.anvil import DevAccount
+from bookme.settings import Settings
+from chain.client import ChainClient
+from chain.deploy import (
+    Deployment,
+    deploy_local,
+    fee_policy_from_settings,
+    verify_deployment,
+)
+from chain.errors import DeploymentMismatch
+from chain.escrow import FeePolicy
+
+log = structlog.get_logger(__name__)
+
+TEST_WALLET_USDC_UNITS = 10_000 * 10**6
+# anvil's (and hardhat's) published default mnemonic: the accounts every local chain funds.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_default_accounts(count: int = 10) -> tuple[DevAccount, ...]:
+    """The local chain's well-known accounts, derived as anvil derives them."""
+    Account.enable_unaudited_hdwallet_features()
+    accounts = []
+    for i in range(count):
+        acct = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        accounts.append(
+            DevAccount(address=acct.address, private_key="0x" + acct.key.hex().removeprefix("0x"))
+        )
+    return tuple(accounts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DevRoles:
+    """Which of anvil's published accounts plays which part locally."""
+
+    deployer: DevAccount
+    signer: DevAccount
+    operator: DevAccount
+    treasury: DevAccount
+    wallets: tuple[DevAccount, ...]
+
+    @classmethod
+    def from_accounts(cls, accounts: tuple[DevAccount, ...]) -> DevRoles:
+        if len(accounts) < 6:
+            raise ValueError("the dev chain needs at least 6 funded accounts")
+        return cls(
+            deployer=accounts[0],
+            signer=accounts[1],
+            operator=accounts[2],
+            treasury=accounts[3],
+            wallets=accounts[4:],
+        )
+
+
+async def ensure_deployed(
+    client: ChainClient, roles: DevRoles, deployment_file: Path, fee_policy: FeePolicy
+) -> tuple[Deployment, bool]:
+    """The deployment in ``deployment_file`` if the chain still has it, else a fresh one.
+
+    Returns the deployment and whether it was just made.
+    """
+    if deployment_file.exists():
+        existing = Deployment.read_json(deployment_file)
+        try:
+            await verify_deployment(
+                client,
+                chain_id=existing.chain_id,
+                escrow_address=existing.escrow,
+                usdc_address=existing.usdc,
+                fee_policy=fee_policy,
+            )
+            if existing.signer == roles.signer.address:
+                return existing, False
+        except DeploymentMismatch as exc:
+            log.info("devchain.redeploy", reason=str(exc))
+    deployment = await deploy_local(
+        client,
+        roles.deployer.private_key,
+        signer_address=roles.signer.address,
+        operator_address=roles.operator.address,
+        treasury_address=roles.treasury.address,
+        fund=[w.address for w in roles.wallets],
+        amount_units=TEST_WALLET_USDC_UNITS,
+    )
+    deployment.write_json(deployment_file)
+    return deployment, True
+
+
+async def deploy_for_local_chain(settings: Settings, *, keep_existing: bool) -> Deployment:
+    """`bookme deploy`: local chains only, roles from anvil's published accounts."""
+    roles = DevRoles.from_accounts(anvil_default_accounts())
+    client = ChainClient.from_settings(settings)
+    try:
+        if not keep_existing:
+            settings.deployment_file.unlink(missing_ok=True)
+        deployment, _ = await ensure_deployed(
+            client, roles, settings.deployment_file, fee_policy_from_settings(settings)
+        )
+        return deployment
+    finally:
+        await client.close()

@@ -39,3 +39,27 @@ class RpcMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )
+
+
+class TxMetrics:
+    """Transactions sent, replaced and confirmed, per sending address."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter(
+            "bookme_tx_sent",
+            "Transactions broadcast (first versions, not replacements).",
+            ["sender"],
+            registry=registry,
+        )
+        self.replaced = Counter(
+            "bookme_tx_replaced",
+            "Same-nonce replacements of stuck transactions.",
+            ["sender"],
+            registry=registry,
+        )
+        self.confirmed = Counter(
+            "bookme_tx_confirmed",
+            "Transactions confirmed, by outcome (succeeded, reverted).",
+            ["sender", "outcome"],
+            registry=registry,
+        )

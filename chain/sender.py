@@ -16,12 +16,15 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from chain.client import ChainClient
 from chain.contract import ContractAbi
 from chain.errors import (
+    AllProvidersFailed,
     BookingStateError,
     ExecutionReverted,
+    ProviderError,
     RpcError,
     TransactionDropped,
     TransactionError,
@@ -29,6 +32,7 @@ from chain.errors import (
 from chain.escrow import EscrowReader, OnChainBookingStatus, booking_id_bytes
 from chain.hexutil import address, hash32
 from chain.keys import TransactionKey
+from chain.metrics import TxMetrics
 from chain.models import TransactionReceipt
 
 log = structlog.get_logger(__name__)
@@ -58,6 +62,7 @@ class SentTransaction:
     fees: FeeQuote
     hashes: list[str] = field(default_factory=list)
     broadcast_at: float = 0.0
+    nonce_used_elsewhere: int = 0
 
     @property
     def tx_hash(self) -> str:
@@ -112,9 +117,11 @@ class TransactionSender:
         *,
         chain_id: int,
         config: SenderConfig | None = None,
+        registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self._metrics = TxMetrics(registry if registry is not None else CollectorRegistry())
         self._key = key
         self.chain_id = chain_id
         self.config = config or SenderConfig()
@@ -212,6 +219,7 @@ class TransactionSender:
             self._next_nonce = sent.nonce + 1
         sent.hashes.append(tx_hash)
         sent.broadcast_at = self._clock()
+        self._metrics.sent.labels(self.address).inc()
         log.info(
             "tx_sent",
             sender=self.address,
@@ -243,6 +251,7 @@ class TransactionSender:
             return False
         sent.hashes.append(tx_hash)
         sent.broadcast_at = self._clock()
+        self._metrics.replaced.labels(self.address).inc()
         log.warning(
             "tx_replaced",
             sender=self.address,
@@ -270,37 +279,51 @@ class TransactionSender:
         needed = confirmations if confirmations is not None else self.config.confirmations
         config = self.config
         deadline = self._clock() + config.receipt_timeout_seconds
-        nonce_used_elsewhere = 0
         while True:
-            receipt = await self._mined_receipt(sent)
-            if receipt is not None:
-                nonce_used_elsewhere = 0
-                head = await self.client.block_number()
-                if head - receipt.block_number + 1 >= needed:
-                    # Re-read: a reorg while we counted may have moved or dropped it.
-                    again = await self.client.get_transaction_receipt(receipt.tx_hash)
-                    if again is not None and again.block_hash == receipt.block_hash:
-                        return again
+            try:
+                receipt = await self._poll(sent, needed)
+            except (AllProvidersFailed, ProviderError) as exc:
+                # Every provider down for a moment must not abandon a broadcast transaction.
+                log.warning("tx_wait_rpc_failed", nonce=sent.nonce, error=str(exc))
             else:
-                mined_nonce = await self.client.get_transaction_count(self.address, "latest")
-                if mined_nonce > sent.nonce:
-                    # Our receipt may just lag the nonce on a load-balanced provider: look twice.
-                    nonce_used_elsewhere += 1
-                    if nonce_used_elsewhere >= 3:
-                        raise TransactionDropped(
-                            f"nonce {sent.nonce} of {self.address} was used by another transaction"
-                        )
-                elif (
-                    self._clock() - sent.broadcast_at >= config.replace_after_seconds
-                    and sent.replacements < config.max_replacements
-                ):
-                    await self.replace(sent)
+                if receipt is not None:
+                    self._metrics.confirmed.labels(
+                        self.address, "succeeded" if receipt.succeeded else "reverted"
+                    ).inc()
+                    return receipt
             if self._clock() >= deadline:
                 raise TransactionError(
                     f"transaction {sent.tx_hash} (nonce {sent.nonce}) not confirmed in "
                     f"{config.receipt_timeout_seconds:g}s"
                 )
             await asyncio.sleep(config.poll_interval_seconds)
+
+    async def _poll(self, sent: SentTransaction, needed: int) -> TransactionReceipt | None:
+        """One look: the confirmed receipt, or None after replacing the tx if it is stuck."""
+        receipt = await self._mined_receipt(sent)
+        if receipt is not None:
+            sent.nonce_used_elsewhere = 0
+            head = await self.client.block_number()
+            if head - receipt.block_number + 1 >= needed:
+                # Re-read: a reorg while we counted may have moved or dropped it.
+                again = await self.client.get_transaction_receipt(receipt.tx_hash)
+                if again is not None and again.block_hash == receipt.block_hash:
+                    return again
+            return None
+        mined_nonce = await self.client.get_transaction_count(self.address, "latest")
+        if mined_nonce > sent.nonce:
+            # Our receipt may just lag the nonce on a load-balanced provider: look again.
+            sent.nonce_used_elsewhere += 1
+            if sent.nonce_used_elsewhere >= 3:
+                raise TransactionDropped(
+                    f"nonce {sent.nonce} of {self.address} was used by another transaction"
+                )
+        elif (
+            self._clock() - sent.broadcast_at >= self.config.replace_after_seconds
+            and sent.replacements < self.config.max_replacements
+        ):
+            await self.replace(sent)
+        return None
 
     async def send_and_wait(
         self,

@@ -11,9 +11,10 @@ from prometheus_client import CollectorRegistry
 from bookme.embedded.anvil import AnvilNode
 from bookme.embedded.process import free_port
 from chain.client import ChainClient
-from chain.errors import ExecutionReverted
+from chain.errors import ExecutionReverted, ProviderUnavailable
 from chain.escrow import escrow_abi
 from tests.chain.rpc_proxy import FaultyRpcProxy, Mode
+from tests.chain.ws_proxy import DroppingWsProxy
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +160,41 @@ async def test_stale_head_fails_over(fresh_chain: AnvilNode, proxy: FaultyRpcPro
         )
         == 1.0
     )
+
+
+@pytest.fixture
+async def ws_proxy(fresh_chain: AnvilNode) -> AsyncIterator[DroppingWsProxy]:
+    proxy = DroppingWsProxy(fresh_chain.ws_url)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+async def test_dropped_websocket_fails_over_and_reconnects(
+    fresh_chain: AnvilNode, ws_proxy: DroppingWsProxy
+):
+    async with ChainClient([ws_proxy.url, fresh_chain.http_url], cooldown_seconds=0.2) as client:
+        subscription = await client.subscribe("newHeads")
+        assert await client.block_number() >= 0
+        assert client.current_provider_index == 0
+
+        await ws_proxy.drop()
+        ws_proxy.refusing = True
+        # The subscription ends loudly, so its consumer knows to resubscribe and backfill.
+        with pytest.raises(ProviderUnavailable):
+            await asyncio.wait_for(anext(aiter(subscription)), 10)
+        assert await client.block_number() >= 0
+        assert client.current_provider_index == 1
+
+        ws_proxy.refusing = False
+        await asyncio.sleep(0.25)  # past the cool-down
+        assert await client.block_number() >= 0
+        assert client.current_provider_index == 0
+        assert ws_proxy.connections == 2
+        fresh = await client.subscribe("newHeads")
+        fresh_chain.rpc("evm_mine")
+        head = await asyncio.wait_for(anext(aiter(fresh)), 10)
+        assert int(head["number"], 16) == await client.block_number()
+        await fresh.close()

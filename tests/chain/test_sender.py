@@ -6,12 +6,13 @@ import asyncio
 import pickle
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from bookme.embedded.anvil import AnvilNode
 from chain.client import ChainClient
-from chain.errors import RpcError
+from chain.errors import RpcError, TransactionDropped
 from chain.keys import InvalidKeyError, TransactionKey
 from chain.sender import SenderConfig, TransactionSender
 from tests.chain.conftest import sender_for
@@ -130,3 +131,50 @@ def test_keys_never_show_in_reprs_or_errors(fresh_chain: AnvilNode):
     assert "zz" not in str(caught.value)
     with pytest.raises(TypeError):
         pickle.dumps(key)
+
+
+async def test_a_nonce_taken_by_another_transaction_is_reported(
+    fresh_chain: AnvilNode, client: ChainClient
+):
+    sender = sender_for(client, fresh_chain, 5, poll_interval_seconds=0.02)
+    account = fresh_chain.accounts[5].address
+    recipient = fresh_chain.accounts[6].address
+    fresh_chain.rpc("evm_setAutomine", False)
+    try:
+        sent = await sender.send(to=recipient, data=b"", value=5)
+        # Someone else holding the key replaces it in the mempool with a richer transaction.
+        fresh_chain.rpc(
+            "eth_sendTransaction",
+            {
+                "from": account,
+                "to": recipient,
+                "value": "0x9",
+                "nonce": hex(sent.nonce),
+                "maxFeePerGas": hex(sent.fees.max_fee_per_gas * 3),
+                "maxPriorityFeePerGas": hex(sent.fees.max_priority_fee_per_gas * 3),
+            },
+        )
+        fresh_chain.rpc("evm_mine")
+    finally:
+        fresh_chain.rpc("evm_setAutomine", True)
+    with pytest.raises(TransactionDropped, match=f"nonce {sent.nonce}"):
+        await asyncio.wait_for(sender.wait(sent), 30)
+
+
+async def test_sender_metrics(fresh_chain: AnvilNode, client: ChainClient):
+    registry = CollectorRegistry()
+    sender = TransactionSender(
+        client,
+        TransactionKey(fresh_chain.accounts[5].private_key),
+        chain_id=31337,
+        config=SenderConfig(poll_interval_seconds=0.02),
+        registry=registry,
+    )
+    for _ in range(2):
+        await sender.send_and_wait(to=fresh_chain.accounts[6].address, data=b"", value=1)
+    labels = {"sender": sender.address}
+    assert registry.get_sample_value("bookme_tx_sent_total", labels) == 2
+    assert (
+        registry.get_sample_value("bookme_tx_confirmed_total", {**labels, "outcome": "succeeded"})
+        == 2
+    )

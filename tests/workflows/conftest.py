@@ -1,0 +1,75 @@
+"""A worker on a fresh task queue with fake activities, over the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.workflows.fakes import FakeActivities, make_booking
+from workflows import WORKFLOWS, BookingWorkflow, booking_workflow_id
+from workflows.types import BookingInput, BookingStatus, BookingView
+
+
+@dataclass
+class BookingHarness:
+    env: WorkflowEnvironment
+    task_queue: str
+    fakes: FakeActivities
+    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
+
+    async def booking(self, **kwargs: Any) -> BookingInput:
+        """A booking scheduled relative to the test server's clock (it runs ahead of ours)."""
+        return make_booking(now=await self.env.get_current_time(), **kwargs)
+
+    async def start(self, booking: BookingInput) -> WorkflowHandle[BookingWorkflow, BookingView]:
+        handle = await self.env.client.start_workflow(
+            BookingWorkflow.run,
+            booking,
+            id=booking_workflow_id(booking.booking_id),
+            task_queue=self.task_queue,
+        )
+        self.started.append(handle)
+        return handle
+
+    async def terminate_leftovers(self) -> None:
+        """A workflow left running without its worker would stall the shared server's clock."""
+        for handle in self.started:
+            described = await handle.describe()
+            if described.status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
+
+    async def wait_for(
+        self, handle: WorkflowHandle[BookingWorkflow, BookingView], status: BookingStatus
+    ) -> BookingView:
+        view = await handle.query(BookingWorkflow.status)
+        for _ in range(250):
+            if view.status is status:
+                return view
+            await asyncio.sleep(0.02)
+            view = await handle.query(BookingWorkflow.status)
+        raise AssertionError(f"booking stayed {view.status} ({view.reason}), wanted {status}")
+
+
+@pytest.fixture
+async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[BookingHarness]:
+    fakes = FakeActivities()
+    task_queue = f"bookings-test-{uuid.uuid4().hex[:12]}"
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=fakes.all(),
+    ):
+        harness = BookingHarness(env=time_skipping_env, task_queue=task_queue, fakes=fakes)
+        try:
+            yield harness
+        finally:
+            await harness.terminate_leftovers()

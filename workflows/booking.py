@@ -140,7 +140,8 @@ class BookingWorkflow:
         self._auto_complete_at: datetime | None = self._release_at
         self._auto_complete_attempts = 0
         self._completion_tx: str | None = None
-        self._refund_tx: str | None = None
+        self._refund_sent = False
+        self._refund_tx: str | None = None  # None with _refund_sent: already final on chain
         self._refund_outstanding = False
         self._close_check_at: datetime | None = None
         self._backoff_steps = 0
@@ -221,7 +222,7 @@ class BookingWorkflow:
     def _auto_complete_due_at(self) -> datetime | None:
         if (
             self._status is S.PAID
-            and self._refund_tx is None
+            and not self._refund_sent
             and self._auto_complete_attempts < c.MAX_AUTO_COMPLETE_ATTEMPTS
         ):
             return self._auto_complete_at
@@ -457,7 +458,7 @@ class BookingWorkflow:
             raise WrongCaller("an operator cancellation must name the operator")
         if self._status is S.PENDING_PAYMENT:
             return
-        if self._status not in (S.PAID, S.PENDING_CANCELLATION) or self._refund_tx is not None:
+        if self._status not in (S.PAID, S.PENDING_CANCELLATION) or self._refund_sent:
             raise WrongState(f"a {self._status.value} booking cannot be cancelled now")
         if (
             self._reusable_cancel_auth(request.role) is None
@@ -481,7 +482,7 @@ class BookingWorkflow:
         self._accepted_updates += 1
         async with self._lock:
             self._check_emergency(request)
-            if self._refund_tx is not None:
+            if self._refund_sent:
                 return EmergencyCancelResult(status=self._status, tx_hash=self._refund_tx)
             reason = f"emergency by {request.operator}: {request.reason}"
             self._cancel_check_at = None
@@ -500,7 +501,7 @@ class BookingWorkflow:
             raise WrongCaller("an emergency cancellation must name the operator")
         if not request.reason.strip() or len(request.reason) > MAX_REASON_LENGTH:
             raise InvalidRequest(f"reason must be 1..{MAX_REASON_LENGTH} characters")
-        if self._refund_tx is not None:
+        if self._refund_sent:
             return
         if self._status in MONEY_HELD:
             return
@@ -658,7 +659,7 @@ class BookingWorkflow:
         await self._transition(
             S.FAILED, "contradiction", reason, event=event, event_outcome=EventOutcome.FAILED
         )
-        if self._refund_tx is not None:
+        if self._refund_sent:
             return
         try:
             await self._send_refund(f"escalated: {reason}")
@@ -669,7 +670,7 @@ class BookingWorkflow:
 
     # --- operator transactions -------------------------------------------------------------
 
-    async def _send_refund(self, reason: str) -> str:
+    async def _send_refund(self, reason: str) -> str | None:
         b = self._booking
         result: OperatorTxResult = await workflow.execute_activity(
             c.SEND_EMERGENCY_CANCEL,
@@ -683,6 +684,7 @@ class BookingWorkflow:
             heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
             retry_policy=c.SEND_RETRY,
         )
+        self._refund_sent = True
         self._refund_tx = result.tx_hash
         self._refund_outstanding = True
         self._open_window(TransactionKind.REFUND, result.tx_hash)
@@ -799,8 +801,9 @@ class BookingWorkflow:
     async def _transaction_reverted(self, window: _Window) -> None:
         tx_hash = window.tx_hash
         self._close_window()
-        if tx_hash == self._refund_tx:
-            self._refund_tx = None  # the operator may send it again
+        if self._refund_sent and tx_hash == self._refund_tx:
+            self._refund_sent = False  # the operator may send it again
+            self._refund_tx = None
         if self._status is S.PENDING_COMPLETION and tx_hash == self._completion_tx:
             self._completion_tx = None
             await self._transition(

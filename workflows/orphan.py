@@ -50,7 +50,7 @@ class OrphanPaymentWorkflow:
     def status(self) -> OrphanResult:
         return OrphanResult(
             chain_booking_id=self._payment.chain_booking_id,
-            refund_tx_hash=self._refund_tx or "",
+            refund_tx_hash=self._refund_tx,
             refunded=self._refund is not None,
         )
 

@@ -332,8 +332,10 @@ class EmergencyCancelRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class EmergencyCancelResult:
+    """``tx_hash`` is None when the chain had already settled the booking."""
+
     status: BookingStatus
-    tx_hash: str
+    tx_hash: str | None
 
 
 # --- query ---------------------------------------------------------------------------------
@@ -452,7 +454,9 @@ class OperatorTxRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class OperatorTxResult:
-    tx_hash: str
+    """``tx_hash`` is None when the booking was already final on chain and nothing was sent."""
+
+    tx_hash: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -476,5 +480,5 @@ class OrphanRecord:
 @dataclass(frozen=True, kw_only=True)
 class OrphanResult:
     chain_booking_id: str
-    refund_tx_hash: str
+    refund_tx_hash: str | None
     refunded: bool

@@ -131,6 +131,12 @@ class Listener:
         self._observe_head(head)
         confirmed = head - self.config.confirmations
         self.metrics.confirmed.set(confirmed)
+        if self.cursor is None and self.config.start_block > 0:
+            # Anchor the scan at the block before the start: the first reorg check and
+            # fork-point search then have a hash to compare with.
+            anchor = await self.fetcher.header(self.config.start_block - 1)
+            await self.store.advance(anchor, [], keep=self.config.reorg_window, lease=self._lease)
+            self.cursor = anchor
         cursor = self.cursor
         if cursor is not None:
             if head < cursor.number:

@@ -115,11 +115,22 @@ class ListenerStore:
                         set_={"block_hash": statement.excluded.block_hash},
                     )
                 )
+            # Keep the newest block at or below the floor as an anchor: a reorg as deep as
+            # the window then still finds a canonical block to rewind to.
+            anchor = (
+                select(func.max(RecentBlock.block_number))
+                .where(
+                    RecentBlock.chain_id == self.chain_id,
+                    RecentBlock.contract_address == self.contract,
+                    RecentBlock.block_number <= floor,
+                )
+                .scalar_subquery()
+            )
             await conn.execute(
                 delete(RecentBlock).where(
                     RecentBlock.chain_id == self.chain_id,
                     RecentBlock.contract_address == self.contract,
-                    RecentBlock.block_number <= floor,
+                    RecentBlock.block_number < anchor,
                 )
             )
 

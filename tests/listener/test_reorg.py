@@ -1,0 +1,138 @@
+"""Reorgs by block hash on real anvil (anvil_reorg sends no `removed` logs), and lag that is not one."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from chain.client import ChainClient
+from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
+from tests.listener.driver import EscrowDriver
+from tests.listener.fakes import RecordingSink
+from tests.listener.faults import Faults, FaultyTransport
+
+pytestmark = pytest.mark.integration
+
+
+async def test_reorg_deeper_than_confirmations_retracts_the_event(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    booking = str(uuid.uuid4())
+    paid = await driver.pay(booking)
+    await insert_booking(engine, booking, paid.chain_booking_id)
+    paid_block = int((await driver.receipt(paid.tx_hash))["blockNumber"], 16)
+    await driver.mine(3)
+    sink = RecordingSink()
+    listener = make_listener(sink, confirmations=2)
+    await listener.sync_once()
+    assert [c.event.identity.tx_hash for c in sink.calls] == [paid.tx_hash]
+    old_cursor = await cursor_row(engine)
+    assert old_cursor.last_block_number == paid_block + 1
+
+    # Replace the payment's block and everything after it; the payment vanishes.
+    await driver.rpc("anvil_reorg", 4, [])
+    await driver.mine(1)
+    await listener.sync_once()
+
+    assert [(c.method, c.booking_id, c.event.identity.tx_hash) for c in sink.calls] == [
+        ("deliver", booking, paid.tx_hash),
+        ("revert", booking, paid.tx_hash),
+    ]
+    assert sink.calls[1].event.payment == sink.calls[0].event.payment
+    assert sink.applied == {}
+    rows = await event_rows(engine)
+    assert [(r.tx_hash, r.status) for r in rows] == [(paid.tx_hash, "REORGED")]
+    cursor = await cursor_row(engine)
+    head = await driver.head()
+    assert cursor.last_block_number == head - 2
+    assert cursor.last_block_hash == await driver.block_hash(head - 2)
+    assert listener.metrics.reorgs._value.get() == 1
+
+    # Nothing more happens on the next cycles.
+    await listener.sync_once()
+    assert len(sink.calls) == 2
+
+
+async def test_reincluded_event_is_reverted_then_delivered_again_with_its_new_block(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    paid = await driver.pay()
+    first_block = (await driver.receipt(paid.tx_hash))["blockHash"]
+    await driver.mine(3)
+    sink = RecordingSink()
+    listener = make_listener(sink, confirmations=1)
+    await listener.sync_once()
+    raw = await driver.rpc("eth_getRawTransactionByHash", paid.tx_hash)
+
+    await driver.rpc("anvil_reorg", 4, [[raw, 1]])
+    await listener.sync_once()
+
+    receipt = await driver.receipt(paid.tx_hash)
+    assert receipt["blockHash"] != first_block
+    assert [(c.method, c.event.identity.block_hash) for c in sink.calls] == [
+        ("orphan", first_block),
+        ("revert", first_block),
+        ("orphan", receipt["blockHash"]),
+    ]
+    assert len(sink.applied) == 1
+    rows = await event_rows(engine)
+    assert [(r.tx_hash, r.status, r.block_hash) for r in rows] == [
+        (paid.tx_hash, "RECEIVED", receipt["blockHash"])
+    ]
+
+
+async def test_reorg_within_confirmation_depth_delivers_nothing(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    sink = RecordingSink()
+    listener = make_listener(sink, confirmations=3)
+    paid = await driver.pay()
+    await driver.mine(1)
+    await listener.sync_once()
+    assert sink.calls == []
+
+    await driver.rpc("anvil_reorg", 2, [])
+    await driver.mine(5)
+    await listener.sync_once()
+    await listener.sync_once()
+
+    assert sink.calls == []
+    assert await event_rows(engine) == []
+    assert await driver.rpc("eth_getTransactionReceipt", paid.tx_hash) is None
+    assert listener.metrics.reorgs._value.get() == 0
+    assert (await cursor_row(engine)).last_block_number == await driver.head() - 3
+
+
+async def test_lagging_provider_is_not_a_reorg(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    payments = await driver.pay_many(3)
+    sink = RecordingSink()
+    await make_listener(sink).sync_once()
+    head = await driver.head()
+    assert (await cursor_row(engine)).last_block_number == head
+
+    # A restart onto a provider 3 blocks behind, which also once lies about a block hash.
+    faults = Faults(lag_head=head - 3)
+    async with ChainClient(
+        [driver.node.http_url], http_transport=FaultyTransport(faults)
+    ) as lagging:
+        behind = make_listener(sink, client=lagging)
+        await behind.sync_once()
+        await behind.sync_once()
+        assert (await cursor_row(engine)).last_block_number == head
+
+        await driver.pay()
+        faults.lag_head = None
+        faults.wrong_hash_reads[head] = 1
+        await behind.sync_once()
+        assert behind.metrics.suspected_reorgs._value.get() >= 1
+        await behind.sync_once()
+
+    assert behind.metrics.reorgs._value.get() == 0
+    assert sink.reverted == []
+    rows = await event_rows(engine)
+    assert [r.status for r in rows] == ["RECEIVED"] * 4
+    assert {r.tx_hash for r in rows} >= {p.tx_hash for p in payments}
+    assert (await cursor_row(engine)).last_block_number == await driver.head()

@@ -1,7 +1,8 @@
-"""The escrow's three booking events as typed values, decoded from raw logs with eth-abi.
+"""The escrow's three booking events as typed values, decoded from raw logs without web3.
 
 ``bookingId`` is indexed (topic1) in all three; every other field is in the data. Values come
-out normalised: lowercase 0x hashes, checksummed addresses, ints.
+out normalised: lowercase 0x hashes, checksummed addresses, ints. The two all-static events
+are sliced word by word (padding checked); ``BookingCancelled`` (a string) goes through eth-abi.
 """
 
 from __future__ import annotations
@@ -111,36 +112,47 @@ class BookingCancelled:
 
 DecodedEvent = BookingCreatedAndPaid | ServiceCompleted | BookingCancelled
 
-_DATA_TYPES: dict[str, tuple[str, ...]] = {
-    BOOKING_CREATED_AND_PAID_TOPIC: (
-        "address",
-        "address",
-        "address",
-        "uint256",
-        "uint256",
-        "uint256",
-    ),
-    SERVICE_COMPLETED_TOPIC: ("address", "uint256", "uint256", "uint256"),
-    BOOKING_CANCELLED_TOPIC: ("address", "uint256", "uint256", "uint256", "uint256", "string"),
-}
+# Number of 32-byte data words of the two all-static events (decoded by slicing: the
+# listener's catch-up rate depends on this); BookingCancelled has a string, eth-abi decodes it.
+_STATIC_WORDS = {BOOKING_CREATED_AND_PAID_TOPIC: 6, SERVICE_COMPLETED_TOPIC: 4}
+_CANCELLED_TYPES = ("address", "uint256", "uint256", "uint256", "uint256", "string")
+_KNOWN_TOPICS = frozenset(ESCROW_EVENT_TOPICS)
+_ADDRESS_PADDING = bytes(12)
+
+
+def _static_words(topic0: str, data: bytes) -> list[bytes]:
+    count = _STATIC_WORDS[topic0]
+    if len(data) != 32 * count:
+        raise EventDecodeError(f"expected {32 * count} data bytes, got {len(data)}")
+    return [data[i : i + 32] for i in range(0, len(data), 32)]
+
+
+def _word_address(word: bytes) -> str:
+    if word[:12] != _ADDRESS_PADDING:
+        raise EventDecodeError("address word with non-zero padding")
+    return address(word[12:])
+
+
+def _word_uint(word: bytes) -> int:
+    return int.from_bytes(word, "big")
 
 
 def is_escrow_event(raw_log: Mapping[str, Any]) -> bool:
     """Whether the log's topic0 is one of the three booking events."""
     topics: Sequence[Any] = raw_log.get("topics") or ()
-    return len(topics) > 0 and str(topics[0]).lower() in _DATA_TYPES
+    return len(topics) > 0 and str(topics[0]).lower() in _KNOWN_TOPICS
 
 
 def decode_log(raw_log: Mapping[str, Any], chain_id: int) -> DecodedEvent:
     """Decode one raw JSON-RPC log; EventDecodeError if it is not a well-formed escrow event."""
     try:
         topics = [str(t).lower() for t in raw_log["topics"]]
-        if not topics or topics[0] not in _DATA_TYPES:
+        if not topics or topics[0] not in _KNOWN_TOPICS:
             raise EventDecodeError(f"not an escrow booking event (topic0 {topics[:1]})")
         if len(topics) != 2:
             raise EventDecodeError(f"expected 2 topics, got {len(topics)}")
         topic0 = topics[0]
-        values = abi_decode(_DATA_TYPES[topic0], to_bytes(raw_log["data"]))
+        data = to_bytes(raw_log["data"])
         identity = EventIdentity(
             chain_id=chain_id,
             tx_hash=hash32(raw_log["transactionHash"]),
@@ -158,28 +170,34 @@ def decode_log(raw_log: Mapping[str, Any], chain_id: int) -> DecodedEvent:
         }
     except EventDecodeError:
         raise
-    except Exception as exc:  # eth-abi and hex parsing raise a zoo of types
+    except Exception as exc:  # missing keys, bad hex, wrong lengths: one error type out
         raise EventDecodeError(f"malformed escrow log: {type(exc).__name__}: {exc}") from exc
     if topic0 == BOOKING_CREATED_AND_PAID_TOPIC:
-        customer, provider, inviter, amount, platform_rate, inviter_rate = values
+        customer, provider, inviter, amount, platform_rate, inviter_rate = _static_words(
+            topic0, data
+        )
         return BookingCreatedAndPaid(
             **common,
-            customer=address(customer),
-            provider=address(provider),
-            inviter=address(inviter),
-            amount=amount,
-            platform_fee_rate=platform_rate,
-            inviter_fee_rate=inviter_rate,
+            customer=_word_address(customer),
+            provider=_word_address(provider),
+            inviter=_word_address(inviter),
+            amount=_word_uint(amount),
+            platform_fee_rate=_word_uint(platform_rate),
+            inviter_fee_rate=_word_uint(inviter_rate),
         )
     if topic0 == SERVICE_COMPLETED_TOPIC:
-        provider, provider_amount, platform_fee, inviter_fee = values
+        provider, provider_amount, platform_fee, inviter_fee = _static_words(topic0, data)
         return ServiceCompleted(
             **common,
-            provider=address(provider),
-            provider_amount=provider_amount,
-            platform_fee=platform_fee,
-            inviter_fee=inviter_fee,
+            provider=_word_address(provider),
+            provider_amount=_word_uint(provider_amount),
+            platform_fee=_word_uint(platform_fee),
+            inviter_fee=_word_uint(inviter_fee),
         )
+    try:
+        values = abi_decode(_CANCELLED_TYPES, data)
+    except Exception as exc:  # eth-abi raises several unrelated types on bad input
+        raise EventDecodeError(f"malformed BookingCancelled data: {exc}") from exc
     cancelled_by, customer_amount, provider_amount, platform_amount, inviter_amount, reason = values
     return BookingCancelled(
         **common,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from eth_utils.address import to_checksum_address
+
+# Checksumming is a keccak per address and dominated log decoding; the same few addresses
+# (the escrow, repeat customers and providers) recur, so cache by lowercase form.
+_checksum = lru_cache(maxsize=65_536)(to_checksum_address)
 
 
 def to_int(value: object) -> int:
@@ -51,9 +57,9 @@ def address(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         if len(value) != 20:
             raise ValueError(f"expected 20 address bytes, got {len(value)}")
-        return to_checksum_address(bytes(value))
+        return _checksum("0x" + value.hex())
     if isinstance(value, str):
-        return to_checksum_address(value)
+        return _checksum(value.lower())
     raise TypeError(f"not an address: {type(value).__name__}")
 
 

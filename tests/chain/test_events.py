@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chain.artifacts import load_artifact
 from chain.errors import EventDecodeError
@@ -171,3 +174,62 @@ def test_decode_escrow_logs_skips_other_contracts_and_events():
     assert len(events) == 1
     assert events[0].contract == ESCROW
     assert len(decode_escrow_logs([transfer, other_contract, ours], 31337)) == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "0x" + ("00" * 11 + "01" + "11" * 20) + "00" * 32 * 3,  # dirty address padding
+        "0x" + ("00" * 12 + "11" * 20) + "00" * 32 * 3 + "00",  # trailing byte
+        "0x" + ("00" * 12 + "11" * 20) + "00" * 32 * 2,  # a word short
+    ],
+)
+def test_rejects_malformed_static_data(data: str):
+    log = raw_log(SERVICE_COMPLETED_TOPIC, ["uint256"], [0], data=data)
+    with pytest.raises(EventDecodeError):
+        decode_log(log, 31337)
+
+
+addresses = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b))
+uints = st.integers(min_value=0, max_value=2**256 - 1)
+
+
+@given(
+    customer=addresses,
+    provider=addresses,
+    inviter=addresses,
+    amount=uints,
+    platform=uints,
+    invite=uints,
+)
+def test_payment_slicing_matches_eth_abi(customer, provider, inviter, amount, platform, invite):
+    log = raw_log(
+        BOOKING_CREATED_AND_PAID_TOPIC,
+        ["address", "address", "address", "uint256", "uint256", "uint256"],
+        [customer, provider, inviter, amount, platform, invite],
+    )
+    event = decode_log(log, 1)
+    assert isinstance(event, BookingCreatedAndPaid)
+    assert (
+        event.customer,
+        event.provider,
+        event.inviter,
+        event.amount,
+        event.platform_fee_rate,
+        event.inviter_fee_rate,
+    ) == (customer, provider, inviter, amount, platform, invite)
+
+
+@given(provider=addresses, amounts=st.tuples(uints, uints, uints))
+def test_completion_slicing_matches_eth_abi(provider, amounts):
+    log = raw_log(
+        SERVICE_COMPLETED_TOPIC,
+        ["address", "uint256", "uint256", "uint256"],
+        [provider, *amounts],
+    )
+    event = decode_log(log, 1)
+    assert isinstance(event, ServiceCompleted)
+    assert (event.provider, event.provider_amount, event.platform_fee, event.inviter_fee) == (
+        provider,
+        *amounts,
+    )

@@ -128,7 +128,9 @@ def _translate(exc: Exception) -> ApiError | None:
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
         return ServiceUnavailable("the booking did not answer in time", code="update_timeout")
     if isinstance(exc, RPCError) and exc.status is RPCStatusCode.NOT_FOUND:
-        return Conflict("this booking's workflow is no longer running", code="booking_closed")
+        return Conflict(
+            "this booking is closed: it accepts no more requests", code="booking_closed"
+        )
     return None
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -33,6 +34,8 @@ HASH = String(66)  # 0x + 64 hex: tx hashes, block hashes, bytes32 ids
 BOOKING_STATUS = string_enum(BookingStatus, 32)
 ADDRESS_RE = "^0x[0-9a-fA-F]{40}$"
 NONCE_SEQUENCE = "signature_nonce_seq"
+# Declared so the metadata describes the whole schema (the migration creates it).
+NONCE_SEQ = Sequence(NONCE_SEQUENCE, metadata=Base.metadata, data_type=BigInteger, start=1)
 
 
 def _address_ok(column: str) -> str:
@@ -127,8 +130,22 @@ class Booking(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         Index("ix_bookings_status_scheduled_at", "status", "scheduled_at"),
-        Index("ix_bookings_customer_wallet_created_at_id", "customer_wallet", "created_at", "id"),
-        Index("ix_bookings_provider_wallet_created_at_id", "provider_wallet", "created_at", "id"),
+        # Partial: adopted legacy rows have no wallet and need no entry (keyset pagination).
+        Index(
+            "ix_bookings_customer_wallet_created_at_id",
+            "customer_wallet",
+            "created_at",
+            "id",
+            postgresql_where=text("customer_wallet IS NOT NULL"),
+        ),
+        # Partial: adopted legacy rows have no wallet and need no entry (keyset pagination).
+        Index(
+            "ix_bookings_provider_wallet_created_at_id",
+            "provider_wallet",
+            "created_at",
+            "id",
+            postgresql_where=text("provider_wallet IS NOT NULL"),
+        ),
         Index("ix_bookings_created_at_id", "created_at", "id"),
         Index("ix_bookings_blockchain_tx_hash", "blockchain_tx_hash"),
     )

@@ -60,22 +60,23 @@ SEED_ERA_TABLES = ("blockchain_events", "signature_nonces", "platform_fees")
 MIRROR_FUNCTION = "bookme_bookings_mirror_legacy_amount"
 MIRROR_TRIGGER = "bookme_bookings_mirror_legacy_amount"
 
-# Only this module's constant literals go into these statements.
-MAP_STATUSES_SQL = f"""
-UPDATE bookings SET
-    legacy_status = status,
-    status = CASE
-        WHEN upper(btrim(status)) IN ({STATUS_SQL}) THEN upper(btrim(status))
-        WHEN upper(btrim(status)) = 'CANCELED' THEN 'CANCELLED'
-        ELSE 'FAILED'
-    END,
-    status_reason = CASE
-        WHEN status IS NULL THEN 'legacy_status_missing'
-        WHEN upper(btrim(status)) IN ({STATUS_SQL}, 'CANCELED') THEN status_reason
-        ELSE 'legacy_status_unmapped'
-    END
-WHERE status IS NULL OR status NOT IN ({STATUS_SQL})
-"""  # noqa: S608
+# A legacy status we must rewrite, and what it becomes (see the module docstring).
+NEEDS_MAPPING = f"(status IS NULL OR status NOT IN ({STATUS_SQL}))"
+MAPPED_STATUS = f"""CASE
+    WHEN upper(btrim(status)) IN ({STATUS_SQL}) THEN upper(btrim(status))
+    WHEN upper(btrim(status)) = 'CANCELED' THEN 'CANCELLED'
+    ELSE 'FAILED'
+END"""
+MAPPED_REASON = f"""CASE
+    WHEN status IS NULL THEN 'legacy_status_missing'
+    WHEN upper(btrim(status)) IN ({STATUS_SQL}, 'CANCELED') THEN status_reason
+    ELSE 'legacy_status_unmapped'
+END"""
+# Exact numeric arithmetic: whole USDC * 10^6 is kept only when it is a positive integer.
+BACKFILLABLE = (
+    "(amount_units IS NULL AND amount IS NOT NULL AND amount::numeric > 0"
+    " AND amount::numeric * 1000000 = trunc(amount::numeric * 1000000))"
+)
 
 
 # A NamedTuple, not a dataclass: Alembic loads this file outside sys.modules.
@@ -170,9 +171,11 @@ BOOKING_INDEXES = {
     "ix_bookings_status_scheduled_at": "CREATE INDEX ix_bookings_status_scheduled_at ON bookings (status, scheduled_at)",
     "ix_bookings_customer_wallet_created_at_id": (
         "CREATE INDEX ix_bookings_customer_wallet_created_at_id ON bookings (customer_wallet, created_at, id)"
+        " WHERE customer_wallet IS NOT NULL"
     ),
     "ix_bookings_provider_wallet_created_at_id": (
         "CREATE INDEX ix_bookings_provider_wallet_created_at_id ON bookings (provider_wallet, created_at, id)"
+        " WHERE provider_wallet IS NOT NULL"
     ),
     "ix_bookings_created_at_id": "CREATE INDEX ix_bookings_created_at_id ON bookings (created_at, id)",
     "ix_bookings_blockchain_tx_hash": "CREATE INDEX ix_bookings_blockchain_tx_hash ON bookings (blockchain_tx_hash)",
@@ -432,28 +435,37 @@ def _adopt_bookings(renamed: list[str]) -> None:
     existing = _columns("bookings")
     if "id" not in existing:
         raise RuntimeError("legacy bookings table has no id column; cannot adopt it")
-    legacy_rows = int(str(_scalar("SELECT count(*) FROM bookings")))
     added = [c.name for c in BOOKING_COLUMNS if c.name not in existing]
-    for column in BOOKING_COLUMNS:
-        if column.name not in existing:
-            op.execute(
-                f"ALTER TABLE bookings ADD COLUMN {column.name} {column.type} {column.adopt}".rstrip()
+    if added:
+        # One statement: Postgres then checks the table once, and no column needs a rewrite.
+        op.execute(
+            "ALTER TABLE bookings "
+            + ", ".join(
+                f"ADD COLUMN {c.name} {c.type} {c.adopt}".rstrip()
+                for c in BOOKING_COLUMNS
+                if c.name in added
             )
+        )
     op.execute("ALTER TABLE bookings ALTER COLUMN is_legacy SET DEFAULT false")
 
     original_status_type = None
     status_type = existing.get("status", "character varying(32)")
     if status_type != "text" and not _wide_enough_varchar(status_type):
         original_status_type = status_type
-        op.execute("ALTER TABLE bookings ALTER COLUMN status TYPE varchar(32) USING status::text")
-    statuses_remapped = _map_legacy_statuses()
+        # A shorter varchar widens in place; an enum or char column must be rewritten.
+        using = "" if status_type.startswith("character varying") else " USING status::text"
+        op.execute(f"ALTER TABLE bookings ALTER COLUMN status TYPE varchar(32){using}")
+
+    backfill = "amount" in existing and "amount_units" in added
+    legacy_rows, statuses_remapped = _count_legacy_rows()
+    _map_statuses_and_backfill(backfill)
     if "status" in added:
         op.execute("ALTER TABLE bookings ALTER COLUMN status SET DEFAULT 'PENDING_PAYMENT'")
         op.execute("ALTER TABLE bookings ALTER COLUMN status SET NOT NULL")
-
-    amounts_not_backfilled = 0
-    if "amount" in existing and "amount_units" in added:
-        amounts_not_backfilled = _backfill_amount_units()
+    amounts_not_backfilled = int(
+        str(_scalar("SELECT count(*) FROM bookings WHERE amount_units IS NULL"))
+    )
+    if "amount" in existing:
         _mirror_into_legacy_amount()
 
     op.get_bind().execute(
@@ -487,21 +499,29 @@ def _wide_enough_varchar(type_: str) -> bool:
     return type_.startswith(prefix) and int(type_[len(prefix) : -1]) >= 32
 
 
-def _map_legacy_statuses() -> int:
-    result = op.get_bind().execute(sa.text(MAP_STATUSES_SQL))
-    return int(result.rowcount)
-
-
-def _backfill_amount_units() -> int:
-    # Exact numeric arithmetic: whole USDC * 10^6 must be a positive integer, else NULL.
-    op.execute(
-        """
-        UPDATE bookings SET amount_units = amount::numeric * 1000000
-        WHERE amount_units IS NULL AND amount IS NOT NULL AND amount::numeric > 0
-          AND amount::numeric * 1000000 = trunc(amount::numeric * 1000000)
-        """
+def _count_legacy_rows() -> tuple[int, int]:
+    row = (
+        op.get_bind()
+        .execute(sa.text(f"SELECT count(*), count(*) FILTER (WHERE {NEEDS_MAPPING}) FROM bookings"))  # noqa: S608
+        .one()
     )
-    return int(str(_scalar("SELECT count(*) FROM bookings WHERE amount_units IS NULL")))
+    return int(row[0]), int(row[1])
+
+
+def _map_statuses_and_backfill(backfill: bool) -> None:
+    """One pass over the legacy rows: map statuses, fill amount_units."""
+    assignments = [
+        f"legacy_status = CASE WHEN {NEEDS_MAPPING} THEN status ELSE legacy_status END",
+        f"status_reason = CASE WHEN {NEEDS_MAPPING} THEN {MAPPED_REASON} ELSE status_reason END",
+        f"status = CASE WHEN {NEEDS_MAPPING} THEN {MAPPED_STATUS} ELSE status END",
+    ]
+    where = NEEDS_MAPPING
+    if backfill:
+        assignments.append(
+            f"amount_units = CASE WHEN {BACKFILLABLE} THEN amount::numeric * 1000000 ELSE amount_units END"
+        )
+        where = f"{NEEDS_MAPPING} OR {BACKFILLABLE}"
+    op.execute(f"UPDATE bookings SET {', '.join(assignments)} WHERE {where}")  # noqa: S608
 
 
 def _mirror_into_legacy_amount() -> None:
@@ -524,15 +544,24 @@ def _mirror_into_legacy_amount() -> None:
 
 
 def _add_booking_checks() -> list[str]:
-    unvalidated = []
-    for name, expression in BOOKING_CHECKS.items():
-        op.execute(f"ALTER TABLE bookings ADD CONSTRAINT {name} CHECK ({expression}) NOT VALID")
-        violated = f"SELECT EXISTS (SELECT 1 FROM bookings WHERE NOT ({expression}))"  # noqa: S608
-        if _scalar(violated):
-            unvalidated.append(name)
-            log.warning("legacy rows break %s: left NOT VALID (still enforced on new rows)", name)
-        else:
-            op.execute(f"ALTER TABLE bookings VALIDATE CONSTRAINT {name}")
+    """Add every check in one ALTER (one table scan); a rule legacy rows break stays NOT VALID."""
+    probes = ", ".join(
+        f"coalesce(bool_or(NOT ({expression})), false)" for expression in BOOKING_CHECKS.values()
+    )
+    broken = op.get_bind().execute(sa.text(f"SELECT {probes} FROM bookings")).one()  # noqa: S608
+    unvalidated = [
+        name for name, is_broken in zip(BOOKING_CHECKS, broken, strict=True) if is_broken
+    ]
+    op.execute(
+        "ALTER TABLE bookings "
+        + ", ".join(
+            f"ADD CONSTRAINT {name} CHECK ({expression})"
+            + (" NOT VALID" if name in unvalidated else "")
+            for name, expression in BOOKING_CHECKS.items()
+        )
+    )
+    for name in unvalidated:
+        log.warning("legacy rows break %s: left NOT VALID (still enforced on new rows)", name)
     return unvalidated
 
 

@@ -562,6 +562,7 @@ class BookingWorkflow:
             provider_amount=provider,
             platform_amount=platform,
             inviter_amount=inviter,
+            emergency=self._refund_sent and event.kind is ChainEventKind.CANCELLATION,
         )
         completed = event.kind is ChainEventKind.COMPLETION
         if self._status in MONEY_HELD:

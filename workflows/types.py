@@ -381,6 +381,7 @@ class Settlement:
     provider_amount: int = 0
     platform_amount: int = 0
     inviter_amount: int = 0
+    emergency: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,370 @@
+"""``BookingStore``: the booking's Postgres writes, each one transaction and safe to repeat."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from enum import Enum
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from db.models import (
+    BlockchainEvent,
+    Booking,
+    BookingEvent,
+    PlatformFee,
+    ProviderEarning,
+    Refund,
+)
+from db.statuses import BlockchainEventStatus
+from db.statuses import BookingStatus as DbStatus
+from workflows import constants as c
+from workflows.errors import ActivityRejected
+from workflows.types import (
+    BookingInput,
+    ChainEventKind,
+    ChainEventSignal,
+    EventOutcome,
+    OrphanRecord,
+    Settlement,
+    TransitionRecord,
+)
+
+log = structlog.get_logger(__name__)
+
+ACTOR = "workflow"
+
+
+def _jsonable(value: Any) -> Any:
+    """Dataclass -> JSON-safe dict; ints as decimal strings (JSON numbers lose uint256 precision)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _booking_uuid(booking_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(booking_id)
+    except ValueError:
+        raise ActivityRejected(f"booking id {booking_id!r} is not a UUID") from None
+
+
+class BookingStore:
+    """Booking rows, the audit trail, event marks and settlement legs."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], escrow_address: str):
+        self._sessions = session_factory
+        self._escrow = escrow_address
+
+    @activity.defn(name=c.RECORD_BOOKING)
+    async def record_booking(self, booking: BookingInput) -> None:
+        """Insert the booking as PENDING_PAYMENT unless it exists; refuse a conflicting twin."""
+        booking_id = _booking_uuid(booking.booking_id)
+        platform_bps, inviter_bps = booking.policy.fee_rates(
+            has_inviter=booking.inviter_wallet is not None
+        )
+        async with self._sessions.begin() as session:
+            inserted = await session.execute(
+                insert(Booking)
+                .values(
+                    id=booking_id,
+                    service_id=booking.service_id,
+                    customer_id=booking.customer_id,
+                    provider_id=booking.provider_id,
+                    customer_wallet=booking.customer_wallet,
+                    provider_wallet=booking.provider_wallet,
+                    inviter_wallet=booking.inviter_wallet,
+                    amount_units=booking.amount_units,
+                    scheduled_at=booking.scheduled_at,
+                    status=DbStatus.PENDING_PAYMENT,
+                    blockchain_booking_id=booking.chain_booking_id.lower(),
+                    platform_fee_bps=platform_bps,
+                    inviter_fee_bps=inviter_bps,
+                    workflow_id=c.booking_workflow_id(booking.booking_id),
+                    created_at=func.now(),
+                    updated_at=func.now(),
+                )
+                .on_conflict_do_nothing(index_elements=[Booking.id])
+                .returning(Booking.id)
+            )
+            if inserted.scalar_one_or_none() is None:
+                await self._check_same_booking(session, booking_id, booking)
+            await session.execute(
+                insert(BookingEvent)
+                .values(
+                    booking_id=booking_id,
+                    from_status=None,
+                    to_status=DbStatus.PENDING_PAYMENT,
+                    kind="created",
+                    actor=ACTOR,
+                    dedupe_key=f"{booking.booking_id}:created",
+                    details={"policy": _jsonable(booking.policy)},
+                    created_at=func.now(),
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[BookingEvent.booking_id, BookingEvent.dedupe_key],
+                    index_where=BookingEvent.dedupe_key.is_not(None),
+                )
+            )
+
+    async def _check_same_booking(
+        self, session: AsyncSession, booking_id: uuid.UUID, booking: BookingInput
+    ) -> None:
+        row = (await session.execute(select(Booking).where(Booking.id == booking_id))).scalar_one()
+        same = (
+            row.amount_units == booking.amount_units
+            and (row.customer_wallet or "").lower() == booking.customer_wallet.lower()
+            and (row.provider_wallet or "").lower() == booking.provider_wallet.lower()
+            and (row.inviter_wallet or "").lower() == (booking.inviter_wallet or "").lower()
+            and (row.blockchain_booking_id or booking.chain_booking_id).lower()
+            == booking.chain_booking_id.lower()
+        )
+        if not same:
+            raise ActivityRejected(
+                f"booking {booking_id} exists with different parties or amount",
+                error_type=c.BOOKING_CONFLICT,
+            )
+
+    @activity.defn(name=c.APPLY_TRANSITION)
+    async def apply_transition(self, record: TransitionRecord) -> None:
+        """Status, audit row, event mark and settlement legs in one transaction, once per key."""
+        booking_id = _booking_uuid(record.booking_id)
+        async with self._sessions.begin() as session:
+            seen = await session.execute(
+                select(BookingEvent.id).where(
+                    BookingEvent.booking_id == booking_id,
+                    BookingEvent.dedupe_key == record.dedupe_key,
+                )
+            )
+            if seen.first() is not None:
+                return  # a retry of a transition that committed
+            if record.from_status is not record.to_status:
+                await self._update_booking(session, booking_id, record)
+            event = record.event
+            await session.execute(
+                insert(BookingEvent).values(
+                    booking_id=booking_id,
+                    from_status=DbStatus(record.from_status.value),
+                    to_status=DbStatus(record.to_status.value),
+                    kind=record.action,
+                    reason=record.reason,
+                    actor=ACTOR,
+                    chain_id=event.identity.chain_id if event else None,
+                    tx_hash=(event.identity.tx_hash if event else record.tx_hash),
+                    log_index=event.identity.log_index if event else None,
+                    dedupe_key=record.dedupe_key,
+                    details={
+                        "event": _jsonable(event),
+                        "settlement": _jsonable(record.settlement),
+                        "occurred_at": record.occurred_at.isoformat(),
+                    },
+                    created_at=func.now(),
+                )
+            )
+            if event is not None and record.event_outcome is not None:
+                await self._mark_event(session, event, record.event_outcome, booking_id, record)
+            if event is not None and record.settlement is not None:
+                await self._record_settlement(session, booking_id, event, record.settlement)
+            if event is not None and record.event_outcome is EventOutcome.REORGED:
+                await self._revert_settlement(session, event)
+        log.info(
+            "booking_transition",
+            booking_id=record.booking_id,
+            action=record.action,
+            from_status=record.from_status.value,
+            to_status=record.to_status.value,
+        )
+
+    async def _update_booking(
+        self, session: AsyncSession, booking_id: uuid.UUID, record: TransitionRecord
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": DbStatus(record.to_status.value),
+            "status_reason": record.reason,
+            "version": Booking.version + 1,
+            "updated_at": func.now(),
+        }
+        event = record.event
+        if event is not None and event.kind is ChainEventKind.PAYMENT:
+            if record.event_outcome is EventOutcome.PROCESSED:
+                values["blockchain_tx_hash"] = event.identity.tx_hash
+                values["blockchain_confirmed_at"] = func.now()
+                values["blockchain_data"] = {"payment": _jsonable(event)}
+            elif record.event_outcome is EventOutcome.REORGED:
+                values["blockchain_tx_hash"] = None
+                values["blockchain_confirmed_at"] = None
+        if record.tx_hash is not None and record.action in (
+            "auto_complete_sent",
+            "completion_reported",
+        ):
+            values["completion_tx_hash"] = record.tx_hash
+        if record.tx_hash is not None and record.action == "emergency_cancel_sent":
+            values["cancellation_tx_hash"] = record.tx_hash
+        if event is not None and event.kind is ChainEventKind.COMPLETION:
+            values["completion_tx_hash"] = event.identity.tx_hash
+        if event is not None and event.kind is ChainEventKind.CANCELLATION:
+            values["cancellation_tx_hash"] = event.identity.tx_hash
+        result = await session.execute(
+            update(Booking).where(Booking.id == booking_id).values(**values)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise ActivityRejected(
+                f"booking {booking_id} has no row to update", error_type=c.BOOKING_CONFLICT
+            )
+
+    async def _mark_event(
+        self,
+        session: AsyncSession,
+        event: ChainEventSignal,
+        outcome: EventOutcome,
+        booking_id: uuid.UUID | None,
+        record: TransitionRecord | None,
+    ) -> None:
+        """Upsert the event's row (the poll may have found it before the listener stored it)."""
+        status = BlockchainEventStatus(outcome.value)
+        reason = (
+            record.reason if record is not None and outcome is not EventOutcome.PROCESSED else None
+        )
+        await session.execute(
+            insert(BlockchainEvent)
+            .values(
+                chain_id=event.identity.chain_id,
+                tx_hash=event.identity.tx_hash.lower(),
+                log_index=event.identity.log_index,
+                block_number=event.identity.block_number,
+                block_hash=event.identity.block_hash.lower(),
+                contract_address=self._escrow,
+                event_type=event.kind.value,
+                chain_booking_id=event.chain_booking_id.lower(),
+                booking_id=booking_id,
+                payload=_jsonable(event.payment or event.completion or event.cancellation),
+                status=status,
+                status_reason=reason,
+                received_at=func.now(),
+                processed_at=func.now(),
+            )
+            .on_conflict_do_update(
+                index_elements=[
+                    BlockchainEvent.chain_id,
+                    BlockchainEvent.tx_hash,
+                    BlockchainEvent.log_index,
+                ],
+                set_={
+                    "status": status,
+                    "status_reason": reason,
+                    "booking_id": func.coalesce(BlockchainEvent.booking_id, booking_id),
+                    "block_number": event.identity.block_number,
+                    "block_hash": event.identity.block_hash.lower(),
+                    "processed_at": func.now(),
+                },
+            )
+        )
+
+    async def _record_settlement(
+        self,
+        session: AsyncSession,
+        booking_id: uuid.UUID,
+        event: ChainEventSignal,
+        settlement: Settlement,
+    ) -> None:
+        where = {
+            "chain_id": event.identity.chain_id,
+            "tx_hash": event.identity.tx_hash.lower(),
+            "log_index": event.identity.log_index,
+        }
+        identity = ["chain_id", "tx_hash", "log_index"]
+        if settlement.kind is ChainEventKind.COMPLETION and event.completion is not None:
+            booking = (
+                await session.execute(select(Booking).where(Booking.id == booking_id))
+            ).scalar_one()
+            await session.execute(
+                insert(ProviderEarning)
+                .values(
+                    booking_id=booking_id,
+                    provider_wallet=event.completion.provider,
+                    amount_units=settlement.provider_amount,
+                    recorded_at=func.now(),
+                    **where,
+                )
+                .on_conflict_do_nothing(index_elements=identity)
+            )
+            await session.execute(
+                insert(PlatformFee)
+                .values(
+                    booking_id=booking_id,
+                    platform_amount_units=settlement.platform_amount,
+                    inviter_amount_units=settlement.inviter_amount,
+                    inviter_wallet=booking.inviter_wallet,
+                    recorded_at=func.now(),
+                    **where,
+                )
+                .on_conflict_do_nothing(index_elements=identity)
+            )
+        elif settlement.kind is ChainEventKind.CANCELLATION:
+            await session.execute(
+                insert(Refund)
+                .values(
+                    booking_id=booking_id,
+                    customer_amount_units=settlement.customer_amount,
+                    provider_amount_units=settlement.provider_amount,
+                    platform_amount_units=settlement.platform_amount,
+                    inviter_amount_units=settlement.inviter_amount,
+                    emergency=settlement.emergency,
+                    recorded_at=func.now(),
+                    **where,
+                )
+                .on_conflict_do_nothing(index_elements=identity)
+            )
+
+    async def _revert_settlement(self, session: AsyncSession, event: ChainEventSignal) -> None:
+        for table in (ProviderEarning, PlatformFee, Refund):
+            await session.execute(
+                update(table)
+                .where(
+                    table.chain_id == event.identity.chain_id,
+                    table.tx_hash == event.identity.tx_hash.lower(),
+                    table.log_index == event.identity.log_index,
+                    table.reverted_at.is_(None),
+                )
+                .values(reverted_at=func.now())
+            )
+
+    @activity.defn(name=c.RECORD_ORPHAN)
+    async def record_orphan(self, record: OrphanRecord) -> None:
+        """Orphans have no booking row: their trail is the events' status and the log."""
+        async with self._sessions.begin() as session:
+            outcome = EventOutcome.PROCESSED if record.refund is not None else EventOutcome.FAILED
+            await self._mark_event(session, record.payment, outcome, None, None)
+            await session.execute(
+                update(BlockchainEvent)
+                .where(
+                    BlockchainEvent.chain_id == record.payment.identity.chain_id,
+                    BlockchainEvent.tx_hash == record.payment.identity.tx_hash.lower(),
+                    BlockchainEvent.log_index == record.payment.identity.log_index,
+                )
+                .values(status_reason=f"orphan: {record.action}")
+            )
+            if record.refund is not None:
+                await self._mark_event(session, record.refund, EventOutcome.PROCESSED, None, None)
+        log.warning(
+            "orphan_payment",
+            action=record.action,
+            chain_booking_id=record.chain_booking_id,
+            payment_tx=record.payment.identity.tx_hash,
+            refund_tx=record.refund_tx_hash,
+        )

@@ -1,0 +1,155 @@
+"""Signer against real Postgres: DB-reserved nonces, valid signatures, one per idempotency key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from pydantic import SecretStr
+from sqlalchemy import select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities import Signer
+from chain.eip712 import (
+    BookingAuthorization,
+    CancellationAuthorization,
+    Eip712Domain,
+    booking_typed_data,
+    cancellation_typed_data,
+)
+from db.models import SignatureNonce
+from tests.activities.conftest import ESCROW, SIGNER_ADDRESS
+from tests.workflows.fakes import make_booking
+from workflows.types import (
+    CancellationRole,
+    CancellationSplit,
+    SignCancellationRequest,
+    SignPaymentRequest,
+)
+
+pytestmark = pytest.mark.integration
+DOMAIN = Eip712Domain(chain_id=31337, verifying_contract=ESCROW)
+
+
+def _payment_request(booking, key: str) -> SignPaymentRequest:
+    return SignPaymentRequest(
+        booking_id=booking.booking_id,
+        idempotency_key=key,
+        chain_booking_id=booking.chain_booking_id,
+        customer=booking.customer_wallet,
+        provider=booking.provider_wallet,
+        inviter=booking.inviter_or_zero,
+        amount=booking.amount_units,
+        platform_fee_rate=1000,
+        inviter_fee_rate=0,
+        release_time=int((booking.scheduled_at + timedelta(hours=2)).timestamp()),
+        expiry=int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
+    )
+
+
+async def test_payment_authorization_recovers_to_the_signer_and_is_idempotent(
+    store, signer, sessions
+):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    request = _payment_request(booking, f"{booking.booking_id}:payment:1")
+    first = await env.run(signer.sign_payment_authorization, request)
+    again = await env.run(signer.sign_payment_authorization, request)  # retried activity
+    assert again == first
+    other = await env.run(
+        signer.sign_payment_authorization,
+        _payment_request(booking, f"{booking.booking_id}:payment:2"),
+    )
+    assert other.nonce != first.nonce
+
+    auth = BookingAuthorization(
+        booking_id=first.chain_booking_id,
+        customer=first.customer,
+        provider=first.provider,
+        inviter=first.inviter,
+        amount=first.amount,
+        platform_fee_rate=first.platform_fee_rate,
+        inviter_fee_rate=first.inviter_fee_rate,
+        release_time=first.release_time,
+        expiry=first.expiry,
+        nonce=first.nonce,
+    )
+    signable = encode_typed_data(full_message=booking_typed_data(DOMAIN, auth))
+    assert Account.recover_message(signable, signature=first.signature) == SIGNER_ADDRESS
+    assert first.contract == ESCROW
+    async with sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(SignatureNonce).where(
+                        SignatureNonce.booking_id == uuid.UUID(booking.booking_id)
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(r.nonce for r in rows) == sorted([first.nonce, other.nonce])
+    assert all(r.signature for r in rows)
+
+
+async def test_cancellation_authorization_signs_the_split(store, signer):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    split = CancellationSplit(
+        customer_amount=60_000_000, provider_amount=40_000_000, platform_amount=0, inviter_amount=0
+    )
+    result = await env.run(
+        signer.sign_cancellation_authorization,
+        SignCancellationRequest(
+            booking_id=booking.booking_id,
+            idempotency_key=f"{booking.booking_id}:cancel:1",
+            chain_booking_id=booking.chain_booking_id,
+            split=split,
+            reason="late",
+            expiry=int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
+            requested_by=CancellationRole.CUSTOMER,
+        ),
+    )
+    assert result.split == split
+    auth = CancellationAuthorization(
+        booking_id=booking.chain_booking_id,
+        customer_amount=60_000_000,
+        provider_amount=40_000_000,
+        platform_amount=0,
+        inviter_amount=0,
+        reason="late",
+        expiry=result.expiry,
+        nonce=result.nonce,
+    )
+    signable = encode_typed_data(full_message=cancellation_typed_data(DOMAIN, auth))
+    assert Account.recover_message(signable, signature=result.signature) == SIGNER_ADDRESS
+
+
+async def test_missing_key_and_bad_input_are_non_retryable(store, sessions):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    keyless = Signer(sessions, signer_key=None, domain=DOMAIN)
+    with pytest.raises(ApplicationError) as info:
+        await env.run(keyless.sign_payment_authorization, _payment_request(booking, "k"))
+    assert info.value.type == "SignerUnavailable"
+    assert info.value.non_retryable
+    signer = Signer(
+        sessions,
+        signer_key=SecretStr("0x" + "11" * 32),
+        domain=DOMAIN,
+    )
+    bad = _payment_request(booking, "k2")
+    bad = SignPaymentRequest(**{**bad.__dict__, "customer": "not-an-address"})
+    with pytest.raises(ApplicationError) as info:
+        await env.run(signer.sign_payment_authorization, bad)
+    assert info.value.type == "InvalidActivityInput"
+    assert "11" * 32 not in repr(signer)
+    assert "11" * 32 not in str(info.value)

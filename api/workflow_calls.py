@@ -93,18 +93,9 @@ async def start_booking(
     """Start the booking's workflow; an existing one with the same fingerprint is a replay."""
     workflow_id = booking_workflow_id(booking.booking_id)
     try:
-        await client.start_workflow(
-            BookingWorkflow.run,
-            booking,
-            id=workflow_id,
-            task_queue=task_queue,
-            # A booking id is used once, ever: a replay must find, not restart, its workflow.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={MEMO_REQUEST_HASH: fingerprint, MEMO_CREATED_BY: created_by},
-        )
+        await _call(_start(client, booking, workflow_id, task_queue, fingerprint, created_by))
     except WorkflowAlreadyStartedError:
-        description = await client.get_workflow_handle(workflow_id).describe()
+        description = await _call(client.get_workflow_handle(workflow_id).describe())
         if (await description.memo()).get(MEMO_REQUEST_HASH) != fingerprint:
             raise Conflict(
                 "this Idempotency-Key was already used with a different request",
@@ -113,6 +104,26 @@ async def start_booking(
         return StartOutcome(workflow_id=workflow_id, replayed=True)
     log.info("booking workflow started", workflow_id=workflow_id)
     return StartOutcome(workflow_id=workflow_id, replayed=False)
+
+
+async def _start(
+    client: Client,
+    booking: BookingInput,
+    workflow_id: str,
+    task_queue: str,
+    fingerprint: str,
+    created_by: str,
+) -> None:
+    await client.start_workflow(
+        BookingWorkflow.run,
+        booking,
+        id=workflow_id,
+        task_queue=task_queue,
+        # A booking id is used once, ever: a replay must find, not restart, its workflow.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        memo={MEMO_REQUEST_HASH: fingerprint, MEMO_CREATED_BY: created_by},
+    )
 
 
 def _translate(exc: Exception) -> ApiError | None:
@@ -134,6 +145,17 @@ def _translate(exc: Exception) -> ApiError | None:
     return None
 
 
+def _is_connect_failure(exc: BaseException) -> bool:
+    # A lazy client that cannot reach the server raises a bare RuntimeError from the core SDK.
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
+
+
+def _unreachable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "the workflow service is unavailable; retry later", code="temporal_unavailable"
+    )
+
+
 async def _call(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
@@ -142,6 +164,10 @@ async def _call(awaitable: Awaitable[T]) -> T:
         if translated is None:
             raise
         raise translated from None
+    except RuntimeError as exc:
+        if _is_connect_failure(exc):
+            raise _unreachable() from None
+        raise
 
 
 async def authorize_payment(
@@ -180,6 +206,8 @@ async def live_view(client: Client, booking_id: str) -> BookingView | None:
     """The workflow's `status` query, or None when it cannot answer (the row still can)."""
     try:
         return await _handle(client, booking_id).query(BookingWorkflow.status)
-    except (RPCError, WorkflowQueryFailedError) as exc:
+    except (RPCError, WorkflowQueryFailedError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not _is_connect_failure(exc):
+            raise
         log.info("booking status query failed", booking_id=booking_id, error=type(exc).__name__)
         return None

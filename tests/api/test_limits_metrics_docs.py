@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select

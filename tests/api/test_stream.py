@@ -59,49 +59,52 @@ async def next_event(stream: AsyncIterator[Frame], seen_keepalive: list[bool]) -
 async def test_stream_delivers_transitions_and_resumes(
     factory: ApiFactory, worker: DbActivities
 ) -> None:
-    async with asyncio.timeout(GUARD_SECONDS), running_server(factory.app()) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
-            booking_id = created.json()["id"]
-            url = f"/bookings/{booking_id}/stream"
-            keepalives: list[bool] = []
+    async with (
+        asyncio.timeout(GUARD_SECONDS),
+        running_server(factory.app()) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+    ):
+        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        booking_id = created.json()["id"]
+        url = f"/bookings/{booking_id}/stream"
+        keepalives: list[bool] = []
 
-            async with client.stream("GET", url, headers=PROVIDER_AUTH) as response:
-                assert response.status_code == 200
-                assert response.headers["content-type"].startswith("text/event-stream")
-                stream = frames(response)
-                first = await next_event(stream, keepalives)
-                assert first.fields["event"] == "status"
-                assert json.loads(first.fields["data"])["to_status"] == "PENDING_PAYMENT"
+        async with client.stream("GET", url, headers=PROVIDER_AUTH) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            stream = frames(response)
+            first = await next_event(stream, keepalives)
+            assert first.fields["event"] == "status"
+            assert json.loads(first.fields["data"])["to_status"] == "PENDING_PAYMENT"
 
-                cancel = await client.post(
-                    f"/bookings/{booking_id}/cancellation",
-                    json={"reason": "cannot make it"},
-                    headers=CUSTOMER_AUTH,
-                )
-                assert cancel.status_code == 200
-                second = await next_event(stream, keepalives)
-                data = json.loads(second.fields["data"])
-                assert (data["from_status"], data["to_status"]) == ("PENDING_PAYMENT", "CANCELLED")
-                assert int(second.fields["id"]) > int(first.fields["id"])
-                # Idle now: the server sends keep-alive comments.
-                async for frame in stream:
-                    if "keep-alive" in frame.comments:
-                        break
+            cancel = await client.post(
+                f"/bookings/{booking_id}/cancellation",
+                json={"reason": "cannot make it"},
+                headers=CUSTOMER_AUTH,
+            )
+            assert cancel.status_code == 200
+            second = await next_event(stream, keepalives)
+            data = json.loads(second.fields["data"])
+            assert (data["from_status"], data["to_status"]) == ("PENDING_PAYMENT", "CANCELLED")
+            assert int(second.fields["id"]) > int(first.fields["id"])
+            # Idle now: the server sends keep-alive comments.
+            async for frame in stream:
+                if "keep-alive" in frame.comments:
+                    break
 
-            # Reconnect after the first event: only what came later is replayed.
-            resume = {**CUSTOMER_AUTH, "Last-Event-ID": first.fields["id"]}
-            async with client.stream("GET", url, headers=resume) as response:
-                stream = frames(response)
-                replayed = await next_event(stream, keepalives)
-                assert replayed.fields["id"] == second.fields["id"]
+        # Reconnect after the first event: only what came later is replayed.
+        resume = {**CUSTOMER_AUTH, "Last-Event-ID": first.fields["id"]}
+        async with client.stream("GET", url, headers=resume) as response:
+            stream = frames(response)
+            replayed = await next_event(stream, keepalives)
+            assert replayed.fields["id"] == second.fields["id"]
 
-            # Reconnect after the last event: nothing is replayed, only keep-alives arrive.
-            resume = {**CUSTOMER_AUTH, "Last-Event-ID": second.fields["id"]}
-            async with client.stream("GET", url, headers=resume) as response:
-                idle = [f async for f in _take(frames(response), 3)]
-                assert all("id" not in f.fields for f in idle)
-                assert any("keep-alive" in f.comments for f in idle)
+        # Reconnect after the last event: nothing is replayed, only keep-alives arrive.
+        resume = {**CUSTOMER_AUTH, "Last-Event-ID": second.fields["id"]}
+        async with client.stream("GET", url, headers=resume) as response:
+            idle = [f async for f in _take(frames(response), 3)]
+            assert all("id" not in f.fields for f in idle)
+            assert any("keep-alive" in f.comments for f in idle)
 
 
 async def _take(stream: AsyncIterator[Frame], count: int) -> AsyncIterator[Frame]:
@@ -116,12 +119,15 @@ async def _take(stream: AsyncIterator[Frame], count: int) -> AsyncIterator[Frame
 async def test_stream_checks_access_and_last_event_id(
     factory: ApiFactory, worker: DbActivities
 ) -> None:
-    async with asyncio.timeout(GUARD_SECONDS), running_server(factory.app()) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
-            url = f"/bookings/{created.json()['id']}/stream"
-            assert (await client.get(url)).status_code == 401
-            assert (await client.get(url, headers=OTHER_CUSTOMER_AUTH)).status_code == 403
-            bad = await client.get(url, headers={**CUSTOMER_AUTH, "Last-Event-ID": "abc"})
-            assert bad.status_code == 422
-            assert bad.json()["details"][0]["field"] == "header.Last-Event-ID"
+    async with (
+        asyncio.timeout(GUARD_SECONDS),
+        running_server(factory.app()) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+    ):
+        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        url = f"/bookings/{created.json()['id']}/stream"
+        assert (await client.get(url)).status_code == 401
+        assert (await client.get(url, headers=OTHER_CUSTOMER_AUTH)).status_code == 403
+        bad = await client.get(url, headers={**CUSTOMER_AUTH, "Last-Event-ID": "abc"})
+        assert bad.status_code == 422
+        assert bad.json()["details"][0]["field"] == "header.Last-Event-ID"

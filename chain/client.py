@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -93,7 +92,6 @@ class ChainClient:
         backoff_max: float = DEFAULT_BACKOFF_MAX_SECONDS,
         cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS,
         head_stale_after_seconds: float = 30.0,
-        http_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -103,7 +101,7 @@ class ChainClient:
             _Provider(
                 index=index,
                 label=label,
-                transport=make_transport(url, label=label, http_transport=http_transport),
+                transport=make_transport(url, label=label),
             )
             for index, (url, label) in enumerate(zip(urls, _labels(urls), strict=True))
         ]
@@ -204,13 +202,7 @@ class ChainClient:
     async def _send(self, provider: _Provider, method: str, params: list[Any], limit: float) -> Any:
         self._metrics.requests.labels(provider.label, method).inc()
         started = time.perf_counter()
-        try:
-            async with asyncio.timeout(limit):
-                result = await provider.transport.request(method, params)
-        except TimeoutError:
-            raise ProviderTimeout(
-                f"{method}: no answer in {limit:g}s", provider=provider.label
-            ) from None
+        result = await provider.transport.request(method, params, limit)
         self._metrics.latency.labels(provider.label).observe(time.perf_counter() - started)
         return result
 
@@ -428,12 +420,9 @@ class ChainClient:
                 continue
             try:
                 await self._check_chain(provider, self._timeout)
-                async with asyncio.timeout(self._timeout):
-                    subscription = await provider.transport.subscribe(kind, *params)
-            except TimeoutError:
-                last_error = ProviderTimeout("eth_subscribe: no answer", provider=provider.label)
-                self._mark_failed(provider, last_error, "eth_subscribe")
-                continue
+                subscription = await provider.transport.subscribe(
+                    kind, *params, limit=self._timeout
+                )
             except ProviderError as exc:
                 last_error = exc
                 self._mark_failed(provider, exc, "eth_subscribe")

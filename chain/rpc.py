@@ -1,4 +1,4 @@
-"""JSON-RPC transports (HTTP via httpx, WebSocket via websockets) and error classification.
+"""JSON-RPC transports (HTTP via aiohttp, WebSocket via websockets) and error classification.
 
 A transport talks to one provider and turns every failure into a `ProviderError`
 (retry elsewhere) or an `RpcError` (the node's answer). Failover lives in `chain.client`.
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -34,6 +34,8 @@ from chain.hexutil import to_bytes, to_int
 # get_logs answers can be large; a cap still bounds memory if a provider misbehaves.
 WS_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 HTTP_CONNECT_TIMEOUT_SECONDS = 5.0
+HTTP_MAX_CONNECTIONS = 32
+_JSON = {"Content-Type": "application/json"}
 
 _RATE_LIMIT = re.compile(
     r"rate.?limit|too many requests|request limit|daily request count|exceeded .*"
@@ -118,54 +120,72 @@ class Transport(Protocol):
 
     label: str
 
-    async def request(self, method: str, params: list[Any]) -> Any: ...
+    async def request(self, method: str, params: list[Any], limit: float | None = None) -> Any:
+        """One call; ``limit`` seconds once a connection slot is held (queueing is not timed)."""
+        ...
 
     async def close(self) -> None: ...
 
 
 class HttpTransport:
-    """JSON-RPC over HTTP(S) with a pooled httpx client."""
+    """JSON-RPC over HTTP(S) with a pooled aiohttp session (opened on first use)."""
 
     def __init__(
-        self,
-        url: str,
-        *,
-        label: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, url: str, *, label: str | None = None, max_connections: int = HTTP_MAX_CONNECTIONS
     ) -> None:
         self.label = label or mask_url(url)
         self._url = url
         self._ids = itertools.count(1)
-        # The caller's asyncio timeout governs; httpx's own read timeout is a backstop.
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(120.0, connect=HTTP_CONNECT_TIMEOUT_SECONDS),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        )
+        self._max_connections = max_connections
+        # Our own queue in front of the pool: time spent waiting for a free connection is
+        # our backlog, not the provider's slowness, so the per-call limit starts after it.
+        self._slots = asyncio.Semaphore(max_connections)
+        self._session: aiohttp.ClientSession | None = None
 
-    async def request(self, method: str, params: list[Any]) -> Any:
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=HTTP_CONNECT_TIMEOUT_SECONDS
+                ),
+            )
+        return self._session
+
+    async def request(self, method: str, params: list[Any], limit: float | None = None) -> Any:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        data = json.dumps(body).encode()
         try:
-            response = await self._client.post(self._url, json=body)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"{method}: HTTP timeout", provider=self.label) from exc
-        except httpx.HTTPError as exc:
+            async with (
+                self._slots,
+                asyncio.timeout(limit),
+                self._open().post(self._url, data=data, headers=_JSON) as response,
+            ):
+                status = response.status
+                raw = await response.read()
+        except TimeoutError:
+            raise ProviderTimeout(
+                f"{method}: no answer in {limit:g}s", provider=self.label
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
             # The exception text can contain the URL; keep only its type.
             raise ProviderUnavailable(
                 f"{method}: {type(exc).__name__}", provider=self.label
             ) from None
-        if response.status_code == 429:
+        if status == 429:
             raise RateLimited(f"{method}: HTTP 429", provider=self.label)
-        if response.status_code != 200:
-            raise ProviderUnavailable(f"{method}: HTTP {response.status_code}", provider=self.label)
+        if status != 200:
+            raise ProviderUnavailable(f"{method}: HTTP {status}", provider=self.label)
         try:
-            payload = response.json()
+            payload = json.loads(raw)
         except ValueError:
             raise ProviderUnavailable(f"{method}: invalid JSON", provider=self.label) from None
         return _result(payload, method, self.label)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class Subscription:
@@ -205,8 +225,8 @@ class Subscription:
             return
         self._closed = True
         self._transport._subscriptions.pop(self.id, None)
-        with contextlib.suppress(ProviderError, RpcError, TimeoutError):
-            await asyncio.wait_for(self._transport.request("eth_unsubscribe", [self.id]), 5.0)
+        with contextlib.suppress(ProviderError, RpcError):
+            await self._transport.request("eth_unsubscribe", [self.id], 5.0)
         self._end()
 
     async def __aenter__(self) -> Subscription:
@@ -305,7 +325,17 @@ class WebSocketTransport:
         if future is not None and not future.done():
             future.set_result(item)
 
-    async def request(self, method: str, params: list[Any]) -> Any:
+    async def request(self, method: str, params: list[Any], limit: float | None = None) -> Any:
+        try:
+            async with asyncio.timeout(limit):
+                payload = await self._exchange(method, params)
+        except TimeoutError:
+            raise ProviderTimeout(
+                f"{method}: no answer in {limit:g}s", provider=self.label
+            ) from None
+        return _result(payload, method, self.label)
+
+    async def _exchange(self, method: str, params: list[Any]) -> Any:
         ws = await self._connection()
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -318,14 +348,13 @@ class WebSocketTransport:
                 raise ProviderUnavailable(
                     f"{method}: WebSocket closed", provider=self.label
                 ) from None
-            payload = await future
+            return await future
         finally:
             self._pending.pop(request_id, None)
-        return _result(payload, method, self.label)
 
-    async def subscribe(self, kind: str, *params: Any) -> Subscription:
+    async def subscribe(self, kind: str, *params: Any, limit: float | None = None) -> Subscription:
         """Start an eth_subscribe stream (newHeads, logs...) on this socket."""
-        subscription_id = await self.request("eth_subscribe", [kind, *params])
+        subscription_id = await self.request("eth_subscribe", [kind, *params], limit)
         subscription = Subscription(self, str(subscription_id))
         for item in self._early.pop(subscription.id, []):
             subscription._push(item)
@@ -341,13 +370,11 @@ class WebSocketTransport:
             self._reader = None
 
 
-def make_transport(
-    url: str, *, label: str | None = None, http_transport: httpx.AsyncBaseTransport | None = None
-) -> HttpTransport | WebSocketTransport:
+def make_transport(url: str, *, label: str | None = None) -> HttpTransport | WebSocketTransport:
     """The transport for a URL's scheme (ws/wss or http/https)."""
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("ws", "wss"):
         return WebSocketTransport(url, label=label)
     if scheme in ("http", "https"):
-        return HttpTransport(url, label=label, transport=http_transport)
+        return HttpTransport(url, label=label)
     raise ValueError(f"unsupported RPC URL scheme {scheme!r} in {mask_url(url)}")

@@ -1,17 +1,18 @@
-"""ChainClient retry/failover logic against scripted providers (httpx MockTransport)."""
+"""ChainClient retry/failover logic against scripted local JSON-RPC servers."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from bookme.embedded.process import free_port
 from chain.client import ChainClient
 from chain.errors import (
     AllProvidersFailed,
@@ -20,11 +21,7 @@ from chain.errors import (
     RpcError,
 )
 from chain.rpc import mask_url
-
-A = "https://a.example/v2/SECRETKEY"
-B = "https://b.example/rpc?apikey=OTHERSECRET"
-LABEL_A = "https://a.example/***"
-LABEL_B = "https://b.example/***"
+from tests.chain.rpc_proxy import Reply, ScriptedRpcServer
 
 Handler = Callable[[str, list[Any]], Any]
 
@@ -37,28 +34,53 @@ class FakeClock:
         return self.now
 
 
-class Scripted:
-    """Per-host behaviour: a function (method, params) -> result, or an httpx.Response."""
-
-    def __init__(self, **hosts: Handler) -> None:
-        self.hosts = hosts
-        self.calls: list[tuple[str, str]] = []
-
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host.split(".")[0]
-        body = json.loads(request.content)
-        self.calls.append((host, body["method"]))
-        outcome = self.hosts[host](body["method"], body["params"])
-        if asyncio.iscoroutine(outcome):
-            outcome = await outcome
-        if isinstance(outcome, httpx.Response):
-            return outcome
-        if isinstance(outcome, dict) and "error" in outcome:
-            return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], **outcome})
-        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": outcome})
+@dataclass
+class Setup:
+    client: ChainClient
+    registry: CollectorRegistry
+    clock: FakeClock
+    calls: list[tuple[str, str]]
+    label_a: str
+    label_b: str
 
     def hosts_called(self) -> list[str]:
-        return [host for host, _ in self.calls]
+        return [name for name, _ in self.calls]
+
+
+@asynccontextmanager
+async def scripted(a: Handler | None, b: Handler, **options: Any) -> AsyncIterator[Setup]:
+    """Providers "a" (None = a dead port) and "b" behind URLs that carry credentials."""
+    calls: list[tuple[str, str]] = []
+    server_b = ScriptedRpcServer("b", b, path="/rpc?apikey=OTHERSECRET")
+    server_b.calls = calls
+    servers = [server_b]
+    if a is None:
+        url_a = f"http://127.0.0.1:{free_port()}/v2/SECRETKEY"
+    else:
+        server_a = ScriptedRpcServer("a", a, path="/v2/SECRETKEY")
+        server_a.calls = calls
+        servers.append(server_a)
+        url_a = await server_a.start()
+    url_b = await server_b.start()
+    registry = CollectorRegistry()
+    clock = FakeClock()
+    defaults: dict[str, Any] = {
+        "registry": registry,
+        "clock": clock,
+        "jitter": lambda: 0.5,
+        "backoff_initial": 0.001,
+        "backoff_max": 0.002,
+        "cooldown_seconds": 30.0,
+        "timeout": 2.0,
+    }
+    defaults.update(options)
+    client = ChainClient([url_a, url_b], **defaults)
+    try:
+        yield Setup(client, registry, clock, calls, mask_url(url_a), mask_url(url_b))
+    finally:
+        await client.close()
+        for server in servers:
+            await server.stop()
 
 
 def healthy(head: int = 10) -> Handler:
@@ -73,26 +95,7 @@ def healthy(head: int = 10) -> Handler:
 
 
 def status(code: int) -> Handler:
-    return lambda method, params: httpx.Response(code, text="nope")
-
-
-def make_client(
-    script: Scripted, **options: Any
-) -> tuple[ChainClient, CollectorRegistry, FakeClock]:
-    registry = CollectorRegistry()
-    clock = FakeClock()
-    defaults: dict[str, Any] = {
-        "registry": registry,
-        "http_transport": httpx.MockTransport(script),
-        "clock": clock,
-        "jitter": lambda: 0.5,
-        "backoff_initial": 0.001,
-        "backoff_max": 0.002,
-        "cooldown_seconds": 30.0,
-        "timeout": 0.5,
-    }
-    defaults.update(options)
-    return ChainClient([A, B], **defaults), registry, clock
+    return lambda method, params: Reply(code, b"nope")
 
 
 def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -101,17 +104,20 @@ def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 
 async def test_serves_from_the_preferred_provider_when_healthy():
-    script = Scripted(a=healthy(10), b=healthy(10))
-    client, registry, _ = make_client(script)
-    async with client:
-        assert await client.block_number() == 10
-    assert script.hosts_called() == ["a"]
-    assert client.current_provider == LABEL_A
-    assert client.current_provider_index == 0
-    assert (
-        metric(registry, "bookme_rpc_requests_total", provider=LABEL_A, method="eth_blockNumber")
-        == 1
-    )
+    async with scripted(healthy(10), healthy(10)) as t:
+        assert await t.client.block_number() == 10
+        assert t.hosts_called() == ["a"]
+        assert t.client.current_provider == t.label_a
+        assert t.client.current_provider_index == 0
+        assert (
+            metric(
+                t.registry,
+                "bookme_rpc_requests_total",
+                provider=t.label_a,
+                method="eth_blockNumber",
+            )
+            == 1
+        )
 
 
 @pytest.mark.parametrize(
@@ -125,88 +131,91 @@ async def test_serves_from_the_preferred_provider_when_healthy():
             "rate_limited",
         ),
         (lambda m, p: {"error": {"code": 429, "message": "Too Many Requests"}}, "rate_limited"),
-        (lambda m, p: httpx.Response(200, text="<html>bad gateway</html>"), "unavailable"),
+        (lambda m, p: Reply(200, b"<html>bad gateway</html>"), "unavailable"),
+        (None, "unavailable"),  # nothing listens on the port
     ],
 )
-async def test_fails_over_on_provider_errors(failure: Handler, kind: str):
-    script = Scripted(a=failure, b=healthy(42))
-    client, registry, _ = make_client(script)
-    with capture_logs() as logs:
-        async with client:
-            assert await client.block_number() == 42
-    assert script.hosts_called() == ["a", "b"]
-    assert client.current_provider == LABEL_B
-    assert metric(registry, "bookme_rpc_errors_total", provider=LABEL_A, kind=kind) == 1
-    assert (
-        metric(registry, "bookme_rpc_failovers_total", from_provider=LABEL_A, to_provider=LABEL_B)
-        == 1
-    )
-    assert metric(registry, "bookme_rpc_serving_provider_index") == 1
-    failover = [entry for entry in logs if entry["event"] == "rpc_failover"]
-    assert failover == [
-        {
-            "event": "rpc_failover",
-            "log_level": "warning",
-            "from_provider": LABEL_A,
-            "from_index": 0,
-            "to_provider": LABEL_B,
-            "to_index": 1,
-            "method": "eth_blockNumber",
-            "reason": kind,
-        }
-    ]
+async def test_fails_over_on_provider_errors(failure: Handler | None, kind: str):
+    async with scripted(failure, healthy(42)) as t:
+        with capture_logs() as logs:
+            assert await t.client.block_number() == 42
+        assert t.client.current_provider == t.label_b
+        assert metric(t.registry, "bookme_rpc_errors_total", provider=t.label_a, kind=kind) == 1
+        assert (
+            metric(
+                t.registry,
+                "bookme_rpc_failovers_total",
+                from_provider=t.label_a,
+                to_provider=t.label_b,
+            )
+            == 1
+        )
+        assert metric(t.registry, "bookme_rpc_serving_provider_index") == 1
+        failover = [entry for entry in logs if entry["event"] == "rpc_failover"]
+        assert failover == [
+            {
+                "event": "rpc_failover",
+                "log_level": "warning",
+                "from_provider": t.label_a,
+                "from_index": 0,
+                "to_provider": t.label_b,
+                "to_index": 1,
+                "method": "eth_blockNumber",
+                "reason": kind,
+            }
+        ]
     # Credentials in the URLs never reach a log line.
     assert "SECRET" not in repr(logs)
-
-
-async def test_fails_over_on_connection_error():
-    def refuse(method: str, params: list[Any]) -> Any:
-        raise httpx.ConnectError("connection refused to https://a.example/v2/SECRETKEY")
-
-    script = Scripted(a=refuse, b=healthy(7))
-    client, registry, _ = make_client(script)
-    with capture_logs() as logs:
-        async with client:
-            assert await client.block_number() == 7
-    assert metric(registry, "bookme_rpc_errors_total", provider=LABEL_A, kind="unavailable") == 1
-    assert "SECRET" not in repr(logs)
+    assert t.hosts_called() == (["b"] if failure is None else ["a", "b"])
 
 
 async def test_fails_over_on_timeout():
     async def stall(method: str, params: list[Any]) -> Any:
         await asyncio.sleep(30)
 
-    script = Scripted(a=stall, b=healthy(7))
-    client, registry, _ = make_client(script, timeout=0.05)
-    async with client:
-        assert await client.block_number() == 7
-    assert metric(registry, "bookme_rpc_errors_total", provider=LABEL_A, kind="timeout") == 1
-    assert client.current_provider == LABEL_B
+    async with scripted(stall, healthy(7), timeout=0.2) as t:
+        assert await t.client.block_number() == 7
+        assert (
+            metric(t.registry, "bookme_rpc_errors_total", provider=t.label_a, kind="timeout") == 1
+        )
+        assert t.client.current_provider == t.label_b
+
+
+async def test_queueing_for_a_connection_is_not_a_provider_timeout():
+    async def slow(method: str, params: list[Any]) -> Any:
+        await asyncio.sleep(0.05)
+        return "0x5"
+
+    # 640 calls through 32 connections queue for ~1 s in total (twice the per-call limit);
+    # each call alone takes a tenth of the limit.
+    async with scripted(slow, healthy(9), timeout=0.5) as t:
+        results = await asyncio.gather(*(t.client.block_number() for _ in range(640)))
+        assert set(results) == {5}
+        assert t.client.current_provider == t.label_a
+        assert (
+            metric(t.registry, "bookme_rpc_errors_total", provider=t.label_a, kind="timeout") == 0
+        )
 
 
 async def test_node_errors_are_raised_not_failed_over():
     def revert(method: str, params: list[Any]) -> Any:
         return {"error": {"code": 3, "message": "execution reverted", "data": "0xdeadbeef"}}
 
-    script = Scripted(a=revert, b=healthy())
-    client, _registry, _ = make_client(script)
-    async with client:
+    async with scripted(revert, healthy()) as t:
         with pytest.raises(ExecutionReverted) as caught:
-            await client.call({"to": "0x" + "11" * 20, "data": b"\x01"})
-    assert caught.value.revert_data == bytes.fromhex("deadbeef")
-    assert script.hosts_called() == ["a"]
-    assert client.current_provider == LABEL_A
+            await t.client.call({"to": "0x" + "11" * 20, "data": b"\x01"})
+        assert caught.value.revert_data == bytes.fromhex("deadbeef")
+        assert t.hosts_called() == ["a"]
+        assert t.client.current_provider == t.label_a
 
     def invalid(method: str, params: list[Any]) -> Any:
         return {"error": {"code": -32602, "message": "invalid params"}}
 
-    script = Scripted(a=invalid, b=healthy())
-    client, _, _ = make_client(script)
-    async with client:
+    async with scripted(invalid, healthy()) as t:
         with pytest.raises(RpcError) as error:
-            await client.block_number()
-    assert error.value.code == -32602
-    assert script.hosts_called() == ["a"]
+            await t.client.block_number()
+        assert error.value.code == -32602
+        assert t.hosts_called() == ["a"]
 
 
 async def test_log_range_errors_carry_the_suggested_range():
@@ -218,54 +227,53 @@ async def test_log_range_errors_carry_the_suggested_range():
     def too_large(method: str, params: list[Any]) -> Any:
         return {"error": {"code": -32602, "message": message}}
 
-    script = Scripted(a=too_large, b=healthy())
-    client, _, _ = make_client(script)
-    async with client:
+    async with scripted(too_large, healthy()) as t:
         with pytest.raises(LogQueryTooLarge) as caught:
-            await client.get_logs(from_block=0, to_block=1000)
-    assert (caught.value.suggested_from_block, caught.value.suggested_to_block) == (0x10, 0x2F)
-    assert script.hosts_called() == ["a"]
+            await t.client.get_logs(from_block=0, to_block=1000)
+        assert (caught.value.suggested_from_block, caught.value.suggested_to_block) == (0x10, 0x2F)
+        assert t.hosts_called() == ["a"]
 
 
 async def test_returns_to_the_preferred_provider_after_the_cooldown():
     broken = {"a": True}
 
     def flaky(method: str, params: list[Any]) -> Any:
-        return httpx.Response(503) if broken["a"] else healthy(11)(method, params)
+        return Reply(503) if broken["a"] else healthy(11)(method, params)
 
-    script = Scripted(a=flaky, b=healthy(11))
-    client, registry, clock = make_client(script, cooldown_seconds=30.0)
-    with capture_logs() as logs:
-        async with client:
-            await client.block_number()
-            assert client.current_provider == LABEL_B
+    async with scripted(flaky, healthy(11), cooldown_seconds=30.0) as t:
+        with capture_logs() as logs:
+            await t.client.block_number()
+            assert t.client.current_provider == t.label_b
             # During the cool-down the broken provider is not even tried.
-            clock.now += 10
-            await client.block_number()
-            assert script.hosts_called() == ["a", "b", "b"]
+            t.clock.now += 10
+            await t.client.block_number()
+            assert t.hosts_called() == ["a", "b", "b"]
             broken["a"] = False
-            clock.now += 25
-            await client.block_number()
-            assert client.current_provider == LABEL_A
-    assert script.hosts_called() == ["a", "b", "b", "a"]
-    assert [e["event"] for e in logs if e["event"].startswith("rpc_provider_restored")] == [
-        "rpc_provider_restored"
-    ]
-    assert metric(registry, "bookme_rpc_serving_provider_index") == 0
-    assert (
-        metric(registry, "bookme_rpc_failovers_total", from_provider=LABEL_B, to_provider=LABEL_A)
-        == 1
-    )
+            t.clock.now += 25
+            await t.client.block_number()
+            assert t.client.current_provider == t.label_a
+        assert t.hosts_called() == ["a", "b", "b", "a"]
+        assert [e["event"] for e in logs if e["event"] == "rpc_provider_restored"] == [
+            "rpc_provider_restored"
+        ]
+        assert metric(t.registry, "bookme_rpc_serving_provider_index") == 0
+        assert (
+            metric(
+                t.registry,
+                "bookme_rpc_failovers_total",
+                from_provider=t.label_b,
+                to_provider=t.label_a,
+            )
+            == 1
+        )
 
 
 async def test_all_providers_failing_raises_after_bounded_attempts():
-    script = Scripted(a=status(502), b=status(429))
-    client, _registry, _ = make_client(script, max_attempts=6)
-    async with client:
+    async with scripted(status(502), status(429), max_attempts=6) as t:
         with pytest.raises(AllProvidersFailed) as caught:
-            await client.block_number()
-    assert caught.value.attempts == 6
-    assert script.hosts_called() == ["a", "b"] * 3
+            await t.client.block_number()
+        assert caught.value.attempts == 6
+        assert t.hosts_called() == ["a", "b"] * 3
     assert "SECRET" not in str(caught.value)
 
 
@@ -277,49 +285,52 @@ async def test_a_stuck_head_fails_over_when_another_provider_is_ahead():
             return hex(heads["b"])
         return healthy()(method, params)
 
-    script = Scripted(a=healthy(15), b=moving)
-    client, registry, clock = make_client(script, head_stale_after_seconds=30.0)
-    async with client:
-        assert await client.block_number() == 15
-        clock.now += 29
-        assert await client.block_number() == 15  # not yet stale
-        clock.now += 2
+    async with scripted(healthy(15), moving, head_stale_after_seconds=30.0) as t:
+        assert await t.client.block_number() == 15
+        t.clock.now += 29
+        assert await t.client.block_number() == 15  # not yet stale
+        t.clock.now += 2
         heads["b"] = 21
-        assert await client.block_number() == 21
-    assert client.current_provider == LABEL_B
-    assert metric(registry, "bookme_rpc_errors_total", provider=LABEL_A, kind="stale_head") == 1
+        assert await t.client.block_number() == 21
+        assert t.client.current_provider == t.label_b
+        assert (
+            metric(t.registry, "bookme_rpc_errors_total", provider=t.label_a, kind="stale_head")
+            == 1
+        )
 
 
 async def test_an_idle_chain_is_not_a_stale_provider():
-    script = Scripted(a=healthy(15), b=healthy(15))
-    client, registry, clock = make_client(script, head_stale_after_seconds=30.0)
-    async with client:
-        await client.block_number()
-        clock.now += 120
-        assert await client.block_number() == 15
-    assert client.current_provider == LABEL_A
-    assert metric(registry, "bookme_rpc_errors_total", provider=LABEL_A, kind="stale_head") == 0
+    async with scripted(healthy(15), healthy(15), head_stale_after_seconds=30.0) as t:
+        await t.client.block_number()
+        t.clock.now += 120
+        assert await t.client.block_number() == 15
+        assert t.client.current_provider == t.label_a
+        assert (
+            metric(t.registry, "bookme_rpc_errors_total", provider=t.label_a, kind="stale_head")
+            == 0
+        )
 
 
 async def test_a_provider_on_the_wrong_chain_is_never_used():
     def mainnet(method: str, params: list[Any]) -> Any:
         return "0x1" if method == "eth_chainId" else "0x99"
 
-    script = Scripted(a=mainnet, b=healthy(5))
-    client, registry, clock = make_client(script, expected_chain_id=31337)
-    with capture_logs() as logs:
-        async with client:
-            assert await client.block_number() == 5
-            clock.now += 3600  # long after any cool-down
-            assert await client.block_number() == 5
-    assert script.calls == [
-        ("a", "eth_chainId"),
-        ("b", "eth_chainId"),
-        ("b", "eth_blockNumber"),
-        ("b", "eth_blockNumber"),
-    ]
-    assert any(e["event"] == "rpc_provider_wrong_chain" for e in logs)
-    assert metric(registry, "bookme_rpc_errors_total", provider=LABEL_A, kind="wrong_chain") == 1
+    async with scripted(mainnet, healthy(5), expected_chain_id=31337) as t:
+        with capture_logs() as logs:
+            assert await t.client.block_number() == 5
+            t.clock.now += 3600  # long after any cool-down
+            assert await t.client.block_number() == 5
+        assert t.calls == [
+            ("a", "eth_chainId"),
+            ("b", "eth_chainId"),
+            ("b", "eth_blockNumber"),
+            ("b", "eth_blockNumber"),
+        ]
+        assert any(e["event"] == "rpc_provider_wrong_chain" for e in logs)
+        assert (
+            metric(t.registry, "bookme_rpc_errors_total", provider=t.label_a, kind="wrong_chain")
+            == 1
+        )
 
 
 def test_mask_url_hides_credentials():

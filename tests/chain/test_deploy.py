@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bookme.embedded.anvil import AnvilNode
@@ -21,6 +20,7 @@ from chain.deploy import (
 from chain.errors import DeploymentError, DeploymentMismatch
 from chain.escrow import EscrowReader, FeePolicy
 from chain.sender import SenderConfig
+from tests.chain.rpc_proxy import ScriptedRpcServer
 
 FAST = SenderConfig(poll_interval_seconds=0.02)
 
@@ -119,16 +119,8 @@ async def test_uses_a_given_usdc_and_owner(fresh_chain: AnvilNode, client: Chain
 
 
 async def test_refuses_mock_usdc_on_a_public_chain():
-    seen: list[str] = []
-
-    def base_mainnet(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        seen.append(body["method"])
-        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": "0x2105"})
-
-    async with ChainClient(
-        ["https://base.example"], http_transport=httpx.MockTransport(base_mainnet)
-    ) as client:
+    base_mainnet = ScriptedRpcServer("base", lambda method, params: "0x2105")
+    async with ChainClient([await base_mainnet.start()]) as client:
         with pytest.raises(DeploymentError, match="refusing to deploy MockUSDC on chain 8453"):
             await deploy_local(
                 client,
@@ -137,4 +129,5 @@ async def test_refuses_mock_usdc_on_a_public_chain():
                 operator_address="0x" + "33" * 20,
                 treasury_address="0x" + "44" * 20,
             )
-    assert seen == ["eth_chainId"]  # nothing was signed or sent
+    await base_mainnet.stop()
+    assert base_mainnet.calls == [("base", "eth_chainId")]  # nothing was signed or sent

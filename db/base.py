@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import Enum, MetaData, Numeric
+from sqlalchemy import DateTime, Enum, MetaData, Numeric, Text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.types import NullType, TypeDecorator
 
 # Deterministic names so migrations, models and error handling agree on them.
 NAMING_CONVENTION = {
@@ -42,6 +44,46 @@ class BaseUnits(TypeDecorator[int]):
         if as_int != value:
             raise ValueError(f"non-integral base units in database: {value}")
         return as_int
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """TIMESTAMPTZ that always reads back aware (UTC), even from an adopted legacy TIMESTAMP column."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware (UTC) datetime")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        # Legacy TIMESTAMP columns hold UTC wall-clock times (the database's timezone).
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# A bind parameter of no SQL type: the asyncpg dialect renders no cast for it.
+_UNTYPED: Any = NullType()
+
+
+class MarketplaceId(TypeDecorator[str]):
+    """A marketplace id (service, customer, provider) as text, bound without a type cast.
+
+    An adopted legacy table may store these as UUID (e.g. referencing its users table);
+    without the driver's `::VARCHAR` cast Postgres takes the column's own type, and reads
+    come back as `str` either way.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: BindParameter[str]) -> ColumnElement[str] | None:
+        return type_coerce(bindvalue, _UNTYPED)
+
+    def process_result_value(self, value: object, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
 
 
 def string_enum(enum: type[StrEnum], length: int) -> Enum:

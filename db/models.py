@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, BaseUnits, string_enum
+from db.base import Base, BaseUnits, MarketplaceId, UtcDateTime, string_enum
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind, sql_in
 
 ADDRESS = String(42)  # 0x + 40 hex; checksummed by the writer, format checked by the DB
@@ -57,15 +56,15 @@ class Booking(Base):
         default=uuid.uuid4,
         server_default=text("gen_random_uuid()"),
     )
-    service_id: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[str] = mapped_column(Text)
-    provider_id: Mapped[str] = mapped_column(Text)
+    service_id: Mapped[str] = mapped_column(MarketplaceId())
+    customer_id: Mapped[str] = mapped_column(MarketplaceId())
+    provider_id: Mapped[str] = mapped_column(MarketplaceId())
     # Nullable only because adopted legacy rows have none; ck_bookings_required holds new rows.
     customer_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     provider_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     inviter_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     amount_units: Mapped[int | None] = mapped_column(BaseUnits)
-    scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime())
     status: Mapped[BookingStatus] = mapped_column(
         BOOKING_STATUS,
         default=BookingStatus.PENDING_PAYMENT,
@@ -77,7 +76,7 @@ class Booking(Base):
     is_legacy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     blockchain_booking_id: Mapped[str | None] = mapped_column(HASH)
     blockchain_tx_hash: Mapped[str | None] = mapped_column(HASH)
-    blockchain_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    blockchain_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completion_tx_hash: Mapped[str | None] = mapped_column(HASH)
     cancellation_tx_hash: Mapped[str | None] = mapped_column(HASH)
     blockchain_data: Mapped[dict[str, Any] | None] = mapped_column()
@@ -88,10 +87,10 @@ class Booking(Base):
     request_hash: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now(), onupdate=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now(), onupdate=func.now()
     )
 
     __table_args__ = (
@@ -175,7 +174,7 @@ class BookingEvent(Base):
         default=dict, server_default=text("'{}'::jsonb")
     )
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now()
     )
 
     __table_args__ = (
@@ -227,9 +226,9 @@ class BlockchainEvent(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     retry_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now()
     )
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         UniqueConstraint("chain_id", "tx_hash", "log_index"),
@@ -253,13 +252,13 @@ class SignatureNonce(Base):
     )
     booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
     kind: Mapped[NonceKind] = mapped_column(string_enum(NonceKind, 16))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # The signed typed-data message (ints as decimal strings) and its 0x signature.
     authorization: Mapped[dict[str, Any] | None] = mapped_column()
     signature: Mapped[str | None] = mapped_column(Text)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now()
     )
 
     __table_args__ = (
@@ -276,10 +275,10 @@ class _SettlementLeg:
     tx_hash: Mapped[str] = mapped_column(HASH)
     log_index: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now()
     )
     # Set when a reorg orphaned the event; a re-included event then records a new live row.
-    reverted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reverted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class PlatformFee(_SettlementLeg, Base):
@@ -380,7 +379,7 @@ class ChainCursor(Base):
     last_block_number: Mapped[int] = mapped_column(BigInteger)
     last_block_hash: Mapped[str] = mapped_column(HASH)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=func.now(), server_default=func.now(), onupdate=func.now()
+        UtcDateTime(), default=func.now(), server_default=func.now(), onupdate=func.now()
     )
 
     __table_args__ = (
@@ -411,7 +410,7 @@ class RateLimitCounter(Base):
     __tablename__ = "rate_limit_counters"
 
     key: Mapped[str] = mapped_column(Text)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
     count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (

@@ -257,3 +257,58 @@ async def test_legacy_rows_breaking_a_rule_leave_it_not_valid_but_enforced(datab
             " customer_wallet, provider_wallet, amount_units, platform_fee_bps, inviter_fee_bps)"
             " VALUES ('00000000-0000-0000-0000-000000000002', 's', 'c', 'p', now(), 'bad', '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', 1, 1000, 0)",
         )
+
+
+async def test_supabase_shaped_table_with_uuid_ids_and_naive_timestamps(database_url):
+    customer = "00000000-0000-0000-0000-00000000000b"
+    provider = "00000000-0000-0000-0000-00000000000c"
+    service = "00000000-0000-0000-0000-00000000000d"
+    await execute(
+        database_url,
+        "CREATE TABLE profiles (id uuid PRIMARY KEY)",
+        "INSERT INTO profiles VALUES ('00000000-0000-0000-0000-00000000000b'),"
+        " ('00000000-0000-0000-0000-00000000000c')",
+        """
+        CREATE TABLE bookings (
+            id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            service_id uuid NOT NULL,
+            customer_id uuid NOT NULL REFERENCES profiles (id),
+            provider_id uuid NOT NULL REFERENCES profiles (id),
+            scheduled_at timestamp NOT NULL,
+            amount numeric(10,2) NOT NULL,
+            status text NOT NULL DEFAULT 'PENDING_PAYMENT',
+            created_at timestamp NOT NULL DEFAULT now()
+        )
+        """,
+    )
+    await upgrade_async(database_url)
+
+    scheduled = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+    engine = make_engine(database_url, pool_size=1)
+    sessions = make_session_factory(engine)
+    try:
+        async with sessions.begin() as session:
+            booking = Booking(
+                service_id=service,
+                customer_id=customer,
+                provider_id=provider,
+                customer_wallet=WALLET_A,
+                provider_wallet=WALLET_B,
+                amount_units=12_345_678,
+                scheduled_at=scheduled,
+                platform_fee_bps=1000,
+                inviter_fee_bps=0,
+            )
+            session.add(booking)
+        async with sessions() as session:
+            loaded = await session.scalar(select(Booking).where(Booking.customer_id == customer))
+            assert loaded is not None
+            assert (loaded.service_id, loaded.provider_id) == (service, provider)
+            assert loaded.scheduled_at == scheduled
+            assert loaded.created_at.tzinfo is not None
+    finally:
+        await engine.dispose()
+    # The legacy mirror keeps the legacy column's own precision (2 decimals here).
+    assert await fetch(database_url, "SELECT amount, amount_units FROM bookings") == [
+        (Decimal("12.35"), Decimal(12_345_678))
+    ]

@@ -22,7 +22,7 @@ from api.main import create_app
 from bookme.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
-from tests.api.fakes import DbActivities
+from tests.api.fakes import FakeChain, worker_activities
 from tests.api.helpers import JWT_SECRET, serve
 from workflows import BookingWorkflow
 
@@ -55,15 +55,15 @@ def task_queue() -> str:
 @pytest.fixture
 async def worker(
     temporal_client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str
-) -> AsyncIterator[DbActivities]:
-    activities = DbActivities(sessions)
+) -> AsyncIterator[FakeChain]:
+    chain = FakeChain()
     async with Worker(
         temporal_client,
         task_queue=task_queue,
         workflows=[BookingWorkflow],
-        activities=activities.all(),
+        activities=worker_activities(sessions, chain),
     ):
-        yield activities
+        yield chain
 
 
 @dataclass
@@ -106,6 +106,6 @@ def factory(api_settings: Settings, temporal_client: Client) -> ApiFactory:
 
 
 @pytest.fixture
-async def client(factory: ApiFactory, worker: DbActivities) -> AsyncIterator[httpx.AsyncClient]:
+async def client(factory: ApiFactory, worker: FakeChain) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(factory.app()) as client:
         yield client

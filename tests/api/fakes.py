@@ -1,43 +1,27 @@
-"""Activities for the real BookingWorkflow in API tests: real Postgres writes and real EIP-712
-signatures, no chain (the chain is driven by the test through the listener's signals)."""
+"""Chain-side activities for API tests (no chain here: the test drives chain events through
+the listener's signals); Postgres and signing use the real ``activities`` classes."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from eth_account import Account
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from chain.eip712 import (
-    BookingAuthorization,
-    CancellationAuthorization,
-    Eip712Domain,
-    sign_booking_authorization,
-    sign_cancellation_authorization,
-)
-from db.models import Booking, BookingEvent
+from activities import BookingStore, Signer
+from chain.eip712 import Eip712Domain
 from workflows import constants as c
 from workflows.types import (
-    BookingInput,
-    BookingStatus,
     ChainObservation,
     ObserveRequest,
     OnChainStatus,
     OperatorTxRequest,
     OperatorTxResult,
-    PaymentAuthorization,
-    SignCancellationRequest,
-    SignPaymentRequest,
-    TransitionRecord,
     TxStatus,
 )
-from workflows.types import CancellationAuthorization as WfCancellationAuthorization
 
 # anvil's published account #1 key: a test signer only.
 SIGNER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -46,135 +30,11 @@ CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 CHAIN_ID = 31337
 
 
-class DbActivities:
-    """record_booking / apply_transition / signing / observing / sending, as the worker would."""
+class FakeChain:
+    """observe_booking sees nothing yet; operator sends return made-up transaction hashes."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        self.domain = Eip712Domain(chain_id=CHAIN_ID, verifying_contract=CONTRACT)
-        self.nonce = 0
+    def __init__(self) -> None:
         self.sent = 0
-
-    @activity.defn(name=c.RECORD_BOOKING)
-    async def record_booking(self, booking: BookingInput) -> None:
-        platform, inviter = booking.policy.fee_rates(has_inviter=booking.inviter_wallet is not None)
-        booking_id = uuid.UUID(booking.booking_id)
-        async with self.sessions.begin() as session:
-            inserted = await session.execute(
-                insert(Booking)
-                .values(
-                    id=booking_id,
-                    service_id=booking.service_id,
-                    customer_id=booking.customer_id,
-                    provider_id=booking.provider_id,
-                    customer_wallet=booking.customer_wallet,
-                    provider_wallet=booking.provider_wallet,
-                    inviter_wallet=booking.inviter_wallet,
-                    amount_units=booking.amount_units,
-                    scheduled_at=booking.scheduled_at,
-                    status=BookingStatus.PENDING_PAYMENT.value,
-                    blockchain_booking_id=booking.chain_booking_id,
-                    platform_fee_bps=platform,
-                    inviter_fee_bps=inviter,
-                    workflow_id=c.booking_workflow_id(booking.booking_id),
-                )
-                .on_conflict_do_nothing()
-                .returning(Booking.id)
-            )
-            if inserted.scalar_one_or_none() is not None:
-                session.add(
-                    BookingEvent(
-                        booking_id=booking_id,
-                        to_status=BookingStatus.PENDING_PAYMENT.value,
-                        kind="created",
-                        dedupe_key="created",
-                    )
-                )
-
-    @activity.defn(name=c.APPLY_TRANSITION)
-    async def apply_transition(self, record: TransitionRecord) -> None:
-        booking_id = uuid.UUID(record.booking_id)
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Booking)
-                .where(Booking.id == booking_id)
-                .values(status=record.to_status.value, status_reason=record.reason)
-            )
-            await session.execute(
-                insert(BookingEvent)
-                .values(
-                    booking_id=booking_id,
-                    from_status=record.from_status.value,
-                    to_status=record.to_status.value,
-                    kind=record.action,
-                    reason=record.reason,
-                    tx_hash=record.tx_hash,
-                    dedupe_key=record.dedupe_key,
-                )
-                .on_conflict_do_nothing()
-            )
-
-    @activity.defn(name=c.SIGN_PAYMENT_AUTHORIZATION)
-    async def sign_payment_authorization(self, req: SignPaymentRequest) -> PaymentAuthorization:
-        self.nonce += 1
-        auth = BookingAuthorization(
-            booking_id=req.chain_booking_id,
-            customer=req.customer,
-            provider=req.provider,
-            inviter=req.inviter,
-            amount=req.amount,
-            platform_fee_rate=req.platform_fee_rate,
-            inviter_fee_rate=req.inviter_fee_rate,
-            release_time=req.release_time,
-            expiry=req.expiry,
-            nonce=self.nonce,
-        )
-        signed = sign_booking_authorization(self.domain, auth, SIGNER_KEY)
-        return PaymentAuthorization(
-            chain_booking_id=req.chain_booking_id,
-            customer=req.customer,
-            provider=req.provider,
-            inviter=req.inviter,
-            amount=req.amount,
-            platform_fee_rate=req.platform_fee_rate,
-            inviter_fee_rate=req.inviter_fee_rate,
-            release_time=req.release_time,
-            expiry=req.expiry,
-            nonce=self.nonce,
-            signature=signed.signature,
-            contract=CONTRACT,
-            chain_id=CHAIN_ID,
-            expires_at=datetime.fromtimestamp(req.expiry, UTC),
-        )
-
-    @activity.defn(name=c.SIGN_CANCELLATION_AUTHORIZATION)
-    async def sign_cancellation_authorization(
-        self, req: SignCancellationRequest
-    ) -> WfCancellationAuthorization:
-        self.nonce += 1
-        auth = CancellationAuthorization(
-            booking_id=req.chain_booking_id,
-            customer_amount=req.split.customer_amount,
-            provider_amount=req.split.provider_amount,
-            platform_amount=req.split.platform_amount,
-            inviter_amount=req.split.inviter_amount,
-            reason=req.reason,
-            expiry=req.expiry,
-            nonce=self.nonce,
-        )
-        signed = sign_cancellation_authorization(self.domain, auth, SIGNER_KEY)
-        return WfCancellationAuthorization(
-            chain_booking_id=req.chain_booking_id,
-            split=req.split,
-            reason=req.reason,
-            expiry=req.expiry,
-            nonce=self.nonce,
-            signature=signed.signature,
-            contract=CONTRACT,
-            chain_id=CHAIN_ID,
-            expires_at=datetime.fromtimestamp(req.expiry, UTC),
-            requested_by=req.requested_by,
-        )
 
     @activity.defn(name=c.OBSERVE_BOOKING)
     async def observe_booking(self, req: ObserveRequest) -> ChainObservation:
@@ -192,13 +52,23 @@ class DbActivities:
         self.sent += 1
         return OperatorTxResult(tx_hash="0x" + f"{self.sent:064x}")
 
-    def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.record_booking,
-            self.apply_transition,
-            self.sign_payment_authorization,
-            self.sign_cancellation_authorization,
-            self.observe_booking,
-            self.send_emergency_cancel,
-            self.send_complete_service,
-        ]
+
+def worker_activities(
+    sessions: async_sessionmaker[AsyncSession], chain: FakeChain
+) -> list[Callable[..., Any]]:
+    """The real store and signer (real Postgres, real signatures) plus the fake chain side."""
+    store = BookingStore(sessions, CONTRACT)
+    signer = Signer(
+        sessions,
+        signer_key=SecretStr(SIGNER_KEY),
+        domain=Eip712Domain(chain_id=CHAIN_ID, verifying_contract=CONTRACT),
+    )
+    return [
+        store.record_booking,
+        store.apply_transition,
+        signer.sign_payment_authorization,
+        signer.sign_cancellation_authorization,
+        chain.observe_booking,
+        chain.send_emergency_cancel,
+        chain.send_complete_service,
+    ]

@@ -12,14 +12,14 @@ from api.ratelimit import RateLimiter
 from bookme.settings import Settings
 from db.models import RateLimitCounter
 from tests.api.conftest import ApiFactory
-from tests.api.fakes import DbActivities
+from tests.api.fakes import FakeChain
 from tests.api.helpers import CUSTOMER_AUTH, OTHER_CUSTOMER_AUTH, booking_body, serve
 
 pytestmark = pytest.mark.integration
 
 
 async def test_signature_endpoints_are_rate_limited_across_replicas(
-    factory: ApiFactory, worker: DbActivities
+    factory: ApiFactory, worker: FakeChain
 ) -> None:
     limit = {"settings": {"rate_limit_per_minute": 3}}
     # Two app instances (two replicas) share the same Postgres counters.
@@ -53,9 +53,7 @@ async def test_limiter_counts_per_key_and_prunes(
     assert rows == 2
 
 
-async def test_metrics_use_the_registry_passed_in(
-    factory: ApiFactory, worker: DbActivities
-) -> None:
+async def test_metrics_use_the_registry_passed_in(factory: ApiFactory, worker: FakeChain) -> None:
     registry = CollectorRegistry()
     app = create_app(factory.settings, temporal_client=factory.temporal_client, registry=registry)
     async with serve(app) as client:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import ApiFactory
-from tests.api.fakes import DbActivities
+from tests.api.fakes import FakeChain
 from tests.api.helpers import (
     CUSTOMER_AUTH,
     OTHER_CUSTOMER_AUTH,
@@ -57,7 +57,7 @@ async def next_event(stream: AsyncIterator[Frame], seen_keepalive: list[bool]) -
 
 
 async def test_stream_delivers_transitions_and_resumes(
-    factory: ApiFactory, worker: DbActivities
+    factory: ApiFactory, worker: FakeChain
 ) -> None:
     async with (
         asyncio.timeout(GUARD_SECONDS),
@@ -117,7 +117,7 @@ async def _take(stream: AsyncIterator[Frame], count: int) -> AsyncIterator[Frame
 
 
 async def test_stream_checks_access_and_last_event_id(
-    factory: ApiFactory, worker: DbActivities
+    factory: ApiFactory, worker: FakeChain
 ) -> None:
     async with (
         asyncio.timeout(GUARD_SECONDS),

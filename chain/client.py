@@ -56,6 +56,19 @@ class _Provider:
     failures: int = field(default=0)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderStatus:
+    """One provider as the client sees it (for health endpoints and dev summaries)."""
+
+    index: int
+    label: str
+    serving: bool
+    usable: bool
+    cooling_down_seconds: float
+    consecutive_failures: int
+    last_head: int | None
+
+
 def _error_kind(exc: ProviderError) -> str:
     if isinstance(exc, ProviderTimeout):
         return "timeout"
@@ -148,6 +161,24 @@ class ChainClient:
     def current_provider_index(self) -> int:
         """Index of the serving provider in the configured list."""
         return self._serving
+
+    def provider_status(self) -> tuple[ProviderStatus, ...]:
+        """Each provider's health as of now, in preference order."""
+        now = self._clock()
+        return tuple(
+            ProviderStatus(
+                index=p.index,
+                label=p.label,
+                serving=p.index == self._serving,
+                usable=p.unhealthy_until != math.inf,
+                cooling_down_seconds=max(0.0, p.unhealthy_until - now)
+                if p.unhealthy_until != math.inf
+                else math.inf,
+                consecutive_failures=p.failures,
+                last_head=p.head,
+            )
+            for p in self._providers
+        )
 
     def _choose(self, tried: set[int]) -> _Provider | None:
         now = self._clock()

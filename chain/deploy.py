@@ -85,11 +85,15 @@ async def deploy_local(
     treasury_address: str,
     fund: Sequence[str] = (),
     amount_units: int = 0,
+    fund_eth_wei: int = 0,
     usdc_address: str | None = None,
     owner_address: str | None = None,
     sender_config: SenderConfig | None = None,
 ) -> Deployment:
-    """Deploy the escrow (and MockUSDC unless ``usdc_address`` is given), mint to ``fund``.
+    """Deploy the escrow (and MockUSDC unless ``usdc_address`` is given), fund test wallets.
+
+    Each ``fund`` wallet gets ``amount_units`` of MockUSDC and, if ``fund_eth_wei`` > 0, that
+    much native currency from the deployer (for gas).
 
     MockUSDC is only ever deployed on a local chain id (31337, 1337): anywhere else a real
     USDC address is required.
@@ -125,10 +129,12 @@ async def deploy_local(
             )
             for w in fund
         ]
+        if fund_eth_wei:
+            sent += [await sender.send(to=address(w), data=b"", value=fund_eth_wei) for w in fund]
         receipts = await asyncio.gather(*(sender.wait(s) for s in sent))
         failed = [s.tx_hash for s, r in zip(sent, receipts, strict=True) if not r.succeeded]
         if failed:
-            raise DeploymentError(f"minting test USDC failed in {failed}")
+            raise DeploymentError(f"funding test wallets failed in {failed}")
     deployment = Deployment(
         chain_id=chain_id,
         escrow=escrow,

@@ -405,10 +405,19 @@ class OperatorSender:
                 self._run(action, booking_id, data), name=f"{action} {key[0]}"
             )
             self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+            task.add_done_callback(lambda done: self._forget(key, done))
         # Shielded: a cancelled caller (activity timeout) must not abandon a broadcast
         # transaction; the next caller for the same key joins the running task instead.
         return await asyncio.shield(task)
+
+    def _forget(
+        self, key: tuple[str, OperatorAction], task: asyncio.Task[OperatorTxResult]
+    ) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            # Retrieved here so an error nobody awaited (cancelled caller) is not reported
+            # as "never retrieved"; callers still get it through their shield.
+            task.exception()
 
     async def _run(
         self, action: OperatorAction, booking_id: bytes, data: bytes
@@ -427,6 +436,12 @@ class OperatorSender:
             booking = await self.escrow.get_booking(booking_id)
             if booking.status.is_final:
                 return self._already_done(action, booking_hex, booking.status)
+            pending = await self.escrow.get_booking(booking_id, block="pending")
+            if pending.status.is_final:
+                # A transaction in the mempool (ours from before a restart, or anyone's)
+                # already finalises it: wait for that instead of sending a doomed second one.
+                final = await self._await_final(booking_id)
+                return self._already_done(action, booking_hex, final)
             raise explained from None
         receipt = await self.sender.wait(sent)
         booking = await self.escrow.get_booking(booking_id, block=receipt.block_number)
@@ -457,6 +472,20 @@ class OperatorSender:
             gas_used=receipt.gas_used,
         )
         return result
+
+    async def _await_final(self, booking_id: bytes) -> OnChainBookingStatus:
+        config = self.sender.config
+        waited = 0.0
+        while waited < config.receipt_timeout_seconds:
+            booking = await self.escrow.get_booking(booking_id)
+            if booking.status.is_final:
+                return booking.status
+            await asyncio.sleep(config.poll_interval_seconds)
+            waited += config.poll_interval_seconds
+        raise TransactionError(
+            f"booking {hash32(booking_id)} is final only in the pending state after "
+            f"{config.receipt_timeout_seconds:g}s"
+        )
 
     @staticmethod
     def _already_done(

@@ -248,6 +248,10 @@ async def test_returns_to_the_preferred_provider_after_the_cooldown():
             t.clock.now += 10
             await t.client.block_number()
             assert t.hosts_called() == ["a", "b", "b"]
+            a_status, b_status = t.client.provider_status()
+            assert (a_status.serving, a_status.cooling_down_seconds) == (False, 20.0)
+            assert a_status.consecutive_failures == 1
+            assert (b_status.serving, b_status.last_head) == (True, 11)
             broken["a"] = False
             t.clock.now += 25
             await t.client.block_number()

@@ -42,7 +42,12 @@ async def test_deploys_funds_and_verifies(
     fresh_chain: AnvilNode, client: ChainClient, tmp_path: Path
 ):
     wallets = [fresh_chain.accounts[i].address for i in (4, 5, 6)]
-    deployment = await deploy(fresh_chain, client, fund=wallets, amount_units=2_500 * 10**6)
+    fresh_wallet = "0x000000000000000000000000000000000000bEEF"
+    wallets.append(fresh_wallet)
+    deployment = await deploy(
+        fresh_chain, client, fund=wallets, amount_units=2_500 * 10**6, fund_eth_wei=10**18
+    )
+    assert await client.get_balance(fresh_wallet) == 10**18
     a = fresh_chain.accounts
     assert deployment.chain_id == 31337
     assert deployment.mock_usdc is True

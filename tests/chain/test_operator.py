@@ -213,3 +213,34 @@ async def test_unpaid_booking_is_refused_without_a_transaction(
     with pytest.raises(BookingStateError, match="not paid"):
         await operator.emergency_cancel("0x" + "99" * 32, "orphan")
     assert await operator_nonce(client, escrow) == nonce
+
+
+async def test_a_pending_transaction_from_before_a_restart_is_awaited_not_repeated(
+    client: ChainClient, escrow: EscrowHarness
+):
+    booking_id = escrow.paid_booking()
+    escrow.travel(RELEASE_DELAY + 1)
+    before_crash = operator_for(client, escrow)
+    escrow.node.rpc("evm_setAutomine", False)
+    try:
+        sent = await before_crash.sender.send(
+            to=escrow.escrow.address,
+            data=before_crash.escrow.contract.abi.encode_call(
+                "completeService", bytes.fromhex(booking_id[2:])
+            ),
+        )
+        # The process died here; its replacement is asked to complete the same booking.
+        after_restart = operator_for(client, escrow)
+        retry = asyncio.create_task(after_restart.complete_service(booking_id))
+        await asyncio.sleep(0.2)
+        assert not retry.done()
+        escrow.node.rpc("evm_mine")
+        result = await asyncio.wait_for(retry, 30)
+    finally:
+        escrow.node.rpc("evm_setAutomine", True)
+    assert result.status is OperatorTxStatus.ALREADY_DONE
+    assert result.booking_status is OnChainBookingStatus.COMPLETED
+    receipt = await client.get_transaction_receipt(sent.tx_hash)
+    assert receipt is not None
+    assert receipt.succeeded
+    assert await operator_nonce(client, escrow) == sent.nonce + 1

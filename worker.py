@@ -1,0 +1,161 @@
+"""The Temporal worker: booking and orphan workflows plus their activities on the ``bookings`` queue.
+
+``python worker.py`` builds Settings, the DB engine, the chain client, the signer and the
+operator sender, then polls until SIGTERM/SIGINT. On a signal it stops polling and gives
+in-flight activities ``GRACEFUL_SHUTDOWN`` to finish; whatever is still running is cancelled
+and retried by another worker (every activity is idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import BookingStore, ChainActivities, Signer, build_activities
+from bookme.logging import configure_logging
+from bookme.settings import Settings, SettingsError
+from chain.client import ChainClient
+from chain.deploy import Deployment
+from chain.eip712 import Eip712Domain
+from chain.escrow import EscrowReader
+from chain.keys import TransactionKey
+from chain.sender import OperatorSender, SenderConfig, TransactionSender
+from db.engine import make_engine, make_session_factory
+from workflows import DATA_CONVERTER, WORKFLOWS
+
+log = structlog.get_logger(__name__)
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+
+
+def temporal_address(settings: Settings) -> str:
+    return settings.temporal_address or f"127.0.0.1:{settings.dev_temporal_port}"
+
+
+def rpc_urls(settings: Settings) -> list[str]:
+    return list(settings.rpc_urls) or [f"http://127.0.0.1:{settings.dev_anvil_port}"]
+
+
+def escrow_address(settings: Settings) -> str:
+    """The configured escrow, else the one `bookme deploy` wrote to the deployment file."""
+    if settings.escrow_address:
+        return settings.escrow_address
+    try:
+        return Deployment.read_json(settings.deployment_file).escrow
+    except FileNotFoundError:
+        raise SettingsError(
+            f"no BOOKME_ESCROW_ADDRESS and no deployment file at {settings.deployment_file}"
+        ) from None
+
+
+@asynccontextmanager
+async def activity_dependencies(settings: Settings) -> AsyncIterator[list[Callable[..., Any]]]:
+    """Every activity bound to its dependencies; closes the engine and chain client after."""
+    if not settings.database_url:
+        raise SettingsError("BOOKME_DATABASE_URL is required to run the worker")
+    async with AsyncExitStack() as stack:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        stack.push_async_callback(engine.dispose)
+        sessions = make_session_factory(engine)
+        client = ChainClient.from_settings(
+            settings.model_copy(update={"rpc_urls": rpc_urls(settings)})
+        )
+        stack.push_async_callback(client.close)
+        escrow = EscrowReader(client, escrow_address(settings))
+        operator_key = settings.operator_key()
+        operator = None
+        if operator_key is not None:
+            sender = TransactionSender(
+                client,
+                TransactionKey(operator_key),
+                chain_id=settings.chain_id,
+                config=SenderConfig(confirmations=max(1, settings.confirmations)),
+            )
+            operator = OperatorSender(sender, escrow)
+        else:
+            log.warning("worker_without_operator_key", effect="auto-complete and refunds fail")
+        signer_key = settings.signer_key()
+        if signer_key is None:
+            log.warning("worker_without_signer_key", effect="authorizations fail")
+        store = BookingStore(sessions, escrow_address=escrow.address)
+        signer = Signer(
+            sessions,
+            signer_key=signer_key,
+            domain=Eip712Domain(chain_id=settings.chain_id, verifying_contract=escrow.address),
+        )
+        chain = ChainActivities(
+            client,
+            escrow,
+            operator,
+            chain_id=settings.chain_id,
+            max_block_range=settings.listener_max_block_range,
+        )
+        yield build_activities(store=store, signer=signer, chain=chain)
+
+
+def build_worker(
+    client: Client, settings: Settings, activities: Sequence[Callable[..., Any]]
+) -> Worker:
+    """The worker with the configured concurrency and graceful shutdown."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=list(activities),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set, then shut down gracefully."""
+    client = await Client.connect(
+        temporal_address(settings),
+        namespace=settings.temporal_namespace,
+        data_converter=DATA_CONVERTER,
+    )
+    async with activity_dependencies(settings) as activities:
+        worker = build_worker(client, settings, activities)
+        async with worker:
+            log.info(
+                "worker_started",
+                task_queue=settings.task_queue,
+                temporal=temporal_address(settings),
+                max_concurrent_activities=settings.worker_max_concurrent_activities,
+            )
+            await stop.wait()
+            log.info("worker_stopping", grace_seconds=GRACEFUL_SHUTDOWN.total_seconds())
+    log.info("worker_stopped")
+
+
+async def _main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await run(settings, stop)
+
+
+def main() -> int:
+    try:
+        asyncio.run(_main())
+    except SettingsError as exc:
+        print(f"worker: {exc}", file=sys.stderr)  # noqa: T201 - CLI entry point
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

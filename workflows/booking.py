@@ -121,6 +121,7 @@ class BookingWorkflow:
         self._status = S.PENDING_PAYMENT
         self._reason: str | None = None
         self._lock = asyncio.Lock()
+        self._recorded = False  # updates wait for the booking row their activities refer to
         self._inbox: list[tuple[bool, ChainEventSignal]] = []  # (is_revert, event)
         self._applied: dict[str, ChainEventSignal] = {}
         self._buffered: list[ChainEventSignal] = []
@@ -137,7 +138,7 @@ class BookingWorkflow:
         self._release_at = booking.scheduled_at + timedelta(
             seconds=booking.policy.auto_complete_delay_seconds
         )
-        self._auto_complete_at: datetime | None = self._release_at
+        self._auto_complete_at: datetime | None = self._release_at + c.AUTO_COMPLETE_MARGIN
         self._auto_complete_attempts = 0
         self._completion_tx: str | None = None
         self._refund_sent = False
@@ -174,6 +175,7 @@ class BookingWorkflow:
                 ]
             )
             self._publish_details()
+            self._recorded = True
         while not self._finished():
             await self._wait_for_work()
             async with self._lock:
@@ -292,6 +294,7 @@ class BookingWorkflow:
     @workflow.update(name="authorize_payment")
     async def authorize_payment(self, request: AuthorizePaymentRequest) -> PaymentAuthorization:
         self._accepted_updates += 1
+        await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_authorize(request)  # the status may have moved while we waited
             reusable = self._reusable_payment_auth()
@@ -357,9 +360,15 @@ class BookingWorkflow:
     @workflow.update(name="report_transaction")
     async def report_transaction(self, request: ReportTransactionRequest) -> TransactionReport:
         self._accepted_updates += 1
+        await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_report(request)
             self._reports += 1
+            if self._tx_already_applied(request.tx_hash):
+                # The poll (or the listener) got there first: acknowledge, nothing to watch.
+                return TransactionReport(
+                    tx_hash=request.tx_hash, kind=request.kind, monitoring_until=workflow.now()
+                )
             if request.kind is TransactionKind.COMPLETION and self._status is S.PAID:
                 self._completion_tx = request.tx_hash
                 await self._transition(
@@ -381,16 +390,23 @@ class BookingWorkflow:
         allowed = REPORTABLE.get(request.kind)
         if allowed is None:
             raise InvalidRequest(f"a {request.kind.value} transaction cannot be reported")
+        if self._reports >= c.MAX_REPORTED_TRANSACTIONS:
+            raise LimitReached("this booking has accepted its maximum of reported transactions")
+        if self._tx_already_applied(request.tx_hash):
+            return
         if self._status not in allowed:
             raise WrongState(
                 f"a {request.kind.value} transaction does not fit a {self._status.value} booking"
             )
-        if self._reports >= c.MAX_REPORTED_TRANSACTIONS:
-            raise LimitReached("this booking has accepted its maximum of reported transactions")
+
+    def _tx_already_applied(self, tx_hash: str) -> bool:
+        wanted = tx_hash.lower()
+        return any(e.identity.tx_hash.lower() == wanted for e in self._applied.values())
 
     @workflow.update(name="request_cancellation")
     async def request_cancellation(self, request: CancellationRequest) -> CancellationResult:
         self._accepted_updates += 1
+        await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_cancellation(request)
             reason = f"{request.role.value}: {request.reason}"
@@ -480,6 +496,7 @@ class BookingWorkflow:
     @workflow.update(name="emergency_cancel")
     async def emergency_cancel(self, request: EmergencyCancelRequest) -> EmergencyCancelResult:
         self._accepted_updates += 1
+        await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_emergency(request)
             if self._refund_sent:

@@ -90,5 +90,7 @@ MAX_CANCELLATION_AUTHORIZATIONS = 4
 MAX_REPORTED_TRANSACTIONS = 8
 MAX_AUTO_COMPLETE_ATTEMPTS = 3
 MAX_REJECTED_EVENTS_RECORDED = 20
+# completeService is refused until block.timestamp >= releaseTime; block time lags wall time.
+AUTO_COMPLETE_MARGIN = timedelta(seconds=15)
 # An authorization handed out with less life left than this is replaced, not reused.
 MIN_REUSABLE_AUTHORIZATION = timedelta(seconds=60)

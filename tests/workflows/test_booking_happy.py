@@ -35,7 +35,7 @@ async def test_pay_then_auto_complete_then_completed(harness):
     assert (await handle.query(BookingWorkflow.status)).status is S.PAID
     assert harness.fakes.completions_sent == []
     # ...then the operator sends completeService (we stay inside the 30 s push grace).
-    await harness.env.sleep(timedelta(minutes=10, seconds=10))
+    await harness.env.sleep(timedelta(minutes=10, seconds=20))
     view = await harness.wait_for(handle, S.PENDING_COMPLETION)
     assert len(harness.fakes.completions_sent) == 1
     assert view.completion_tx_hash == "0x" + "c0" * 32

@@ -1,0 +1,281 @@
+"""Full lifecycles on real Temporal + Postgres + anvil, with the real activities and worker.
+
+No listener runs here: every chain event reaches the workflow through the polling path
+(``observe_booking``), which builds the same signal payload the listener will send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from temporalio.client import Client, WorkflowHandle
+
+from bookme.embedded.anvil import AnvilNode
+from bookme.settings import Settings
+from chain.eip712 import BookingAuthorization, CancellationAuthorization, chain_booking_id
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade_async
+from db.models import Booking, BookingEvent, PlatformFee, ProviderEarning, Refund
+from tests.contracts.harness import EscrowHarness
+from worker import activity_dependencies, build_worker
+from workflows import BookingWorkflow, booking_workflow_id
+from workflows.types import (
+    AuthorizePaymentRequest,
+    BookingInput,
+    BookingPolicy,
+    BookingStatus,
+    BookingView,
+    CancellationRequest,
+    CancellationRole,
+    PaymentAuthorization,
+    ReportTransactionRequest,
+    TransactionKind,
+)
+
+pytestmark = pytest.mark.integration
+S = BookingStatus
+USDC = 10**6
+
+
+@dataclass
+class Stack:
+    client: Client
+    task_queue: str
+    escrow: EscrowHarness
+    database_url: str
+
+    def booking(self, *, scheduled_at: datetime, auto_complete_delay: int = 7200) -> BookingInput:
+        booking_id = str(uuid.uuid4())
+        r = self.escrow.roles
+        return BookingInput(
+            booking_id=booking_id,
+            chain_booking_id=chain_booking_id(booking_id),
+            customer_wallet=r.customer.address,
+            provider_wallet=r.provider.address,
+            amount_units=100 * USDC,
+            scheduled_at=scheduled_at,
+            service_id="svc",
+            customer_id="cust",
+            provider_id="prov",
+            policy=BookingPolicy(
+                confirmations=0,
+                push_grace_seconds=0,  # no listener here: poll from the first second
+                poll_interval_seconds=1,
+                monitoring_window_seconds=120,
+                auto_complete_delay_seconds=auto_complete_delay,
+            ),
+        )
+
+    async def start(self, booking: BookingInput) -> WorkflowHandle[BookingWorkflow, BookingView]:
+        return await self.client.start_workflow(
+            BookingWorkflow.run,
+            booking,
+            id=booking_workflow_id(booking.booking_id),
+            task_queue=self.task_queue,
+        )
+
+    def pay(self, auth: PaymentAuthorization) -> str:
+        onchain = BookingAuthorization(
+            booking_id=auth.chain_booking_id,
+            customer=auth.customer,
+            provider=auth.provider,
+            inviter=auth.inviter,
+            amount=auth.amount,
+            platform_fee_rate=auth.platform_fee_rate,
+            inviter_fee_rate=auth.inviter_fee_rate,
+            release_time=auth.release_time,
+            expiry=auth.expiry,
+            nonce=auth.nonce,
+        )
+        receipt = self.escrow.pay(onchain, bytes.fromhex(auth.signature[2:]))
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+
+@pytest.fixture
+async def stack(
+    temporal_client: Client, database_url: str, fresh_chain: AnvilNode
+) -> AsyncIterator[Stack]:
+    await upgrade_async(database_url)
+    escrow = EscrowHarness(fresh_chain)
+    r = escrow.roles
+    settings = Settings(
+        database_url=database_url,
+        rpc_urls=[fresh_chain.http_url],
+        chain_id=fresh_chain.chain_id,
+        escrow_address=escrow.escrow.address,
+        signer_private_key=SecretStr(r.signer.private_key),
+        operator_private_key=SecretStr(r.operator.private_key),
+        confirmations=0,
+        task_queue=f"bookings-it-{uuid.uuid4().hex[:10]}",
+    )
+    async with (
+        activity_dependencies(settings) as activities,
+        build_worker(temporal_client, settings, activities),
+    ):
+        yield Stack(
+            client=temporal_client,
+            task_queue=settings.task_queue,
+            escrow=escrow,
+            database_url=database_url,
+        )
+
+
+async def _db_state(database_url: str, booking_id: str):
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        sessions = make_session_factory(engine)
+        async with sessions() as session:
+            bid = uuid.UUID(booking_id)
+            row = (await session.execute(select(Booking).where(Booking.id == bid))).scalar_one()
+            kinds = (
+                (
+                    await session.execute(
+                        select(BookingEvent.kind)
+                        .where(BookingEvent.booking_id == bid)
+                        .order_by(BookingEvent.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            earnings = (
+                (
+                    await session.execute(
+                        select(ProviderEarning).where(ProviderEarning.booking_id == bid)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            fees = (
+                (await session.execute(select(PlatformFee).where(PlatformFee.booking_id == bid)))
+                .scalars()
+                .all()
+            )
+            refunds = (
+                (await session.execute(select(Refund).where(Refund.booking_id == bid)))
+                .scalars()
+                .all()
+            )
+        return row, list(kinds), earnings, fees, refunds
+    finally:
+        await engine.dispose()
+
+
+async def test_pay_then_customer_completes(stack):
+    before = stack.escrow.balances()
+    booking = stack.booking(scheduled_at=datetime.now(UTC) + timedelta(days=2))
+    handle = await stack.start(booking)
+    auth = await handle.execute_update(
+        BookingWorkflow.authorize_payment,
+        AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
+    )
+    tx = stack.pay(auth)
+    await handle.execute_update(
+        BookingWorkflow.report_transaction,
+        ReportTransactionRequest(tx_hash=tx, kind=TransactionKind.PAYMENT),
+    )
+    r = stack.escrow.roles
+    receipt = stack.escrow.complete(booking.chain_booking_id, r.customer)
+    done_tx = "0x" + bytes(receipt["transactionHash"]).hex()
+    # PAID first (the payment window), then the reported completion is polled
+    view = await handle.query(BookingWorkflow.status)
+    while view.status is S.PENDING_PAYMENT:
+        view = await handle.query(BookingWorkflow.status)
+    await handle.execute_update(
+        BookingWorkflow.report_transaction,
+        ReportTransactionRequest(tx_hash=done_tx, kind=TransactionKind.COMPLETION),
+    )
+    result = await handle.result()
+    assert result.status is S.COMPLETED
+
+    after = stack.escrow.balances()
+    assert before["customer"] - after["customer"] == 100 * USDC
+    assert after["provider"] - before["provider"] == 90 * USDC
+    assert after["treasury"] - before["treasury"] == 10 * USDC
+    assert after["escrow"] == before["escrow"]
+
+    row, kinds, earnings, fees, _ = await _db_state(stack.database_url, booking.booking_id)
+    assert row.status.value == "COMPLETED"
+    assert row.blockchain_tx_hash == tx
+    assert row.completion_tx_hash == done_tx
+    assert kinds == ["created", "payment_confirmed", "completion_reported", "service_completed"]
+    assert [e.amount_units for e in earnings] == [90 * USDC]
+    assert [f.platform_amount_units for f in fees] == [10 * USDC]
+
+
+async def test_pay_then_auto_complete_by_the_operator(stack):
+    before = stack.escrow.balances()
+    # release time (scheduled + delay) a few seconds from now
+    booking = stack.booking(
+        scheduled_at=datetime.now(UTC) - timedelta(hours=2) + timedelta(seconds=8)
+    )
+    handle = await stack.start(booking)
+    auth = await handle.execute_update(
+        BookingWorkflow.authorize_payment,
+        AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
+    )
+    stack.pay(auth)  # not reported: the authorization's window finds it on chain
+    # anvil mines only on demand: make sure the chain's clock has passed the release time
+    stack.escrow.travel(30)
+    result = await handle.result()
+    assert result.status is S.COMPLETED
+    assert result.completion_tx_hash is not None
+    after = stack.escrow.balances()
+    assert after["provider"] - before["provider"] == 90 * USDC
+    assert after["treasury"] - before["treasury"] == 10 * USDC
+    row, kinds, earnings, _, _ = await _db_state(stack.database_url, booking.booking_id)
+    assert kinds == ["created", "payment_confirmed", "auto_complete_sent", "service_completed"]
+    assert row.completion_tx_hash == result.completion_tx_hash
+    assert len(earnings) == 1
+
+
+async def test_pay_then_late_customer_cancellation_splits(stack):
+    before = stack.escrow.balances()
+    booking = stack.booking(scheduled_at=datetime.now(UTC) + timedelta(hours=3))
+    handle = await stack.start(booking)
+    auth = await handle.execute_update(
+        BookingWorkflow.authorize_payment,
+        AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
+    )
+    stack.pay(auth)
+    view = await handle.query(BookingWorkflow.status)
+    while view.status is S.PENDING_PAYMENT:
+        view = await handle.query(BookingWorkflow.status)
+    result = await handle.execute_update(
+        BookingWorkflow.request_cancellation,
+        CancellationRequest(
+            role=CancellationRole.CUSTOMER, wallet=booking.customer_wallet, reason="late"
+        ),
+    )
+    cancel = result.authorization
+    assert cancel is not None
+    onchain = CancellationAuthorization(
+        booking_id=cancel.chain_booking_id,
+        customer_amount=cancel.split.customer_amount,
+        provider_amount=cancel.split.provider_amount,
+        platform_amount=cancel.split.platform_amount,
+        inviter_amount=cancel.split.inviter_amount,
+        reason=cancel.reason,
+        expiry=cancel.expiry,
+        nonce=cancel.nonce,
+    )
+    stack.escrow.cancel(onchain, stack.escrow.roles.customer, bytes.fromhex(cancel.signature[2:]))
+    final = await handle.result()
+    assert final.status is S.CANCELLED
+    after = stack.escrow.balances()
+    assert before["customer"] - after["customer"] == 50 * USDC
+    assert after["provider"] - before["provider"] == 50 * USDC
+    assert after["treasury"] == before["treasury"]
+    row, kinds, _, _, refunds = await _db_state(stack.database_url, booking.booking_id)
+    assert row.status.value == "CANCELLED"
+    assert kinds == ["created", "payment_confirmed", "cancellation_authorized", "booking_cancelled"]
+    assert [(x.customer_amount_units, x.provider_amount_units) for x in refunds] == [
+        (50 * USDC, 50 * USDC)
+    ]

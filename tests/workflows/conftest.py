@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from temporalio.worker import Worker
 from tests.workflows.fakes import FakeActivities, make_booking
 from workflows import WORKFLOWS, BookingWorkflow, booking_workflow_id
 from workflows.types import BookingInput, BookingStatus, BookingView
+
+HISTORIES = Path(__file__).parent / "histories"
 
 
 @dataclass
@@ -39,6 +43,14 @@ class BookingHarness:
         self.started.append(handle)
         return handle
 
+    async def record_histories(self, name: str) -> None:
+        """Write every history of this test for the replay test (BOOKME_RECORD_HISTORIES=1)."""
+        HISTORIES.mkdir(exist_ok=True)
+        for index, handle in enumerate(self.started):
+            history = await handle.fetch_history()
+            suffix = f"-{index}" if len(self.started) > 1 else ""
+            (HISTORIES / f"{name}{suffix}.json").write_text(history.to_json(), encoding="utf-8")
+
     async def terminate_leftovers(self) -> None:
         """A workflow left running without its worker would stall the shared server's clock."""
         for handle in self.started:
@@ -59,7 +71,9 @@ class BookingHarness:
 
 
 @pytest.fixture
-async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[BookingHarness]:
+async def harness(
+    time_skipping_env: WorkflowEnvironment, request: pytest.FixtureRequest
+) -> AsyncIterator[BookingHarness]:
     fakes = FakeActivities()
     task_queue = f"bookings-test-{uuid.uuid4().hex[:12]}"
     async with Worker(
@@ -73,3 +87,5 @@ async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Booki
             yield harness
         finally:
             await harness.terminate_leftovers()
+            if os.environ.get("BOOKME_RECORD_HISTORIES") == "1":
+                await harness.record_histories(request.node.name)

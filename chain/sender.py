@@ -63,6 +63,7 @@ class SentTransaction:
     hashes: list[str] = field(default_factory=list)
     broadcast_at: float = 0.0
     nonce_used_elsewhere: int = 0
+    checked_at_head: int = -1
 
     @property
     def tx_hash(self) -> str:
@@ -128,6 +129,9 @@ class TransactionSender:
         self._clock = clock
         self._nonce_lock = asyncio.Lock()
         self._next_nonce: int | None = None
+        self._head: int | None = None
+        self._head_at = 0.0
+        self._head_lookup: asyncio.Future[int] | None = None
 
     @property
     def address(self) -> str:
@@ -298,27 +302,46 @@ class TransactionSender:
                 )
             await asyncio.sleep(config.poll_interval_seconds)
 
+    async def _current_head(self) -> int:
+        """The head, shared by every waiting transaction: one lookup per half poll interval."""
+        if self._head is not None and self._clock() - self._head_at < (
+            self.config.poll_interval_seconds / 2
+        ):
+            return self._head
+        if self._head_lookup is None or self._head_lookup.done():
+            self._head_lookup = asyncio.ensure_future(self.client.block_number())
+        head = await asyncio.shield(self._head_lookup)
+        self._head, self._head_at = head, self._clock()
+        return head
+
     async def _poll(self, sent: SentTransaction, needed: int) -> TransactionReceipt | None:
-        """One look: the confirmed receipt, or None after replacing the tx if it is stuck."""
-        receipt = await self._mined_receipt(sent)
-        if receipt is not None:
-            sent.nonce_used_elsewhere = 0
-            head = await self.client.block_number()
-            if head - receipt.block_number + 1 >= needed:
+        """One look: the confirmed receipt, or None (after replacing the tx if it is stuck)."""
+        head = await self._current_head()
+        # Receipts and nonces only change with a new block: skip the lookups until one comes.
+        if head != sent.checked_at_head:
+            sent.checked_at_head = head
+            receipt = await self._mined_receipt(sent)
+            if receipt is not None:
+                sent.nonce_used_elsewhere = 0
+                if head - receipt.block_number + 1 < needed:
+                    return None
                 # Re-read: a reorg while we counted may have moved or dropped it.
                 again = await self.client.get_transaction_receipt(receipt.tx_hash)
                 if again is not None and again.block_hash == receipt.block_hash:
                     return again
-            return None
-        mined_nonce = await self.client.get_transaction_count(self.address, "latest")
-        if mined_nonce > sent.nonce:
-            # Our receipt may just lag the nonce on a load-balanced provider: look again.
-            sent.nonce_used_elsewhere += 1
-            if sent.nonce_used_elsewhere >= 3:
-                raise TransactionDropped(
-                    f"nonce {sent.nonce} of {self.address} was used by another transaction"
-                )
-        elif (
+                sent.checked_at_head = -1
+                return None
+            mined_nonce = await self.client.get_transaction_count(self.address, "latest")
+            if mined_nonce > sent.nonce:
+                # Our receipt may just lag the nonce on a load-balanced provider: look again.
+                sent.nonce_used_elsewhere += 1
+                sent.checked_at_head = -1
+                if sent.nonce_used_elsewhere >= 3:
+                    raise TransactionDropped(
+                        f"nonce {sent.nonce} of {self.address} was used by another transaction"
+                    )
+                return None
+        if (
             self._clock() - sent.broadcast_at >= self.config.replace_after_seconds
             and sent.replacements < self.config.max_replacements
         ):

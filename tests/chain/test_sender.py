@@ -16,6 +16,7 @@ from chain.errors import RpcError, TransactionDropped
 from chain.keys import InvalidKeyError, TransactionKey
 from chain.sender import SenderConfig, TransactionSender
 from tests.chain.conftest import sender_for
+from tests.chain.rpc_proxy import FaultyRpcProxy, Mode
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +179,30 @@ async def test_sender_metrics(fresh_chain: AnvilNode, client: ChainClient):
         registry.get_sample_value("bookme_tx_confirmed_total", {**labels, "outcome": "succeeded"})
         == 2
     )
+
+
+async def test_waiting_survives_every_provider_failing_for_a_while(fresh_chain: AnvilNode):
+    proxy = FaultyRpcProxy(fresh_chain.http_url)
+    await proxy.start()
+    try:
+        async with ChainClient(
+            [proxy.url], cooldown_seconds=0.05, backoff_initial=0.01, max_attempts=2
+        ) as flaky:
+            sender = sender_for(flaky, fresh_chain, 5, poll_interval_seconds=0.02)
+            fresh_chain.rpc("evm_setAutomine", False)
+            try:
+                sent = await sender.send(to=fresh_chain.accounts[6].address, data=b"", value=3)
+                proxy.mode = Mode.SERVER_ERROR
+                with capture_logs() as logs:
+                    waiter = asyncio.create_task(sender.wait(sent))
+                    while not any(e["event"] == "tx_wait_rpc_failed" for e in logs):  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+                    fresh_chain.rpc("evm_mine")
+                    proxy.mode = Mode.PASS
+                    receipt = await asyncio.wait_for(waiter, 30)
+            finally:
+                fresh_chain.rpc("evm_setAutomine", True)
+    finally:
+        await proxy.stop()
+    assert receipt.succeeded
+    assert receipt.tx_hash == sent.tx_hash

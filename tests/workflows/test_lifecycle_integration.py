@@ -6,6 +6,7 @@ No listener runs here: every chain event reaches the workflow through the pollin
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,16 +16,25 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 
+from activities import signal_from_event
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings
+from chain.client import ChainClient
 from chain.eip712 import BookingAuthorization, CancellationAuthorization, chain_booking_id
+from chain.events import decode_escrow_logs
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
-from db.models import Booking, BookingEvent, PlatformFee, ProviderEarning, Refund
+from db.models import BlockchainEvent, Booking, BookingEvent, PlatformFee, ProviderEarning, Refund
 from tests.contracts.harness import EscrowHarness
 from worker import activity_dependencies, build_worker
-from workflows import BookingWorkflow, booking_workflow_id
+from workflows import (
+    BookingWorkflow,
+    OrphanPaymentWorkflow,
+    booking_workflow_id,
+    orphan_workflow_id,
+)
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,
@@ -33,6 +43,7 @@ from workflows.types import (
     BookingView,
     CancellationRequest,
     CancellationRole,
+    OrphanPaymentInput,
     PaymentAuthorization,
     ReportTransactionRequest,
     TransactionKind,
@@ -279,3 +290,66 @@ async def test_pay_then_late_customer_cancellation_splits(stack):
     assert [(x.customer_amount_units, x.provider_amount_units) for x in refunds] == [
         (50 * USDC, 50 * USDC)
     ]
+
+
+async def test_unpaid_booking_times_out(stack):
+    booking = stack.booking(scheduled_at=datetime.now(UTC) + timedelta(days=1))
+    booking = dataclasses.replace(
+        booking, policy=dataclasses.replace(booking.policy, payment_deadline_seconds=3)
+    )
+    handle = await stack.start(booking)
+    result = await handle.result()
+    assert result.status is S.CANCELLED
+    assert result.reason == "payment_timeout"
+    row, kinds, _, _, refunds = await _db_state(stack.database_url, booking.booking_id)
+    assert row.status.value == "CANCELLED"
+    assert row.status_reason == "payment_timeout"
+    assert kinds == ["created", "payment_timeout"]
+    assert refunds == []
+
+
+async def test_orphan_payment_is_refunded_by_the_operator(stack, fresh_chain):
+    escrow = stack.escrow
+    before = escrow.balances()
+    auth = escrow.booking_auth()  # a booking this service never created
+    receipt = escrow.pay(auth)
+    tx = "0x" + bytes(receipt["transactionHash"]).hex()
+    async with ChainClient([fresh_chain.http_url]) as client:
+        raw = await client.get_transaction_receipt(tx)
+    assert raw is not None
+    (paid,) = [
+        signal_from_event(e)
+        for e in decode_escrow_logs(raw.logs, fresh_chain.chain_id, escrow.escrow.address)
+    ]
+    orphan = OrphanPaymentInput(
+        event=paid,
+        policy=BookingPolicy(confirmations=0, push_grace_seconds=1, poll_interval_seconds=1),
+    )
+    handle = await stack.client.start_workflow(
+        OrphanPaymentWorkflow.run,
+        orphan,
+        id=orphan_workflow_id(paid.chain_booking_id),
+        task_queue=stack.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    result = await handle.result()
+    assert result.refunded
+    after = escrow.balances()
+    assert after["customer"] == before["customer"]
+    assert after["escrow"] == before["escrow"]
+    engine = make_engine(stack.database_url, pool_size=1)
+    try:
+        async with make_session_factory(engine)() as session:
+            rows = (
+                (await session.execute(select(BlockchainEvent).order_by(BlockchainEvent.id)))
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert [(r.event_type, r.status.value) for r in rows] == [
+        ("BookingCreatedAndPaid", "PROCESSED"),
+        ("BookingCancelled", "PROCESSED"),
+    ]
+    assert rows[0].status_reason == "orphan: orphan_refunded"
+    assert rows[0].booking_id is None

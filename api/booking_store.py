@@ -92,7 +92,7 @@ async def wait_for_booking(
     booking_id: uuid.UUID,
     *,
     within: float,
-    interval: float = 0.05,
+    interval: float = 0.02,
 ) -> Booking | None:
     """Poll until the workflow's first activity has recorded the booking (None on timeout)."""
     loop = asyncio.get_running_loop()
@@ -106,4 +106,4 @@ async def wait_for_booking(
         if loop.time() >= deadline:
             return None
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 2, 0.1)

@@ -188,3 +188,20 @@ def test_party_rules_follow_the_role() -> None:
     assert not provider.may_see(customer_wallet=WALLET, provider_wallet=other)
     operator = Principal(user_id="o", role=Role.OPERATOR, wallet=None)
     assert operator.may_see(customer_wallet=other, provider_wallet=other)
+
+
+async def test_dev_token_command_mints_a_token_the_api_accepts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.dev_token import main
+
+    monkeypatch.setenv("BOOKME_JWT_SECRET", SECRET)
+    monkeypatch.delenv("BOOKME_JWKS_URL", raising=False)
+    assert main(["--sub", "alice", "--role", "customer", "--wallet", WALLET]) == 0
+    principal = await hs_verifier().verify(capsys.readouterr().out.strip())
+    assert principal == Principal(user_id="alice", role=Role.CUSTOMER, wallet=WALLET)
+    with pytest.raises(SystemExit):
+        main(["--sub", "bob", "--role", "provider"])  # no wallet
+    monkeypatch.setenv("BOOKME_JWKS_URL", "https://id.example/jwks")
+    with pytest.raises(SystemExit):
+        main(["--sub", "alice", "--role", "operator"])

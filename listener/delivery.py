@@ -99,13 +99,6 @@ class Deliverer:
                 self._metrics.signal_latency.observe(
                     max(0.0, self._clock() - event.block_timestamp)
                 )
-            log.debug(
-                "listener_event_signalled",
-                event_key=event.key,
-                event_type=event.signal.kind.value,
-                booking_id=booking,
-                outcome=outcome.value,
-            )
 
         return call
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import and_, delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,6 +19,62 @@ from listener.lock import Lease
 RECEIVED = BlockchainEventStatus.RECEIVED.value
 REORGED = BlockchainEventStatus.REORGED.value
 _ROWS_PER_STATEMENT = 1000
+_EVENTS_PER_STATEMENT = 5000
+
+# One statement per chunk, with arrays instead of a VALUES row per event (which SQLAlchemy
+# would compile afresh every time). A conflicting row is left alone unless it was REORGED
+# and came back in a new block. The data-modifying CTE's own rows are not visible to the
+# outer SELECT, so it reports the pre-insert state of existing rows and then the written ones.
+_REMEMBER_BLOCKS = text(
+    """
+    INSERT INTO recent_blocks (chain_id, contract_address, block_number, block_hash)
+    SELECT :chain_id, :contract, n, h
+    FROM unnest(CAST(:numbers AS bigint[]), CAST(:hashes AS text[])) AS t(n, h)
+    ON CONFLICT (chain_id, contract_address, block_number)
+    DO UPDATE SET block_hash = excluded.block_hash
+    """
+)
+
+_STORE_EVENTS = text(
+    """
+    WITH incoming AS (
+        SELECT * FROM unnest(
+            CAST(:tx AS text[]), CAST(:li AS integer[]), CAST(:bn AS bigint[]),
+            CAST(:bh AS text[]), CAST(:ca AS text[]), CAST(:et AS text[]),
+            CAST(:cb AS text[]), CAST(:bk AS text[]), CAST(:pl AS text[])
+        ) AS t(tx_hash, log_index, block_number, block_hash, contract_address, event_type,
+               chain_booking_id, booking_id, payload)
+    ),
+    written AS (
+        INSERT INTO blockchain_events AS e (
+            chain_id, tx_hash, log_index, block_number, block_hash, contract_address,
+            event_type, chain_booking_id, booking_id, payload, status
+        )
+        SELECT :chain_id, tx_hash, log_index, block_number, block_hash, contract_address,
+               event_type, chain_booking_id, CAST(booking_id AS uuid), CAST(payload AS jsonb),
+               'RECEIVED'
+        FROM incoming
+        ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE SET
+            block_number = excluded.block_number,
+            block_hash = excluded.block_hash,
+            status = 'RECEIVED',
+            status_reason = NULL,
+            processed_at = NULL,
+            booking_id = coalesce(e.booking_id, excluded.booking_id)
+        WHERE e.status = 'REORGED'
+        RETURNING e.tx_hash, e.log_index, e.status
+    )
+    SELECT * FROM (
+        SELECT e.tx_hash, e.log_index, e.status, 0 AS pass
+        FROM blockchain_events e
+        JOIN incoming i ON e.tx_hash = i.tx_hash AND e.log_index = i.log_index
+        WHERE e.chain_id = :chain_id
+        UNION ALL
+        SELECT tx_hash, log_index, status, 1 AS pass FROM written
+    ) AS found
+    ORDER BY pass
+    """
+).columns()
 T = TypeVar("T")
 
 
@@ -98,23 +154,16 @@ class ListenerStore:
             if lease is not None:
                 await lease.assert_held(conn)
             await self._write_cursor(conn, cursor)
-            rows = [
+            ordered = sorted(remembered.items())
+            await conn.execute(
+                _REMEMBER_BLOCKS,
                 {
                     "chain_id": self.chain_id,
-                    "contract_address": self.contract,
-                    "block_number": number,
-                    "block_hash": block_hash,
-                }
-                for number, block_hash in sorted(remembered.items())
-            ]
-            for chunk in _chunks(rows):
-                statement = insert(RecentBlock).values(list(chunk))
-                await conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["chain_id", "contract_address", "block_number"],
-                        set_={"block_hash": statement.excluded.block_hash},
-                    )
-                )
+                    "contract": self.contract,
+                    "numbers": [number for number, _ in ordered],
+                    "hashes": [block_hash for _, block_hash in ordered],
+                },
+            )
             # Keep the newest block at or below the floor as an anchor: a reorg as deep as
             # the window then still finds a canonical block to rewind to.
             anchor = (
@@ -228,56 +277,28 @@ class ListenerStore:
             return {}
         statuses: dict[str, str] = {}
         async with self._engine.begin() as conn:
-            for chunk in _chunks(events):
-                rows = [self._row(event, bookings) for event in chunk]
-                statement = insert(BlockchainEvent).values(rows)
-                table = BlockchainEvent.__table__
-                # Same identity in a new block (re-included after a reorg): revive the row.
-                revive = statement.on_conflict_do_update(
-                    index_elements=["chain_id", "tx_hash", "log_index"],
-                    set_={
-                        "block_number": statement.excluded.block_number,
-                        "block_hash": statement.excluded.block_hash,
-                        "status": RECEIVED,
-                        "status_reason": None,
-                        "processed_at": None,
-                        "booking_id": func.coalesce(
-                            table.c.booking_id, statement.excluded.booking_id
-                        ),
-                    },
-                    where=table.c.status == REORGED,
-                )
-                await conn.execute(revive)
-                keys = [(e.signal.identity.tx_hash, e.signal.identity.log_index) for e in chunk]
-                found = await conn.execute(
-                    select(
-                        BlockchainEvent.tx_hash, BlockchainEvent.log_index, BlockchainEvent.status
-                    ).where(
-                        and_(
-                            BlockchainEvent.chain_id == self.chain_id,
-                            tuple_(BlockchainEvent.tx_hash, BlockchainEvent.log_index).in_(keys),
-                        )
-                    )
-                )
-                for tx_hash, log_index, status in found:
+            for chunk in _chunks(events, _EVENTS_PER_STATEMENT):
+                rows = await conn.execute(_STORE_EVENTS, self._columns(chunk, bookings))
+                for tx_hash, log_index, status, _ in rows:
+                    # Rows written now come last and win over the pre-insert snapshot.
                     statuses[f"{self.chain_id}:{tx_hash}:{log_index}"] = status
         return statuses
 
-    def _row(self, event: ObservedEvent, bookings: Mapping[str, str]) -> dict[str, object]:
-        identity = event.signal.identity
-        booking = bookings.get(event.signal.chain_booking_id)
+    def _columns(
+        self, events: Sequence[ObservedEvent], bookings: Mapping[str, str]
+    ) -> dict[str, object]:
+        identities = [e.signal.identity for e in events]
         return {
             "chain_id": self.chain_id,
-            "tx_hash": identity.tx_hash,
-            "log_index": identity.log_index,
-            "block_number": identity.block_number,
-            "block_hash": identity.block_hash,
-            "contract_address": event.contract,
-            "event_type": event.signal.kind.value,
-            "chain_booking_id": event.signal.chain_booking_id,
-            "booking_id": uuid.UUID(booking) if booking else None,
-            "payload": event.payload,
-            "status": RECEIVED,
+            "tx": [i.tx_hash for i in identities],
+            "li": [i.log_index for i in identities],
+            "bn": [i.block_number for i in identities],
+            "bh": [i.block_hash for i in identities],
+            "ca": [e.contract for e in events],
+            "et": [e.signal.kind.value for e in events],
+            "cb": [e.signal.chain_booking_id for e in events],
+            "bk": [bookings.get(e.signal.chain_booking_id.lower()) for e in events],
+            "pl": [json.dumps(e.payload) for e in events],
         }
 
     async def find_bookings(self, chain_booking_ids: Iterable[str]) -> dict[str, str]:

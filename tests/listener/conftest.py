@@ -19,6 +19,7 @@ from listener.config import ListenerConfig
 from listener.service import Listener
 from listener.sink import SignalSink
 from tests.listener.driver import EscrowDriver
+from tests.listener.proxy import FaultProxy
 
 
 @pytest.fixture
@@ -120,3 +121,14 @@ async def cursor_row(engine: AsyncEngine) -> Any:
         return (
             await conn.execute(text("SELECT last_block_number, last_block_hash FROM chain_cursor"))
         ).first()
+
+
+@pytest.fixture
+async def proxy(fresh_chain: AnvilNode) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the test anvil."""
+    proxy = FaultProxy(fresh_chain.http_url, fresh_chain.ws_url)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()

@@ -210,22 +210,38 @@ class EventEmitter:
 
     async def emit(self, count: int, *, per_block: int = 1) -> list[str]:
         """`count` payments (fresh chain booking ids), `per_block` logs to a block."""
-        sender = self.driver.accounts[6].address
-        ids: list[str] = []
-        if per_block > 1:
-            await self.driver.rpc("evm_setAutomine", False)
+        if per_block == 1:
+            # Four senders in parallel: automine still gives every transaction its own block.
+            senders = [a.address for a in self.driver.accounts[6:10]]
+            shares = [range(i, count, len(senders)) for i in range(len(senders))]
+            streams = await asyncio.gather(
+                *(
+                    self._send_all(sender, len(share))
+                    for sender, share in zip(senders, shares, strict=True)
+                )
+            )
+            ids = [cbid for stream in streams for cbid, _ in stream]
+            for stream in streams:
+                if stream:
+                    await self.driver.receipt(stream[-1][1])
+            return ids
+        await self.driver.rpc("evm_setAutomine", False)
+        ids = []
         try:
-            last = ""
-            for index in range(count):
-                cbid = chain_booking_id(str(uuid.uuid4()))
-                ids.append(cbid)
-                last = await self.driver.transact(sender, self.address, self.payment_calldata(cbid))
-                if per_block > 1 and (index + 1) % per_block == 0:
-                    await self.driver.rpc("evm_mine")
-            if per_block > 1 and count % per_block:
+            for start in range(0, count, per_block):
+                sent = await self._send_all(
+                    self.driver.accounts[6].address, min(per_block, count - start)
+                )
+                ids.extend(cbid for cbid, _ in sent)
                 await self.driver.rpc("evm_mine")
         finally:
-            if per_block > 1:
-                await self.driver.rpc("evm_setAutomine", True)
-        await self.driver.receipt(last)
+            await self.driver.rpc("evm_setAutomine", True)
         return ids
+
+    async def _send_all(self, sender: str, count: int) -> list[tuple[str, str]]:
+        sent = []
+        for _ in range(count):
+            cbid = chain_booking_id(str(uuid.uuid4()))
+            tx = await self.driver.transact(sender, self.address, self.payment_calldata(cbid))
+            sent.append((cbid, tx))
+        return sent

@@ -10,7 +10,7 @@ from chain.client import ChainClient
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink
-from tests.listener.faults import Faults, FaultyTransport
+from tests.listener.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +105,7 @@ async def test_reorg_within_confirmation_depth_delivers_nothing(
 
 
 async def test_lagging_provider_is_not_a_reorg(
-    driver: EscrowDriver, engine, make_listener: MakeListener
+    driver: EscrowDriver, engine, make_listener: MakeListener, proxy: FaultProxy
 ):
     payments = await driver.pay_many(3)
     sink = RecordingSink()
@@ -114,18 +114,16 @@ async def test_lagging_provider_is_not_a_reorg(
     assert (await cursor_row(engine)).last_block_number == head
 
     # A restart onto a provider 3 blocks behind, which also once lies about a block hash.
-    faults = Faults(lag_head=head - 3)
-    async with ChainClient(
-        [driver.node.http_url], http_transport=FaultyTransport(faults)
-    ) as lagging:
+    proxy.faults.lag_head = head - 3
+    async with ChainClient([proxy.http_url]) as lagging:
         behind = make_listener(sink, client=lagging)
         await behind.sync_once()
         await behind.sync_once()
         assert (await cursor_row(engine)).last_block_number == head
 
         await driver.pay()
-        faults.lag_head = None
-        faults.wrong_hash_reads[head] = 1
+        proxy.faults.lag_head = None
+        proxy.faults.wrong_hash_reads[head] = 1
         await behind.sync_once()
         assert behind.metrics.suspected_reorgs._value.get() >= 1
         await behind.sync_once()

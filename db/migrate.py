@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from sqlalchemy.pool import NullPool
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 # Own version table: an adopted legacy database may already use `alembic_version`.
 VERSION_TABLE = "bookme_alembic_version"
-# pg_advisory_xact_lock key serialising concurrent migrators ("bookmedb" in ASCII).
+# pg_advisory_xact_lock key serialising migrators across processes ("bookmedb" in ASCII).
 MIGRATION_LOCK_KEY = 0x626F6F6B6D656462
+# Alembic's `op`/`context` are process-wide proxies: two migrations on two threads of one
+# process would run each other's statements, so in-process runs take turns.
+_IN_PROCESS = threading.Lock()
 
 
 def alembic_config(database_url: str) -> Config:
@@ -32,7 +36,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def _outside_event_loop(run: Callable[[], None]) -> None:
+def _outside_event_loop(command_run: Callable[[], None]) -> None:
+    def run() -> None:
+        with _IN_PROCESS:
+            command_run()
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.engine import Connection
 
 from db.base import Base
@@ -18,7 +21,7 @@ from db.migrate import (
     upgrade,
     upgrade_async,
 )
-from tests.db.introspect import fetch, schema_snapshot
+from tests.db.introspect import execute, fetch, schema_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +152,46 @@ async def test_models_create_exactly_the_migrated_schema(migrated_url, postgres)
     assert _comparable(await schema_snapshot(from_models)) == _comparable(
         await schema_snapshot(migrated_url)
     )
+
+
+async def test_concurrent_upgrades_in_one_process_take_turns(database_url):
+    await asyncio.gather(*(upgrade_async(database_url) for _ in range(3)))
+    assert await current_revision(database_url) == "0001"
+
+
+async def test_concurrent_upgrades_from_several_processes_serialise(database_url):
+    # Replicas starting together. To make them overlap for sure, a legacy table the
+    # migration must alter is locked until all three are blocked; without the advisory
+    # lock the followers would then collide on creating the same objects.
+    await execute(database_url, "CREATE TABLE bookings (id uuid PRIMARY KEY, status text)")
+    script = "import sys; from db.migrate import upgrade; upgrade(sys.argv[1])"
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        async with engine.connect() as holder:
+            await holder.execute(text("LOCK TABLE bookings IN ACCESS EXCLUSIVE MODE"))
+            processes = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", script, database_url, stderr=asyncio.subprocess.PIPE
+                )
+                for _ in range(3)
+            ]
+            await _until_blocked(engine, count=3)
+            await holder.commit()
+        results = [await process.communicate() for process in processes]
+    finally:
+        await engine.dispose()
+    assert [process.returncode for process in processes] == [0, 0, 0], results
+    assert await current_revision(database_url) == "0001"
+    assert await fetch(database_url, "SELECT count(*) FROM bookme_alembic_version") == [(1,)]
+
+
+async def _until_blocked(engine, count):
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while True:
+        async with engine.connect() as conn:
+            if (await conn.execute(query)).scalar_one() >= count:
+                return
+        await asyncio.sleep(0.2)

@@ -140,6 +140,7 @@ class BookingWorkflow:
         )
         self._auto_complete_at: datetime | None = self._release_at + c.AUTO_COMPLETE_MARGIN
         self._auto_complete_attempts = 0
+        self._auto_complete_sent = False
         self._completion_tx: str | None = None
         self._refund_sent = False
         self._refund_tx: str | None = None  # None with _refund_sent: already final on chain
@@ -222,8 +223,11 @@ class BookingWorkflow:
         return min(candidates) if candidates else None
 
     def _auto_complete_due_at(self) -> datetime | None:
+        # Also in PENDING_COMPLETION from a *reported* completion: a report that never lands
+        # must not block the release (the sender reads the chain first, so it cannot double up).
         if (
-            self._status is S.PAID
+            self._status in (S.PAID, S.PENDING_COMPLETION)
+            and not self._auto_complete_sent
             and not self._refund_sent
             and self._auto_complete_attempts < c.MAX_AUTO_COMPLETE_ATTEMPTS
         ):
@@ -639,6 +643,7 @@ class BookingWorkflow:
             self._cancel_check_at = None
             self._completion_tx = None
             self._auto_complete_attempts = 0
+            self._auto_complete_sent = False
             await self._transition(
                 S.PENDING_PAYMENT,
                 "payment_reorged",
@@ -729,6 +734,7 @@ class BookingWorkflow:
             await self._transition(self._status, "auto_complete_failed", str(err.cause)[:200])
             self._open_window(TransactionKind.COMPLETION, None)
             return
+        self._auto_complete_sent = True
         self._completion_tx = result.tx_hash
         await self._transition(S.PENDING_COMPLETION, "auto_complete_sent", tx_hash=result.tx_hash)
         self._open_window(TransactionKind.COMPLETION, result.tx_hash)
@@ -824,6 +830,7 @@ class BookingWorkflow:
             self._refund_tx = None
         if self._status is S.PENDING_COMPLETION and tx_hash == self._completion_tx:
             self._completion_tx = None
+            self._auto_complete_sent = False
             await self._transition(
                 S.PAID, "completion_reverted", "completion transaction reverted", tx_hash=tx_hash
             )

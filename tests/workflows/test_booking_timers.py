@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from tests.workflows.fakes import CUSTOMER, PROVIDER, completion_event, payment_event, tx_hash
@@ -145,4 +146,38 @@ async def test_unused_cancellation_authorization_expires_back_to_paid(harness):
         "payment_confirmed",
         "cancellation_authorized",
         "cancellation_expired",
+    ]
+
+
+async def test_reported_completion_that_never_lands_does_not_block_auto_complete(harness):
+    booking = await harness.booking(scheduled_in=timedelta(hours=1))
+    handle = await harness.start(booking)
+    await handle.signal(BookingWorkflow.payment_confirmed, payment_event(booking))
+    await harness.wait_for(handle, S.PAID)
+    bogus = tx_hash()
+    await handle.execute_update(
+        BookingWorkflow.report_transaction,
+        ReportTransactionRequest(tx_hash=bogus, kind=TransactionKind.COMPLETION),
+    )
+    harness.fakes.tx_status = TxStatus.PENDING  # never mined
+    await harness.env.sleep(timedelta(hours=3, minutes=1))
+    operator_tx = "0x" + "c0" * 32
+    view = await harness.wait_for(handle, S.PENDING_COMPLETION)
+    for _ in range(200):
+        if view.completion_tx_hash == operator_tx:
+            break
+        await asyncio.sleep(0.02)
+        view = await handle.query(BookingWorkflow.status)
+    assert view.completion_tx_hash == operator_tx
+    assert len(harness.fakes.completions_sent) == 1
+    await handle.signal(
+        BookingWorkflow.service_completed, completion_event(booking, tx=view.completion_tx_hash)
+    )
+    result = await handle.result()
+    assert result.status is S.COMPLETED
+    assert harness.fakes.actions() == [
+        "payment_confirmed",
+        "completion_reported",
+        "auto_complete_sent",
+        "service_completed",
     ]

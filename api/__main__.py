@@ -19,6 +19,8 @@ def main() -> None:
         port=settings.api_port,
         proxy_headers=True,
         log_config=None,
+        # Open event streams are cut after this; clients reconnect (Last-Event-ID) elsewhere.
+        timeout_graceful_shutdown=30,
     )
 
 

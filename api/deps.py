@@ -32,6 +32,7 @@ class ApiOptions:
     create_wait_seconds: float = 10.0
     sse_poll_interval_seconds: float = 0.5
     sse_keepalive_seconds: float = 15.0
+    sse_max_seconds: float = 300.0
     max_listener_lag_blocks: int = 20
     health_timeout_seconds: float = 3.0
 

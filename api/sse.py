@@ -38,14 +38,21 @@ async def booking_events(
     last_event_id: int,
     poll_interval: float,
     keepalive_interval: float,
+    max_seconds: float,
     disconnected: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[str]:
-    """Yield frames for rows after `last_event_id`, then new ones as they land, with keep-alives."""
+    """Yield frames for rows after `last_event_id`, then new ones as they land, with keep-alives.
+
+    The stream ends after `max_seconds`; the client reconnects with `Last-Event-ID` and loses
+    nothing. That bounds how long a shutting-down replica waits for its streams and spreads
+    long-lived connections over replicas.
+    """
     loop = asyncio.get_running_loop()
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
     last = last_event_id
     last_sent = loop.time()
-    while not await disconnected():
+    ends_at = loop.time() + max_seconds
+    while loop.time() < ends_at and not await disconnected():
         try:
             async with sessions() as session:
                 rows = await list_events(session, booking_id, after=last, limit=BATCH)

@@ -311,6 +311,7 @@ async def stream(
         last_event_id=after,
         poll_interval=state.options.sse_poll_interval_seconds,
         keepalive_interval=state.options.sse_keepalive_seconds,
+        max_seconds=state.options.sse_max_seconds,
         disconnected=request.is_disconnected,
     )
     return StreamingResponse(

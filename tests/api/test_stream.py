@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from api.deps import ApiOptions
 from tests.api.conftest import ApiFactory
 from tests.api.fakes import FakeChain
 from tests.api.helpers import (
@@ -131,3 +132,27 @@ async def test_stream_checks_access_and_last_event_id(
         bad = await client.get(url, headers={**CUSTOMER_AUTH, "Last-Event-ID": "abc"})
         assert bad.status_code == 422
         assert bad.json()["details"][0]["field"] == "header.Last-Event-ID"
+
+
+async def test_stream_ends_after_its_maximum_and_resumes(
+    factory: ApiFactory, worker: FakeChain
+) -> None:
+    options = ApiOptions(
+        sse_poll_interval_seconds=0.05, sse_keepalive_seconds=0.2, sse_max_seconds=0.5
+    )
+    async with (
+        asyncio.timeout(GUARD_SECONDS),
+        running_server(factory.app(options=options)) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+    ):
+        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        url = f"/bookings/{created.json()['id']}/stream"
+        async with client.stream("GET", url, headers=CUSTOMER_AUTH) as response:
+            received = [f async for f in frames(response)]  # ends without the client closing
+        ids = [f.fields["id"] for f in received if "id" in f.fields]
+        assert len(ids) == 1
+        assert received[0].fields["retry"] == "3000"
+        resume = {**CUSTOMER_AUTH, "Last-Event-ID": ids[-1]}
+        async with client.stream("GET", url, headers=resume) as response:
+            again = [f async for f in frames(response)]
+        assert all("id" not in f.fields for f in again)

@@ -10,14 +10,22 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def make_engine(url: str, pool_size: int = 10, *, echo: bool = False) -> AsyncEngine:
-    """An asyncpg engine; `pool_pre_ping` so a restarted Postgres costs a retry, not an error."""
+def make_engine(
+    url: str, pool_size: int = 10, *, application_name: str | None = None, echo: bool = False
+) -> AsyncEngine:
+    """An asyncpg engine; `pool_pre_ping` so a restarted Postgres costs a retry, not an error.
+
+    `application_name` (e.g. "bookme-api") shows in pg_stat_activity, so an operator can
+    tell the API's connections from the worker's and the listener's.
+    """
+    server_settings = {"application_name": application_name} if application_name else {}
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         echo=echo,
+        connect_args={"server_settings": server_settings},
     )
 
 

@@ -312,3 +312,21 @@ async def test_supabase_shaped_table_with_uuid_ids_and_naive_timestamps(database
     assert await fetch(database_url, "SELECT amount, amount_units FROM bookings") == [
         (Decimal("12.35"), Decimal(12_345_678))
     ]
+
+
+async def test_a_legacy_table_that_cannot_be_adopted_is_left_untouched(database_url):
+    await execute(
+        database_url,
+        "CREATE TABLE bookings (id bigserial PRIMARY KEY, status text, amount numeric)",
+        "INSERT INTO bookings (status, amount) VALUES ('PAID', 1.5)",
+    )
+    before = await schema_snapshot(database_url)
+
+    with pytest.raises(RuntimeError, match="expected uuid"):
+        await upgrade_async(database_url)
+
+    # The whole migration is one transaction: nothing half-applied, not even the version table.
+    assert await schema_snapshot(database_url) == before
+    assert await fetch(database_url, "SELECT status, amount FROM bookings") == [
+        ("PAID", Decimal("1.5"))
+    ]

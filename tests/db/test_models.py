@@ -7,11 +7,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm.exc import StaleDataError
 
+from db.engine import make_engine
 from db.models import (
     BlockchainEvent,
     Booking,
@@ -233,3 +234,24 @@ async def test_statuses_read_back_as_enums_and_unknown_ones_are_refused(sessions
         loaded.status = "SETTLED"
         with pytest.raises(StatementError, match="SETTLED"):
             await session.flush()
+
+
+@pytest.mark.parametrize("units", [1, 10**6, 2**64, 2**255, MAX_UINT256])
+async def test_base_units_round_trip_exactly(sessions, units):
+    booking = make_booking(amount_units=units, idempotency_key=None)
+    async with sessions.begin() as session:
+        session.add(booking)
+    async with sessions() as session:
+        assert (
+            await session.scalar(select(Booking.amount_units).where(Booking.id == booking.id))
+            == units
+        )
+
+
+async def test_engine_names_its_connections(migrated_url):
+    engine = make_engine(migrated_url, pool_size=1, application_name="bookme-test")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SHOW application_name"))).scalar_one() == "bookme-test"
+    finally:
+        await engine.dispose()

@@ -433,8 +433,9 @@ def _create_bookings() -> None:
 
 def _adopt_bookings(renamed: list[str]) -> None:
     existing = _columns("bookings")
-    if "id" not in existing:
-        raise RuntimeError("legacy bookings table has no id column; cannot adopt it")
+    if existing.get("id") != "uuid":
+        # Every new table references bookings(id) as uuid; fail before touching anything.
+        raise RuntimeError(f"legacy bookings.id is {existing.get('id', 'missing')}, expected uuid")
     added = [c.name for c in BOOKING_COLUMNS if c.name not in existing]
     if added:
         # One statement: Postgres then checks the table once, and no column needs a rewrite.

@@ -72,6 +72,14 @@ def request_hash(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def idempotency_conflict() -> Conflict:
+    """The 409 for an Idempotency-Key reused with a different request."""
+    return Conflict(
+        "this Idempotency-Key was already used with a different request",
+        code="idempotency_conflict",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class StartOutcome:
     workflow_id: str
@@ -97,10 +105,7 @@ async def start_booking(
     except WorkflowAlreadyStartedError:
         description = await _call(client.get_workflow_handle(workflow_id).describe())
         if (await description.memo()).get(MEMO_REQUEST_HASH) != fingerprint:
-            raise Conflict(
-                "this Idempotency-Key was already used with a different request",
-                code="idempotency_conflict",
-            ) from None
+            raise idempotency_conflict() from None
         return StartOutcome(workflow_id=workflow_id, replayed=True)
     log.info("booking workflow started", workflow_id=workflow_id)
     return StartOutcome(workflow_id=workflow_id, replayed=False)

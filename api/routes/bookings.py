@@ -10,7 +10,13 @@ from fastapi.responses import StreamingResponse
 
 from api import workflow_calls as calls
 from api.auth import Principal, Role
-from api.booking_store import BookingFilter, list_bookings, list_events, wait_for_booking
+from api.booking_store import (
+    BookingFilter,
+    get_booking,
+    list_bookings,
+    list_events,
+    wait_for_booking,
+)
 from api.convert import (
     booking_detail,
     booking_public,
@@ -46,6 +52,7 @@ from api.schemas import (
 from api.sse import booking_events
 from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
+from db.models import Booking
 from db.statuses import BookingStatus
 from workflows.types import (
     AuthorizePaymentRequest,
@@ -124,6 +131,18 @@ async def create_booking(
             "scheduled_at": scheduled_at.isoformat(),
         }
     )
+    if idempotency_key is not None:
+        # A replay of a recorded booking is answered from Postgres and never starts a
+        # workflow: after Temporal's retention the id would be free to start a second run.
+        async with state.sessions() as session:
+            existing = await get_booking(session, booking_id)
+        if existing is not None:
+            if not _same_booking(existing, booking):
+                raise calls.idempotency_conflict()
+            response.headers["Location"] = f"/bookings/{booking_id}"
+            response.headers["Idempotent-Replayed"] = "true"
+            response.status_code = status.HTTP_200_OK
+            return booking_public(existing)
     outcome = await calls.start_booking(
         state.temporal,
         booking,
@@ -144,6 +163,20 @@ async def create_booking(
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
     return booking_public(row)
+
+
+def _same_booking(row: Booking, booking: BookingInput) -> bool:
+    """Whether the recorded booking is the one this request describes."""
+    return (
+        row.service_id == booking.service_id
+        and row.provider_id == booking.provider_id
+        and row.customer_id == booking.customer_id
+        and row.customer_wallet == booking.customer_wallet
+        and row.provider_wallet == booking.provider_wallet
+        and row.inviter_wallet == booking.inviter_wallet
+        and row.amount_units == booking.amount_units
+        and row.scheduled_at == booking.scheduled_at
+    )
 
 
 def _customer_id(user: Principal, body: BookingCreate) -> str:

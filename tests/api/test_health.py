@@ -164,6 +164,14 @@ async def test_workflow_not_recording_in_time_is_503_with_a_retry_hint(
         assert response.status_code == 503
         assert response.json()["code"] == "booking_pending"
         assert "Idempotency-Key" in response.json()["message"]
+        # The workflow exists but has recorded nothing: its memo still tells a reused key.
+        reused = await client.post(
+            "/bookings",
+            json=booking_body(amount="99"),
+            headers={**CUSTOMER_AUTH, "Idempotency-Key": "k1"},
+        )
+        assert reused.status_code == 409
+        assert reused.json()["code"] == "idempotency_conflict"
 
 
 async def test_health_needs_no_token(factory: ApiFactory) -> None:

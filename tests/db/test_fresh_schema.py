@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.engine import Connection
 
+import db
 from db.base import Base
 from db.engine import make_engine
 from db.migrate import (
@@ -195,3 +197,22 @@ async def _until_blocked(engine, count):
             if (await conn.execute(query)).scalar_one() >= count:
                 return
         await asyncio.sleep(0.2)
+
+
+async def test_alembic_command_line_works_from_any_directory(database_url, tmp_path):
+    alembic = Path(sys.executable).with_name("alembic")
+    ini = Path(db.__file__).with_name("alembic.ini")
+    process = await asyncio.create_subprocess_exec(
+        str(alembic),
+        "-c",
+        str(ini),
+        "-x",
+        f"url={database_url}",
+        "upgrade",
+        "head",
+        cwd=tmp_path,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr
+    assert await current_revision(database_url) == head_revision()

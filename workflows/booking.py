@@ -11,16 +11,22 @@ Transitions (action names are what ``booking_events`` records):
     PENDING_PAYMENT      --payment_timeout (deadline)----------> CANCELLED
     PENDING_PAYMENT      --cancelled_unpaid (request)----------> CANCELLED
     PAID                 --auto_complete_sent / completion_reported--> PENDING_COMPLETION
+    PENDING_COMPLETION   --auto_complete_sent (a reported completion never landed)--> same
     PAID|PENDING_*       --service_completed-------------------> COMPLETED   (+ earnings, fees)
     PAID|PENDING_CANC.   --cancellation_authorized-------------> PENDING_CANCELLATION
     PAID|PENDING_COMPL.  --emergency_cancel_sent---------------> PENDING_CANCELLATION
     PENDING_CANCELLATION --cancellation_expired----------------> PAID
+    PENDING_CANCELLATION --refund_reverted (emergency tx reverted)--> PAID
     PENDING_COMPLETION   --completion_reverted (tx reverted)---> PAID
     PAID|PENDING_*       --booking_cancelled-------------------> CANCELLED   (+ refund legs)
     PAID|PENDING_*       --payment_reorged (reorg)-------------> PENDING_PAYMENT
-    any non-terminal     --contradiction (mismatch)------------> FAILED (+ emergency refund if held)
-    CANCELLED (unpaid)   --payment_after_cancellation----------> FAILED (+ emergency refund)
+    PENDING_PAYMENT      --contradiction (payment fields differ)--> FAILED + emergency refund
+    PAID|PENDING_*       --contradiction (settlement differs)--> FAILED (legs recorded as mined)
+    CANCELLED (unpaid)   --contradiction (payment after close)--> FAILED + emergency refund
     FAILED (refund owed) --refund_recorded / completed_while_failed--> FAILED (settled, ends)
+
+Audit-only records (status unchanged): event_rejected, event_reverted, transaction_reverted,
+auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED).
 
 History bound (events; measured on the recorded histories in tests/workflows/histories):
 one poll costs ~12 events (timer 2, activity 3, two workflow tasks 6, plus the odd upsert), so
@@ -833,6 +839,11 @@ class BookingWorkflow:
         if self._refund_sent and tx_hash == self._refund_tx:
             self._refund_sent = False  # the operator may send it again
             self._refund_tx = None
+            if self._status is S.PENDING_CANCELLATION and self._cancel_auth is None:
+                await self._transition(
+                    S.PAID, "refund_reverted", "emergency refund reverted", tx_hash=tx_hash
+                )
+                return
         if self._status is S.PENDING_COMPLETION and tx_hash == self._completion_tx:
             self._completion_tx = None
             self._auto_complete_sent = False

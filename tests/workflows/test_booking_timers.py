@@ -12,6 +12,7 @@ from workflows.types import (
     BookingStatus,
     CancellationRequest,
     CancellationRole,
+    EmergencyCancelRequest,
     OnChainStatus,
     ReportTransactionRequest,
     TransactionKind,
@@ -180,4 +181,25 @@ async def test_reported_completion_that_never_lands_does_not_block_auto_complete
         "completion_reported",
         "auto_complete_sent",
         "service_completed",
+    ]
+
+
+async def test_reverted_emergency_refund_returns_the_booking_to_paid(harness):
+    booking = await harness.booking()
+    handle = await harness.start(booking)
+    await handle.signal(BookingWorkflow.payment_confirmed, payment_event(booking))
+    await harness.wait_for(handle, S.PAID)
+    harness.fakes.tx_status = TxStatus.REVERTED
+    sent = await handle.execute_update(
+        BookingWorkflow.emergency_cancel,
+        EmergencyCancelRequest(operator="ops@bookme", reason="fraud"),
+    )
+    assert sent.status is S.PENDING_CANCELLATION
+    await harness.env.sleep(timedelta(seconds=35))
+    view = await harness.wait_for(handle, S.PAID)
+    assert view.refund_tx_hash is None
+    assert harness.fakes.actions() == [
+        "payment_confirmed",
+        "emergency_cancel_sent",
+        "refund_reverted",
     ]

@@ -198,6 +198,14 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     return await _api_error(_, err)
 
 
+async def _outage(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("backing service unavailable", error=type(exc).__name__)
+    err = ServiceUnavailable(
+        "a backing service is unavailable; retry later", code="dependency_unavailable"
+    )
+    return await _api_error(_, err)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", error=type(exc).__name__)
     return _json(500, ErrorBody(code="internal_error", message="internal error"))
@@ -209,8 +217,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RPCError, _temporal_error)
-    for db_error in (OperationalError, InterfaceError, ConnectionError, OSError, TimeoutError):
+    for db_error in (OperationalError, InterfaceError):
         app.add_exception_handler(db_error, _database_error)
+    for outage in (OSError, TimeoutError):  # ConnectionError is an OSError
+        app.add_exception_handler(outage, _outage)
     app.add_exception_handler(DBAPIError, _db_api_error)
     app.add_exception_handler(Exception, _unexpected)
 

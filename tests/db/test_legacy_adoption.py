@@ -330,3 +330,36 @@ async def test_a_legacy_table_that_cannot_be_adopted_is_left_untouched(database_
     assert await fetch(database_url, "SELECT status, amount FROM bookings") == [
         ("PAID", Decimal("1.5"))
     ]
+
+
+async def test_a_legacy_check_on_status_is_set_aside_and_restored(database_url):
+    await execute(
+        database_url,
+        """
+        CREATE TABLE bookings (
+            id uuid PRIMARY KEY, service_id text, customer_id text, provider_id text,
+            scheduled_at timestamptz, amount numeric,
+            status text NOT NULL CHECK (status IN ('pending', 'paid', 'cancelled'))
+        )
+        """,
+        "INSERT INTO bookings VALUES"
+        " ('00000000-0000-0000-0000-000000000001', 's', 'c', 'p', now(), 5, 'paid'),"
+        " ('00000000-0000-0000-0000-000000000002', 's', 'c', 'p', now(), 6, 'pending')",
+    )
+    original_schema = await schema_snapshot(database_url)
+    original_rows = await fetch(database_url, "SELECT id, status FROM bookings ORDER BY id")
+
+    await upgrade_async(database_url)
+
+    assert await fetch(database_url, "SELECT status, legacy_status FROM bookings ORDER BY id") == [
+        ("PAID", "paid"),
+        ("FAILED", "pending"),
+    ]
+    assert await fetch(
+        database_url, "SELECT dropped_status_checks FROM bookme_schema_adoption"
+    ) == [(["bookings_status_check"],)]
+
+    await downgrade_async(database_url, "base")
+
+    assert _without_version_table(await schema_snapshot(database_url)) == original_schema
+    assert await fetch(database_url, "SELECT id, status FROM bookings ORDER BY id") == original_rows

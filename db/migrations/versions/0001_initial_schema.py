@@ -15,7 +15,8 @@ USDC, status, created_at, possibly the seeds' blockchain_* columns):
 - statuses are mapped onto ours: case-insensitive exact matches and CANCELED -> CANCELLED;
   anything else -> FAILED with status_reason `legacy_status_unmapped` (missing ->
   `legacy_status_missing`); the original value is kept in `legacy_status`;
-- a status column that is an enum or narrower than 32 chars becomes VARCHAR(32);
+- a status column that is an enum or narrower than 32 chars becomes VARCHAR(32), and a
+  legacy CHECK on status (which would refuse our values) is dropped, both recorded;
 - if a legacy `amount` column exists, a trigger mirrors `amount_units / 10^6` into it, so
   legacy readers stay right and a NOT NULL `amount` does not reject new rows;
 - check constraints are added NOT VALID and validated when no existing row breaks them; a
@@ -400,6 +401,8 @@ def _create_adoption_table() -> None:
             table_name text NOT NULL,
             added_columns text[] NOT NULL,
             original_status_type text,
+            dropped_status_checks text[] NOT NULL DEFAULT '{}',
+            dropped_status_check_definitions text[] NOT NULL DEFAULT '{}',
             legacy_rows bigint NOT NULL,
             statuses_remapped bigint NOT NULL,
             amounts_not_backfilled bigint NOT NULL,
@@ -449,6 +452,11 @@ def _adopt_bookings(renamed: list[str]) -> None:
         )
     op.execute("ALTER TABLE bookings ALTER COLUMN is_legacy SET DEFAULT false")
 
+    # A legacy CHECK on status (e.g. lowercase values) would refuse ours: set it aside.
+    status_checks = _legacy_status_checks()
+    for name, _ in status_checks:
+        op.execute(f"ALTER TABLE bookings DROP CONSTRAINT {_quote(name)}")
+
     original_status_type = None
     status_type = existing.get("status", "character varying(32)")
     if status_type != "text" and not _wide_enough_varchar(status_type):
@@ -472,12 +480,16 @@ def _adopt_bookings(renamed: list[str]) -> None:
     op.get_bind().execute(
         sa.text(
             "INSERT INTO bookme_schema_adoption (table_name, added_columns, original_status_type,"
+            " dropped_status_checks, dropped_status_check_definitions,"
             " legacy_rows, statuses_remapped, amounts_not_backfilled, renamed_tables)"
-            " VALUES ('bookings', :added, :status_type, :rows, :remapped, :not_backfilled, :renamed)"
+            " VALUES ('bookings', :added, :status_type, :check_names, :check_definitions,"
+            " :rows, :remapped, :not_backfilled, :renamed)"
         ),
         {
             "added": added,
             "status_type": original_status_type,
+            "check_names": [name for name, _ in status_checks],
+            "check_definitions": [definition for _, definition in status_checks],
             "rows": legacy_rows,
             "remapped": statuses_remapped,
             "not_backfilled": amounts_not_backfilled,
@@ -491,6 +503,22 @@ def _adopt_bookings(renamed: list[str]) -> None:
         statuses_remapped,
         amounts_not_backfilled,
     )
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _legacy_status_checks() -> list[tuple[str, str]]:
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attname = 'status'"
+            " WHERE c.conrelid = CAST('public.bookings' AS regclass) AND c.contype = 'c'"
+            " AND a.attnum = ANY (c.conkey) ORDER BY c.conname"
+        )
+    )
+    return [(str(name), str(definition)) for name, definition in rows]
 
 
 def _wide_enough_varchar(type_: str) -> bool:
@@ -596,7 +624,8 @@ def downgrade() -> None:
         op.get_bind()
         .execute(
             sa.text(
-                "SELECT added_columns, original_status_type, renamed_tables"
+                "SELECT added_columns, original_status_type, renamed_tables, dropped_status_checks,"
+                " dropped_status_check_definitions"
                 " FROM bookme_schema_adoption WHERE table_name = 'bookings'"
             )
         )
@@ -605,8 +634,10 @@ def downgrade() -> None:
     if row is None:
         op.execute("DROP TABLE bookings")
     else:
-        added, original_status_type, renamed = row
+        added, original_status_type, renamed, check_names, check_definitions = row
         _restore_legacy_bookings(list(added), original_status_type)
+        for name, definition in zip(check_names, check_definitions, strict=True):
+            op.execute(f"ALTER TABLE bookings ADD CONSTRAINT {_quote(name)} {definition}")
         for name in renamed:
             op.execute(f"ALTER TABLE {name}_legacy RENAME TO {name}")
     op.execute("DROP TABLE bookme_schema_adoption")

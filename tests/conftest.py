@@ -7,6 +7,8 @@ BOOKME_RPC_URLS) is used as is instead; nothing is ever skipped for a missing se
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -44,8 +46,15 @@ class TemporalService:
 
 
 @pytest.fixture(scope="session")
-def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("services")
+def service_dir() -> Iterator[Path]:
+    # Not under pytest's basetemp: every pytest start chmods /tmp/pytest-of-<user> to 0700,
+    # which locks the unprivileged Postgres account out of a data dir placed there.
+    path = Path(tempfile.mkdtemp(prefix="bookme-services-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -109,6 +109,33 @@ class BookingPolicy:
     platform_fee_with_inviter_bps: int = 500
     inviter_fee_bps: int = 500
 
+    def __post_init__(self) -> None:
+        # A zero interval would spin the workflow's timer loop; refuse it at the client.
+        for name in (
+            "monitoring_window_seconds",
+            "poll_interval_seconds",
+            "payment_deadline_seconds",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in (
+            "confirmations",
+            "push_grace_seconds",
+            "authorization_ttl_seconds",
+            "auto_complete_delay_seconds",
+            "late_cancellation_window_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in (
+            "late_cancellation_provider_bps",
+            "platform_fee_bps",
+            "platform_fee_with_inviter_bps",
+            "inviter_fee_bps",
+        ):
+            if not 0 <= getattr(self, name) <= 10_000:
+                raise ValueError(f"{name} must be within 0..10000 bps")
+
     @classmethod
     def from_settings(cls, settings: Settings) -> BookingPolicy:
         return cls(

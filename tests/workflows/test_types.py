@@ -104,3 +104,12 @@ def test_event_must_carry_exactly_its_own_fields():
 def test_policy_defaults_are_the_settings_defaults():
     defaults = Settings.model_construct()
     assert BookingPolicy() == BookingPolicy.from_settings(defaults)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("poll_interval_seconds", 0), ("confirmations", -1), ("platform_fee_bps", 10_001)],
+)
+def test_policy_refuses_values_that_would_spin_or_overflow(field, value):
+    with pytest.raises(ValueError, match=field):
+        BookingPolicy(**{field: value})

@@ -24,13 +24,14 @@ S = BookingStatus
 
 async def test_unpaid_booking_is_cancelled_at_the_payment_deadline(harness):
     booking = await harness.booking()
-    handle = await harness.start(booking)
     before = await harness.env.get_current_time()
+    handle = await harness.start(booking)
     result = await handle.result()  # the server skips the 30 minutes
     assert result.status is S.CANCELLED
     assert result.reason == "payment_timeout"
     assert harness.fakes.actions() == ["payment_timeout"]
     cancelled_at = harness.fakes.transitions[0].occurred_at
+    # the deadline runs from the workflow's start, which is after `before`
     assert timedelta(minutes=30) <= cancelled_at - before < timedelta(minutes=31)
     # one last look at the chain before giving up on the payment
     assert len(harness.fakes.observations) == 1

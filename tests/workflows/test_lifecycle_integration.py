@@ -6,6 +6,7 @@ No listener runs here: every chain event reaches the workflow through the pollin
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -198,6 +199,7 @@ async def test_pay_then_customer_completes(stack):
     # PAID first (the payment window), then the reported completion is polled
     view = await handle.query(BookingWorkflow.status)
     while view.status is S.PENDING_PAYMENT:
+        await asyncio.sleep(0.05)
         view = await handle.query(BookingWorkflow.status)
     await handle.execute_update(
         BookingWorkflow.report_transaction,
@@ -258,6 +260,7 @@ async def test_pay_then_late_customer_cancellation_splits(stack):
     stack.pay(auth)
     view = await handle.query(BookingWorkflow.status)
     while view.status is S.PENDING_PAYMENT:
+        await asyncio.sleep(0.05)
         view = await handle.query(BookingWorkflow.status)
     result = await handle.execute_update(
         BookingWorkflow.request_cancellation,

@@ -51,27 +51,27 @@ class RateLimiter:
         self._clock = clock
 
     async def hit(self, keys: Sequence[str]) -> list[Decision]:
-        """Count one request against every key (all in one transaction)."""
+        """Count one request against every key: one multi-row upsert, one round trip."""
         now = self._clock()
         window_start = now.replace(second=0, microsecond=0)
         retry_after = math.ceil((window_start + WINDOW - now).total_seconds())
-        decisions: list[Decision] = []
+        # Sorted and distinct: rows are locked in one global order, so concurrent requests
+        # sharing a key (the same IP) cannot deadlock.
+        unique = sorted(set(keys))
+        upsert = insert(RateLimitCounter).values(
+            [{"key": key, "window_start": window_start, "count": 1} for key in unique]
+        )
+        stmt = upsert.on_conflict_do_update(
+            index_elements=["key", "window_start"],
+            set_={"count": RateLimitCounter.count + 1},
+        ).returning(RateLimitCounter.key, RateLimitCounter.count)
         async with self._sessions.begin() as session:
-            for key in keys:
-                stmt = (
-                    insert(RateLimitCounter)
-                    .values(key=key, window_start=window_start, count=1)
-                    .on_conflict_do_update(
-                        index_elements=["key", "window_start"],
-                        set_={"count": RateLimitCounter.count + 1},
-                    )
-                    .returning(RateLimitCounter.count)
-                )
-                count = (await session.execute(stmt)).scalar_one()
-                decisions.append(
-                    Decision(key=key, count=count, limit=self._limit, retry_after=retry_after)
-                )
-        return decisions
+            rows = (await session.execute(stmt)).all()
+        counts: dict[str, int] = {key: count for key, count in rows}
+        return [
+            Decision(key=key, count=counts[key], limit=self._limit, retry_after=retry_after)
+            for key in keys
+        ]
 
     async def enforce(self, keys: Sequence[str]) -> None:
         """Count the request; raise TooManyRequests (429 + Retry-After) if any key is over."""

@@ -7,14 +7,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import TooManyRequests
 from db.models import RateLimitCounter
 
 WINDOW = timedelta(minutes=1)
+# Text, not a multi-row insert() construct: SQLAlchemy cannot cache the compiled form of a
+# VALUES list, and this runs on every signature request.
+_UPSERT = text(
+    "INSERT INTO rate_limit_counters (key, window_start, count)"
+    " SELECT k, :window_start, 1 FROM unnest(CAST(:keys AS text[])) AS k"
+    " ON CONFLICT (key, window_start)"
+    " DO UPDATE SET count = rate_limit_counters.count + 1"
+    " RETURNING key, count"
+)
 KEEP_WINDOWS = 5  # older counters are deleted opportunistically
 
 
@@ -51,22 +59,17 @@ class RateLimiter:
         self._clock = clock
 
     async def hit(self, keys: Sequence[str]) -> list[Decision]:
-        """Count one request against every key: one multi-row upsert, one round trip."""
+        """Count one request against every key: one upsert statement, one round trip."""
         now = self._clock()
         window_start = now.replace(second=0, microsecond=0)
         retry_after = math.ceil((window_start + WINDOW - now).total_seconds())
         # Sorted and distinct: rows are locked in one global order, so concurrent requests
         # sharing a key (the same IP) cannot deadlock.
         unique = sorted(set(keys))
-        upsert = insert(RateLimitCounter).values(
-            [{"key": key, "window_start": window_start, "count": 1} for key in unique]
-        )
-        stmt = upsert.on_conflict_do_update(
-            index_elements=["key", "window_start"],
-            set_={"count": RateLimitCounter.count + 1},
-        ).returning(RateLimitCounter.key, RateLimitCounter.count)
         async with self._sessions.begin() as session:
-            rows = (await session.execute(stmt)).all()
+            rows = (
+                await session.execute(_UPSERT, {"keys": unique, "window_start": window_start})
+            ).all()
         counts: dict[str, int] = {key: count for key, count in rows}
         return [
             Decision(key=key, count=counts[key], limit=self._limit, retry_after=retry_after)

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.chain_events import signal_from_event
 from chain.client import ChainClient
@@ -137,6 +138,10 @@ class ChainActivities:
         return _result(result, "emergencyCancelBooking")
 
 
+# Refusals that only mean "too early": retried by the activity's retry policy.
+_NOT_YET = frozenset({"ReleaseTimeNotReached"})
+
+
 async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
     """Run a send, heartbeating while it waits to be mined; chain refusals are final."""
     task = asyncio.ensure_future(call)
@@ -146,7 +151,12 @@ async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
             if done:
                 return task.result()
             activity.heartbeat()
-    except (BookingStateError, ExecutionReverted) as exc:
+    except ExecutionReverted as exc:
+        if exc.error_name in _NOT_YET:
+            # The chain's clock lags ours: the same call succeeds a block or two later.
+            raise ApplicationError(str(exc), type=exc.error_name, non_retryable=False) from None
+        raise ActivityRejected(str(exc), error_type=c.CHAIN_REJECTED) from None
+    except BookingStateError as exc:
         raise ActivityRejected(str(exc), error_type=c.CHAIN_REJECTED) from None
     except TransactionError as exc:
         # Dropped or stuck: a retry asks the idempotent sender again, which reads the chain first.
@@ -159,4 +169,5 @@ def _result(result: ChainTxResult, function: str) -> OperatorTxResult:
         raise ActivityRejected(
             f"{function} reverted in {result.tx_hash}", error_type=c.CHAIN_REJECTED
         )
-    return OperatorTxResult(tx_hash=result.tx_hash)
+    already = result.booking_status.name if result.status is OperatorTxStatus.ALREADY_DONE else None
+    return OperatorTxResult(tx_hash=result.tx_hash, already_final_as=already)

@@ -482,9 +482,11 @@ class OperatorTxRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class OperatorTxResult:
-    """``tx_hash`` is None when the booking was already final on chain and nothing was sent."""
+    """``tx_hash`` is None when the booking was already final on chain and nothing was sent;
+    ``already_final_as`` then says how it ended (``Completed`` or ``Cancelled``)."""
 
     tx_hash: str | None
+    already_final_as: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ from chain.client import ChainClient
 from chain.errors import ExecutionReverted, ProviderUnavailable
 from chain.escrow import escrow_abi
 from tests.chain.rpc_proxy import FaultyRpcProxy, Mode
+from tests.chain.test_client import FakeClock
 from tests.chain.ws_proxy import DroppingWsProxy
 
 pytestmark = pytest.mark.integration
@@ -142,8 +143,12 @@ async def test_hanging_provider_times_out_and_fails_over(
 
 async def test_stale_head_fails_over(fresh_chain: AnvilNode, proxy: FaultyRpcProxy):
     registry = CollectorRegistry()
+    clock = FakeClock()  # staleness is judged on our clock, not on how loaded the machine is
     async with ChainClient(
-        [proxy.url, fresh_chain.http_url], registry=registry, head_stale_after_seconds=0.2
+        [proxy.url, fresh_chain.http_url],
+        registry=registry,
+        head_stale_after_seconds=0.2,
+        clock=clock,
     ) as client:
         frozen = await client.block_number()
         proxy.mode = Mode.FREEZE_HEAD
@@ -151,7 +156,7 @@ async def test_stale_head_fails_over(fresh_chain: AnvilNode, proxy: FaultyRpcPro
         fresh_chain.rpc("evm_mine")
         fresh_chain.rpc("evm_mine")
         assert await client.block_number() == frozen
-        await asyncio.sleep(0.25)
+        clock.now += 0.25
         assert await client.block_number() == frozen + 2
         assert client.current_provider_index == 1
     assert (

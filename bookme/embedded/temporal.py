@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,30 @@ class TemporalDevServer:
         self._process = ManagedProcess(name="temporal", argv=argv, log_path=self.log_path)
         self._process.start()
         self._process.wait_ready(lambda: port_open(self.host, self.port), timeout)
+        # An open port is not a serving frontend ("Frontend is not healthy yet"): ask for the
+        # namespace, which needs frontend, history and persistence all up.
+        self._process.wait_ready(self._namespace_ready, timeout, interval=0.3)
         if self.ui_port:
             self._process.wait_ready(lambda: port_open(self.host, self.ui_port or 0), timeout)
+
+    def _namespace_ready(self) -> bool:
+        result = subprocess.run(
+            [
+                str(venv_binary("temporal")),
+                "operator",
+                "namespace",
+                "describe",
+                "--namespace",
+                self.namespace,
+                "--address",
+                self.address,
+                "--command-timeout",
+                "2s",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        return result.returncode == 0
 
     async def wait_serving(self, within_seconds: float = 30.0) -> Client:
         """A connected client once the frontend answers and the search attributes exist."""

@@ -132,7 +132,10 @@ def client_ip(request: Request) -> str:
 
 async def signature_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:
     """Count one signature request per user and per IP; 429 with Retry-After when over."""
-    await state.limiter.enforce([f"sig:user:{user.user_id}", f"sig:ip:{client_ip(request)}"])
+    await state.limiter.enforce(
+        [f"sig:user:{user.user_id}", f"sig:ip:{client_ip(request)}"],
+        limit=state.settings.signature_rate_limit_per_minute,
+    )
 
 
 async def create_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:

@@ -58,7 +58,7 @@ class RateLimiter:
         self._limit = limit_per_minute
         self._clock = clock
 
-    async def hit(self, keys: Sequence[str]) -> list[Decision]:
+    async def hit(self, keys: Sequence[str], *, limit: int | None = None) -> list[Decision]:
         """Count one request against every key: one upsert statement, one round trip."""
         now = self._clock()
         window_start = now.replace(second=0, microsecond=0)
@@ -72,13 +72,18 @@ class RateLimiter:
             ).all()
         counts: dict[str, int] = {key: count for key, count in rows}
         return [
-            Decision(key=key, count=counts[key], limit=self._limit, retry_after=retry_after)
+            Decision(
+                key=key, count=counts[key], limit=limit or self._limit, retry_after=retry_after
+            )
             for key in keys
         ]
 
-    async def enforce(self, keys: Sequence[str]) -> None:
-        """Count the request; raise TooManyRequests (429 + Retry-After) if any key is over."""
-        for decision in await self.hit(keys):
+    async def enforce(self, keys: Sequence[str], *, limit: int | None = None) -> None:
+        """Count the request; raise TooManyRequests (429 + Retry-After) if any key is over.
+
+        ``limit`` overrides the default per-minute limit for this kind of request.
+        """
+        for decision in await self.hit(keys, limit=limit):
             if not decision.allowed:
                 raise TooManyRequests(
                     f"rate limit of {decision.limit} requests per minute exceeded",

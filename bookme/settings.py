@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     jwt_audience: str = ""
     jwt_issuer: str = ""
     rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Signing endpoints (payment and cancellation authorizations) are the costly, abusable ones.
+    signature_rate_limit_per_minute: int = Field(default=10, ge=1)
     max_booking_amount_units: int = Field(default=100_000 * 10**6, ge=1)
 
     # --- Embedded service ports for `make dev` (tests pick free ports) ---

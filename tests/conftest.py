@@ -70,6 +70,9 @@ def postgres(service_dir: Path) -> Iterator[PostgresService]:
         fast=True,
     )
     server.start()
+    # The embedded server has no TLS; without this asyncpg builds an SSL context for every
+    # connection first (and doing so from migration threads crashed OpenSSL here).
+    os.environ.setdefault("PGSSLMODE", "disable")
     try:
         yield PostgresService(url=server.url, server=server)
     finally:

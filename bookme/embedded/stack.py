@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,9 @@ class DevStack:
         )
         server.start()
         self._postgres = server
+        # No TLS on the embedded server: spare asyncpg (here and in the apps we start) the
+        # SSL attempt it makes on every connection by default.
+        os.environ.setdefault("PGSSLMODE", "disable")
         query = f"SELECT 1 FROM pg_database WHERE datname = '{DEV_DATABASE}'"  # noqa: S608 - a constant
         exists = server.psql(query)
         if not exists.strip():

@@ -120,8 +120,8 @@ class Listener:
 
     # --- one cycle ---
 
-    async def sync_once(self) -> None:
-        """Bring the checkpoint up to the confirmed head (one pass; raises on trouble)."""
+    async def sync_once(self, *, up_to: int | None = None) -> None:
+        """Bring the checkpoint up to the confirmed head, or `up_to` if lower (one pass)."""
         if self._lease is not None:
             await self.leadership.check()
         if not self._cursor_loaded:
@@ -131,6 +131,8 @@ class Listener:
         self._observe_head(head)
         confirmed = head - self.config.confirmations
         self.metrics.confirmed.set(confirmed)
+        if up_to is not None:
+            confirmed = min(confirmed, up_to)
         if self.cursor is None and self.config.start_block > 0:
             # Anchor the scan at the block before the start: the first reorg check and
             # fork-point search then have a hash to compare with.

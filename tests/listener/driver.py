@@ -208,16 +208,18 @@ class EventEmitter:
             + data
         )
 
-    async def emit(self, count: int, *, per_block: int = 1) -> list[str]:
-        """`count` payments (fresh chain booking ids), `per_block` logs to a block."""
+    async def emit(self, count: int, *, per_block: int = 1, senders: int = 4) -> list[str]:
+        """`count` payments (fresh chain booking ids), `per_block` logs to a block.
+
+        With one sender every payment gets its own block; parallel senders now and then share.
+        """
         if per_block == 1:
-            # Four senders in parallel: automine still gives every transaction its own block.
-            senders = [a.address for a in self.driver.accounts[6:10]]
-            shares = [range(i, count, len(senders)) for i in range(len(senders))]
+            addresses = [a.address for a in self.driver.accounts[6 : 6 + senders]]
+            shares = [range(i, count, len(addresses)) for i in range(len(addresses))]
             streams = await asyncio.gather(
                 *(
                     self._send_all(sender, len(share))
-                    for sender, share in zip(senders, shares, strict=True)
+                    for sender, share in zip(addresses, shares, strict=True)
                 )
             )
             ids = [cbid for stream in streams for cbid, _ in stream]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -50,3 +52,43 @@ class ReceivingOrphan:
     @workflow.query(name="payments")
     def get_payments(self) -> list[str]:
         return self.payments
+
+
+BENCH_APPLY_ACTIVITY = "listener_bench_apply"
+
+
+@workflow.defn(name="orphan-payment")
+class ApplyOnce:
+    """The bench's "bare workflow": one chain signal, one activity, done."""
+
+    def __init__(self) -> None:
+        self.event: ChainEventSignal | None = None
+
+    @workflow.run
+    async def run(self, orphan: OrphanPaymentInput) -> None:
+        await workflow.wait_condition(lambda: self.event is not None)
+        await workflow.execute_activity(
+            BENCH_APPLY_ACTIVITY,
+            self.event,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+
+    @workflow.signal(name="payment_confirmed")
+    def payment_confirmed(self, event: ChainEventSignal) -> None:
+        self.event = event
+
+
+@workflow.defn(name="orphan-payment")
+class TakeSignal:
+    """A no-op receiver: completes as soon as its signal arrives."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    @workflow.run
+    async def run(self, orphan: OrphanPaymentInput) -> None:
+        await workflow.wait_condition(lambda: self.seen)
+
+    @workflow.signal(name="payment_confirmed")
+    def payment_confirmed(self, event: ChainEventSignal) -> None:
+        self.seen = True

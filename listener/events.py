@@ -98,7 +98,8 @@ def to_signal(event: DecodedEvent) -> ChainEventSignal:
     )
 
 
-def _payload(event: DecodedEvent) -> dict[str, Any]:
+def row_payload(event: DecodedEvent) -> dict[str, Any]:
+    """The decoded arguments as stored in `blockchain_events.payload`."""
     skip = {"identity", "position", "contract"}
     # JSON numbers lose uint256 precision: integers go to Postgres as decimal strings.
     return {
@@ -116,7 +117,7 @@ def observe(raw_log: Mapping[str, Any], chain_id: int) -> ObservedEvent:
     return ObservedEvent(
         signal=to_signal(decoded),
         contract=decoded.contract,
-        payload=_payload(decoded),
+        payload=row_payload(decoded),
         block_timestamp=to_int(timestamp) if timestamp is not None else None,
     )
 

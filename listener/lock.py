@@ -85,7 +85,7 @@ class Leadership:
         while True:
             try:
                 lease = await self.try_acquire()
-            except OSError as exc:
+            except Exception as exc:  # Postgres down or restarting: keep standing by
                 log.warning("listener_lock_unavailable", error=type(exc).__name__)
                 lease = None
             if lease is not None:

@@ -99,7 +99,11 @@ class Listener:
                 try:
                     await self.sync_once()
                     backoff = self.config.retry_initial
-                except (LeadershipLost, ReorgBeyondWindow):
+                except LeadershipLost:
+                    raise
+                except ReorgBeyondWindow as exc:
+                    # Rewinding further needs a human: stop rather than guess.
+                    log.critical("listener_reorg_beyond_window", error=str(exc))
                     raise
                 except Exception as exc:  # provider, Postgres or Temporal trouble: retry
                     self.metrics.cycle_errors.labels(type(exc).__name__).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -69,3 +70,36 @@ async def test_backfill_of_5000_events_in_adaptive_ranges(
     assert refusals.get("too_large", 0) >= 2
     assert proxy.faults.calls["eth_getLogs"] > (head - start) // 1000
     assert listener.fetcher.range.size <= 1000
+
+
+async def test_events_emitted_during_backfill_are_all_delivered_once(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    emitter = EventEmitter(driver)
+    await emitter.install()
+    start = await driver.head() + 1
+    ids = await emitter.emit(300)
+    sink = RecordingSink()
+    listener = make_listener(
+        sink,
+        contract=emitter.address,
+        start_block=start,
+        initial_block_range=10,
+        max_block_range=10,
+    )
+    running = asyncio.create_task(listener.run())
+    try:
+        # New payments land while the listener is still working through the old ones.
+        ids += await emitter.emit(200)
+        head = await driver.head()
+        async with asyncio.timeout(60):
+            while True:
+                if listener.cursor is not None and listener.cursor.number >= head:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    assert Counter(c.event.chain_booking_id for c in sink.calls) == Counter(ids)
+    assert (await cursor_row(engine)).last_block_number >= head

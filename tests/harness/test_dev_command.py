@@ -37,8 +37,8 @@ def _start_dev(
     env = {**os.environ, "BOOKME_DATA_DIR": str(tmp_path / "dev"), **(ports or _ports())}
     for name in ("BOOKME_DATABASE_URL", "BOOKME_TEMPORAL_ADDRESS", "BOOKME_RPC_URLS"):
         env.pop(name, None)
-    out = tmp_path / "dev.out"
-    with out.open("a") as sink:
+    out = tmp_path / f"dev-{time.monotonic_ns()}.out"  # one per run: no stale "ready" line
+    with out.open("w") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bookme", "dev"],
             cwd=ROOT,
@@ -120,8 +120,7 @@ async def test_dev_resumes_with_the_same_data(tmp_path):
         tx = _rpc(
             rpc, "eth_sendTransaction", {"from": DEV_SENDER, "to": DEV_RECEIVER, "value": "0x1"}
         )
-        receipt = _rpc(rpc, "eth_getTransactionReceipt", tx)
-        assert receipt is not None
+        _wait_mined(rpc, tx)  # dev mines a block every 2 s
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
@@ -140,6 +139,13 @@ async def test_dev_resumes_with_the_same_data(tmp_path):
 
 DEV_SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 DEV_RECEIVER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+def _wait_mined(url: str, tx: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while _rpc(url, "eth_getTransactionReceipt", tx) is None:
+        assert time.monotonic() < deadline, f"{tx} not mined in {seconds}s"
+        time.sleep(0.2)
 
 
 def _rpc(url: str, method: str, *params: object) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -28,6 +30,8 @@ from listener.sink import SignalSink
 from listener.store import BlockRef, ListenerStore
 
 log = structlog.get_logger(__name__)
+
+LEADERSHIP_CHECK_SECONDS = 1.0
 
 
 class Listener:
@@ -70,6 +74,7 @@ class Listener:
         self._cursor_loaded = False
         self._provider = ""
         self.heads_seen = 0
+        self._checked_at = -math.inf
 
     # --- the loop ---
 
@@ -91,6 +96,7 @@ class Listener:
         """Follow the chain as leader until cancelled or deposed."""
         self._lease = lease
         self._cursor_loaded = False
+        self._checked_at = -math.inf
         watcher = asyncio.create_task(self.heads.run(), name="listener-heads")
         backoff = self.config.retry_initial
         try:
@@ -126,8 +132,12 @@ class Listener:
 
     async def sync_once(self, *, up_to: int | None = None) -> None:
         """Bring the checkpoint up to the confirmed head, or `up_to` if lower (one pass)."""
-        if self._lease is not None:
+        now = time.monotonic()
+        if self._lease is not None and now - self._checked_at >= LEADERSHIP_CHECK_SECONDS:
+            # Not every cycle: the checkpoint write is fenced anyway; this only makes a
+            # deposed leader notice (and stop signalling) within a second.
             await self.leadership.check()
+            self._checked_at = now
         if not self._cursor_loaded:
             self.cursor = await self.store.load_cursor()
             self._cursor_loaded = True

@@ -27,7 +27,7 @@ from listener.lock import Leadership, LeadershipLost, Lease, lock_key
 from listener.metrics import ListenerMetrics
 from listener.reorg import ReorgBeyondWindow, ReorgDetector, Verdict
 from listener.sink import SignalSink
-from listener.store import BlockRef, ListenerStore
+from listener.store import BlockRef, ListenerStore, StoredEvent
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +75,8 @@ class Listener:
         self._provider = ""
         self.heads_seen = 0
         self._checked_at = -math.inf
+        # Events stored above the checkpoint by an earlier, interrupted attempt (None = look).
+        self._unsettled: dict[str, StoredEvent] | None = None
 
     # --- the loop ---
 
@@ -97,6 +99,7 @@ class Listener:
         self._lease = lease
         self._cursor_loaded = False
         self._checked_at = -math.inf
+        self._unsettled = None
         watcher = asyncio.create_task(self.heads.run(), name="listener-heads")
         backoff = self.config.retry_initial
         try:
@@ -113,6 +116,7 @@ class Listener:
                     raise
                 except Exception as exc:  # provider, Postgres or Temporal trouble: retry
                     self.metrics.cycle_errors.labels(type(exc).__name__).inc()
+                    self._unsettled = None
                     log.warning(
                         "listener_cycle_failed",
                         error_type=type(exc).__name__,
@@ -170,8 +174,12 @@ class Listener:
 
     async def _catch_up(self, confirmed: int) -> None:
         start = self.cursor.number + 1 if self.cursor else self.config.start_block
+        if self._unsettled is None:
+            stored = await self.store.events_above(start - 1)
+            self._unsettled = {self._key(row): row for row in stored}
         while start <= confirmed:
             batch = await self.fetcher.fetch(start, confirmed)
+            await self._settle(batch.start, batch.end.number, {e.key for e in batch.events})
             await self.deliverer.deliver(batch.events)
             await self.store.advance(
                 batch.end, batch.blocks, keep=self.config.reorg_window, lease=self._lease
@@ -189,6 +197,30 @@ class Listener:
                 )
             start = batch.end.number + 1
 
+    def _key(self, row: StoredEvent) -> str:
+        return f"{self.config.chain_id}:{row.tx_hash}:{row.log_index}"
+
+    async def _settle(self, start: int, end: int, present: set[str]) -> None:
+        """Retract events an interrupted attempt stored (maybe signalled) that are gone now.
+
+        Above the checkpoint no reorg check looks, so a crash followed by a reorg there
+        would otherwise leave an orphaned, possibly signalled, event live forever.
+        """
+        if not self._unsettled:
+            return
+        in_range = [r for r in self._unsettled.values() if start <= r.block_number <= end]
+        vanished = [r for r in in_range if self._key(r) not in present]
+        if vanished:
+            await self.deliverer.revert(self.config.chain_id, vanished)
+            await self.store.mark_reorged(
+                [(r.tx_hash, r.log_index) for r in vanished],
+                reason=f"not in blocks {start}..{end} when re-read after an interruption",
+            )
+            self.metrics.reorgs.inc()
+            log.warning("listener_unsettled_events_vanished", count=len(vanished), start=start)
+        for row in in_range:
+            self._unsettled.pop(self._key(row), None)
+
     async def _rewind(self, cursor: BlockRef) -> None:
         fork = await self.reorgs.fork_point(cursor)
         orphaned = await self.store.events_above(fork.number)
@@ -201,6 +233,7 @@ class Listener:
             lease=self._lease,
         )
         self.cursor = fork
+        self._unsettled = {}
         self.metrics.reorgs.inc()
         self.metrics.reorg_depth.observe(cursor.number - fork.number)
         self.metrics.checkpoint.set(fork.number)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,7 +23,7 @@ _EVENTS_PER_STATEMENT = 5000
 
 # One statement per chunk, with arrays instead of a VALUES row per event (which SQLAlchemy
 # would compile afresh every time). A conflicting row is left alone unless it was REORGED
-# and came back in a new block. The data-modifying CTE's own rows are not visible to the
+# (revived) or now sits in another block (its position is updated). The data-modifying CTE's own rows are not visible to the
 # outer SELECT, so it reports the pre-insert state of existing rows and then the written ones.
 _REMEMBER_BLOCKS = text(
     """
@@ -57,11 +57,11 @@ _STORE_EVENTS = text(
         ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE SET
             block_number = excluded.block_number,
             block_hash = excluded.block_hash,
-            status = 'RECEIVED',
-            status_reason = NULL,
-            processed_at = NULL,
+            status = CASE WHEN e.status = 'REORGED' THEN 'RECEIVED' ELSE e.status END,
+            status_reason = CASE WHEN e.status = 'REORGED' THEN NULL ELSE e.status_reason END,
+            processed_at = CASE WHEN e.status = 'REORGED' THEN NULL ELSE e.processed_at END,
             booking_id = coalesce(e.booking_id, excluded.booking_id)
-        WHERE e.status = 'REORGED'
+        WHERE e.status = 'REORGED' OR e.block_hash <> excluded.block_hash
         RETURNING e.tx_hash, e.log_index, e.status
     )
     SELECT * FROM (
@@ -227,6 +227,20 @@ class ListenerStore:
             return int(result.rowcount)
 
     # --- events ---
+
+    async def mark_reorged(self, keys: Sequence[tuple[str, int]], *, reason: str) -> None:
+        """Mark events (by tx hash and log index) REORGED."""
+        if not keys:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(BlockchainEvent)
+                .where(
+                    BlockchainEvent.chain_id == self.chain_id,
+                    tuple_(BlockchainEvent.tx_hash, BlockchainEvent.log_index).in_(list(keys)),
+                )
+                .values(status=REORGED, status_reason=reason)
+            )
 
     async def events_above(self, block_number: int) -> list[StoredEvent]:
         """Live (not REORGED) events stored above a height, in chain order."""

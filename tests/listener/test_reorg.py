@@ -9,7 +9,7 @@ import pytest
 from chain.client import ChainClient
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
-from tests.listener.fakes import RecordingSink
+from tests.listener.fakes import RecordingSink, SimulatedCrash
 from tests.listener.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -136,4 +136,35 @@ async def test_lagging_provider_is_not_a_reorg(
     rows = await event_rows(engine)
     assert [r.status for r in rows] == ["RECEIVED"] * 4
     assert {r.tx_hash for r in rows} >= {p.tx_hash for p in payments}
+    assert (await cursor_row(engine)).last_block_number == await driver.head()
+
+
+async def test_event_signalled_before_a_crash_and_then_reorged_away_is_retracted(
+    driver: EscrowDriver, engine, make_listener: MakeListener, monkeypatch
+):
+    paid = await driver.pay()
+    sink = RecordingSink()
+    crashing = make_listener(sink)
+    advance = crashing.store.advance
+
+    async def crash(cursor, blocks, **kwargs):
+        if not blocks:  # the start anchor
+            return await advance(cursor, blocks, **kwargs)
+        raise SimulatedCrash("died before the checkpoint")
+
+    monkeypatch.setattr(crashing.store, "advance", crash)
+    with pytest.raises(SimulatedCrash):
+        await crashing.sync_once()
+    assert [c.method for c in sink.calls] == ["orphan"]
+
+    # Above the (old) checkpoint the payment's block is replaced; the checkpoint itself stays.
+    await driver.rpc("anvil_reorg", 1, [])
+    await make_listener(sink).sync_once()
+
+    assert [(c.method, c.event.identity.tx_hash) for c in sink.calls] == [
+        ("orphan", paid.tx_hash),
+        ("revert", paid.tx_hash),
+    ]
+    rows = await event_rows(engine)
+    assert [(r.tx_hash, r.status) for r in rows] == [(paid.tx_hash, "REORGED")]
     assert (await cursor_row(engine)).last_block_number == await driver.head()

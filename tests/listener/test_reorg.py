@@ -73,11 +73,14 @@ async def test_reincluded_event_is_reverted_then_delivered_again_with_its_new_bl
 
     receipt = await driver.receipt(paid.tx_hash)
     assert receipt["blockHash"] != first_block
-    assert [(c.method, c.event.identity.block_hash) for c in sink.calls] == [
+    seen = [
+        (c.method, c.event.identity.block_number, c.event.identity.block_hash) for c in sink.calls
+    ]
+    assert [(method, block_hash) for method, _, block_hash in seen] == [
         ("orphan", first_block),
         ("revert", first_block),
         ("orphan", receipt["blockHash"]),
-    ]
+    ], (seen, int(receipt["blockNumber"], 16), await driver.head(), listener.cursor)
     assert len(sink.applied) == 1
     rows = await event_rows(engine)
     assert [(r.tx_hash, r.status, r.block_hash) for r in rows] == [

@@ -214,27 +214,7 @@ async def _run(bench: Bench, events: int, live: int) -> None:
         )
         await close()
 
-    queue = f"ceiling-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        temporal, task_queue=queue, workflows=[ApplyOnce], activities=[applied.apply]
-    ):
-        ceiling_sink = TemporalSignalSink(temporal, policy=policy, task_queue=queue)
-        applied.expect(len(signals))
-        limit = asyncio.Semaphore(64)
-
-        async def one(event: ChainEventSignal) -> None:
-            async with limit:
-                await ceiling_sink.orphan(event)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(one(e) for e in signals))
-        await applied.done.wait()
-        ceiling = _rate(
-            "ceiling: bare workflow, 1 signal + 1 activity, driven directly",
-            len(signals),
-            time.perf_counter() - began,
-        )
-
+    ceiling = await _ceiling(temporal, applied, policy, signals, "before")
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
     async with Worker(
         temporal, task_queue=queue, workflows=[ApplyOnce], activities=[applied.apply]
@@ -251,10 +231,44 @@ async def _run(bench: Bench, events: int, live: int) -> None:
             time.perf_counter() - began,
         )
         await close()
-    print(f"  {'end to end / ceiling':<58} {100 * e2e / ceiling:9.0f} %")  # noqa: T201
+    # The server's speed drifts (it is shared, SQLite-backed): measure the ceiling on both
+    # sides of the end-to-end run and compare with the better one.
+    fresh = [dataclasses.replace(e, chain_booking_id="0x" + uuid.uuid4().hex * 2) for e in signals]
+    ceiling = max(ceiling, await _ceiling(temporal, applied, policy, fresh, "after"))
+    print(f"  {'end to end / best ceiling':<58} {100 * e2e / ceiling:9.0f} %")  # noqa: T201
 
     if live:
         await _live(bench, driver, emitter, temporal, applied, live)
+
+
+async def _ceiling(
+    temporal: Client,
+    applied: Applied,
+    policy: BookingPolicy,
+    signals: list[ChainEventSignal],
+    when: str,
+) -> float:
+    """A bare workflow per event (1 signal-with-start + 1 activity), driven directly."""
+    queue = f"ceiling-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        temporal, task_queue=queue, workflows=[ApplyOnce], activities=[applied.apply]
+    ):
+        sink = TemporalSignalSink(temporal, policy=policy, task_queue=queue)
+        applied.expect(len(signals))
+        limit = asyncio.Semaphore(64)
+
+        async def one(event: ChainEventSignal) -> None:
+            async with limit:
+                await sink.orphan(event)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(e) for e in signals))
+        await applied.done.wait()
+        return _rate(
+            f"ceiling ({when}): bare workflow, 1 signal + 1 activity, direct",
+            len(signals),
+            time.perf_counter() - began,
+        )
 
 
 async def _live(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -46,7 +48,8 @@ def _outside_event_loop(command_run: Callable[[], None]) -> None:
     except RuntimeError:
         run()
         return
-    # env.py calls asyncio.run(), which refuses to nest in a running loop.
+    # env.py calls asyncio.run(), which refuses to nest in a running loop. Async callers
+    # should prefer upgrade_async, which stays on their loop.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(run).result()
 
@@ -61,14 +64,40 @@ def downgrade(database_url: str, revision: str) -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
 
 
+# Alembic's context is process-global: migrations on one loop take turns too.
+_LOOP_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _on_this_loop(database_url: str, run: Callable[[Config], None]) -> None:
+    # On the caller's loop, through one AsyncConnection: no second loop on another thread
+    # (asyncpg + greenlet across two loops and threads crashed the interpreter here).
+    loop = asyncio.get_running_loop()
+    lock = _LOOP_LOCKS.setdefault(loop, asyncio.Lock())
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with lock, engine.begin() as connection:
+
+            def migrate(sync_connection: Connection) -> None:
+                config = alembic_config(database_url)
+                config.attributes["connection"] = sync_connection
+                with _IN_PROCESS:
+                    run(config)
+
+            await connection.run_sync(migrate)
+    finally:
+        await engine.dispose()
+
+
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
-    """`upgrade` without blocking the caller's event loop."""
-    await asyncio.to_thread(upgrade, database_url, revision)
+    """`upgrade` on the caller's event loop."""
+    await _on_this_loop(database_url, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade_async(database_url: str, revision: str) -> None:
-    """`downgrade` without blocking the caller's event loop."""
-    await asyncio.to_thread(downgrade, database_url, revision)
+    """`downgrade` on the caller's event loop."""
+    await _on_this_loop(database_url, lambda config: command.downgrade(config, revision))
 
 
 def head_revision() -> str:

@@ -51,4 +51,9 @@ async def _run_online() -> None:
 if context.is_offline_mode():
     # The first migration inspects the live database (legacy `bookings` adoption).
     raise RuntimeError("offline (--sql) migrations are not supported")
-asyncio.run(_run_online())
+_given = config.attributes.get("connection")
+if _given is not None:
+    # db.migrate.upgrade_async: already inside AsyncConnection.run_sync on the caller's loop.
+    _run(_given)
+else:
+    asyncio.run(_run_online())

@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_LINK_MODE := copy
 
-.PHONY: install dev test test-unit lint fmt contracts migrate worker listener api clean bench chaos
+.PHONY: install dev demo test test-unit lint fmt contracts migrate worker listener api clean bench chaos
 
 install: .venv/.synced node_modules/.installed ## Python deps (uv.lock) and npm tools (package-lock.json)
 
@@ -41,6 +41,9 @@ test-unit: install
 
 dev: install ## the whole system on embedded defaults; Ctrl-C stops everything
 	$(PY) -m bookme dev
+
+demo: install ## five real bookings against `make dev` (or a private stack); exits 1 if any is off
+	$(PY) -m bookme demo
 
 contracts: node_modules/.installed ## recompile contracts/*.sol into the committed chain/artifacts
 	node contracts/build.mjs

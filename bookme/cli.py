@@ -24,6 +24,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the deployment file's contracts when the chain still has them",
     )
+    demo = commands.add_parser(
+        "demo", help="drive five real bookings through the API and wallets; exit 1 if any is off"
+    )
+    demo.add_argument(
+        "--stack",
+        choices=("auto", "running", "private"),
+        default="auto",
+        help="auto: the running `make dev` if its timers allow, else a private stack",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep a private stack running after the demo"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -50,4 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         deployment = asyncio.run(deploy_for_local_chain(settings, keep_existing=args.if_missing))
         print(deployment.escrow)  # noqa: T201 - the command's output
         return 0
+    if args.command == "demo":
+        import sys
+
+        from bookme.demo import run_demo
+
+        return run_demo(settings, stack=args.stack, keep=args.keep, out=sys.stdout)
     parser.error(f"unknown command {args.command}")

@@ -14,9 +14,12 @@ private ``bookme dev`` with short timers and stops it at the end.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import secrets
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,7 @@ from typing import Any, TextIO
 
 import httpx
 from eth_account import Account
+from jwt.warnings import InsecureKeyLengthWarning
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -121,7 +125,7 @@ class Progress:
 
     def say(self, key: str, text: str) -> None:
         elapsed = time.monotonic() - self.started
-        self.out.write(f"  {elapsed:6.1f}s  {key:<14} {text}\n")
+        self.out.write(f"  {elapsed:6.1f}s  {key:<16}{text}\n")
         self.out.flush()
 
 
@@ -160,15 +164,18 @@ class Demo:
         secret = settings.jwt_secret.get_secret_value()
 
         def bearer(sub: str, role: str, wallet: str) -> dict[str, str]:
-            claims = mint_token(
-                secret,
-                sub=sub,
-                role=role,
-                wallet=wallet,
-                algorithm=settings.jwt_algorithm,
-                audience=settings.jwt_audience or None,
-                issuer=settings.jwt_issuer or None,
-            )
+            with warnings.catch_warnings():
+                # The published dev secret is short on purpose; production refuses it anyway.
+                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+                claims = mint_token(
+                    secret,
+                    sub=sub,
+                    role=role,
+                    wallet=wallet,
+                    algorithm=settings.jwt_algorithm,
+                    audience=settings.jwt_audience or None,
+                    issuer=settings.jwt_issuer or None,
+                )
             return {"Authorization": f"Bearer {claims}"}
 
         self.as_customer = bearer(f"demo-customer-{run_tag}", "customer", customer.address)
@@ -646,16 +653,21 @@ def api_answers(api_url: str) -> bool:
     return True
 
 
+SHORT_TIMERS_DEV = (
+    "BOOKME_AUTO_COMPLETE_DELAY_SECONDS=20 BOOKME_PAYMENT_DEADLINE_SECONDS=40 make dev"
+)
 HOW_TO_START = (
-    "Start the stack in another terminal with `make dev` (wait for 'BookMe dev stack ready'),\n"
-    "with demo timers: BOOKME_AUTO_COMPLETE_DELAY_SECONDS=20 "
-    "BOOKME_PAYMENT_DEADLINE_SECONDS=40 make dev\n"
+    "Start the stack in another terminal with demo timers (wait for 'BookMe dev stack ready'):\n"
+    f"  {SHORT_TIMERS_DEV}\n"
     "then run `make demo` again (or `make demo` alone starts a private stack)."
 )
 
 
 def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
     """`bookme demo`: pick the stack (running or private), drive it, always clean up."""
+    # The progress lines are the output; per-transaction info logs would drown them.
+    root = logging.getLogger()
+    root.setLevel(max(logging.WARNING, root.level))
     if stack in ("auto", "running"):
         target = running_target(settings)
         if api_answers(target.urls.api_url):
@@ -665,13 +677,15 @@ def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
             except TimersTooLong as exc:
                 out.write(
                     f"The running stack's timers are too long for a {BUDGET_SECONDS}s demo "
-                    f"({exc}).\n"
+                    f"({exc}); its first booking was cancelled unpaid.\n"
+                    "To run the demo on your own `make dev`, restart it as\n"
+                    f"  {SHORT_TIMERS_DEV}\n"
                 )
                 if stack == "running":
                     out.write(HOW_TO_START + "\n")
                     return 2
         else:
-            out.write(f"Nothing answers at {target.urls.api_url}.\n")
+            out.write(f"Nothing answers at {target.urls.api_url} (no `make dev` running).\n")
             if stack == "running":
                 out.write(HOW_TO_START + "\n")
                 return 2
@@ -685,6 +699,7 @@ def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
     )
     out.flush()
     started = time.monotonic()
+    code = 1
     try:
         urls = private.start()
         out.write(
@@ -693,6 +708,11 @@ def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
         )
         target = Target(urls=urls, namespace=settings.temporal_namespace, private=True)
         code = asyncio.run(drive(target, settings, out))
+        if not keep:
+            out.write(
+                "The private stack stops now, and its Temporal UI links with it; "
+                "`.venv/bin/python -m bookme demo --keep` keeps it running until Ctrl-C.\n"
+            )
         if keep:
             out.write("Private stack kept running for the Temporal UI links; Ctrl-C stops it.\n")
             out.flush()
@@ -700,7 +720,11 @@ def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
         return code
     finally:
         private.stop()
-        out.write("Private stack stopped.\n")
+        if code == 0:
+            private.remove_data()
+            out.write("Private stack stopped and its data removed.\n")
+        else:
+            out.write(f"Private stack stopped; its data and logs stay in {private.data_dir}\n")
 
 
 def _wait_for_interrupt() -> None:
@@ -712,4 +736,5 @@ def _wait_for_interrupt() -> None:
 
 
 def default_data_dir(settings: Settings) -> Path:
-    return settings.data_dir.resolve() / "demo-stack"
+    """One dir per run, so two demos at once never share (or delete) each other's state."""
+    return settings.data_dir.resolve() / "demo-stacks" / str(os.getpid())

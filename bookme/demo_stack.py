@@ -57,6 +57,7 @@ class PrivateStack:
         # Fresh each run: an interrupted earlier demo's bookings must not move money in this one.
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.data_dir.mkdir(parents=True)
+        self.data_dir.chmod(0o755)  # Postgres may run as an unprivileged account
         ports = {
             name: free_port() for name in ("postgres", "temporal", "temporal_ui", "anvil", "api")
         }
@@ -117,6 +118,10 @@ class PrivateStack:
             f"the private dev stack was not ready in {START_TIMEOUT_SECONDS:.0f}s; "
             f"see {self.log_file}"
         )
+
+    def remove_data(self) -> None:
+        """Delete the stack's state (after a passing run; a failed one keeps it to inspect)."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def stop(self) -> None:
         """SIGTERM (a clean `bookme dev` shutdown), then SIGKILL of its group if it hangs."""

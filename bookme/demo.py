@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import time
 import uuid
 import warnings
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import httpx
@@ -256,7 +258,13 @@ class Demo:
     async def watch(self, run: Run, stop: asyncio.Event) -> None:
         """Print each status change of the booking until it is final or the demo ends."""
         while not stop.is_set():
-            row = await self.detail(run)
+            try:
+                row = await self.detail(run)
+            except (httpx.HTTPError, DemoFailure) as exc:
+                # One failed read must not end the display; the step's own deadline bounds it.
+                self.progress.say(run.key, f"(status read failed, retrying: {exc})")
+                await asyncio.sleep(POLL_SECONDS)
+                continue
             if row["status"] != run.status:
                 self.progress.say(run.key, f"{run.status} -> {row['status']}")
                 run.status = row["status"]
@@ -668,6 +676,16 @@ def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
     # The progress lines are the output; per-transaction info logs would drown them.
     root = logging.getLogger()
     root.setLevel(max(logging.WARNING, root.level))
+    # SIGTERM unwinds like Ctrl-C, so a private stack is stopped either way.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_demo(settings, stack=stack, keep=keep, out=out)
+    except KeyboardInterrupt:
+        out.write("Demo interrupted.\n")
+        return 130
+
+
+def _run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
     if stack in ("auto", "running"):
         target = running_target(settings)
         if api_answers(target.urls.api_url):
@@ -725,6 +743,10 @@ def run_demo(settings: Settings, *, stack: str, keep: bool, out: TextIO) -> int:
             out.write("Private stack stopped and its data removed.\n")
         else:
             out.write(f"Private stack stopped; its data and logs stay in {private.data_dir}\n")
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _wait_for_interrupt() -> None:

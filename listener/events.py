@@ -6,11 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from activities.chain_events import signal_from_event
 from chain.events import (
-    BookingCancelled,
-    BookingCreatedAndPaid,
     DecodedEvent,
-    ServiceCompleted,
     decode_log,
 )
 from chain.hexutil import to_int
@@ -47,57 +45,6 @@ class ObservedEvent:
         return (self.signal.identity.block_number, self.signal.identity.log_index)
 
 
-def to_signal(event: DecodedEvent) -> ChainEventSignal:
-    """The workflow payload for a decoded event."""
-    identity = EventIdentity(
-        chain_id=event.identity.chain_id,
-        tx_hash=event.identity.tx_hash,
-        log_index=event.identity.log_index,
-        block_number=event.position.block_number,
-        block_hash=event.position.block_hash,
-    )
-    if isinstance(event, BookingCreatedAndPaid):
-        return ChainEventSignal(
-            kind=ChainEventKind.PAYMENT,
-            identity=identity,
-            chain_booking_id=event.booking_id,
-            payment=PaymentFields(
-                customer=event.customer,
-                provider=event.provider,
-                inviter=event.inviter,
-                amount=event.amount,
-                platform_fee_rate=event.platform_fee_rate,
-                inviter_fee_rate=event.inviter_fee_rate,
-            ),
-        )
-    if isinstance(event, ServiceCompleted):
-        return ChainEventSignal(
-            kind=ChainEventKind.COMPLETION,
-            identity=identity,
-            chain_booking_id=event.booking_id,
-            completion=CompletionFields(
-                provider=event.provider,
-                provider_amount=event.provider_amount,
-                platform_fee=event.platform_fee,
-                inviter_fee=event.inviter_fee,
-            ),
-        )
-    assert isinstance(event, BookingCancelled)
-    return ChainEventSignal(
-        kind=ChainEventKind.CANCELLATION,
-        identity=identity,
-        chain_booking_id=event.booking_id,
-        cancellation=CancellationFields(
-            cancelled_by=event.cancelled_by,
-            customer_amount=event.customer_amount,
-            provider_amount=event.provider_amount,
-            platform_amount=event.platform_amount,
-            inviter_amount=event.inviter_amount,
-            reason=event.reason,
-        ),
-    )
-
-
 def row_payload(event: DecodedEvent) -> dict[str, Any]:
     """The decoded arguments as stored in `blockchain_events.payload`."""
     skip = {"identity", "position", "contract"}
@@ -115,7 +62,7 @@ def observe(raw_log: Mapping[str, Any], chain_id: int) -> ObservedEvent:
     decoded = decode_log(raw_log, chain_id)
     timestamp = raw_log.get("blockTimestamp")
     return ObservedEvent(
-        signal=to_signal(decoded),
+        signal=signal_from_event(decoded),
         contract=decoded.contract,
         payload=row_payload(decoded),
         block_timestamp=to_int(timestamp) if timestamp is not None else None,

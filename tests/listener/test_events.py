@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from activities.chain_events import signal_from_event
 from chain.events import (
     BookingCancelled,
     BookingCreatedAndPaid,
@@ -14,7 +15,7 @@ from chain.events import (
     LogPosition,
     ServiceCompleted,
 )
-from listener.events import row_payload, stored_signal, to_signal
+from listener.events import row_payload, stored_signal
 from workflows.types import EventIdentity as SignalIdentity
 
 A = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -52,7 +53,7 @@ EVENTS = [
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_stored_payload_rebuilds_the_delivered_signal(event):
-    signal = to_signal(event)
+    signal = signal_from_event(event)
     assert signal.identity == SignalIdentity(
         chain_id=31337,
         tx_hash="0x" + "ab" * 32,

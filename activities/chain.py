@@ -8,7 +8,6 @@ from typing import TypeVar
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.chain_events import signal_from_event
 from chain.client import ChainClient
@@ -138,10 +137,6 @@ class ChainActivities:
         return _result(result, "emergencyCancelBooking")
 
 
-# Refusals that only mean "too early": retried by the activity's retry policy.
-_NOT_YET = frozenset({"ReleaseTimeNotReached"})
-
-
 async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
     """Run a send, heartbeating while it waits to be mined; chain refusals are final."""
     task = asyncio.ensure_future(call)
@@ -151,12 +146,10 @@ async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
             if done:
                 return task.result()
             activity.heartbeat()
-    except ExecutionReverted as exc:
-        if exc.error_name in _NOT_YET:
-            # The chain's clock lags ours: the same call succeeds a block or two later.
-            raise ApplicationError(str(exc), type=exc.error_name, non_retryable=False) from None
-        raise ActivityRejected(str(exc), error_type=c.CHAIN_REJECTED) from None
-    except BookingStateError as exc:
+    except (BookingStateError, ExecutionReverted) as exc:
+        # Final for this attempt. "ReleaseTimeNotReached" (the chain's clock lags ours) is
+        # not final for the booking: the workflow records auto_complete_failed and tries
+        # again after a monitoring window, which beats minutes of activity backoff.
         raise ActivityRejected(str(exc), error_type=c.CHAIN_REJECTED) from None
     except TransactionError as exc:
         # Dropped or stuck: a retry asks the idempotent sender again, which reads the chain first.

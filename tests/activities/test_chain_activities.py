@@ -83,8 +83,7 @@ async def test_observe_waits_for_confirmations_then_reports_the_event(setup, fre
     assert by_logs.tx_status is TxStatus.UNKNOWN
 
 
-async def test_operator_sends_and_chain_refusals(setup):
-    """Refusals are final, except "too early", which a later retry gets through."""
+async def test_operator_sends_and_chain_refusals_are_final(setup):
     escrow, chain = setup
     env = ActivityEnvironment()
     unpaid = escrow.new_booking_id()
@@ -101,8 +100,8 @@ async def test_operator_sends_and_chain_refusals(setup):
         await env.run(
             chain.send_complete_service, OperatorTxRequest(booking_id="", chain_booking_id=paid)
         )
-    assert info.value.type == "ReleaseTimeNotReached"
-    assert not info.value.non_retryable
+    assert info.value.type == "ChainRejected"
+    assert "ReleaseTimeNotReached" in info.value.message
 
     sent = await env.run(
         chain.send_emergency_cancel,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -97,12 +98,30 @@ def anvil(service_dir: Path) -> Iterator[AnvilNode]:
 
 @pytest.fixture
 def fresh_chain(anvil: AnvilNode) -> Iterator[AnvilNode]:
-    """The session's anvil, rolled back to this point after the test."""
+    """The session's anvil, rolled back to this point after the test.
+
+    A snapshot restores state but not everything a test may have touched: pending
+    transactions stay in the pool (and would be mined into the next test's blocks), automine
+    may be off, and the clock may trail the wall clock. Each of those is reset here.
+    """
+    _align_clock(anvil)
     snapshot = anvil.rpc("evm_snapshot")
     try:
         yield anvil
     finally:
         anvil.rpc("evm_revert", snapshot)
+        anvil.rpc("anvil_dropAllTransactions")
+        anvil.rpc("evm_setAutomine", True)
+
+
+def _align_clock(anvil: AnvilNode) -> None:
+    """Never start a test with chain time behind wall time (timers compare the two)."""
+    latest = anvil.rpc("eth_getBlockByNumber", "latest", False)
+    assert isinstance(latest, dict)
+    now = int(time.time())
+    if int(latest["timestamp"], 16) < now:
+        anvil.rpc("evm_setNextBlockTimestamp", now)
+        anvil.rpc("evm_mine")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,46 +78,62 @@ class Signer:
         )
         return rows.scalars().first()
 
+    async def _signed_once(
+        self,
+        booking_id: uuid.UUID,
+        kind: NonceKind,
+        idempotency_key: str,
+        expires_at: datetime,
+        sign: Callable[[int], tuple[dict[str, Any], str]],
+    ) -> tuple[int, str]:
+        """(nonce, signature) for this idempotency key: the stored pair, or a new one.
+
+        A new nonce is reserved and the signature stored in the same transaction, so an
+        activity retried after a crash returns what it signed before.
+        """
+        async with self._sessions.begin() as session:
+            row = await self._existing(session, booking_id, kind, idempotency_key)
+            if row is not None and row.signature is not None:
+                return row.nonce, row.signature
+            nonce = await reserve_nonce(
+                session,
+                booking_id=booking_id,
+                kind=kind,
+                expires_at=expires_at,
+                authorization={IDEMPOTENCY_FIELD: idempotency_key},
+            )
+            try:
+                message, signature = sign(nonce)
+            except TypedDataError as exc:
+                raise ActivityRejected(f"cannot sign {kind.value} authorization: {exc}") from None
+            await self._store(session, nonce, idempotency_key, message, signature)
+            return nonce, signature
+
     @activity.defn(name=c.SIGN_PAYMENT_AUTHORIZATION)
     async def sign_payment_authorization(self, request: SignPaymentRequest) -> PaymentAuthorization:
         """A BookingAuthorization for the customer to submit to createAndPayBooking."""
         key = self._require_key()
         booking_id = _uuid(request.booking_id)
         expires_at = datetime.fromtimestamp(request.expiry, UTC)
-        async with self._sessions.begin() as session:
-            row = await self._existing(
-                session, booking_id, NonceKind.BOOKING, request.idempotency_key
+
+        def sign(nonce: int) -> tuple[dict[str, Any], str]:
+            auth = BookingAuthorization(
+                booking_id=request.chain_booking_id,
+                customer=request.customer,
+                provider=request.provider,
+                inviter=request.inviter,
+                amount=request.amount,
+                platform_fee_rate=request.platform_fee_rate,
+                inviter_fee_rate=request.inviter_fee_rate,
+                release_time=request.release_time,
+                expiry=request.expiry,
+                nonce=nonce,
             )
-            if row is not None and row.signature is not None:
-                nonce, signature = row.nonce, row.signature
-            else:
-                nonce = await reserve_nonce(
-                    session,
-                    booking_id=booking_id,
-                    kind=NonceKind.BOOKING,
-                    expires_at=expires_at,
-                    authorization={IDEMPOTENCY_FIELD: request.idempotency_key},
-                )
-                try:
-                    auth = BookingAuthorization(
-                        booking_id=request.chain_booking_id,
-                        customer=request.customer,
-                        provider=request.provider,
-                        inviter=request.inviter,
-                        amount=request.amount,
-                        platform_fee_rate=request.platform_fee_rate,
-                        inviter_fee_rate=request.inviter_fee_rate,
-                        release_time=request.release_time,
-                        expiry=request.expiry,
-                        nonce=nonce,
-                    )
-                    signed = sign_booking_authorization(self._domain, auth, key)
-                except TypedDataError as exc:
-                    raise ActivityRejected(f"cannot sign payment authorization: {exc}") from None
-                signature = signed.signature
-                await self._store(
-                    session, nonce, request.idempotency_key, auth.as_message(), signature
-                )
+            return auth.as_message(), sign_booking_authorization(self._domain, auth, key).signature
+
+        nonce, signature = await self._signed_once(
+            booking_id, NonceKind.BOOKING, request.idempotency_key, expires_at, sign
+        )
         log.info("payment_authorization_signed", booking_id=request.booking_id, nonce=nonce)
         return PaymentAuthorization(
             chain_booking_id=request.chain_booking_id,
@@ -144,40 +161,24 @@ class Signer:
         booking_id = _uuid(request.booking_id)
         expires_at = datetime.fromtimestamp(request.expiry, UTC)
         split = request.split
-        async with self._sessions.begin() as session:
-            row = await self._existing(
-                session, booking_id, NonceKind.CANCELLATION, request.idempotency_key
+
+        def sign(nonce: int) -> tuple[dict[str, Any], str]:
+            auth = ChainCancellation(
+                booking_id=request.chain_booking_id,
+                customer_amount=split.customer_amount,
+                provider_amount=split.provider_amount,
+                platform_amount=split.platform_amount,
+                inviter_amount=split.inviter_amount,
+                reason=request.reason,
+                expiry=request.expiry,
+                nonce=nonce,
             )
-            if row is not None and row.signature is not None:
-                nonce, signature = row.nonce, row.signature
-            else:
-                nonce = await reserve_nonce(
-                    session,
-                    booking_id=booking_id,
-                    kind=NonceKind.CANCELLATION,
-                    expires_at=expires_at,
-                    authorization={IDEMPOTENCY_FIELD: request.idempotency_key},
-                )
-                try:
-                    auth = ChainCancellation(
-                        booking_id=request.chain_booking_id,
-                        customer_amount=split.customer_amount,
-                        provider_amount=split.provider_amount,
-                        platform_amount=split.platform_amount,
-                        inviter_amount=split.inviter_amount,
-                        reason=request.reason,
-                        expiry=request.expiry,
-                        nonce=nonce,
-                    )
-                    signed = sign_cancellation_authorization(self._domain, auth, key)
-                except TypedDataError as exc:
-                    raise ActivityRejected(
-                        f"cannot sign cancellation authorization: {exc}"
-                    ) from None
-                signature = signed.signature
-                await self._store(
-                    session, nonce, request.idempotency_key, auth.as_message(), signature
-                )
+            signed = sign_cancellation_authorization(self._domain, auth, key)
+            return auth.as_message(), signed.signature
+
+        nonce, signature = await self._signed_once(
+            booking_id, NonceKind.CANCELLATION, request.idempotency_key, expires_at, sign
+        )
         log.info("cancellation_authorization_signed", booking_id=request.booking_id, nonce=nonce)
         return CancellationAuthorization(
             chain_booking_id=request.chain_booking_id,

@@ -106,13 +106,15 @@ class EscrowDriver:
         await self.rpc("anvil_mine", hex(blocks))
 
     async def receipt(self, tx_hash: str) -> dict[str, Any]:
-        for _ in range(200):
+        # A wait, not a speed check: a loaded 2-core machine can take seconds to mine.
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
             receipt = await self.rpc("eth_getTransactionReceipt", tx_hash)
             if receipt:
                 assert int(receipt["status"], 16) == 1, receipt
                 return dict(receipt)
             await asyncio.sleep(0.01)
-        raise AssertionError(f"no receipt for {tx_hash}")
+        raise AssertionError(f"no receipt for {tx_hash} within 30 s")
 
     def _pay_data(self, booking_uuid: str, now: int) -> tuple[str, bytes]:
         auth = BookingAuthorization(

@@ -45,6 +45,12 @@ dev: install ## the whole system on embedded defaults; Ctrl-C stops everything
 demo: install ## five real bookings against `make dev` (or a private stack); exits 1 if any is off
 	$(PY) -m bookme demo
 
+bench: install ## lifecycle, event latency, catch-up and API figures beside their ceilings -> bench/results/
+	$(PY) -m bench
+
+chaos: install ## mixed workload under injected faults, then every invariant checked -> bench/results/
+	$(PY) -m bench.chaos
+
 contracts: node_modules/.installed ## recompile contracts/*.sol into the committed chain/artifacts
 	node contracts/build.mjs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,14 @@ class BookingHarness:
             await asyncio.sleep(0.02)
             view = await handle.query(BookingWorkflow.status)
         raise AssertionError(f"booking stayed {view.status} ({view.reason}), wanted {status}")
+
+    async def until(self, predicate: Callable[[], bool], what: str) -> None:
+        """Activities run after the transition a query already shows: wait for their effect."""
+        for _ in range(500):
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ async def test_payment_with_wrong_amount_fails_the_booking_and_refunds(harness):
     await handle.signal(BookingWorkflow.payment_confirmed, wrong)
     view = await harness.wait_for(handle, S.FAILED)
     assert view.reason == "payment event differs in amount"
+    await harness.until(lambda: len(harness.fakes.refunds_sent) > 0, "the refund is sent")
     assert len(harness.fakes.refunds_sent) == 1
     assert harness.fakes.transitions[0].event_outcome is EventOutcome.FAILED
     # the refund lands: recorded, and the workflow ends FAILED with nothing held

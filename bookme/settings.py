@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     signature_rate_limit_per_minute: int = Field(default=10, ge=1)
     max_booking_amount_units: int = Field(default=100_000 * 10**6, ge=1)
 
+    # --- Reconciliation (issue #7): schedule, scan windows, invariant thresholds ---
+    reconcile_interval_seconds: int = Field(default=6 * 3600, ge=60)
+    # Event gap check: blocks below the listener's checkpoint re-read by a scheduled run
+    # (a full run starts at reconcile_from_block, normally the deployment block).
+    reconcile_event_lookback_blocks: int = Field(default=20_000, ge=1)
+    reconcile_from_block: int = Field(default=0, ge=0)
+    reconcile_received_grace_seconds: int = Field(default=600, ge=0)
+    reconcile_stuck_grace_seconds: int = Field(default=900, ge=0)
+    worker_metrics_port: int = Field(default=9464, ge=0)  # 0 = no /metrics from the worker
+
     # --- Embedded service ports for `make dev` (tests pick free ports) ---
     dev_postgres_port: int = 5432
     dev_temporal_port: int = 7233

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     task_queue: str = "bookings"
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    temporal_ui_url: str = ""  # for history links; empty = the embedded dev server's Web UI
 
     # --- Chain: empty provider list = embedded anvil ---
     rpc_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -85,6 +86,9 @@ class Settings(BaseSettings):
     signer_key_file: Path | None = None
     operator_private_key: SecretStr | None = None
     operator_key_file: Path | None = None
+    # The contract owner: only `bookme unpause` / `bookme rotate-signer` need it (keep it offline).
+    owner_private_key: SecretStr | None = None
+    owner_key_file: Path | None = None
 
     # --- Booking timers (seconds) ---
     monitoring_window_seconds: int = Field(default=180, ge=1)
@@ -124,6 +128,11 @@ class Settings(BaseSettings):
     reconcile_stuck_grace_seconds: int = Field(default=900, ge=0)
     worker_metrics_port: int = Field(default=9464, ge=0)  # 0 = no /metrics from the worker
 
+    # --- Data retention (Temporal Schedule bookme-retention, daily; docs/runbook.md) ---
+    retention_events_days: int = Field(default=90, ge=1)
+    retention_nonces_days: int = Field(default=30, ge=1)
+    retention_rate_limit_hours: int = Field(default=24, ge=1)
+
     # --- Embedded service ports for `make dev` (tests pick free ports) ---
     dev_postgres_port: int = 5432
     dev_temporal_port: int = 7233
@@ -145,7 +154,7 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if not self.jwks_url and self.jwt_secret.get_secret_value() in _PLACEHOLDER_SECRETS:
             problems.append("BOOKME_JWT_SECRET is a placeholder (or set BOOKME_JWKS_URL)")
-        for name in ("signer", "operator"):
+        for name in ("signer", "operator", "owner"):
             key = getattr(self, f"{name}_private_key")
             if key is not None and key.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                 problems.append(f"BOOKME_{name.upper()}_PRIVATE_KEY is a published test key")
@@ -167,6 +176,10 @@ class Settings(BaseSettings):
     def operator_key(self) -> SecretStr | None:
         """The operator key (auto-complete, emergency refunds) from the environment or its file."""
         return _read_key(self.operator_private_key, self.operator_key_file, "operator")
+
+    def owner_key(self) -> SecretStr | None:
+        """The contract owner key (unpause, signer rotation) from the environment or its file."""
+        return _read_key(self.owner_private_key, self.owner_key_file, "owner")
 
 
 def _read_key(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:

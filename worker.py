@@ -17,10 +17,20 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry, start_http_server
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import BookingStore, ChainActivities, Signer, build_activities
+from activities import (
+    ChainActivities,
+    ReconcileActivities,
+    ReconcileConfig,
+    ResyncStore,
+    Signer,
+    build_activities,
+)
+from activities.reconcile_metrics import ReconcileMetrics
 from bookme.logging import configure_logging
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
@@ -30,7 +40,13 @@ from chain.escrow import EscrowReader
 from chain.keys import TransactionKey
 from chain.sender import OperatorSender, SenderConfig, TransactionSender
 from db.engine import make_engine, make_session_factory
+from listener.delivery import Deliverer
+from listener.metrics import ListenerMetrics
+from listener.store import ListenerStore
+from listener.temporal_sink import TemporalSignalSink
 from workflows import DATA_CONVERTER, WORKFLOWS
+from workflows.reconcile_schedule import ensure_reconcile_schedule
+from workflows.types import BookingPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -58,8 +74,16 @@ def escrow_address(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def activity_dependencies(settings: Settings) -> AsyncIterator[list[Callable[..., Any]]]:
-    """Every activity bound to its dependencies; closes the engine and chain client after."""
+async def activity_dependencies(
+    settings: Settings,
+    temporal: Client | None = None,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[list[Callable[..., Any]]]:
+    """Every activity bound to its dependencies; closes the engine and chain client after.
+
+    The reconcile activities need the Temporal client (they query, signal and update booking
+    workflows); without one only the booking and orphan activities are built.
+    """
     if not settings.database_url:
         raise SettingsError("BOOKME_DATABASE_URL is required to run the worker")
     async with AsyncExitStack() as stack:
@@ -86,7 +110,7 @@ async def activity_dependencies(settings: Settings) -> AsyncIterator[list[Callab
         signer_key = settings.signer_key()
         if signer_key is None:
             log.warning("worker_without_signer_key", effect="authorizations fail")
-        store = BookingStore(sessions, escrow_address=escrow.address)
+        store = ResyncStore(sessions, escrow_address=escrow.address)
         signer = Signer(
             sessions,
             signer_key=signer_key,
@@ -99,7 +123,43 @@ async def activity_dependencies(settings: Settings) -> AsyncIterator[list[Callab
             chain_id=settings.chain_id,
             max_block_range=settings.listener_max_block_range,
         )
-        yield build_activities(store=store, signer=signer, chain=chain)
+        reconcile = None
+        if temporal is not None:
+            reconcile = reconcile_activities(
+                settings, temporal, engine, sessions, escrow, store, registry
+            )
+        yield build_activities(store=store, signer=signer, chain=chain, reconcile=reconcile)
+
+
+def reconcile_activities(
+    settings: Settings,
+    temporal: Client,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    escrow: EscrowReader,
+    store: ResyncStore,
+    registry: CollectorRegistry | None,
+) -> ReconcileActivities:
+    """The reconciler, delivering missing events through the listener's store-then-signal path."""
+    deliverer = Deliverer(
+        ListenerStore(engine, chain_id=settings.chain_id, contract_address=escrow.address),
+        TemporalSignalSink(
+            temporal, policy=BookingPolicy.from_settings(settings), task_queue=settings.task_queue
+        ),
+        # The listener's own series live in the listener process; these stay private.
+        ListenerMetrics(CollectorRegistry()),
+        concurrency=8,
+        cache_size=1000,
+    )
+    return ReconcileActivities(
+        sessions=sessions,
+        temporal=temporal,
+        escrow=escrow,
+        deliverer=deliverer,
+        resync_store=store,
+        metrics=ReconcileMetrics(registry or CollectorRegistry()),
+        config=ReconcileConfig.from_settings(settings),
+    )
 
 
 def build_worker(
@@ -124,9 +184,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
     )
-    async with activity_dependencies(settings) as activities:
+    registry = CollectorRegistry()
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, registry=registry)
+    async with activity_dependencies(settings, client, registry) as activities:
         worker = build_worker(client, settings, activities)
         async with worker:
+            await ensure_reconcile_schedule(client, settings)
             log.info(
                 "worker_started",
                 task_queue=settings.task_queue,

@@ -12,14 +12,29 @@ from typing import Any
 from activities.booking_store import BookingStore
 from activities.chain import ChainActivities
 from activities.chain_events import signal_from_event
+from activities.reconcile import ReconcileActivities, ReconcileConfig
+from activities.reconcile_store import ResyncStore
 from activities.signer import Signer
 
 
 def build_activities(
-    *, store: BookingStore, signer: Signer, chain: ChainActivities
+    *,
+    store: BookingStore,
+    signer: Signer,
+    chain: ChainActivities,
+    reconcile: ReconcileActivities | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity the booking and orphan workflows call, bound to its dependencies."""
+    """Every activity the booking, orphan and reconcile workflows call, bound to dependencies.
+
+    A `ResyncStore` as ``store`` adds the booking workflow's ``resync_booking``.
+    """
+    extra: list[Callable[..., Any]] = []
+    if isinstance(store, ResyncStore):
+        extra.append(store.resync_booking)
+    if reconcile is not None:
+        extra += reconcile.activities()
     return [
+        *extra,
         store.record_booking,
         store.apply_transition,
         store.record_orphan,
@@ -34,6 +49,9 @@ def build_activities(
 __all__ = [
     "BookingStore",
     "ChainActivities",
+    "ReconcileActivities",
+    "ReconcileConfig",
+    "ResyncStore",
     "Signer",
     "build_activities",
     "signal_from_event",

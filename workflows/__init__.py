@@ -9,10 +9,11 @@ from temporalio.converter import DataConverter
 from workflows.booking import BookingWorkflow
 from workflows.constants import TASK_QUEUE, booking_workflow_id, orphan_workflow_id
 from workflows.orphan import OrphanPaymentWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 DATA_CONVERTER = DataConverter.default
 
-WORKFLOWS: list[type] = [BookingWorkflow, OrphanPaymentWorkflow]
+WORKFLOWS: list[type] = [BookingWorkflow, OrphanPaymentWorkflow, ReconcileWorkflow]
 
 __all__ = [
     "DATA_CONVERTER",
@@ -20,6 +21,7 @@ __all__ = [
     "WORKFLOWS",
     "BookingWorkflow",
     "OrphanPaymentWorkflow",
+    "ReconcileWorkflow",
     "booking_workflow_id",
     "orphan_workflow_id",
 ]

@@ -65,6 +65,14 @@ with workflow.unsafe.imports_passed_through():
         same_wallet,
         settlement_legs,
     )
+    from workflows.reconcile_types import (
+        RESYNC_BOOKING,
+        BookingResync,
+        RedriveRequest,
+        RedriveResult,
+        ResyncRequest,
+        ResyncResult,
+    )
     from workflows.summary import booking_summary
     from workflows.types import (
         AuthorizePaymentRequest,
@@ -540,6 +548,89 @@ class BookingWorkflow:
         if self._status is S.FAILED and self._refund_outstanding:
             return
         raise WrongState(f"a {self._status.value} booking holds no escrowed money to refund")
+
+    @workflow.update(name="resync")
+    async def resync(self, request: ResyncRequest) -> ResyncResult:
+        """Reconciler/operator: write this workflow's view over a row edited behind its back."""
+        await workflow.wait_condition(lambda: self._recorded)
+        async with self._lock:
+            self._check_operator(request.operator, request.reason)
+            self._seq += 1
+            applied = list(self._applied.values())
+            await workflow.execute_activity(
+                RESYNC_BOOKING,
+                BookingResync(
+                    booking_id=self._booking.booking_id,
+                    dedupe_key=f"{self._booking.booking_id}:{self._seq}:resync",
+                    status=self._status,
+                    reason=self._reason,
+                    completion_tx_hash=self._completion_tx,
+                    refund_tx_hash=self._refund_tx,
+                    applied_events=applied,
+                    requested_by=request.operator,
+                    request_reason=request.reason[:MAX_REASON_LENGTH],
+                    occurred_at=workflow.now(),
+                ),
+                start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
+                retry_policy=c.DB_RETRY,
+            )
+            return ResyncResult(status=self._status, events_marked=len(applied))
+
+    @resync.validator
+    def _validate_resync(self, request: ResyncRequest) -> None:
+        self._check_operator(request.operator, request.reason)
+
+    @workflow.update(name="redrive")
+    async def redrive(self, request: RedriveRequest) -> RedriveResult:
+        """Operator: for a FAILED booking, apply what the chain says, else retry the refund."""
+        self._accepted_updates += 1
+        await workflow.wait_condition(lambda: self._recorded)
+        async with self._lock:
+            self._check_redrive(request)
+            before = set(self._applied)
+            observation = await self._observe(None)
+            applied = [key for key in self._applied if key not in before]
+            tx_hash: str | None = None
+            if applied:
+                action = "applied_chain_events"
+            elif not self._refund_outstanding:
+                action = "nothing_to_do"
+            elif self._refund_sent:
+                action = "refund_pending"
+            elif observation is not None and observation.onchain_status is OnChainStatus.PAID:
+                tx_hash = await self._send_refund(f"redrive by {request.operator}")
+                action = "refund_resent"
+            else:
+                action = "chain_unreadable" if observation is None else "nothing_to_do"
+            await self._transition(
+                self._status,
+                "redrive",
+                f"{action} by {request.operator}: {request.reason}"[:MAX_REASON_LENGTH],
+                tx_hash=tx_hash,
+            )
+            self._bump_timers()
+            return RedriveResult(
+                status=self._status, action=action, applied_event_keys=applied, tx_hash=tx_hash
+            )
+
+    @redrive.validator
+    def _validate_redrive(self, request: RedriveRequest) -> None:
+        self._check_budget()
+        self._check_redrive(request)
+
+    def _check_redrive(self, request: RedriveRequest) -> None:
+        self._check_operator(request.operator, request.reason)
+        if self._status is not S.FAILED:
+            raise WrongState(
+                f"only a FAILED booking is re-driven, this one is {self._status.value}"
+            )
+
+    @staticmethod
+    def _check_operator(operator: str, reason: str) -> None:
+        if not operator.strip():
+            raise WrongCaller("an operator request must name the operator")
+        if not reason.strip() or len(reason) > MAX_REASON_LENGTH:
+            raise InvalidRequest(f"reason must be 1..{MAX_REASON_LENGTH} characters")
 
     def _check_budget(self) -> None:
         if self._accepted_updates >= c.MAX_ACCEPTED_UPDATES:

@@ -7,7 +7,10 @@ added compatibly (defaults on new fields) without breaking histories or older cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from workflows.types import BookingStatus, ChainEventSignal
 
 RECONCILE_WORKFLOW_NAME = "reconcile"
 RECONCILE_SCHEDULE_ID = "bookme-reconcile"
@@ -15,6 +18,8 @@ PROGRESS_QUERY = "progress"
 # Operator updates on the booking workflow (names the CLI calls by string).
 RESYNC_UPDATE = "resync"
 REDRIVE_UPDATE = "redrive"
+# Activity the booking workflow's `resync` calls (a test fake registers the same name).
+RESYNC_BOOKING = "resync_booking"
 
 
 def manual_reconcile_workflow_id(run_uuid: str) -> str:
@@ -94,17 +99,130 @@ class ReconcileReport:
     scanned: int = 0
     from_block: int | None = None
     to_block: int | None = None
+    invariant_details: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReconcileCarry:
     """State handed to the next run after continue-as-new (the partial report and the cursor)."""
 
-    run_started_at: str
+    window: ReconcileWindow
     after_booking_id: str | None
-    total: int
     scanned: int
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[ReconcileFinding] = field(default_factory=list)
-    from_block: int | None = None
-    to_block: int | None = None
+    repaired_chain_ids: list[str] = field(default_factory=list)
+
+
+# --- booking workflow operator updates (resync, redrive) -------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResyncRequest:
+    """Re-write the workflow's own view to Postgres (after a row was edited behind its back)."""
+
+    operator: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResyncResult:
+    status: BookingStatus
+    events_marked: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingResync:
+    """Input of the ``resync_booking`` activity: the workflow's view, written over the row."""
+
+    booking_id: str
+    dedupe_key: str
+    status: BookingStatus
+    reason: str | None
+    completion_tx_hash: str | None
+    refund_tx_hash: str | None
+    applied_events: list[ChainEventSignal]
+    requested_by: str
+    request_reason: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedriveRequest:
+    """Operator: re-read the chain for a FAILED booking and apply it / retry the failed step."""
+
+    operator: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedriveResult:
+    status: BookingStatus
+    action: str  # "applied_chain_events", "refund_resent", "refund_pending", "nothing_to_do"
+    applied_event_keys: list[str]
+    tx_hash: str | None = None
+
+
+# --- reconcile activities ----------------------------------------------------------------------
+
+RECONCILE_BEGIN = "reconcile_begin"
+RECONCILE_EVENTS = "reconcile_events"
+RECONCILE_BOOKINGS_PAGE = "reconcile_bookings_page"
+RECONCILE_WORKFLOWS = "reconcile_workflows"
+RECONCILE_FINISH = "reconcile_finish"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileWindow:
+    """What one run covers: bookings touched since ``since`` (all if None) and a block range."""
+
+    run_id: str
+    started_at: datetime
+    since: datetime | None
+    total: int
+    from_block: int
+    to_block: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileBeginRequest:
+    run_id: str
+    full: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventGapRequest:
+    run_id: str
+    from_block: int
+    to_block: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingPageRequest:
+    run_id: str
+    after_id: str | None
+    page_size: int
+    since: datetime | None
+    # Bookings the event gap phase already signalled (counted there, not again).
+    repaired_chain_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseResult:
+    findings: list[ReconcileFinding]
+    scanned: int
+    last_id: str | None = None  # pages: where the next page starts; None when done
+    repaired_chain_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinishRequest:
+    run_id: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinishResult:
+    invariants: dict[str, int]
+    invariant_details: dict[str, list[str]]
+    stuck: list[str]

@@ -44,6 +44,7 @@ class PostgresService:
 class TemporalService:
     address: str
     namespace: str
+    ui_url: str | None  # the Web UI; for an external server, BOOKME_TEST_TEMPORAL_UI_URL
 
 
 @pytest.fixture(scope="session")
@@ -128,14 +129,18 @@ def _align_clock(anvil: AnvilNode) -> None:
 def temporal(service_dir: Path) -> Iterator[TemporalService]:
     external = os.environ.get("BOOKME_TEMPORAL_ADDRESS")
     if external:
-        yield TemporalService(address=external, namespace="default")
+        ui_url = os.environ.get("BOOKME_TEST_TEMPORAL_UI_URL")
+        yield TemporalService(address=external, namespace="default", ui_url=ui_url)
         return
+    # With its Web UI: the browser test (tests/ui/) looks at the operator's view of it.
     server = TemporalDevServer(
-        port=free_port(), ui_port=None, log_path=service_dir / "temporal.log"
+        port=free_port(), ui_port=free_port(), log_path=service_dir / "temporal.log"
     )
     server.start()
     try:
-        yield TemporalService(address=server.address, namespace=server.namespace)
+        yield TemporalService(
+            address=server.address, namespace=server.namespace, ui_url=server.ui_url
+        )
     finally:
         server.stop()
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from bookme.logging import configure_logging
-from bookme.settings import Settings
+from bookme.ops.commands import OPERATOR_COMMANDS, add_operator_commands, run_operator_command
+from bookme.settings import Settings, SettingsError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bookme", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("dev", help="run the whole system on embedded defaults until Ctrl-C")
@@ -36,11 +38,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--keep", action="store_true", help="keep a private stack running after the demo"
     )
+    add_operator_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except SettingsError as exc:
+        print(f"bookme: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error line
+        return 2
     configure_logging(settings.log_level, settings.log_json)
 
+    if args.command in OPERATOR_COMMANDS:
+        return run_operator_command(args, settings)
     if args.command == "dev":
         from bookme.dev import run_dev
 
@@ -63,8 +77,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(deployment.escrow)  # noqa: T201 - the command's output
         return 0
     if args.command == "demo":
-        import sys
-
         from bookme.demo import run_demo
 
         return run_demo(settings, stack=args.stack, keep=args.keep, out=sys.stdout)

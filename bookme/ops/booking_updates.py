@@ -1,0 +1,52 @@
+"""``bookme emergency-cancel`` and ``bookme redrive``: operator updates on one booking workflow."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from bookme.ops.deps import connect_temporal
+from bookme.ops.workflow_calls import execute_update, workflow_id_for
+from bookme.settings import Settings
+from workflows.reconcile_types import REDRIVE_UPDATE, RedriveRequest, RedriveResult
+from workflows.types import EmergencyCancelRequest, EmergencyCancelResult
+
+EMERGENCY_CANCEL_UPDATE = "emergency_cancel"
+
+
+async def emergency_cancel(
+    settings: Settings, booking_ref: str, *, operator: str, reason: str, out: IO[str]
+) -> int:
+    """Refund the escrowed amount in full to the customer through the booking workflow."""
+    client = await connect_temporal(settings)
+    workflow_id = workflow_id_for(booking_ref)
+    result = await execute_update(
+        client,
+        workflow_id,
+        EMERGENCY_CANCEL_UPDATE,
+        EmergencyCancelRequest(operator=operator, reason=reason),
+        EmergencyCancelResult,
+    )
+    sent = f"refund tx {result.tx_hash}" if result.tx_hash else "the chain had already settled it"
+    out.write(f"{workflow_id}: {result.status.value}; {sent}\n")
+    return 0
+
+
+async def redrive(
+    settings: Settings, booking_ref: str, *, operator: str, reason: str, out: IO[str]
+) -> int:
+    """Re-read the chain for a FAILED booking and apply it, or retry its failed refund."""
+    client = await connect_temporal(settings)
+    workflow_id = workflow_id_for(booking_ref)
+    result = await execute_update(
+        client,
+        workflow_id,
+        REDRIVE_UPDATE,
+        RedriveRequest(operator=operator, reason=reason),
+        RedriveResult,
+    )
+    applied = ", ".join(result.applied_event_keys) or "none"
+    tx = f"; tx {result.tx_hash}" if result.tx_hash else ""
+    out.write(
+        f"{workflow_id}: {result.action}; now {result.status.value}; events applied: {applied}{tx}\n"
+    )
+    return 0

@@ -1,0 +1,123 @@
+"""``bookme pause|unpause|rotate-signer``: owner/operator transactions on the escrow contract.
+
+Who may call what (contracts/BookingEscrow.sol): ``pause`` the owner or the operator;
+``unpause`` and ``setSigner`` the owner only. Keys come from Settings or a file and are never
+printed; only their addresses are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+from pydantic import SecretStr
+
+from bookme.ops.deps import escrow_reader
+from bookme.ops.errors import OpsError, Refused
+from bookme.settings import Settings, SettingsError
+from chain.errors import ExecutionReverted
+from chain.escrow import EscrowReader
+from chain.keys import InvalidKeyError, TransactionKey
+from chain.sender import SenderConfig, TransactionSender
+
+
+def _key(secret: SecretStr | None, what: str, setting: str) -> TransactionKey:
+    if secret is None:
+        raise OpsError(
+            f"no {what} key: set BOOKME_{setting}_KEY_FILE (or BOOKME_{setting}_PRIVATE_KEY)"
+        )
+    try:
+        return TransactionKey(secret)
+    except InvalidKeyError:
+        raise OpsError(f"the configured {what} key is malformed") from None
+
+
+def _owner_key(settings: Settings) -> TransactionKey:
+    try:
+        return _key(settings.owner_key(), "contract owner", "OWNER")
+    except SettingsError as exc:
+        raise OpsError(str(exc)) from None
+
+
+def _pauser_key(settings: Settings) -> TransactionKey:
+    """The operator key (usually at hand on the workers), else the owner key."""
+    try:
+        operator = settings.operator_key()
+        if operator is not None:
+            return _key(operator, "operator", "OPERATOR")
+        return _key(settings.owner_key(), "operator or owner", "OPERATOR")
+    except SettingsError as exc:
+        raise OpsError(str(exc)) from None
+
+
+async def _send(
+    settings: Settings, escrow: EscrowReader, key: TransactionKey, function: str, *args: object
+) -> str:
+    """Send one contract call and wait for it; a revert is `Refused` with the contract's reason."""
+    sender = TransactionSender(
+        escrow.contract.client,
+        key,
+        chain_id=settings.chain_id,
+        config=SenderConfig(confirmations=max(1, settings.confirmations)),
+    )
+    abi = escrow.contract.abi
+    try:
+        _, receipt = await sender.send_and_wait(
+            to=escrow.address, data=abi.encode_call(function, *args)
+        )
+    except ExecutionReverted as exc:
+        raise Refused(
+            f"the contract refused {function} from {key.address}: {abi.explain(exc)}"
+        ) from None
+    if not receipt.succeeded:
+        raise Refused(f"{function} transaction {receipt.tx_hash} reverted")
+    return receipt.tx_hash
+
+
+async def set_paused(settings: Settings, *, paused: bool, out: IO[str]) -> int:
+    """Pause (stops new payments only) or unpause the escrow."""
+    key = _pauser_key(settings) if paused else _owner_key(settings)
+    async with escrow_reader(settings) as escrow:
+        if await escrow.paused() == paused:
+            out.write(f"escrow {escrow.address} is already {'paused' if paused else 'unpaused'}\n")
+            return 0
+        tx = await _send(settings, escrow, key, "pause" if paused else "unpause")
+        now = await escrow.paused()
+    out.write(f"escrow {escrow.address} paused={now} (tx {tx}, sent by {key.address})\n")
+    return 0
+
+
+def read_key_file(path: Path) -> TransactionKey:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise OpsError(f"cannot read the key file {path}: {exc.strerror}") from None
+    try:
+        return TransactionKey(text)
+    except InvalidKeyError:
+        raise OpsError(f"the key file {path} does not hold a private key") from None
+
+
+async def rotate_signer(settings: Settings, *, new_key_file: Path, out: IO[str]) -> int:
+    """Point the contract's signer at the key in ``new_key_file`` (the owner sends setSigner)."""
+    new_signer = read_key_file(new_key_file).address
+    owner = _owner_key(settings)
+    async with escrow_reader(settings) as escrow:
+        previous = await escrow.signer()
+        if previous.lower() == new_signer.lower():
+            out.write(f"the contract's signer already is {new_signer}\n")
+        else:
+            tx = await _send(settings, escrow, owner, "setSigner", new_signer)
+            current = await escrow.signer()
+            if current.lower() != new_signer.lower():
+                raise OpsError(f"setSigner mined ({tx}) but the contract reports signer {current}")
+            out.write(
+                f"signer rotated on escrow {escrow.address}: {previous} -> {current} (tx {tx})\n"
+            )
+    out.write(
+        "Now, on every worker: set BOOKME_SIGNER_KEY_FILE="
+        f"{new_key_file.resolve()} (and unset BOOKME_SIGNER_PRIVATE_KEY), then restart the workers.\n"
+        "Until they restart, authorizations they sign with the old key are refused by the contract;\n"
+        "customers holding an unused old authorization must request a new one.\n"
+    )
+    return 0

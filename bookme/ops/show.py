@@ -1,0 +1,248 @@
+"""``bookme show``: one booking as Postgres, its workflow and the contract each see it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from bookme.ops.deps import connect_temporal, database, escrow_reader, history_url
+from bookme.ops.errors import OpsError
+from bookme.ops.workflow_calls import booking_view, describe, is_chain_booking_id
+from bookme.settings import Settings
+from chain.eip712 import chain_booking_id
+from chain.escrow import OnChainBooking, OnChainBookingStatus
+from db.models import Booking
+from workflows import booking_workflow_id
+from workflows.types import BookingStatus, BookingView
+
+S = BookingStatus
+# The contract status each workflow status implies; FAILED may sit beside any of them.
+EXPECTED_ON_CHAIN: dict[BookingStatus, tuple[OnChainBookingStatus, ...]] = {
+    S.PENDING_PAYMENT: (OnChainBookingStatus.NONE,),
+    S.PAID: (OnChainBookingStatus.PAID,),
+    S.PENDING_COMPLETION: (OnChainBookingStatus.PAID,),
+    S.PENDING_CANCELLATION: (OnChainBookingStatus.PAID,),
+    S.COMPLETED: (OnChainBookingStatus.COMPLETED,),
+    S.CANCELLED: (OnChainBookingStatus.CANCELLED,),
+    S.FAILED: tuple(OnChainBookingStatus),
+}
+MISSING = "-"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    field: str
+    db: str
+    workflow: str
+    chain: str
+    diverges: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sides:
+    booking_id: str
+    chain_booking_id: str
+    db: Booking | None
+    view: BookingView | None
+    workflow_note: str
+    history: str
+    chain: OnChainBooking | None
+    chain_note: str
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds")
+    return str(value)
+
+
+def _same(*values: object) -> bool:
+    """Values shown on more than one side agree (addresses case-insensitively)."""
+    shown = {str(v).lower() for v in values if v is not None and v != ""}
+    return len(shown) <= 1
+
+
+def rows(sides: Sides) -> list[Row]:
+    """The comparison, one row per fact; ``diverges`` marks disagreement between sides."""
+    db, view, chain = sides.db, sides.view, sides.chain
+    paid = chain is not None and chain.status is not OnChainBookingStatus.NONE
+    chain_status = chain.status.name if chain is not None else None
+    status_diverges = db is not None and view is not None and db.status.value != view.status.value
+    if view is not None and chain is not None:
+        status_diverges |= chain.status not in EXPECTED_ON_CHAIN[BookingStatus(view.status)]
+    out = [
+        Row(
+            field="status",
+            db=_text(db.status.value if db else None),
+            workflow=_text(view.status.value if view else None),
+            chain=_text(chain_status),
+            diverges=status_diverges,
+        )
+    ]
+
+    def fact(name: str, d: object, w: object, c: object) -> None:
+        out.append(
+            Row(
+                field=name,
+                db=_text(d),
+                workflow=_text(w),
+                chain=_text(c),
+                diverges=not _same(d, w, c),
+            )
+        )
+
+    fact(
+        "amount (units)",
+        db.amount_units if db else None,
+        view.amount_units if view else None,
+        chain.amount if paid and chain else None,
+    )
+    for name, attr, onchain in (
+        ("customer", "customer_wallet", "customer"),
+        ("provider", "provider_wallet", "provider"),
+        ("inviter", "inviter_wallet", "inviter"),
+    ):
+        chain_value = getattr(chain, onchain) if paid and chain else None
+        if chain_value == "0x" + "0" * 40:
+            chain_value = None
+        fact(
+            name,
+            getattr(db, attr) if db else None,
+            getattr(view, attr) if view else None,
+            chain_value,
+        )
+    fact(
+        "chain booking id",
+        db.blockchain_booking_id if db else None,
+        view.chain_booking_id if view else None,
+        sides.chain_booking_id,
+    )
+    fact("payment tx", db.blockchain_tx_hash if db else None, None, None)
+    fact(
+        "completion tx",
+        db.completion_tx_hash if db else None,
+        view.completion_tx_hash if view else None,
+        None,
+    )
+    fact(
+        "cancellation/refund tx",
+        db.cancellation_tx_hash if db else None,
+        view.refund_tx_hash if view else None,
+        None,
+    )
+    out.append(
+        Row(
+            field="release time",
+            db=MISSING,
+            workflow=_text(view.release_at if view else None),
+            chain=_text(
+                datetime.fromtimestamp(chain.release_time, UTC) if paid and chain else None
+            ),
+            diverges=bool(
+                paid and chain and view and int(view.release_at.timestamp()) != chain.release_time
+            ),
+        )
+    )
+    out.append(
+        Row(
+            field="reason",
+            db=_text(db.status_reason if db else None),
+            workflow=_text(view.reason if view else None),
+            chain=MISSING,
+            diverges=False,
+        )
+    )
+    return out
+
+
+async def _db_row(settings: Settings, ref: str) -> Booking | None:
+    async with database(settings) as sessions, sessions() as session:
+        if is_chain_booking_id(ref):
+            where = Booking.blockchain_booking_id == ref.lower()
+        else:
+            try:
+                where = Booking.id == uuid.UUID(ref)
+            except ValueError:
+                raise OpsError(
+                    f"{ref!r} is neither a booking id (UUID) nor a chain booking id"
+                ) from None
+        return (await session.execute(select(Booking).where(where))).scalar_one_or_none()
+
+
+async def gather(settings: Settings, ref: str) -> Sides:
+    """Read all three sides; a missing side is shown as such, an unreachable one is an error."""
+    db = await _db_row(settings, ref)
+    if db is None and is_chain_booking_id(ref):
+        raise OpsError(f"no booking row has chain booking id {ref}")
+    booking_id = str(db.id) if db is not None else str(uuid.UUID(ref))
+    cbid = (db.blockchain_booking_id if db is not None else None) or chain_booking_id(booking_id)
+    workflow_id = (db.workflow_id if db is not None else None) or booking_workflow_id(booking_id)
+    client = await connect_temporal(settings)
+    view: BookingView | None = None
+    history = history_url(settings, workflow_id)
+    try:
+        described = await describe(client, workflow_id)
+    except OpsError as exc:
+        if "no workflow" not in str(exc):
+            raise
+        note = "no workflow"
+    else:
+        history = history_url(settings, workflow_id, described.run_id)
+        note = described.status.name if described.status else "unknown"
+        view = await booking_view(client, workflow_id)
+    async with escrow_reader(settings) as escrow:
+        onchain = await escrow.get_booking(cbid)
+    return Sides(
+        booking_id=booking_id,
+        chain_booking_id=cbid,
+        db=db,
+        view=view,
+        workflow_note=note,
+        history=history,
+        chain=onchain,
+        chain_note=f"escrow {escrow.address}",
+    )
+
+
+def render(sides: Sides, out: IO[str]) -> int:
+    """Print the table; returns how many rows diverge."""
+    console = Console(file=out, width=160, highlight=False)
+    table = Table(title=f"booking {sides.booking_id}", show_lines=False)
+    table.add_column("field")
+    table.add_column("Postgres" + ("" if sides.db is not None else " (no row)"))
+    table.add_column(f"workflow ({sides.workflow_note})")
+    table.add_column(f"chain ({sides.chain_note})")
+    table.add_column("")
+    compared = rows(sides)
+    for row in compared:
+        style = "bold red" if row.diverges else None
+        table.add_row(
+            row.field,
+            row.db,
+            row.workflow,
+            row.chain,
+            "DIVERGES" if row.diverges else "",
+            style=style,
+        )
+    console.print(table)
+    console.print(f"history: {sides.history}")
+    diverging = sum(row.diverges for row in compared)
+    if diverging:
+        console.print(
+            f"[bold red]{diverging} divergence(s)[/]: `bookme reconcile` repairs what the chain "
+            "proves; see docs/runbook.md"
+        )
+    return diverging
+
+
+async def show(settings: Settings, ref: str, out: IO[str]) -> int:
+    render(await gather(settings, ref), out)
+    return 0

@@ -59,7 +59,8 @@ class PrivateStack:
         self.data_dir.mkdir(parents=True)
         self.data_dir.chmod(0o755)  # Postgres may run as an unprivileged account
         ports = {
-            name: free_port() for name in ("postgres", "temporal", "temporal_ui", "anvil", "api")
+            name: free_port()
+            for name in ("postgres", "temporal", "temporal_ui", "anvil", "api", "worker_metrics")
         }
         deployment_file = self.data_dir / "deployment.json"
         env = {
@@ -85,6 +86,8 @@ class PrivateStack:
                 "BOOKME_DEV_ANVIL_PORT": str(ports["anvil"]),
                 "BOOKME_API_HOST": "127.0.0.1",
                 "BOOKME_API_PORT": str(ports["api"]),
+                # A running `make dev`'s worker already holds the default metrics port.
+                "BOOKME_WORKER_METRICS_PORT": str(ports["worker_metrics"]),
                 **self.timers.env(),
             }
         )

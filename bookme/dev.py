@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import structlog
 from bookme.devchain import DevRoles, ensure_deployed
 from bookme.embedded.apps import AppProcesses, app_specs
 from bookme.embedded.logtail import LogTail
+from bookme.embedded.process import port_open
 from bookme.embedded.stack import DevStack, ServiceEndpoints
 from bookme.settings import Settings
 from chain.client import ChainClient
@@ -39,6 +41,15 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    taken = ports_in_use(settings)
+    if taken:
+        print(  # noqa: T201 - the CLI's error line
+            f"bookme dev: already in use: {', '.join(taken)}. Another `make dev` (this or "
+            "another checkout) or another program listens there: stop it, or set the "
+            "variable(s) named to free ports.",
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
     stack = DevStack(settings)
     apps: AppProcesses | None = None
@@ -66,6 +77,23 @@ def run_dev(settings: Settings) -> int:
             apps.stop()
         stack.stop()
     return 0
+
+
+def ports_in_use(settings: Settings) -> list[str]:
+    """The local ports this run would listen on that something already holds, each named."""
+    wanted = [("API", "BOOKME_API_PORT", settings.api_port)]
+    if settings.worker_metrics_port:
+        wanted.append(
+            ("worker metrics", "BOOKME_WORKER_METRICS_PORT", settings.worker_metrics_port)
+        )
+    if not settings.database_url:
+        wanted.append(("Postgres", "BOOKME_DEV_POSTGRES_PORT", settings.dev_postgres_port))
+    if not settings.temporal_address:
+        wanted.append(("Temporal", "BOOKME_DEV_TEMPORAL_PORT", settings.dev_temporal_port))
+        wanted.append(("Temporal UI", "BOOKME_DEV_TEMPORAL_UI_PORT", settings.dev_temporal_ui_port))
+    if not settings.rpc_urls:
+        wanted.append(("anvil", "BOOKME_DEV_ANVIL_PORT", settings.dev_anvil_port))
+    return [f"{port} ({name}, {var})" for name, var, port in wanted if port_open("127.0.0.1", port)]
 
 
 def _migrate(endpoints: ServiceEndpoints) -> None:

@@ -348,7 +348,12 @@ class BookingStore:
     async def record_orphan(self, record: OrphanRecord) -> None:
         """Orphans have no booking row: their trail is the events' status and the log."""
         async with self._sessions.begin() as session:
-            outcome = EventOutcome.PROCESSED if record.refund is not None else EventOutcome.FAILED
+            if not record.payment_live:
+                outcome = EventOutcome.REORGED
+            elif record.refund is not None:
+                outcome = EventOutcome.PROCESSED
+            else:
+                outcome = EventOutcome.FAILED
             await self._mark_event(session, record.payment, outcome, None, None)
             await session.execute(
                 update(BlockchainEvent)

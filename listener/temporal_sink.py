@@ -60,14 +60,9 @@ class TemporalSignalSink:
         return SignalOutcome.SIGNALLED
 
     async def revert(self, booking_id: str | None, event: ChainEventSignal) -> SignalOutcome:
-        """`chain_event_reverted` to the booking's workflow (orphans have no such signal)."""
+        """`chain_event_reverted` to the booking's workflow, or to the orphan refund's."""
         if booking_id is None:
-            log.warning(
-                "listener_orphan_event_reverted",
-                chain_booking_id=event.chain_booking_id,
-                event_key=event.key,
-            )
-            return SignalOutcome.DROPPED
+            return await self._revert_orphan(event)
         handle = self._client.get_workflow_handle(booking_workflow_id(booking_id))
         try:
             await handle.signal(BookingWorkflow.chain_event_reverted, event)
@@ -81,6 +76,24 @@ class TemporalSignalSink:
                 event_type=event.kind.value,
             )
             return SignalOutcome.WORKFLOW_CLOSED
+        return SignalOutcome.SIGNALLED
+
+    async def _revert_orphan(self, event: ChainEventSignal) -> SignalOutcome:
+        """A running orphan refund must hear that its payment (or refund) is gone."""
+        handle = self._client.get_workflow_handle(orphan_workflow_id(event.chain_booking_id))
+        try:
+            await handle.signal(OrphanPaymentWorkflow.chain_event_reverted, event)
+        except RPCError as exc:
+            if not _not_found(exc):
+                raise
+            # Never started (not a payment) or already finished: reconciliation sees the money.
+            log.warning(
+                "listener_orphan_event_reverted",
+                chain_booking_id=event.chain_booking_id,
+                event_key=event.key,
+                event_type=event.kind.value,
+            )
+            return SignalOutcome.DROPPED
         return SignalOutcome.SIGNALLED
 
     async def orphan(self, event: ChainEventSignal) -> SignalOutcome:

@@ -502,6 +502,7 @@ class OrphanRecord:
     chain_booking_id: str
     action: str
     payment: ChainEventSignal
+    payment_live: bool = True  # False once a reorg removed it (its row is then REORGED)
     refund: ChainEventSignal | None = None
     refund_tx_hash: str | None = None
     occurred_at: datetime

@@ -5,12 +5,21 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+from temporalio.client import Client
+from temporalio.worker import Worker
 
+from bookme.settings import Settings
 from chain.client import ChainClient
+from listener.temporal_sink import TemporalSignalSink
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
 from tests.listener.proxy import FaultProxy
+from worker import activity_dependencies
+from workflows import OrphanPaymentWorkflow, orphan_workflow_id
+from workflows.types import BookingPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +180,77 @@ async def test_event_signalled_before_a_crash_and_then_reorged_away_is_retracted
     rows = await event_rows(engine)
     assert [(r.tx_hash, r.status) for r in rows] == [(paid.tx_hash, "REORGED")]
     assert (await cursor_row(engine)).last_block_number == await driver.head()
+
+
+async def test_orphan_payment_reorged_away_is_never_refunded(
+    driver: EscrowDriver,
+    engine,
+    make_listener: MakeListener,
+    temporal_client: Client,
+    database_url: str,
+):
+    escrow_before = await _usdc_balance(driver, driver.escrow)
+    operator_nonce = await driver.rpc("eth_getTransactionCount", driver.operator.address, "latest")
+    settings = Settings(
+        database_url=database_url,
+        rpc_urls=[driver.node.http_url],
+        chain_id=driver.node.chain_id,
+        escrow_address=driver.escrow,
+        operator_private_key=SecretStr(driver.operator.private_key),
+        confirmations=2,
+        task_queue=f"orphan-reorg-{uuid.uuid4().hex[:10]}",
+    )
+    # Short waits so the workflow gives up on a re-inclusion within seconds.
+    policy = BookingPolicy(
+        confirmations=2,
+        push_grace_seconds=1,
+        poll_interval_seconds=1,
+        monitoring_window_seconds=2,
+        authorization_ttl_seconds=1,
+    )
+    sink = TemporalSignalSink(temporal_client, policy=policy, task_queue=settings.task_queue)
+    listener = make_listener(sink, confirmations=2)
+    stray = await driver.pay()  # a booking id this service never issued
+    await driver.mine(3)
+    await listener.sync_once()  # starts the orphan refund; no worker runs it yet
+
+    await driver.rpc("anvil_reorg", 4, [])  # deeper than the 2 confirmations
+    await driver.mine(1)
+    await listener.sync_once()
+    assert (
+        listener.metrics.events.labels("BookingCreatedAndPaid", "reverted_signalled")._value.get()
+        == 1
+    )
+
+    handle = temporal_client.get_workflow_handle_for(
+        OrphanPaymentWorkflow.run, orphan_workflow_id(stray.chain_booking_id)
+    )
+    # The orphan workflow is all this test runs.
+    async with (
+        activity_dependencies(settings) as activities,
+        Worker(
+            temporal_client,
+            task_queue=settings.task_queue,
+            workflows=[OrphanPaymentWorkflow],
+            activities=activities,
+        ),
+    ):
+        result = await handle.result()
+
+    assert not result.refunded
+    assert await _usdc_balance(driver, driver.escrow) == escrow_before
+    assert (
+        await driver.rpc("eth_getTransactionCount", driver.operator.address, "latest")
+        == operator_nonce
+    )
+    rows = await event_rows(engine)
+    assert [(r.tx_hash, r.status) for r in rows] == [(stray.tx_hash, "REORGED")]
+    async with engine.connect() as conn:
+        reason = await conn.scalar(text("SELECT status_reason FROM blockchain_events"))
+    assert reason == "orphan: orphan_payment_vanished"
+
+
+async def _usdc_balance(driver: EscrowDriver, holder: str) -> int:
+    data = driver.usdc_abi.encode_call("balanceOf", holder)
+    call = {"to": driver.deployment.usdc, "data": "0x" + data.hex()}
+    return int(await driver.rpc("eth_call", call, "latest"), 16)

@@ -465,6 +465,7 @@ class ReconcileActivities:
             )
             for s in stuck
         ]
+        findings += await self._owed_findings()
         await self._record(request.run_id, findings)
         counts = report.counts()
         self._metrics.record_invariants(counts)
@@ -473,10 +474,42 @@ class ReconcileActivities:
         if not report.holds:
             log.error("reconcile_invariant_broken", invariants=counts, details=report.details())
         return FinishResult(
+            findings=findings,
             invariants=counts,
             invariant_details=report.details(),
             stuck=[s.booking_id for s in stuck],
         )
+
+    async def _owed_findings(self) -> list[ReconcileFinding]:
+        """Blocked recipients' legs held as owed balances (reported: only they can withdraw)."""
+        if await self._escrow.total_owed() == 0:
+            return []
+        async with self._sessions() as session:
+            wallets: set[str] = set()
+            for column in (
+                Booking.customer_wallet,
+                Booking.provider_wallet,
+                Booking.inviter_wallet,
+            ):
+                rows = await session.execute(
+                    select(column)
+                    .distinct()
+                    .where(column.is_not(None), Booking.status.in_(TERMINAL))
+                )
+                wallets.update(str(w) for w in rows.scalars())
+        wallets.add(await self._escrow.treasury())
+        findings = []
+        for wallet in sorted(wallets, key=str.lower):
+            owed = await self._escrow.owed_balance(wallet)
+            if owed:
+                findings.append(
+                    ReconcileFinding(
+                        kind=DivergenceKind.OWED_BALANCE,
+                        action=ReconcileAction.REPORTED,
+                        detail=f"{wallet} is owed {owed} base units (transfer refused)",
+                    )
+                )
+        return findings
 
     # --- shared ----------------------------------------------------------------------------
 

@@ -110,17 +110,16 @@ class ReconcileWorkflow:
         )
         carry = _merge(carry, running)
         self._set_progress(carry, "invariants")
-        counts = dict(carry.counts)
         finish: FinishResult = await workflow.execute_activity(
             RECONCILE_FINISH,
-            FinishRequest(run_id=carry.window.run_id, counts=counts),
+            FinishRequest(run_id=carry.window.run_id, counts=dict(carry.counts)),
             result_type=FinishResult,
             start_to_close_timeout=SCAN_TIMEOUT,
             retry_policy=SCAN_RETRY,
         )
-        counts["stuck"] = len(finish.stuck)
+        carry = _merge(carry, PhaseResult(findings=finish.findings, scanned=0))
         report = ReconcileReport(
-            counts=counts,
+            counts=carry.counts,
             invariants=finish.invariants,
             stuck=finish.stuck,
             findings=carry.findings,

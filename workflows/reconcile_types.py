@@ -223,6 +223,7 @@ class FinishRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class FinishResult:
+    findings: list[ReconcileFinding]
     invariants: dict[str, int]
     invariant_details: dict[str, list[str]]
     stuck: list[str]

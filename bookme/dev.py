@@ -19,7 +19,8 @@ from bookme.embedded.process import port_open
 from bookme.embedded.stack import DevStack, ServiceEndpoints
 from bookme.settings import Settings
 from chain.client import ChainClient
-from chain.deploy import Deployment, fee_policy_from_settings
+from chain.deploy import Deployment, fee_policy_from_settings, verify_deployment
+from chain.errors import DeploymentMismatch
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +119,21 @@ async def _chain_setup(settings: Settings, endpoints: ServiceEndpoints) -> Chain
                 "does not exist: run `bookme deploy` against it first"
             )
         deployment = Deployment.read_json(settings.deployment_file)
+        try:
+            await verify_deployment(
+                client,
+                chain_id=deployment.chain_id,
+                escrow_address=deployment.escrow,
+                usdc_address=deployment.usdc,
+                fee_policy=fee_policy_from_settings(settings),
+            )
+        except DeploymentMismatch as exc:
+            # Checked here, not left to the apps: they would start and fail only on a booking.
+            raise SystemExit(
+                f"bookme dev: stale deployment file {settings.deployment_file}: {exc}. "
+                "Run `bookme deploy` against BOOKME_RPC_URLS, or set BOOKME_DEPLOYMENT_FILE "
+                "to this chain's deployment."
+            ) from exc
         return ChainSetup(deployment=deployment, roles=None, freshly_deployed=False)
     finally:
         await client.close()

@@ -27,11 +27,13 @@ from activities import (
     ReconcileActivities,
     ReconcileConfig,
     ResyncStore,
+    RetentionActivities,
     Signer,
     build_activities,
 )
 from activities.reconcile_metrics import ReconcileMetrics
 from bookme.logging import configure_logging
+from bookme.ops.retention_schedule import ensure_retention_schedule
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.deploy import Deployment
@@ -128,7 +130,13 @@ async def activity_dependencies(
             reconcile = reconcile_activities(
                 settings, temporal, engine, sessions, escrow, store, registry
             )
-        yield build_activities(store=store, signer=signer, chain=chain, reconcile=reconcile)
+        yield build_activities(
+            store=store,
+            signer=signer,
+            chain=chain,
+            reconcile=reconcile,
+            retention=RetentionActivities(sessions),
+        )
 
 
 def reconcile_activities(
@@ -191,6 +199,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         worker = build_worker(client, settings, activities)
         async with worker:
             await ensure_reconcile_schedule(client, settings)
+            await ensure_retention_schedule(client, settings)
             log.info(
                 "worker_started",
                 task_queue=settings.task_queue,

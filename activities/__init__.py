@@ -14,6 +14,7 @@ from activities.chain import ChainActivities
 from activities.chain_events import signal_from_event
 from activities.reconcile import ReconcileActivities, ReconcileConfig
 from activities.reconcile_store import ResyncStore
+from activities.retention import RetentionActivities
 from activities.signer import Signer
 
 
@@ -23,6 +24,7 @@ def build_activities(
     signer: Signer,
     chain: ChainActivities,
     reconcile: ReconcileActivities | None = None,
+    retention: RetentionActivities | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity the booking, orphan and reconcile workflows call, bound to dependencies.
 
@@ -33,6 +35,8 @@ def build_activities(
         extra.append(store.resync_booking)
     if reconcile is not None:
         extra += reconcile.activities()
+    if retention is not None:
+        extra.append(retention.apply_retention)
     return [
         *extra,
         store.record_booking,
@@ -52,6 +56,7 @@ __all__ = [
     "ReconcileActivities",
     "ReconcileConfig",
     "ResyncStore",
+    "RetentionActivities",
     "Signer",
     "build_activities",
     "signal_from_event",

@@ -10,10 +10,16 @@ from workflows.booking import BookingWorkflow
 from workflows.constants import TASK_QUEUE, booking_workflow_id, orphan_workflow_id
 from workflows.orphan import OrphanPaymentWorkflow
 from workflows.reconcile import ReconcileWorkflow
+from workflows.retention import RetentionWorkflow
 
 DATA_CONVERTER = DataConverter.default
 
-WORKFLOWS: list[type] = [BookingWorkflow, OrphanPaymentWorkflow, ReconcileWorkflow]
+WORKFLOWS: list[type] = [
+    BookingWorkflow,
+    OrphanPaymentWorkflow,
+    ReconcileWorkflow,
+    RetentionWorkflow,
+]
 
 __all__ = [
     "DATA_CONVERTER",
@@ -22,6 +28,7 @@ __all__ = [
     "BookingWorkflow",
     "OrphanPaymentWorkflow",
     "ReconcileWorkflow",
+    "RetentionWorkflow",
     "booking_workflow_id",
     "orphan_workflow_id",
 ]

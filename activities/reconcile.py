@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import func, or_, select
@@ -38,8 +39,6 @@ from chain.events import DecodedEvent
 from db.models import BlockchainEvent, Booking, BookingEvent, ChainCursor
 from db.statuses import BlockchainEventStatus
 from db.statuses import BookingStatus as DbStatus
-from listener.delivery import Deliverer
-from listener.events import ObservedEvent, row_payload
 from workflows.booking import BookingWorkflow
 from workflows.constants import BOOKING_WORKFLOW_NAME, booking_workflow_id
 from workflows.reconcile_types import (
@@ -62,6 +61,12 @@ from workflows.reconcile_types import (
     ResyncRequest,
 )
 from workflows.types import BookingStatus, BookingView, ChainEventSignal
+
+if TYPE_CHECKING:
+    # At run time listener.events is imported lazily: `python -m listener` imports this module
+    # (via activities/__init__) while listener.delivery is still half-initialised.
+    from listener.delivery import Deliverer
+    from listener.events import ObservedEvent
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +125,8 @@ class ReconcileConfig:
 
 
 def _observed(event: DecodedEvent) -> ObservedEvent:
+    from listener.events import ObservedEvent, row_payload
+
     return ObservedEvent(
         signal=signal_from_event(event), contract=event.contract, payload=row_payload(event)
     )

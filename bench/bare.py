@@ -1,0 +1,56 @@
+"""Ceiling workflows: the same count of messages and activities as a booking, and nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+BARE_ACTIVITY = "bench_bare_activity"
+BARE_TIMEOUT = timedelta(seconds=30)
+
+
+@activity.defn(name=BARE_ACTIVITY)
+async def bare_activity() -> str:
+    return "done"
+
+
+@workflow.defn(name="bench-bare-lifecycle")
+class BareLifecycle:
+    """One activity per message received (signal), then the rest of `activities`."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    @workflow.run
+    async def run(self, messages: int, activities: int) -> None:
+        for _ in range(messages):
+            await workflow.wait_condition(lambda: self.pending > 0)
+            self.pending -= 1
+            await workflow.execute_activity(BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT)
+        for _ in range(max(0, activities - messages)):
+            await workflow.execute_activity(BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT)
+
+    @workflow.signal(name="poke")
+    def poke(self) -> None:
+        self.pending += 1
+
+
+@workflow.defn(name="bench-bare-update")
+class BareUpdate:
+    """An update whose handler runs one activity: the floor under `payment-authorization`."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.done)
+
+    @workflow.update(name="sign")
+    async def sign(self) -> str:
+        result: str = await workflow.execute_activity(
+            BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT
+        )
+        self.done = True
+        return result

@@ -1,0 +1,91 @@
+"""Ceilings measured on the same Temporal server: bare workflows driven directly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from bench.bare import BareLifecycle, BareUpdate, bare_activity
+
+MESSAGE_EVENTS = (
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+)
+
+
+async def message_and_activity_counts(client: Client, workflow_id: str) -> tuple[int, int]:
+    """Signals + updates received, and activities scheduled, in one workflow's history."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    messages = sum(1 for e in history.events if e.event_type in MESSAGE_EVENTS)
+    activities = sum(
+        1 for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+    return messages, activities
+
+
+def bare_worker(client: Client, queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[BareLifecycle, BareUpdate],
+        activities=[bare_activity],
+    )
+
+
+async def bare_lifecycles(
+    client: Client, *, count: int, concurrency: int, messages: int, activities: int
+) -> float:
+    """Seconds for `count` bare workflows (`messages` signals, `activities` activities each)."""
+    queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with limit:
+            handle = await client.start_workflow(
+                BareLifecycle.run,
+                args=[messages, activities],
+                id=f"bench-bare-{uuid.uuid4()}",
+                task_queue=queue,
+            )
+            for _ in range(messages):
+                await handle.signal(BareLifecycle.poke)
+            await handle.result()
+
+    async with bare_worker(client, queue):
+        began = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        return time.perf_counter() - began
+
+
+async def bare_updates(
+    client: Client, *, count: int, concurrency: int
+) -> tuple[list[float], float]:
+    """Round trips (s) of an update running one activity, `concurrency` at a time; and elapsed."""
+    queue = f"bench-update-{uuid.uuid4().hex[:8]}"
+    async with bare_worker(client, queue):
+        handles = await asyncio.gather(
+            *(
+                client.start_workflow(
+                    BareUpdate.run, id=f"bench-update-{uuid.uuid4()}", task_queue=queue
+                )
+                for _ in range(count)
+            )
+        )
+        limit = asyncio.Semaphore(concurrency)
+        samples: list[float] = []
+
+        async def one(handle: WorkflowHandle[Any, Any]) -> None:
+            async with limit:
+                began = time.perf_counter()
+                await handle.execute_update("sign", result_type=str)
+                samples.append(time.perf_counter() - began)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(h) for h in handles))
+        return samples, time.perf_counter() - began

@@ -1,0 +1,341 @@
+"""`python -m bench [--quick] [--n N]`: the whole system on a private embedded stack, measured.
+
+Sections, each beside its ceiling from the same run: lifecycle throughput at N and 2N, event
+latency (receipt -> PAID in Postgres) in WebSocket and polling mode at light load and at half
+the measured throughput, per-hop timings of that path, catch-up, the API's payment
+authorization, the 10x-rate-limit check, and peak RSS of the worker, listener and API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from bench.api_load import authorization_load, rate_limit_check
+from bench.ceiling import bare_lifecycles, bare_updates, message_and_activity_counts
+from bench.hops import hop_timings
+from bench.listener import ListenerBench, add_rows
+from bench.results import Latency, Report, rate
+from bench.stack import BenchStack
+from bench.traffic import BookingTraffic, Lifecycle, closed_loop, light_load, open_loop
+from bookme.logging import configure_logging
+from db.engine import make_engine
+
+# Issue #5's goal for receipt -> PAID at light load.
+GOAL_P50_MS = 50.0
+GOAL_P99_MS = 250.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    n: int
+    concurrency: int = 16
+    warmup: int = 5
+    light_ws: int = 40
+    light_http: int = 15
+    loaded: int = 60
+    api_requests: int = 100
+    catch_up_events: int = 5000
+    ceiling_sample: int = 1000
+    live: int = 50
+    budget_scale: float = 1.0
+
+    @classmethod
+    def quick(cls, n: int) -> Plan:
+        return cls(
+            n=n, concurrency=8, warmup=2, light_ws=15, light_http=6, loaded=16,
+            api_requests=24, catch_up_events=500, ceiling_sample=300, live=10, budget_scale=0.5,
+        )  # fmt: skip
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f} ms"
+
+
+class BenchRun:
+    def __init__(self, stack: BenchStack, plan: Plan, report: Report) -> None:
+        self.stack = stack
+        self.plan = plan
+        self.report = report
+        self.engine: AsyncEngine = make_engine(stack.database_url, pool_size=4)
+        self.traffic = BookingTraffic(stack, self.engine)
+        self.temporal: Client | None = None
+        self.max_rate = 0.0
+        self.light_ws_runs: list[Lifecycle] = []
+
+    @property
+    def client(self) -> Client:
+        assert self.temporal is not None
+        return self.temporal
+
+    async def section(self, name: str, budget: float, body: Callable[[], Awaitable[None]]) -> None:
+        """Run one section within `budget` seconds (scaled by the plan); a failure or timeout
+        is reported in the table and the run goes on."""
+        began = time.perf_counter()
+        budget *= self.plan.budget_scale
+        print(f"[bench] {name} (budget {budget:.0f}s) ...", flush=True)  # noqa: T201 - progress
+        try:
+            await asyncio.wait_for(body(), budget)
+        except TimeoutError:
+            self.report.errors.append(f"{name}: over its {budget:.0f}s budget, cut short")
+        except Exception as exc:
+            self.report.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+        self.report.data.setdefault("section_seconds", {})[name] = round(
+            time.perf_counter() - began, 1
+        )
+
+    async def run(self) -> None:
+        self.temporal = await self.stack.temporal()
+        await self.traffic.start()
+        try:
+            # Budgets keep the default run inside 20 minutes on a loaded 2-core machine.
+            await self.section("lifecycle", 360, self.lifecycle)
+            await self.section("latency (WebSocket)", 120, lambda: self.latency("ws"))
+            await self.section("hops", 30, self.hops)
+            await self.section("latency (HTTP polling)", 120, lambda: self.latency("http"))
+            await self.section("api", 120, self.api)
+            await self.section("rate limit", 60, self.rate_limit)
+            await self.section("catch-up", 360, self.catch_up)
+            self.memory()
+        finally:
+            await self.traffic.close()
+            await self.engine.dispose()
+
+    # --- 1. lifecycle throughput ---
+
+    async def lifecycle(self) -> None:
+        plan = self.plan
+        await closed_loop(self.traffic, plan.warmup, plan.concurrency)
+        shapes: dict[int, dict[str, object]] = {}
+        rates: dict[int, tuple[float, float]] = {}
+        for count in (plan.n, 2 * plan.n):
+            runs, seconds = await closed_loop(self.traffic, count, plan.concurrency)
+            messages, activities = await message_and_activity_counts(
+                self.client, f"booking-{runs[0].booking_id}"
+            )
+            ceiling_s = await bare_lifecycles(
+                self.client,
+                count=count,
+                concurrency=plan.concurrency,
+                messages=messages,
+                activities=activities,
+            )
+            value, ceiling = rate(count, seconds), rate(count, ceiling_s)
+            if count == plan.n:
+                self.max_rate = value
+            self.stack.rss.sample()
+            rates[count] = (value, ceiling)
+            shapes[count] = {
+                "lifecycles": count,
+                "seconds": seconds,
+                "per_second": value,
+                "ceiling_per_second": ceiling,
+                "messages": messages,
+                "activities": activities,
+                "paid_latency_under_load": asdict(
+                    Latency.of_seconds([r.paid_latency for r in runs])
+                ),
+                "rss_mb_after": dict(self.stack.rss.peak_mb),
+            }
+            self.report.add(
+                "1 lifecycle",
+                f"N={count}, concurrency {plan.concurrency}",
+                f"{value:.2f} lifecycles/s",
+                f"{ceiling:.2f}/s bare wf ({messages} msgs + {activities} acts)",
+                f"{100 * value / ceiling:.0f}% of ceiling (goal >= 80%)",
+            )
+        self.report.data["lifecycle"] = shapes
+        (ours_n, bare_n), (ours_2n, bare_2n) = rates[plan.n], rates[2 * plan.n]
+        self.report.add(
+            "1 lifecycle",
+            "2N vs N per-booking time",
+            f"x{ours_n / ours_2n:.2f}",
+            f"x{bare_n / bare_2n:.2f} bare",
+            "1.00 = linear; > 1 = slower per booking at 2N",
+        )
+
+    # --- 2. event latency ---
+
+    async def latency(self, mode: str) -> None:
+        plan = self.plan
+        if mode == "http":
+            await self.stack.start_listener("http")
+        try:
+            # Not counted: the first payment after a (re)start pays for cold connections.
+            await light_load(self.traffic, 1)
+            light = await light_load(
+                self.traffic, plan.light_ws if mode == "ws" else plan.light_http
+            )
+            if mode == "ws":
+                self.light_ws_runs = light
+            per_second = max(0.2, self.max_rate / 2)
+            loaded = await open_loop(self.traffic, plan.loaded, per_second)
+        finally:
+            if mode == "http":
+                await self.stack.start_listener("ws")
+        light_l = Latency.of_seconds([r.paid_latency for r in light])
+        loaded_l = Latency.of_seconds([r.paid_latency for r in loaded])
+        label = "WebSocket newHeads" if mode == "ws" else "HTTP polling 1 s"
+        met = light_l.p50 <= GOAL_P50_MS and light_l.p99 <= GOAL_P99_MS
+        self.report.add(
+            "2 latency",
+            f"receipt->PAID, {label}, light",
+            light_l.text(),
+            "",
+            f"goal p50<=50 p99<=250: {'met' if met else 'MISSED'}",
+        )
+        self.report.add(
+            "2 latency",
+            f"receipt->PAID, {label}, {per_second:.1f}/s (50%)",
+            loaded_l.text(),
+        )
+        self.report.data.setdefault("latency", {})[mode] = {
+            "light": asdict(light_l),
+            "loaded": asdict(loaded_l),
+            "loaded_per_second": per_second,
+        }
+
+    # --- 6. slowest hop ---
+
+    async def hops(self) -> None:
+        stats = await hop_timings(self.client, self.engine, self.light_ws_runs)
+        slowest = max(stats, key=lambda s: s.p50_ms if s.n else -1.0)
+        for s in stats:
+            self.report.add(
+                "6 hops (ws, light)",
+                s.name,
+                f"p50 {s.p50_ms:.1f} / p95 {s.p95_ms:.1f} ms (n={s.n})",
+                "",
+                "<- slowest hop" if s is slowest else "",
+            )
+        self.report.data["hops"] = [asdict(s) for s in stats]
+        self.report.data["slowest_hop"] = slowest.name
+
+    # --- 4. API ---
+
+    async def api(self) -> None:
+        data = {}
+        for concurrency in (1, 8):
+            samples, seconds = await authorization_load(
+                self.traffic, count=self.plan.api_requests, concurrency=concurrency
+            )
+            bare, bare_seconds = await bare_updates(
+                self.client, count=self.plan.api_requests, concurrency=concurrency
+            )
+            ours, floor = Latency.of_seconds(samples), Latency.of_seconds(bare)
+            value, ceiling = rate(len(samples), seconds), rate(len(bare), bare_seconds)
+            self.report.add(
+                "4 api",
+                f"payment-authorization, concurrency {concurrency}",
+                f"{value:.1f} req/s, p50 {ours.p50:.0f} / p99 {ours.p99:.0f} ms",
+                f"{ceiling:.1f}/s, p50 {floor.p50:.0f} / p99 {floor.p99:.0f} ms bare update",
+                f"p50 x{ours.p50 / floor.p50:.2f} of bare (goal <= 1.5)",
+            )
+            data[concurrency] = {
+                "per_second": value,
+                "latency": asdict(ours),
+                "bare_per_second": ceiling,
+                "bare_latency": asdict(floor),
+            }
+        self.report.data["api"] = data
+
+    async def rate_limit(self) -> None:
+        check = await rate_limit_check(self.stack, self.traffic)
+        self.report.add(
+            "4 api",
+            f"10x limits ({check.signature_limit}/min sig, {check.create_limit}/min create)",
+            f"sig {check.signature_codes}, create {check.create_codes}",
+            "",
+            f"{check.unexpected} responses other than 2xx/429 (must be 0)",
+        )
+        self.report.data["rate_limit"] = asdict(check)
+        self.report.data["api_status_codes"] = dict(self.traffic.codes)
+
+    # --- 3. catch-up ---
+
+    async def catch_up(self) -> None:
+        stack = self.stack
+        f = await ListenerBench(
+            stack.node, stack.deployment, self.client, stack.create_database
+        ).run(self.plan.catch_up_events, self.plan.live)
+        add_rows(self.report, f)
+        if f.live_applied is not None:
+            # The floor under receipt -> PAID: our listener into a bare signal+activity workflow.
+            floor = f"mined->bare activity p50 {f.live_applied.p50:.0f} / p99 {f.live_applied.p99:.0f} ms"
+            self.report.rows = [
+                dataclasses.replace(r, ceiling=floor)
+                if r.section == "2 latency" and r.name.endswith(", light")
+                else r
+                for r in self.report.rows
+            ]
+
+    # --- 5. memory ---
+
+    def memory(self) -> None:
+        self.stack.rss.sample()
+        lifecycle = self.report.data.get("lifecycle", {})
+        after = {count: shape["rss_mb_after"] for count, shape in lifecycle.items()}
+        for name in ("worker", "listener", "api"):
+            peak = self.stack.rss.peak_mb.get(name)
+            if peak is None:
+                continue
+            growth = " -> ".join(f"{mb.get(name, 0):.0f}" for mb in after.values())
+            self.report.add(
+                "5 memory",
+                f"peak RSS {name}",
+                f"{peak:.0f} MB",
+                "",
+                f"after N -> 2N: {growth} MB" if growth else "",
+            )
+        self.report.data["rss_peak_mb"] = dict(self.stack.rss.peak_mb)
+
+
+async def main_async(plan: Plan, keep: bool) -> int:
+    report = Report(settings=asdict(plan))
+    workdir = Path(tempfile.mkdtemp(prefix="bookme-bench-"))
+    stack = BenchStack(workdir)
+    began = time.perf_counter()
+    try:
+        print(f"[bench] starting the embedded stack under {workdir} ...", flush=True)  # noqa: T201
+        await stack.start()
+        await BenchRun(stack, plan, report).run()
+    except Exception as exc:
+        report.errors.append(f"stack: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+    finally:
+        await asyncio.to_thread(stack.stop)
+        if not keep and not report.errors:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report.data["total_seconds"] = round(time.perf_counter() - began, 1)
+    path = report.write()
+    print(f"\nbench: {plan.n} / {2 * plan.n} bookings, {report.data['total_seconds']:.0f}s total")  # noqa: T201
+    print(report.table())  # noqa: T201 - the one summary table
+    print(f"\nwritten: {path} and {path.parent / 'latest.json'}")  # noqa: T201
+    if report.errors:
+        print(f"logs kept under {workdir}", file=sys.stderr)  # noqa: T201
+    return 1 if report.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a ~3 min smoke run")
+    parser.add_argument("--n", type=int, default=None, help="bookings N (2N runs too)")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's logs and data")
+    args = parser.parse_args(argv)
+    n = args.n or (20 if args.quick else 200)
+    plan = Plan.quick(n) if args.quick else Plan(n=n)
+    configure_logging("WARNING")
+    return asyncio.run(main_async(plan, args.keep))

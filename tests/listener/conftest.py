@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.chaos.rpc_proxy import FaultProxy
 from bookme.embedded.anvil import AnvilNode
 from chain.client import ChainClient
 from db.engine import make_engine
@@ -19,7 +20,6 @@ from listener.config import ListenerConfig
 from listener.service import Listener
 from listener.sink import SignalSink
 from tests.listener.driver import EscrowDriver
-from tests.listener.proxy import FaultProxy
 
 
 @pytest.fixture

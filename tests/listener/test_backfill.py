@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
+from bench.chaos.rpc_proxy import FaultProxy
 from chain.client import ChainClient
 from tests.listener.conftest import MakeListener, cursor_row
 from tests.listener.driver import EscrowDriver, EventEmitter
 from tests.listener.fakes import RecordingSink
-from tests.listener.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bench.chaos.rpc_proxy import FaultProxy
 from bookme.embedded.anvil import AnvilNode
 from chain.client import ChainClient
 from tests.listener.conftest import MakeListener
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink
-from tests.listener.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,13 @@ from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.chaos.rpc_proxy import FaultProxy
 from bookme.settings import Settings
 from chain.client import ChainClient
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
-from tests.listener.proxy import FaultProxy
 from worker import activity_dependencies
 from workflows import OrphanPaymentWorkflow, orphan_workflow_id
 from workflows.types import BookingPolicy

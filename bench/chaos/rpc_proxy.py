@@ -1,5 +1,7 @@
 """A fault-injecting JSON-RPC proxy (HTTP + WebSocket) in front of a real anvil.
 
+Used by the chaos run (in front of the listener) and by the listener tests.
+
 Every answer not faked comes from the node. Faults: lag (a lower head, null for later
 blocks, logs cut at the lag), eth_getLogs limits (block span with a suggested range, result
 count), made-up block hashes, HTTP 429, stalls, and dropped or silent WebSockets.
@@ -132,8 +134,9 @@ class FaultProxy:
         method = request.get("method", "")
         params = request.get("params") or []
         self.faults.calls[method] += 1
-        if self.faults.stalled:
-            await asyncio.sleep(3600)
+        # Hangs while the fault lasts, like a wedged provider (tests flip the flag directly).
+        while self.faults.stalled:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
         if self.faults.rate_limited:
             return 429, _error(request.get("id"), 429, "Too Many Requests")
         refusal = self._refuse_logs(request, method, params)

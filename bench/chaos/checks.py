@@ -1,0 +1,307 @@
+"""After quiescence: every check of issue #9, each returning violations (empty = holds).
+
+- final state: each booking row against the contract's ``getBooking``; orphans refunded;
+- exactly once: every escrow log on the canonical chain (re-read with eth_getLogs) has one
+  ``blockchain_events`` row at its current block, settled, and its booking applied it once
+  net of reorg reverts in ``booking_events``; every other row is REORGED;
+- money: the escrow's USDC equals money held + owed; per booking, what Postgres recorded as
+  released equals what the logs released (and `activities.invariants.check_invariants` when
+  it is implemented);
+- stuck: no booking left in a non-terminal state (every timer of the run is short);
+- API: no 5xx except a 503 while a dependency of the API was down.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.chaos.faults import OUTAGES, FaultWindow
+from bench.chaos.workload import ApiCall, BookingRecord, Kind
+from chain.client import ChainClient
+from chain.deploy import Deployment
+from chain.escrow import EscrowReader, OnChainBookingStatus
+from chain.events import (
+    BookingCancelled,
+    BookingCreatedAndPaid,
+    ServiceCompleted,
+    decode_escrow_logs,
+)
+
+# The API's clients reconnect after an outage; a 503 this long after it is still the outage's.
+OUTAGE_GRACE_SECONDS = 20.0
+APPLIED = frozenset(
+    {
+        "payment_confirmed",
+        "service_completed",
+        "booking_cancelled",
+        "contradiction",
+        "completed_while_failed",
+        "refund_recorded",
+    }
+)
+RETRACTED = frozenset({"payment_reorged", "event_reverted"})
+TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+MONEY_HELD = ("PAID", "PENDING_COMPLETION", "PENDING_CANCELLATION")
+CHAIN_FOR_DB: dict[str, frozenset[OnChainBookingStatus]] = {
+    "COMPLETED": frozenset({OnChainBookingStatus.COMPLETED}),
+    "CANCELLED": frozenset({OnChainBookingStatus.NONE, OnChainBookingStatus.CANCELLED}),
+    # FAILED is final once the money moved (refunded or completed) or never arrived.
+    "FAILED": frozenset(
+        {
+            OnChainBookingStatus.NONE,
+            OnChainBookingStatus.CANCELLED,
+            OnChainBookingStatus.COMPLETED,
+        }
+    ),
+}
+
+
+@dataclass
+class CheckResults:
+    violations: dict[str, list[str]] = field(default_factory=dict)
+    final_states: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, check: str, problems: list[str]) -> None:
+        self.violations.setdefault(check, []).extend(problems)
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for v in self.violations.values())
+
+
+def _released(event: ServiceCompleted | BookingCancelled) -> int:
+    if isinstance(event, ServiceCompleted):
+        return event.provider_amount + event.platform_fee + event.inviter_fee
+    return (
+        event.customer_amount + event.provider_amount + event.platform_amount + event.inviter_amount
+    )
+
+
+async def _rows(engine: AsyncEngine, sql: str) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(sql))).all())
+
+
+async def run_checks(
+    *,
+    engine: AsyncEngine,
+    chain: ChainClient,
+    deployment: Deployment,
+    records: list[BookingRecord],
+    calls: list[ApiCall],
+    windows: list[FaultWindow],
+) -> CheckResults:
+    results = CheckResults()
+    reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
+    head = await chain.block_number()
+    raw_logs = await chain.get_logs(
+        from_block=deployment.block_number, to_block=head, address=deployment.escrow
+    )
+    events = decode_escrow_logs(raw_logs, deployment.chain_id, deployment.escrow)
+    bookings = await _rows(
+        engine,
+        "SELECT id::text, status, blockchain_booking_id, amount_units FROM bookings",
+    )
+    by_chain_id = {str(b.blockchain_booking_id).lower(): b for b in bookings}
+
+    checks = (
+        ("final state matches the chain", _final_states(results, reader, bookings, records)),
+        (
+            "each chain event applied exactly once",
+            _exactly_once(results, engine, events, by_chain_id),
+        ),
+        ("money invariants", _money(results, engine, reader, events, by_chain_id)),
+    )
+    for name, check in checks:
+        try:
+            await check
+        except Exception as exc:  # a crashed check is a failed one, and the others still run
+            results.add(name, [f"the check crashed: {type(exc).__name__}: {exc}"])
+    _api(results, calls, windows)
+    return results
+
+
+async def _final_states(
+    results: CheckResults,
+    reader: EscrowReader,
+    bookings: list[Any],
+    records: list[BookingRecord],
+) -> None:
+    mismatch: list[str] = []
+    stuck: list[str] = []
+    for row in bookings:
+        on_chain = (await reader.get_booking(row.blockchain_booking_id)).status
+        results.final_states[row.status] += 1
+        if row.status not in TERMINAL:
+            stuck.append(f"booking {row.id} still {row.status} (chain {on_chain.name})")
+            continue
+        if on_chain not in CHAIN_FOR_DB[row.status]:
+            mismatch.append(f"booking {row.id}: Postgres {row.status}, chain {on_chain.name}")
+    known = {str(row.id) for row in bookings}
+    for record in records:
+        if record.kind is Kind.ORPHAN:
+            if record.chain_booking_id is None or record.payment_tx is None:
+                continue
+            on_chain = (await reader.get_booking(record.chain_booking_id)).status
+            results.final_states[f"orphan: chain {on_chain.name}"] += 1
+            if on_chain is not OnChainBookingStatus.CANCELLED:
+                mismatch.append(f"orphan {record.chain_booking_id} not refunded: {on_chain.name}")
+        elif record.booking_id is not None and record.booking_id not in known:
+            mismatch.append(f"booking {record.booking_id} was created but has no row")
+    results.add("final state matches the chain", mismatch)
+    results.add("no booking stuck past a deadline", stuck)
+
+
+async def _exactly_once(
+    results: CheckResults,
+    engine: AsyncEngine,
+    events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
+    by_chain_id: dict[str, Any],
+) -> None:
+    problems: list[str] = []
+    stored = {
+        (r.tx_hash.lower(), r.log_index): r
+        for r in await _rows(
+            engine,
+            "SELECT tx_hash, log_index, block_hash, status, status_reason, booking_id::text AS"
+            " booking_id FROM blockchain_events",
+        )
+    }
+    audit: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
+    for r in await _rows(
+        engine,
+        "SELECT tx_hash, log_index, kind FROM booking_events WHERE tx_hash IS NOT NULL"
+        " AND log_index IS NOT NULL",
+    ):
+        audit[(r.tx_hash.lower(), r.log_index)][r.kind] += 1
+    canonical: set[tuple[str, int]] = set()
+    for event in events:
+        key = (event.identity.tx_hash.lower(), event.identity.log_index)
+        canonical.add(key)
+        name = f"{type(event).__name__} {key[0]}:{key[1]}"
+        row = stored.get(key)
+        if row is None:
+            problems.append(f"{name}: no blockchain_events row")
+            continue
+        if row.block_hash.lower() != event.position.block_hash.lower():
+            problems.append(f"{name}: row at block {row.block_hash}, chain at a different one")
+        if row.status == "FAILED" and not row.status_reason:
+            problems.append(f"{name}: FAILED without a reason")
+        elif row.status not in ("PROCESSED", "FAILED"):
+            problems.append(f"{name}: row {row.status}")
+        booking = by_chain_id.get(event.booking_id.lower())
+        if booking is None:
+            continue  # an orphan: refunded by its own workflow, checked with the final states
+        counts = audit.get(key, Counter())
+        applied = sum(counts[k] for k in APPLIED)
+        retracted = sum(counts[k] for k in RETRACTED)
+        if applied - retracted != 1:
+            problems.append(
+                f"{name} of booking {booking.id}: applied {applied}, retracted {retracted}"
+                f" ({dict(counts)})"
+            )
+    for key, row in stored.items():
+        if key not in canonical and row.status != "REORGED":
+            problems.append(f"row {key[0]}:{key[1]} is not on the chain but {row.status}")
+    results.add("each chain event applied exactly once", problems)
+
+
+async def _money(
+    results: CheckResults,
+    engine: AsyncEngine,
+    reader: EscrowReader,
+    events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
+    by_chain_id: dict[str, Any],
+) -> None:
+    problems: list[str] = []
+    held = sum(int(b.amount_units or 0) for b in by_chain_id.values() if b.status in MONEY_HELD)
+    orphan_paid: dict[str, int] = {}
+    released: dict[str, int] = defaultdict(int)
+    for event in events:
+        cbid = event.booking_id.lower()
+        booking = by_chain_id.get(cbid)
+        if booking is None:
+            if isinstance(event, BookingCreatedAndPaid):
+                orphan_paid[cbid] = event.amount
+            else:
+                orphan_paid.pop(cbid, None)
+        elif not isinstance(event, BookingCreatedAndPaid):
+            released[booking.id] += _released(event)
+    owed = await reader.total_owed()
+    balance = await reader.usdc_balance_of(reader.address)
+    expected = held + owed + sum(orphan_paid.values())
+    if balance != expected:
+        problems.append(
+            f"escrow holds {balance} units; held {held} + owed {owed} + unrefunded orphans"
+            f" {sum(orphan_paid.values())} = {expected} (difference {balance - expected})"
+        )
+    recorded: dict[str, int] = defaultdict(int)
+    for sql in (
+        "SELECT booking_id::text AS b, sum(amount_units) AS total FROM provider_earnings"
+        " WHERE reverted_at IS NULL GROUP BY booking_id",
+        "SELECT booking_id::text AS b, sum(platform_amount_units + inviter_amount_units) AS total"
+        " FROM platform_fees WHERE reverted_at IS NULL GROUP BY booking_id",
+        "SELECT booking_id::text AS b, sum(customer_amount_units + provider_amount_units"
+        " + platform_amount_units + inviter_amount_units) AS total FROM refunds"
+        " WHERE reverted_at IS NULL GROUP BY booking_id",
+    ):
+        for r in await _rows(engine, sql):
+            recorded[r.b] += int(r.total)
+    for booking_id in sorted(set(recorded) | set(released)):
+        if recorded[booking_id] != released[booking_id]:
+            problems.append(
+                f"booking {booking_id}: Postgres recorded {recorded[booking_id]} released,"
+                f" the chain released {released[booking_id]}"
+            )
+    received = await _rows(
+        engine, "SELECT tx_hash, log_index FROM blockchain_events WHERE status = 'RECEIVED'"
+    )
+    problems += [f"event {r.tx_hash}:{r.log_index} still RECEIVED" for r in received]
+    problems += await _shared_invariants(engine, reader, results)
+    results.add("money invariants", problems)
+
+
+async def _shared_invariants(
+    engine: AsyncEngine, reader: EscrowReader, results: CheckResults
+) -> list[str]:
+    """The reconciliation's own invariant check, once it is implemented."""
+    from activities.invariants import check_invariants
+    from db.engine import make_session_factory
+
+    try:
+        report = await check_invariants(
+            make_session_factory(engine), reader, received_grace=timedelta(seconds=0)
+        )
+    except NotImplementedError:
+        results.notes.append("activities.invariants.check_invariants not implemented yet")
+        return []
+    return [
+        f"{name}: {detail}"
+        for name, result in report.results.items()
+        if not result.holds
+        for detail in (result.details or [f"{result.violations} violation(s)"])
+    ]
+
+
+def in_outage(at: float, windows: list[FaultWindow]) -> bool:
+    return any(
+        w.kind in OUTAGES and w.start - 1.0 <= at <= w.end + OUTAGE_GRACE_SECONDS for w in windows
+    )
+
+
+def _api(results: CheckResults, calls: list[ApiCall], windows: list[FaultWindow]) -> None:
+    problems = [
+        f"{c.method} {c.route}: HTTP {c.status} at +{c.at:.1f}"
+        for c in calls
+        if c.status is not None
+        and c.status >= 500
+        and not (c.status == 503 and in_outage(c.at, windows))
+    ]
+    results.add("no 5xx except 503 in an outage", problems)

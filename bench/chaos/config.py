@@ -1,0 +1,47 @@
+"""What one chaos run does: its seed, size, fault budget and the short booking timers it runs with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChaosTimers:
+    """Booking timers short enough that every booking ends within a run (seconds)."""
+
+    payment_deadline: int = 45
+    auto_complete_delay: int = 2
+    monitoring_window: int = 15
+    push_grace: int = 3
+    poll_interval: int = 2
+    authorization_ttl: int = 40
+    confirmations: int = 2
+
+    def env(self) -> dict[str, str]:
+        return {
+            "BOOKME_PAYMENT_DEADLINE_SECONDS": str(self.payment_deadline),
+            "BOOKME_AUTO_COMPLETE_DELAY_SECONDS": str(self.auto_complete_delay),
+            "BOOKME_MONITORING_WINDOW_SECONDS": str(self.monitoring_window),
+            "BOOKME_PUSH_GRACE_SECONDS": str(self.push_grace),
+            "BOOKME_POLL_INTERVAL_SECONDS": str(self.poll_interval),
+            "BOOKME_AUTHORIZATION_TTL_SECONDS": str(self.authorization_ttl),
+            "BOOKME_CONFIRMATIONS": str(self.confirmations),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChaosConfig:
+    """One run, reproducible from ``seed`` (the workload plan and the fault plan derive from it)."""
+
+    seed: int
+    bookings: int = 500
+    # Faults are drawn at random times inside the workload's first `duration` seconds.
+    faults: int = 16
+    duration: float = 300.0
+    concurrency: int = 24
+    quiescence_timeout: float = 420.0
+    # Every process fault kind at least once, whatever `faults` says (the short test relies on it).
+    cover_every_kind: bool = True
+    # Postgres and Temporal restarts are the slow faults; the short run picks one of them.
+    server_restarts: tuple[str, ...] = ("postgres", "temporal")
+    timers: ChaosTimers = field(default_factory=ChaosTimers)

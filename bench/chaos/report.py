@@ -1,0 +1,130 @@
+"""The summary table (rich) and the JSON written to bench/results/chaos-<seed>.json."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.chaos.checks import CheckResults
+from bench.chaos.faults import FaultWindow
+from bench.chaos.workload import BookingRecord
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+MAX_LISTED = 15
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    seed: int
+    command: str
+    bookings: list[BookingRecord]
+    windows: list[FaultWindow]
+    checks: CheckResults
+    quiescence_seconds: float | None
+    workload_seconds: float
+    unplanned_exits: Counter[str]
+    api_statuses: Counter[str]
+
+
+def render(summary: RunSummary, console: Console) -> None:
+    faults = Table(title=f"Faults injected (seed {summary.seed})")
+    faults.add_column("kind")
+    faults.add_column("count", justify="right")
+    faults.add_column("not injected", justify="right")
+    by_kind: Counter[str] = Counter(w.kind.value for w in summary.windows)
+    failed: Counter[str] = Counter(w.kind.value for w in summary.windows if not w.ok)
+    for kind, count in sorted(by_kind.items()):
+        faults.add_row(kind, str(count), str(failed[kind]))
+    faults.add_row("total", str(sum(by_kind.values())), str(sum(failed.values())), style="bold")
+    console.print(faults)
+
+    states = Table(title="Bookings by final state")
+    states.add_column("state (Postgres; orphans: chain)")
+    states.add_column("count", justify="right")
+    for state, count in sorted(summary.checks.final_states.items()):
+        states.add_row(state, str(count))
+    kinds: Counter[str] = Counter(r.kind.value for r in summary.bookings)
+    errors: Counter[str] = Counter(r.kind.value for r in summary.bookings if r.error)
+    states.add_row("", "")
+    for kind, count in sorted(kinds.items()):
+        states.add_row(f"workload: {kind}", f"{count} ({errors[kind]} client flows cut short)")
+    console.print(states)
+
+    checks = Table(title="Checks")
+    checks.add_column("check")
+    checks.add_column("violations", justify="right")
+    for name, problems in summary.checks.violations.items():
+        checks.add_row(name, str(len(problems)), style="red" if problems else "green")
+    checks.add_row("total", str(summary.checks.total), style="bold")
+    console.print(checks)
+    for name, problems in summary.checks.violations.items():
+        for problem in problems[:MAX_LISTED]:
+            console.print(f"  [red]{name}[/red]: {problem}")
+        if len(problems) > MAX_LISTED:
+            console.print(f"  ... {len(problems) - MAX_LISTED} more (see the JSON)")
+    quiet = (
+        f"{summary.quiescence_seconds:.1f}s"
+        if summary.quiescence_seconds is not None
+        else "NOT REACHED"
+    )
+    console.print(
+        f"workload {summary.workload_seconds:.1f}s; time to quiescence after it: {quiet}; "
+        f"API answers {dict(summary.api_statuses)}; "
+        f"unplanned app exits (restarted) {dict(summary.unplanned_exits) or 0}"
+    )
+    for note in summary.checks.notes:
+        console.print(f"note: {note}")
+    console.print("CHAOS PASSED" if passed(summary) else "CHAOS FAILED", style="bold")
+
+
+def passed(summary: RunSummary) -> bool:
+    return summary.checks.total == 0 and summary.quiescence_seconds is not None
+
+
+def to_json(summary: RunSummary) -> dict[str, Any]:
+    return {
+        "seed": summary.seed,
+        "command": summary.command,
+        "passed": passed(summary),
+        "workload_seconds": round(summary.workload_seconds, 1),
+        "quiescence_seconds": (
+            round(summary.quiescence_seconds, 1) if summary.quiescence_seconds is not None else None
+        ),
+        "faults": [
+            {
+                "kind": w.kind.value,
+                "seconds": round(w.end - w.start, 1),
+                "ok": w.ok,
+                "detail": w.detail,
+            }
+            for w in summary.windows
+        ],
+        "final_states": dict(summary.checks.final_states),
+        "violations": summary.checks.violations,
+        "notes": summary.checks.notes,
+        "api_statuses": dict(summary.api_statuses),
+        "unplanned_exits": dict(summary.unplanned_exits),
+        "bookings": [
+            {
+                "kind": r.kind.value,
+                "booking_id": r.booking_id,
+                "chain_booking_id": r.chain_booking_id,
+                "payment_tx": r.payment_tx,
+                "error": r.error,
+            }
+            for r in summary.bookings
+        ],
+    }
+
+
+def write_json(summary: RunSummary, directory: Path = RESULTS_DIR) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"chaos-{summary.seed}.json"
+    path.write_text(json.dumps(to_json(summary), indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,442 @@
+"""The mixed workload: bookings through the public API, paid and settled by real wallets.
+
+Kinds (as `bookme demo` drives them, many at once): paid then auto-completed by the workflow,
+paid then completed by the customer, paid then cancelled late with a signed split refund, never
+paid (payment deadline), and orphan payments for ids the backend never issued. Each booking has
+its own wallet (derived from the seed), so a reorg that drops one payment disturbs no other
+wallet's nonces. The client behaves like a real one: it retries connection errors and 5xx with
+backoff, and re-sends a create with the same Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import secrets
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_utils.crypto import keccak
+from jwt.warnings import InsecureKeyLengthWarning
+
+from api.auth import mint_token
+from bench.chaos.config import ChaosConfig
+from bookme.settings import Settings
+from chain.artifacts import load_artifact
+from chain.client import ChainClient
+from chain.contract import ContractAbi
+from chain.deploy import Deployment
+from chain.eip712 import (
+    BookingAuthorization,
+    CancellationAuthorization,
+    Eip712Domain,
+    chain_booking_id,
+    sign_booking_authorization,
+)
+from chain.escrow import EscrowReader, escrow_abi
+from chain.keys import TransactionKey
+from chain.sender import TransactionSender
+
+ZERO = "0x0000000000000000000000000000000000000000"
+GAS_WEI = 10 * 10**18
+FLOW_SECONDS = 240.0
+RETRY_MAX_SECONDS = 2.0
+TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Kind(StrEnum):
+    AUTO_COMPLETE = "auto_complete"
+    CUSTOMER_COMPLETE = "customer_complete"
+    CANCEL_SPLIT = "cancel_split"
+    UNPAID = "unpaid"
+    ORPHAN = "orphan"
+    REORG_VICTIM = "reorg_victim"
+
+
+MIX: dict[Kind, float] = {
+    Kind.AUTO_COMPLETE: 0.30,
+    Kind.CUSTOMER_COMPLETE: 0.22,
+    Kind.CANCEL_SPLIT: 0.20,
+    Kind.UNPAID: 0.18,
+    Kind.ORPHAN: 0.10,
+}
+
+
+class FlowError(Exception):
+    """A booking's client flow could not go on (the message says where)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiCall:
+    at: float
+    method: str
+    route: str
+    status: int | None  # None: no HTTP answer (connection refused or reset)
+
+
+@dataclass
+class ApiRecorder:
+    """Every API answer the workload got, with its time (monotonic), for the 5xx check."""
+
+    calls: list[ApiCall] = field(default_factory=list)
+
+    def record(self, method: str, path: str, status: int | None) -> None:
+        route = _UUID.sub("{id}", path)
+        self.calls.append(ApiCall(at=time.monotonic(), method=method, route=route, status=status))
+
+
+@dataclass(kw_only=True)
+class BookingRecord:
+    index: int
+    kind: Kind
+    amount: int
+    inviter: bool
+    booking_id: str | None = None
+    chain_booking_id: str | None = None
+    workflow_id: str | None = None
+    payment_tx: str | None = None
+    error: str | None = None
+
+
+def wallet_key(seed: int, index: int) -> str:
+    """The booking's customer key, reproducible from the seed (a local chain only)."""
+    return "0x" + keccak(text=f"bookme-chaos:{seed}:{index}").hex().removeprefix("0x")
+
+
+def plan_bookings(config: ChaosConfig, rng: random.Random) -> list[BookingRecord]:
+    kinds = list(MIX)
+    weights = [MIX[k] for k in kinds]
+    records = []
+    for index in range(config.bookings):
+        # Each kind at least once, then by weight.
+        kind = kinds[index] if index < len(kinds) else rng.choices(kinds, weights)[0]
+        amount = rng.randrange(1_000_000, 500_000_000) + rng.randrange(1, 999)
+        records.append(
+            BookingRecord(index=index, kind=kind, amount=amount, inviter=rng.random() < 0.3)
+        )
+    return records
+
+
+class Workload:
+    """Drives the planned bookings against one stack."""
+
+    def __init__(
+        self,
+        *,
+        config: ChaosConfig,
+        api_url: str,
+        chain: ChainClient,
+        deployment: Deployment,
+        signer_key: str,
+        recorder: ApiRecorder,
+    ) -> None:
+        self.config = config
+        self.chain = chain
+        self.deployment = deployment
+        self.recorder = recorder
+        self.rng = random.Random(config.seed)
+        self.records = plan_bookings(config, self.rng)
+        self.extra: list[BookingRecord] = []  # reorg victims, made by the fault plan
+        self.usdc = ContractAbi(load_artifact("MockUSDC").abi)
+        self.escrow = escrow_abi()
+        self.reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
+        self._signer_key = signer_key
+        self._api_url = api_url
+        self._http = httpx.AsyncClient(base_url=api_url, timeout=20.0)
+        self._settings = Settings()
+        self._provider = Account.create().address
+        self._inviter = Account.create().address
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # --- setup ---
+
+    def wallet(self, index: int) -> Any:
+        return Account.from_key(wallet_key(self.config.seed, index))
+
+    async def fund_gas(self, count: int) -> None:
+        """Gas for every wallet up front: a reorg never rolls back state made before it."""
+        for start in range(0, count, 50):
+            await asyncio.gather(
+                *(
+                    self.chain.request("anvil_setBalance", [self.wallet(i).address, hex(GAS_WEI)])
+                    for i in range(start, min(count, start + 50))
+                )
+            )
+
+    # --- HTTP with retries, every answer recorded ---
+
+    def _headers(self, wallet: str) -> dict[str, str]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            token = mint_token(
+                self._settings.jwt_secret.get_secret_value(),
+                sub=f"chaos-{wallet.lower()}",
+                role="customer",
+                wallet=wallet,
+                algorithm=self._settings.jwt_algorithm,
+            )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        expect: tuple[int, ...],
+        wallet: str,
+        *,
+        within: float = FLOW_SECONDS,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        pause = 0.25
+        while True:
+            status: int | None = None
+            try:
+                response = await self._http.request(
+                    method, path, headers=self._headers(wallet) | (headers or {}), **kwargs
+                )
+                status = response.status_code
+                self.recorder.record(method, path, status)
+                if status in expect:
+                    body: dict[str, Any] = response.json()
+                    return body
+                if status < 500 and status != 429:
+                    raise FlowError(f"{method} {path}: HTTP {status} {response.text[:300]}")
+            except httpx.TransportError:
+                self.recorder.record(method, path, None)
+            if time.monotonic() > deadline:
+                raise FlowError(f"{method} {path}: no answer in {within:.0f}s (last {status})")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_SECONDS)
+
+    async def wait_status(self, record: BookingRecord, wanted: set[str], within: float) -> str:
+        deadline = time.monotonic() + within
+        wallet = self.wallet(record.index).address
+        while True:
+            row = await self.call("GET", f"/bookings/{record.booking_id}", (200,), wallet)
+            if row["status"] in wanted:
+                return str(row["status"])
+            if row["status"] in TERMINAL or time.monotonic() > deadline:
+                raise FlowError(f"expected {sorted(wanted)}, found {row['status']}")
+            await asyncio.sleep(1.0)
+
+    # --- chain ---
+
+    def sender(self, index: int) -> TransactionSender:
+        key = wallet_key(self.config.seed, index)
+        return TransactionSender(self.chain, TransactionKey(key), chain_id=self.deployment.chain_id)
+
+    async def send(self, sender: TransactionSender, to: str, data: bytes) -> str:
+        sent, receipt = await sender.send_and_wait(to=to, data=data)
+        if not receipt.succeeded:
+            raise FlowError(f"transaction {sent.tx_hash} reverted")
+        return sent.tx_hash
+
+    async def fund_usdc(self, sender: TransactionSender, amount: int) -> None:
+        await self.send(
+            sender, self.deployment.usdc, self.usdc.encode_call("mint", sender.address, amount)
+        )
+        await self.send(
+            sender,
+            self.deployment.usdc,
+            self.usdc.encode_call("approve", self.deployment.escrow, amount),
+        )
+
+    # --- one booking ---
+
+    async def create(self, record: BookingRecord, scheduled_at: datetime) -> None:
+        wallet = self.wallet(record.index).address
+        body: dict[str, Any] = {
+            "service_id": f"chaos-{record.kind.value}",
+            "provider_id": "chaos-provider",
+            "customer_wallet": wallet,
+            "provider_wallet": self._provider,
+            "amount": f"{record.amount // 10**6}.{record.amount % 10**6:06d}",
+            "scheduled_at": scheduled_at.replace(microsecond=0).isoformat(),
+        }
+        if record.inviter:
+            body["inviter_wallet"] = self._inviter
+        booking = await self.call(
+            "POST",
+            "/bookings",
+            (200, 201),
+            wallet,
+            json=body,
+            headers={"Idempotency-Key": f"chaos-{self.config.seed}-{record.index}"},
+        )
+        record.booking_id = str(booking["id"])
+        record.workflow_id = f"booking-{record.booking_id}"
+        record.chain_booking_id = chain_booking_id(uuid.UUID(record.booking_id))
+
+    async def pay(self, record: BookingRecord, sender: TransactionSender) -> None:
+        wallet = sender.address
+        signed = await self.call(
+            "POST", f"/bookings/{record.booking_id}/payment-authorization", (200,), wallet
+        )
+        a = signed["authorization"]
+        auth = BookingAuthorization(
+            booking_id=a["bookingId"],
+            customer=a["customer"],
+            provider=a["provider"],
+            inviter=a["inviter"],
+            amount=int(a["amount"]),
+            platform_fee_rate=int(a["platformFeeRate"]),
+            inviter_fee_rate=int(a["inviterFeeRate"]),
+            release_time=int(a["releaseTime"]),
+            expiry=int(a["expiry"]),
+            nonce=int(a["nonce"]),
+        )
+        call = self.escrow.encode_call(
+            "createAndPayBooking", auth.as_abi_tuple(), bytes.fromhex(signed["signature"][2:])
+        )
+        record.payment_tx = await self.send(sender, self.deployment.escrow, call)
+        await self.report(record, wallet, record.payment_tx, "payment")
+
+    async def report(self, record: BookingRecord, wallet: str, tx: str, kind: str) -> None:
+        await self.call(
+            "POST",
+            f"/bookings/{record.booking_id}/transactions",
+            (202,),
+            wallet,
+            json={"tx_hash": tx, "kind": kind},
+        )
+
+    async def run_one(self, record: BookingRecord) -> None:
+        try:
+            async with asyncio.timeout(FLOW_SECONDS):
+                await self._flow(record)
+        except (FlowError, TimeoutError) as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # any client-side failure is reported per booking
+            record.error = f"{type(exc).__name__}: {exc}"
+
+    async def _flow(self, record: BookingRecord) -> None:
+        sender = self.sender(record.index)
+        now = datetime.now(UTC)
+        if record.kind is Kind.ORPHAN:
+            await self.fund_usdc(sender, record.amount)
+            await self.orphan(record, sender)
+            return
+        # Far enough ahead that a create retried through an outage still names a future time.
+        soon = now + timedelta(seconds=30)
+        later = now + timedelta(hours=1)  # inside the late-cancellation window: a split
+        await self.create(record, soon if record.kind is Kind.AUTO_COMPLETE else later)
+        if record.kind is Kind.UNPAID:
+            return
+        await self.fund_usdc(sender, record.amount)
+        await self.pay(record, sender)
+        if record.kind in (Kind.AUTO_COMPLETE, Kind.REORG_VICTIM):
+            return
+        await self.wait_status(record, {"PAID"}, FLOW_SECONDS / 2)
+        if record.kind is Kind.CUSTOMER_COMPLETE:
+            tx = await self.send(
+                sender,
+                self.deployment.escrow,
+                self.escrow.encode_call(
+                    "completeService",
+                    bytes.fromhex(record.chain_booking_id[2:]),  # type: ignore[index]
+                ),
+            )
+            await self.report(record, sender.address, tx, "completion")
+            return
+        body = await self.call(
+            "POST",
+            f"/bookings/{record.booking_id}/cancellation",
+            (200,),
+            sender.address,
+            json={"reason": "chaos: customer cancels late"},
+        )
+        a = body["authorization"]
+        auth = CancellationAuthorization(
+            booking_id=a["bookingId"],
+            customer_amount=int(a["customerAmount"]),
+            provider_amount=int(a["providerAmount"]),
+            platform_amount=int(a["platformAmount"]),
+            inviter_amount=int(a["inviterAmount"]),
+            reason=a["reason"],
+            expiry=int(a["expiry"]),
+            nonce=int(a["nonce"]),
+        )
+        tx = await self.send(
+            sender,
+            self.deployment.escrow,
+            self.escrow.encode_call(
+                "cancelBooking", auth.as_abi_tuple(), bytes.fromhex(body["signature"][2:])
+            ),
+        )
+        await self.report(record, sender.address, tx, "cancellation")
+
+    async def orphan(self, record: BookingRecord, sender: TransactionSender) -> None:
+        """Pay an id the backend never issued, signed by the (local, published) signer key."""
+        policy = await self.reader.fee_policy()
+        head = await self.chain.get_block("latest")
+        now = head.timestamp if head is not None else int(time.time())
+        auth = BookingAuthorization(
+            booking_id=chain_booking_id(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            customer=sender.address,
+            provider=self._provider,
+            inviter=ZERO,
+            amount=record.amount,
+            platform_fee_rate=policy.platform_fee_bps,
+            inviter_fee_rate=0,
+            release_time=now + 3600,
+            expiry=now + 600,
+            nonce=secrets.randbits(128),
+        )
+        record.chain_booking_id = auth.booking_id
+        record.workflow_id = f"orphan-{auth.booking_id.lower()}"
+        domain = Eip712Domain(
+            chain_id=self.deployment.chain_id, verifying_contract=self.deployment.escrow
+        )
+        signed = sign_booking_authorization(domain, auth, self._signer_key)
+        record.payment_tx = await self.send(
+            sender,
+            self.deployment.escrow,
+            self.escrow.encode_call(
+                "createAndPayBooking", auth.as_abi_tuple(), bytes.fromhex(signed.signature[2:])
+            ),
+        )
+
+    # --- the whole plan ---
+
+    async def run(self) -> None:
+        """Start the bookings spread over the configured duration, a bounded number at once."""
+        gate = asyncio.Semaphore(self.config.concurrency)
+        started = time.monotonic()
+        spacing = self.config.duration / max(1, len(self.records))
+
+        async def one(record: BookingRecord) -> None:
+            delay = started + record.index * spacing - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with gate:
+                await self.run_one(record)
+
+        await asyncio.gather(*(one(r) for r in self.records))
+
+    def new_victim(self) -> BookingRecord:
+        """A booking the deep reorg will drop the payment of (its own wallet, after the plan's)."""
+        record = BookingRecord(
+            index=len(self.records) + len(self.extra),
+            kind=Kind.REORG_VICTIM,
+            amount=7_654_321,
+            inviter=False,
+        )
+        self.extra.append(record)
+        return record
+
+    @property
+    def all_records(self) -> list[BookingRecord]:
+        return self.records + self.extra

@@ -45,18 +45,25 @@ def reconcile_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
-    """Create the schedule, or bring an existing one to the current settings (idempotent)."""
-    schedule = reconcile_schedule(settings)
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+    """Create ``schedule_id``, or replace an existing one's definition; True if created."""
     try:
-        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
-        log.info("reconcile_schedule_created", every_seconds=settings.reconcile_interval_seconds)
-        return
+        await client.create_schedule(schedule_id, schedule)
+        return True
     except ScheduleAlreadyRunningError:
         pass
 
     def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
         return ScheduleUpdate(schedule=schedule)
 
-    await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(update)
-    log.info("reconcile_schedule_updated", every_seconds=settings.reconcile_interval_seconds)
+    await client.get_schedule_handle(schedule_id).update(update)
+    return False
+
+
+async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring an existing one to the current settings (idempotent)."""
+    created = await ensure_schedule(client, RECONCILE_SCHEDULE_ID, reconcile_schedule(settings))
+    log.info(
+        "reconcile_schedule_created" if created else "reconcile_schedule_updated",
+        every_seconds=settings.reconcile_interval_seconds,
+    )

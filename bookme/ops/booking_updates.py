@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, TypeVar
 
 from bookme.ops.deps import connect_temporal
 from bookme.ops.workflow_calls import execute_update, workflow_id_for
@@ -11,17 +11,24 @@ from workflows.reconcile_types import REDRIVE_UPDATE, RedriveRequest, RedriveRes
 from workflows.types import EmergencyCancelRequest, EmergencyCancelResult
 
 EMERGENCY_CANCEL_UPDATE = "emergency_cancel"
+T = TypeVar("T")
+
+
+async def _update(
+    settings: Settings, booking_ref: str, update: str, request: object, result_type: type[T]
+) -> tuple[str, T]:
+    client = await connect_temporal(settings)
+    workflow_id = workflow_id_for(booking_ref)
+    return workflow_id, await execute_update(client, workflow_id, update, request, result_type)
 
 
 async def emergency_cancel(
     settings: Settings, booking_ref: str, *, operator: str, reason: str, out: IO[str]
 ) -> int:
     """Refund the escrowed amount in full to the customer through the booking workflow."""
-    client = await connect_temporal(settings)
-    workflow_id = workflow_id_for(booking_ref)
-    result = await execute_update(
-        client,
-        workflow_id,
+    workflow_id, result = await _update(
+        settings,
+        booking_ref,
         EMERGENCY_CANCEL_UPDATE,
         EmergencyCancelRequest(operator=operator, reason=reason),
         EmergencyCancelResult,
@@ -35,11 +42,9 @@ async def redrive(
     settings: Settings, booking_ref: str, *, operator: str, reason: str, out: IO[str]
 ) -> int:
     """Re-read the chain for a FAILED booking and apply it, or retry its failed refund."""
-    client = await connect_temporal(settings)
-    workflow_id = workflow_id_for(booking_ref)
-    result = await execute_update(
-        client,
-        workflow_id,
+    workflow_id, result = await _update(
+        settings,
+        booking_ref,
         REDRIVE_UPDATE,
         RedriveRequest(operator=operator, reason=reason),
         RedriveResult,

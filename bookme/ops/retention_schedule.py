@@ -9,16 +9,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from bookme.settings import Settings
+from workflows.reconcile_schedule import ensure_schedule
 from workflows.retention import RETENTION_SCHEDULE_ID, RetentionRequest, RetentionWorkflow
 
 log = structlog.get_logger(__name__)
@@ -54,16 +52,5 @@ def retention_schedule(settings: Settings) -> Schedule:
 
 async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
     """Create the schedule, or bring an existing one to the current settings (idempotent)."""
-    schedule = retention_schedule(settings)
-    try:
-        await client.create_schedule(RETENTION_SCHEDULE_ID, schedule)
-        log.info("retention_schedule_created")
-        return
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=schedule)
-
-    await client.get_schedule_handle(RETENTION_SCHEDULE_ID).update(update)
-    log.info("retention_schedule_updated")
+    created = await ensure_schedule(client, RETENTION_SCHEDULE_ID, retention_schedule(settings))
+    log.info("retention_schedule_created" if created else "retention_schedule_updated")

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import io
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from pydantic import SecretStr
-from temporalio.client import Client
 
 from bookme.cli import build_parser
 from bookme.embedded.anvil import AnvilNode
 from bookme.ops.commands import run_operator_command_async
 from bookme.settings import Settings
-from db.migrate import upgrade_async
-from tests.conftest import TemporalService
 from tests.contracts.harness import EscrowHarness
-from worker import activity_dependencies, build_worker
 
 
 @dataclass(frozen=True)
@@ -53,29 +47,3 @@ def chain_settings(node: AnvilNode, escrow: EscrowHarness, **extra: object) -> S
 @pytest.fixture
 def escrow(fresh_chain: AnvilNode) -> EscrowHarness:
     return EscrowHarness(fresh_chain)
-
-
-@pytest.fixture
-async def stack_settings(
-    database_url: str,
-    fresh_chain: AnvilNode,
-    escrow: EscrowHarness,
-    temporal: TemporalService,
-    temporal_client: Client,
-) -> AsyncIterator[Settings]:
-    """Settings for the whole stack, with a booking worker on its own task queue."""
-    await upgrade_async(database_url)
-    settings = chain_settings(
-        fresh_chain,
-        escrow,
-        database_url=database_url,
-        temporal_address=temporal.address,
-        temporal_namespace=temporal.namespace,
-        temporal_ui_url=temporal.ui_url or "",
-        task_queue=f"bookings-ops-{uuid.uuid4().hex[:10]}",
-    )
-    async with (
-        activity_dependencies(settings) as activities,
-        build_worker(temporal_client, settings, activities),
-    ):
-        yield settings

@@ -1,94 +1,31 @@
-"""show / replay / emergency-cancel / redrive on a real booking (real worker, DB, chain)."""
+"""show / reconcile / replay / emergency-cancel / redrive on real bookings (the reconcile rig:
+real worker with every activity, Postgres, Temporal and anvil)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from temporalio.client import Client
+import pytest
 
 from bookme.settings import Settings
-from chain.eip712 import BookingAuthorization, chain_booking_id
-from tests.contracts.harness import EscrowHarness
+from tests.conftest import TemporalService
 from tests.ops.conftest import run_cli
-from workflows import BookingWorkflow, booking_workflow_id
-from workflows.types import (
-    AuthorizePaymentRequest,
-    BookingInput,
-    BookingPolicy,
-    BookingStatus,
-    ReportTransactionRequest,
-    TransactionKind,
-)
-
-USDC = 10**6
+from tests.reconcile.conftest import Rig, rig  # noqa: F401 - the fixture, shared with tests/reconcile
+from workflows import booking_workflow_id
 
 
-async def _paid_booking(client: Client, settings: Settings, escrow: EscrowHarness) -> BookingInput:
-    booking_id = str(uuid.uuid4())
-    r = escrow.roles
-    booking = BookingInput(
-        booking_id=booking_id,
-        chain_booking_id=chain_booking_id(booking_id),
-        customer_wallet=r.customer.address,
-        provider_wallet=r.provider.address,
-        amount_units=100 * USDC,
-        scheduled_at=datetime.now(UTC) + timedelta(days=2),
-        service_id="svc",
-        customer_id="cust",
-        provider_id="prov",
-        policy=BookingPolicy(confirmations=0, push_grace_seconds=0, poll_interval_seconds=1),
+@pytest.fixture
+def settings(rig: Rig, temporal: TemporalService) -> Settings:  # noqa: F811 - the fixture above
+    """What an operator's shell would have: the rig's settings plus where Temporal is."""
+    return rig.settings.model_copy(
+        update={
+            "temporal_address": temporal.address,
+            "temporal_namespace": temporal.namespace,
+            "temporal_ui_url": temporal.ui_url or "",
+        }
     )
-    # Any: temporalio's stubs type an async update's result as the coroutine itself.
-    handle: Any = await client.start_workflow(
-        BookingWorkflow.run,
-        booking,
-        id=booking_workflow_id(booking_id),
-        task_queue=settings.task_queue,
-    )
-    auth = await handle.execute_update(
-        BookingWorkflow.authorize_payment,
-        AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
-    )
-    receipt = escrow.pay(
-        BookingAuthorization(
-            booking_id=auth.chain_booking_id,
-            customer=auth.customer,
-            provider=auth.provider,
-            inviter=auth.inviter,
-            amount=auth.amount,
-            platform_fee_rate=auth.platform_fee_rate,
-            inviter_fee_rate=auth.inviter_fee_rate,
-            release_time=auth.release_time,
-            expiry=auth.expiry,
-            nonce=auth.nonce,
-        ),
-        bytes.fromhex(auth.signature[2:]),
-    )
-    await handle.execute_update(
-        BookingWorkflow.report_transaction,
-        ReportTransactionRequest(
-            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(), kind=TransactionKind.PAYMENT
-        ),
-    )
-    return booking
 
 
-async def _wait_status(client: Client, booking: BookingInput, status: BookingStatus) -> None:
-    handle = client.get_workflow_handle(booking_workflow_id(booking.booking_id))
-    for _ in range(600):
-        if (await handle.query(BookingWorkflow.status)).status is status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"booking never reached {status}")
-
-
-async def test_show_replay_and_operator_updates(stack_settings, temporal_client, escrow, capsys):
-    settings = stack_settings
-    booking = await _paid_booking(temporal_client, settings, escrow)
-    await _wait_status(temporal_client, booking, BookingStatus.PAID)
+async def test_show_replay_and_operator_updates(rig: Rig, settings, capsys):  # noqa: F811
+    booking, _ = await rig.paid()
 
     shown = await run_cli(settings, "show", booking.booking_id)
     assert shown.code == 0
@@ -114,4 +51,27 @@ async def test_show_replay_and_operator_updates(stack_settings, temporal_client,
     )
     assert cancelled.code == 0, cancelled.out
     assert "refund tx 0x" in cancelled.out
-    assert escrow.booking(booking.chain_booking_id)[0] == 3  # CANCELLED on chain
+    assert rig.escrow.booking(booking.chain_booking_id)[0] == 3  # CANCELLED on chain
+
+
+async def test_show_marks_a_divergence_and_reconcile_repairs_it(rig: Rig, settings):  # noqa: F811
+    booking, _ = await rig.paid()
+    await rig.sql(
+        "UPDATE bookings SET status = 'COMPLETED' WHERE id = CAST(:id AS uuid)",
+        id=booking.booking_id,
+    )
+
+    shown = await run_cli(settings, "show", booking.booking_id)
+    status_line = next(line for line in shown.out.splitlines() if "status" in line)
+    assert "COMPLETED" in status_line
+    assert "DIVERGES" in status_line
+    assert "1 divergence(s)" in shown.out
+
+    reconciled = await run_cli(settings, "reconcile", "--wait")
+    assert reconciled.code == 0, reconciled.out
+    assert "reconcile-manual-" in reconciled.out
+    assert "db_drift" in reconciled.out
+    assert "money invariants" in reconciled.out
+
+    assert "DIVERGES" not in (await run_cli(settings, "show", booking.booking_id)).out
+    assert await rig.db_status(booking.booking_id) == "PAID"

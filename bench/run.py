@@ -43,12 +43,13 @@ class Plan:
     n: int
     concurrency: int = 16
     warmup: int = 5
-    light_ws: int = 40
-    light_http: int = 15
-    loaded: int = 60
-    api_requests: int = 100
+    light_ws: int = 30
+    light_http: int = 12
+    loaded: int = 40
+    api_requests: int = 60
     catch_up_events: int = 5000
-    ceiling_sample: int = 1000
+    ceiling_sample: int = 300
+    e2e_seconds: float = 150.0
     live: int = 50
     budget_scale: float = 1.0
 
@@ -56,7 +57,8 @@ class Plan:
     def quick(cls, n: int) -> Plan:
         return cls(
             n=n, concurrency=8, warmup=2, light_ws=15, light_http=6, loaded=16,
-            api_requests=24, catch_up_events=500, ceiling_sample=300, live=10, budget_scale=0.5,
+            api_requests=24, catch_up_events=500, ceiling_sample=100, e2e_seconds=60.0,
+            live=10, budget_scale=0.5,
         )  # fmt: skip
 
 
@@ -102,13 +104,13 @@ class BenchRun:
         await self.traffic.start()
         try:
             # Budgets keep the default run inside 20 minutes on a loaded 2-core machine.
-            await self.section("lifecycle", 360, self.lifecycle)
-            await self.section("latency (WebSocket)", 120, lambda: self.latency("ws"))
-            await self.section("hops", 30, self.hops)
-            await self.section("latency (HTTP polling)", 120, lambda: self.latency("http"))
-            await self.section("api", 120, self.api)
-            await self.section("rate limit", 60, self.rate_limit)
-            await self.section("catch-up", 360, self.catch_up)
+            await self.section("lifecycle", 400, self.lifecycle)
+            await self.section("latency (WebSocket)", 100, lambda: self.latency("ws"))
+            await self.section("hops", 20, self.hops)
+            await self.section("latency (HTTP polling)", 100, lambda: self.latency("http"))
+            await self.section("api", 100, self.api)
+            await self.section("rate limit", 90, self.rate_limit)
+            await self.section("catch-up", 400, self.catch_up)
             self.memory()
         finally:
             await self.traffic.close()

@@ -166,6 +166,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's only 400: a body that is not decodable JSON (e.g. invalid UTF-8).
+        detail = ErrorDetail(field="body", message=str(exc.detail))
+        message = f"body: {exc.detail}"
+        return _json(422, ErrorBody(code="validation_error", message=message, details=[detail]))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return _json(
         exc.status_code, ErrorBody(code=code, message=str(exc.detail)), exc.headers or None

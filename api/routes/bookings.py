@@ -68,6 +68,7 @@ router = APIRouter(prefix="/bookings", tags=["bookings"])
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _AUTH = (401, 403, 404, 422, 503)
+MAX_EVENT_ID = 2**63 - 1  # booking_events.id is a BIGINT; a larger `after` cannot be bound
 
 
 @router.post(
@@ -249,7 +250,9 @@ async def get_booking_route(booking: VisibleBooking, state: StateDep) -> Booking
 async def list_events_route(
     booking: VisibleBooking,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="Return entries with a larger id.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_EVENT_ID, description="Return entries with a larger id.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> BookingEventPage:
     """The booking's audit trail, oldest first."""

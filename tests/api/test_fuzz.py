@@ -1,5 +1,7 @@
 """Seeded random requests against every documented operation: no input produces a 5xx, and
-every error has the shared shape. (A stand-in for schemathesis, which is not a dependency.)"""
+every error has the shared shape. Complements test_schemathesis (which generates from the
+schema) with hostile values the schema does not suggest: broken bearer tokens, Basic auth,
+undecodable bodies, path traversal, absurd numbers."""
 
 from __future__ import annotations
 

@@ -97,6 +97,7 @@ async def run_checks(
     records: list[BookingRecord],
     calls: list[ApiCall],
     windows: list[FaultWindow],
+    origin: float,
 ) -> CheckResults:
     results = CheckResults()
     reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
@@ -124,7 +125,7 @@ async def run_checks(
             await check
         except Exception as exc:  # a crashed check is a failed one, and the others still run
             results.add(name, [f"the check crashed: {type(exc).__name__}: {exc}"])
-    _api(results, calls, windows)
+    _api(results, calls, windows, origin)
     return results
 
 
@@ -296,9 +297,11 @@ def in_outage(at: float, windows: list[FaultWindow]) -> bool:
     )
 
 
-def _api(results: CheckResults, calls: list[ApiCall], windows: list[FaultWindow]) -> None:
+def _api(
+    results: CheckResults, calls: list[ApiCall], windows: list[FaultWindow], origin: float
+) -> None:
     problems = [
-        f"{c.method} {c.route}: HTTP {c.status} at +{c.at:.1f}"
+        f"{c.method} {c.route}: HTTP {c.status} {c.code} at +{c.at - origin:.1f}s"
         for c in calls
         if c.status is not None
         and c.status >= 500

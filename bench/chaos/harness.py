@@ -159,6 +159,7 @@ async def run_chaos(
                     records=workload.all_records,
                     calls=recorder.calls,
                     windows=injector.windows,
+                    origin=started,
                 )
             finally:
                 await engine.dispose()
@@ -175,6 +176,7 @@ async def run_chaos(
                 checks=checks,
                 quiescence_seconds=quiet,
                 workload_seconds=workload_seconds,
+                started=started,
                 unplanned_exits=Counter(e.app for e in stack.unplanned_exits),
                 api_statuses=Counter(str(c.status) for c in recorder.calls),
             )

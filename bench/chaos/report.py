@@ -28,6 +28,7 @@ class RunSummary:
     checks: CheckResults
     quiescence_seconds: float | None
     workload_seconds: float
+    started: float  # monotonic time the workload began; JSON times are relative to it
     unplanned_exits: Counter[str]
     api_statuses: Counter[str]
 
@@ -99,6 +100,7 @@ def to_json(summary: RunSummary) -> dict[str, Any]:
         "faults": [
             {
                 "kind": w.kind.value,
+                "start": round(w.start - summary.started, 1),
                 "seconds": round(w.end - w.start, 1),
                 "ok": w.ok,
                 "detail": w.detail,

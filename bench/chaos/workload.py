@@ -81,6 +81,7 @@ class ApiCall:
     method: str
     route: str
     status: int | None  # None: no HTTP answer (connection refused or reset)
+    code: str = ""  # the error body's `code`, for 5xx
 
 
 @dataclass
@@ -89,9 +90,11 @@ class ApiRecorder:
 
     calls: list[ApiCall] = field(default_factory=list)
 
-    def record(self, method: str, path: str, status: int | None) -> None:
+    def record(self, method: str, path: str, status: int | None, code: str = "") -> None:
         route = _UUID.sub("{id}", path)
-        self.calls.append(ApiCall(at=time.monotonic(), method=method, route=route, status=status))
+        self.calls.append(
+            ApiCall(at=time.monotonic(), method=method, route=route, status=status, code=code)
+        )
 
 
 @dataclass(kw_only=True)
@@ -105,6 +108,15 @@ class BookingRecord:
     workflow_id: str | None = None
     payment_tx: str | None = None
     error: str | None = None
+
+
+def _error_code(response: httpx.Response) -> str:
+    if response.status_code < 500:
+        return ""
+    try:
+        return str(response.json().get("code", ""))
+    except ValueError:
+        return response.text[:60]
 
 
 def wallet_key(seed: int, index: int) -> str:
@@ -208,7 +220,7 @@ class Workload:
                     method, path, headers=self._headers(wallet) | (headers or {}), **kwargs
                 )
                 status = response.status_code
-                self.recorder.record(method, path, status)
+                self.recorder.record(method, path, status, _error_code(response))
                 if status in expect:
                     body: dict[str, Any] = response.json()
                     return body

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -15,7 +15,7 @@ from bookme.embedded.stack import DEV_DATABASE
 from bookme.ops.errors import OpsError, Unreachable
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
-from chain.errors import AllProvidersFailed, ProviderError
+from chain.errors import AllProvidersFailed, ChainError, ProviderError
 from chain.escrow import EscrowReader
 from db.engine import make_engine, make_session_factory
 from worker import escrow_address, rpc_urls, temporal_address
@@ -75,6 +75,10 @@ async def connect_temporal(settings: Settings) -> Client:
         raise Unreachable(f"Temporal at {address} is unreachable: {reason}") from None
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+
+
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A session factory; the first failing statement raises `Unreachable`."""
@@ -82,9 +86,13 @@ async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
     engine = make_engine(url, pool_size=2)
     try:
         yield make_session_factory(engine)
-    except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise Unreachable(f"Postgres at {mask_url(url)} is unreachable: {reason}") from None
+    except (OperationalError, InterfaceError, OSError) as exc:
+        raise Unreachable(
+            f"Postgres at {mask_url(url)} is unreachable: {_first_line(exc)}"
+        ) from None
+    except DBAPIError as exc:
+        # Answered, but refused: most often a database not migrated (`bookme migrate`).
+        raise OpsError(f"Postgres at {mask_url(url)} refused a query: {_first_line(exc)}") from None
     finally:
         await engine.dispose()
 
@@ -101,5 +109,7 @@ async def escrow_reader(settings: Settings) -> AsyncIterator[EscrowReader]:
         yield EscrowReader(client, escrow)
     except CHAIN_DOWN as exc:
         raise Unreachable(f"no RPC provider answered: {exc}") from None
+    except ChainError as exc:
+        raise OpsError(f"chain call failed on escrow {escrow}: {exc}") from None
     finally:
         await client.close()

@@ -3,9 +3,13 @@ and a refused call reveals nothing about the booking."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
+from tests.api.conftest import ApiFactory
+from tests.api.fakes import FakeChain
 from tests.api.helpers import (
     CUSTOMER_AUTH,
     OPERATOR_AUTH,
@@ -13,6 +17,7 @@ from tests.api.helpers import (
     OTHER_PROVIDER_AUTH,
     PROVIDER_AUTH,
     booking_body,
+    running_server,
 )
 
 pytestmark = pytest.mark.integration
@@ -106,3 +111,25 @@ async def test_listing_never_shows_other_parties_bookings(client: httpx.AsyncCli
         assert listing.status_code == 200
         assert listing.json()["items"] == []
         assert mine.json()["id"] not in listing.text
+
+
+async def test_stream_follows_the_same_matrix(factory: ApiFactory, worker: FakeChain) -> None:
+    allowed = {"customer", "provider", "operator"}
+    failures: list[str] = []
+    async with (
+        asyncio.timeout(60),  # a guard against a hung stream, not a speed check
+        running_server(factory.app()) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+    ):
+        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        booking = created.json()
+        for role, auth in ROLES.items():
+            expected = 200 if role in allowed else 401 if role == "anonymous" else 403
+            url = f"/bookings/{booking['id']}/stream"
+            async with client.stream("GET", url, headers=auth) as response:
+                text = "" if response.status_code == 200 else (await response.aread()).decode()
+            if response.status_code != expected:
+                failures.append(f"{role} stream: {response.status_code} != {expected} {text}")
+            if booking["customer_wallet"] in text or booking["chain_booking_id"] in text:
+                failures.append(f"{role} stream leaked the booking: {text}")
+    assert not failures, "\n".join(failures)

@@ -86,3 +86,24 @@ def test_openapi_documents_auth_errors_and_models() -> None:
     create = schema["paths"]["/bookings"]["post"]
     assert {"201", "409", "429", "503"} <= set(create["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
+
+
+async def test_cancellation_shares_the_signature_limit_whose_default_is_10(
+    factory: ApiFactory, worker: FakeChain
+) -> None:
+    assert Settings(_env_file=None).signature_rate_limit_per_minute == 10
+    limit = {"settings": {"signature_rate_limit_per_minute": 2}}
+    async with serve(factory.app(**limit)) as client:
+        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        url = f"/bookings/{created.json()['id']}"
+        signed = await client.post(f"{url}/payment-authorization", headers=CUSTOMER_AUTH)
+        assert signed.status_code == 200
+        cancelled = await client.post(
+            f"{url}/cancellation", json={"reason": "x"}, headers=CUSTOMER_AUTH
+        )
+        assert cancelled.status_code == 200
+        refused = await client.post(
+            f"{url}/cancellation", json={"reason": "x"}, headers=CUSTOMER_AUTH
+        )
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60

@@ -38,7 +38,7 @@ class ChaosConfig:
     # Faults are drawn at random times inside the workload's first `duration` seconds.
     faults: int = 16
     duration: float = 300.0
-    concurrency: int = 24
+    concurrency: int = 40
     quiescence_timeout: float = 420.0
     # Every process fault kind at least once, whatever `faults` says (the short test relies on it).
     cover_every_kind: bool = True

@@ -65,10 +65,14 @@ def render(summary: RunSummary, console: Console) -> None:
     checks.add_row("total", str(summary.checks.total), style="bold")
     console.print(checks)
     for name, problems in summary.checks.violations.items():
-        for problem in problems[:MAX_LISTED]:
-            console.print(f"  [red]{name}[/red]: {problem}")
         if len(problems) > MAX_LISTED:
-            console.print(f"  ... {len(problems) - MAX_LISTED} more (see the JSON)")
+            # Same problem at many times: one line per kind ("... at +12.3s" stripped).
+            kinds = Counter(p.rsplit(" at +", 1)[0] for p in problems)
+            for kind, count in kinds.most_common(MAX_LISTED):
+                console.print(f"  [red]{name}[/red]: {count} x {kind}")
+            continue
+        for problem in problems:
+            console.print(f"  [red]{name}[/red]: {problem}")
     quiet = (
         f"{summary.quiescence_seconds:.1f}s"
         if summary.quiescence_seconds is not None

@@ -34,6 +34,13 @@ async def test_short_chaos_run_breaks_no_invariant() -> None:
     kinds = {f["kind"] for f in report["faults"] if f["ok"]}
     assert len(kinds) >= 7, report["faults"]
     assert summary.checks.violations  # the checks ran
-    assert summary.checks.total == 0, report["violations"]
+    assert summary.checks.total == 0, (
+        "\n".join(
+            f"{name}: {problem}"
+            for name, problems in report["violations"].items()
+            for problem in problems
+        )
+        + f"\nfaults: {report['faults']}"
+    )
     assert passed(summary), report
     shutil.rmtree(workdir, ignore_errors=True)

@@ -113,6 +113,36 @@ def units(value: int) -> str:
     return f"{value // 10**6}.{value % 10**6:06d}"
 
 
+def booking_authorization_from_api(a: dict[str, Any]) -> BookingAuthorization:
+    """The payment authorization as the API returns it (camelCase, decimal strings)."""
+    return BookingAuthorization(
+        booking_id=a["bookingId"],
+        customer=a["customer"],
+        provider=a["provider"],
+        inviter=a["inviter"],
+        amount=int(a["amount"]),
+        platform_fee_rate=int(a["platformFeeRate"]),
+        inviter_fee_rate=int(a["inviterFeeRate"]),
+        release_time=int(a["releaseTime"]),
+        expiry=int(a["expiry"]),
+        nonce=int(a["nonce"]),
+    )
+
+
+def cancellation_authorization_from_api(a: dict[str, Any]) -> CancellationAuthorization:
+    """The cancellation authorization as the API returns it."""
+    return CancellationAuthorization(
+        booking_id=a["bookingId"],
+        customer_amount=int(a["customerAmount"]),
+        provider_amount=int(a["providerAmount"]),
+        platform_amount=int(a["platformAmount"]),
+        inviter_amount=int(a["inviterAmount"]),
+        reason=a["reason"],
+        expiry=int(a["expiry"]),
+        nonce=int(a["nonce"]),
+    )
+
+
 def fee(amount: int, bps: int) -> int:
     """``Math.mulDiv(amount, bps, 10_000)`` as the escrow computes it (floor)."""
     return amount * bps // BPS
@@ -297,19 +327,7 @@ class Demo:
     async def pay(self, run: Run) -> BookingAuthorization:
         """The customer's wallet pays what the API authorized, and says so."""
         signed = await self.call("POST", f"/bookings/{run.booking_id}/payment-authorization", 200)
-        a = signed["authorization"]
-        auth = BookingAuthorization(
-            booking_id=a["bookingId"],
-            customer=a["customer"],
-            provider=a["provider"],
-            inviter=a["inviter"],
-            amount=int(a["amount"]),
-            platform_fee_rate=int(a["platformFeeRate"]),
-            inviter_fee_rate=int(a["inviterFeeRate"]),
-            release_time=int(a["releaseTime"]),
-            expiry=int(a["expiry"]),
-            nonce=int(a["nonce"]),
-        )
+        auth = booking_authorization_from_api(signed["authorization"])
         tx = await self.send(
             self.escrow,
             self.abi.encode_call(
@@ -375,19 +393,9 @@ class Demo:
             200,
             json={"reason": "demo: customer cancels within the late window"},
         )
-        a = body["authorization"]
-        auth = CancellationAuthorization(
-            booking_id=a["bookingId"],
-            customer_amount=int(a["customerAmount"]),
-            provider_amount=int(a["providerAmount"]),
-            platform_amount=int(a["platformAmount"]),
-            inviter_amount=int(a["inviterAmount"]),
-            reason=a["reason"],
-            expiry=int(a["expiry"]),
-            nonce=int(a["nonce"]),
-        )
+        auth = cancellation_authorization_from_api(body["authorization"])
         if not (auth.customer_amount and auth.provider_amount):
-            raise DemoFailure(f"expected a split refund, got {a}")
+            raise DemoFailure(f"expected a split refund, got {body['authorization']}")
         self.progress.say(
             run.key,
             f"split signed: customer {auth.customer_amount}, provider {auth.provider_amount}",

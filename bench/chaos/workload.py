@@ -29,6 +29,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from api.auth import mint_token
 from bench.chaos.config import ChaosConfig
+from bookme.demo import booking_authorization_from_api, cancellation_authorization_from_api
 from bookme.settings import Settings
 from chain.artifacts import load_artifact
 from chain.client import ChainClient
@@ -36,7 +37,6 @@ from chain.contract import ContractAbi
 from chain.deploy import Deployment
 from chain.eip712 import (
     BookingAuthorization,
-    CancellationAuthorization,
     Eip712Domain,
     chain_booking_id,
     sign_booking_authorization,
@@ -297,19 +297,7 @@ class Workload:
         signed = await self.call(
             "POST", f"/bookings/{record.booking_id}/payment-authorization", (200,), wallet
         )
-        a = signed["authorization"]
-        auth = BookingAuthorization(
-            booking_id=a["bookingId"],
-            customer=a["customer"],
-            provider=a["provider"],
-            inviter=a["inviter"],
-            amount=int(a["amount"]),
-            platform_fee_rate=int(a["platformFeeRate"]),
-            inviter_fee_rate=int(a["inviterFeeRate"]),
-            release_time=int(a["releaseTime"]),
-            expiry=int(a["expiry"]),
-            nonce=int(a["nonce"]),
-        )
+        auth = booking_authorization_from_api(signed["authorization"])
         call = self.escrow.encode_call(
             "createAndPayBooking", auth.as_abi_tuple(), bytes.fromhex(signed["signature"][2:])
         )
@@ -370,17 +358,7 @@ class Workload:
             sender.address,
             json={"reason": "chaos: customer cancels late"},
         )
-        a = body["authorization"]
-        auth = CancellationAuthorization(
-            booking_id=a["bookingId"],
-            customer_amount=int(a["customerAmount"]),
-            provider_amount=int(a["providerAmount"]),
-            platform_amount=int(a["platformAmount"]),
-            inviter_amount=int(a["inviterAmount"]),
-            reason=a["reason"],
-            expiry=int(a["expiry"]),
-            nonce=int(a["nonce"]),
-        )
+        auth = cancellation_authorization_from_api(body["authorization"])
         tx = await self.send(
             sender,
             self.deployment.escrow,

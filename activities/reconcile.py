@@ -358,16 +358,7 @@ class ReconcileActivities:
         detail = f"chain {onchain.name}, workflow {view.status.value}"
         applied = set(view.applied_event_keys) | set(view.pending_event_keys)
         if kind is not None:
-            events = await read_escrow_events(
-                self._escrow.contract.client,
-                self._escrow.address,
-                chain_id=self._config.chain_id,
-                from_block=self._config.from_block,
-                to_block=await self._escrow.contract.client.block_number()
-                - self._config.confirmations,
-                max_block_range=self._config.max_block_range,
-                chain_booking_id=cbid,
-            )
+            events = await self._booking_events(cbid, confirmations=self._config.confirmations)
             missing = [_observed(e) for e in events if e.identity.key not in applied]
             if missing:
                 await self._deliverer.deliver(missing)
@@ -576,17 +567,22 @@ class ReconcileActivities:
             )
         )
 
-    async def _applied_events(self, booking_id: str, view: BookingView) -> list[ChainEventSignal]:
-        """The closed workflow's applied events, rebuilt from the chain's logs (same identities)."""
-        events = await read_escrow_events(
-            self._escrow.contract.client,
+    async def _booking_events(self, cbid: str, *, confirmations: int) -> list[DecodedEvent]:
+        """One booking's escrow events since ``reconcile_from_block``, in chain order."""
+        client = self._escrow.contract.client
+        return await read_escrow_events(
+            client,
             self._escrow.address,
             chain_id=self._config.chain_id,
             from_block=self._config.from_block,
-            to_block=await self._escrow.contract.client.block_number(),
+            to_block=await client.block_number() - confirmations,
             max_block_range=self._config.max_block_range,
-            chain_booking_id=view.chain_booking_id,
+            chain_booking_id=cbid,
         )
+
+    async def _applied_events(self, booking_id: str, view: BookingView) -> list[ChainEventSignal]:
+        """The closed workflow's applied events, rebuilt from the chain's logs (same identities)."""
+        events = await self._booking_events(view.chain_booking_id, confirmations=0)
         applied = set(view.applied_event_keys)
         return [signal_from_event(e) for e in events if e.identity.key in applied]
 

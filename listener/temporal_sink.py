@@ -41,60 +41,60 @@ class TemporalSignalSink:
         self._policy = policy
         self._task_queue = task_queue
 
-    async def deliver(self, booking_id: str, event: ChainEventSignal) -> SignalOutcome:
-        """The event's signal to its booking's workflow."""
-        handle = self._client.get_workflow_handle(booking_workflow_id(booking_id))
+    async def _signal(
+        self, workflow_id: str, signal: Callable[..., Any], event: ChainEventSignal
+    ) -> bool:
+        """False when no such workflow is running (finished, or never started)."""
         try:
-            await handle.signal(_BOOKING_SIGNALS[event.kind], event)
+            await self._client.get_workflow_handle(workflow_id).signal(signal, event)
         except RPCError as exc:
             if not _not_found(exc):
                 raise
-            # Finished (or never started): a late duplicate has nobody left to tell.
-            log.warning(
-                "listener_workflow_closed",
-                booking_id=booking_id,
-                event_key=event.key,
-                event_type=event.kind.value,
-            )
-            return SignalOutcome.WORKFLOW_CLOSED
-        return SignalOutcome.SIGNALLED
+            return False
+        return True
+
+    async def deliver(self, booking_id: str, event: ChainEventSignal) -> SignalOutcome:
+        """The event's signal to its booking's workflow."""
+        workflow_id = booking_workflow_id(booking_id)
+        if await self._signal(workflow_id, _BOOKING_SIGNALS[event.kind], event):
+            return SignalOutcome.SIGNALLED
+        # Finished (or never started): a late duplicate has nobody left to tell.
+        log.warning(
+            "listener_workflow_closed",
+            booking_id=booking_id,
+            event_key=event.key,
+            event_type=event.kind.value,
+        )
+        return SignalOutcome.WORKFLOW_CLOSED
 
     async def revert(self, booking_id: str | None, event: ChainEventSignal) -> SignalOutcome:
         """`chain_event_reverted` to the booking's workflow, or to the orphan refund's."""
         if booking_id is None:
             return await self._revert_orphan(event)
-        handle = self._client.get_workflow_handle(booking_workflow_id(booking_id))
-        try:
-            await handle.signal(BookingWorkflow.chain_event_reverted, event)
-        except RPCError as exc:
-            if not _not_found(exc):
-                raise
-            log.error(
-                "listener_revert_for_closed_workflow",
-                booking_id=booking_id,
-                event_key=event.key,
-                event_type=event.kind.value,
-            )
-            return SignalOutcome.WORKFLOW_CLOSED
-        return SignalOutcome.SIGNALLED
+        workflow_id = booking_workflow_id(booking_id)
+        if await self._signal(workflow_id, BookingWorkflow.chain_event_reverted, event):
+            return SignalOutcome.SIGNALLED
+        log.error(
+            "listener_revert_for_closed_workflow",
+            booking_id=booking_id,
+            event_key=event.key,
+            event_type=event.kind.value,
+        )
+        return SignalOutcome.WORKFLOW_CLOSED
 
     async def _revert_orphan(self, event: ChainEventSignal) -> SignalOutcome:
         """A running orphan refund must hear that its payment (or refund) is gone."""
-        handle = self._client.get_workflow_handle(orphan_workflow_id(event.chain_booking_id))
-        try:
-            await handle.signal(OrphanPaymentWorkflow.chain_event_reverted, event)
-        except RPCError as exc:
-            if not _not_found(exc):
-                raise
-            # Never started (not a payment) or already finished: reconciliation sees the money.
-            log.warning(
-                "listener_orphan_event_reverted",
-                chain_booking_id=event.chain_booking_id,
-                event_key=event.key,
-                event_type=event.kind.value,
-            )
-            return SignalOutcome.DROPPED
-        return SignalOutcome.SIGNALLED
+        workflow_id = orphan_workflow_id(event.chain_booking_id)
+        if await self._signal(workflow_id, OrphanPaymentWorkflow.chain_event_reverted, event):
+            return SignalOutcome.SIGNALLED
+        # Never started (not a payment) or already finished: reconciliation sees the money.
+        log.warning(
+            "listener_orphan_event_reverted",
+            chain_booking_id=event.chain_booking_id,
+            event_key=event.key,
+            event_type=event.kind.value,
+        )
+        return SignalOutcome.DROPPED
 
     async def orphan(self, event: ChainEventSignal) -> SignalOutcome:
         """Payments start (or reach) the orphan refund; its cancellation reaches it too."""
@@ -121,14 +121,10 @@ class TemporalSignalSink:
                 workflow_id=workflow_id,
             )
             return SignalOutcome.STARTED
-        handle = self._client.get_workflow_handle(workflow_id)
-        try:
-            if event.kind is ChainEventKind.CANCELLATION:
-                await handle.signal(OrphanPaymentWorkflow.booking_cancelled, event)
-                return SignalOutcome.SIGNALLED
-        except RPCError as exc:
-            if not _not_found(exc):
-                raise
+        if event.kind is ChainEventKind.CANCELLATION and await self._signal(
+            workflow_id, OrphanPaymentWorkflow.booking_cancelled, event
+        ):
+            return SignalOutcome.SIGNALLED
         log.warning(
             "listener_event_for_unknown_booking",
             chain_booking_id=event.chain_booking_id,

@@ -37,7 +37,7 @@ from tests.api.helpers import (
 pytestmark = pytest.mark.integration
 
 # Per operation and generation mode; the run stays well under a minute on a loaded machine.
-EXAMPLES = 25
+EXAMPLES = 15
 AUTHS = [CUSTOMER_AUTH, PROVIDER_AUTH, OPERATOR_AUTH, OTHER_CUSTOMER_AUTH, {}]
 CHECKS: list[CheckFunction] = [
     schemathesis.checks.not_a_server_error,

@@ -72,6 +72,14 @@ def _reincluded(event: ChainEventSignal) -> ChainEventSignal:
     return dataclasses.replace(event, identity=identity)
 
 
+async def _second_refund_lands(harness, handle, unknown) -> list[str]:
+    """The refund is asked for again, its event arrives, the workflow ends refunded."""
+    await harness.until(lambda: len(harness.fakes.refunds_sent) == 2, "refund asked for again")
+    await handle.signal(OrphanPaymentWorkflow.booking_cancelled, cancellation_event(unknown))
+    assert (await handle.result()).refunded
+    return [r.action for r in harness.fakes.orphan_records]
+
+
 async def test_payment_reorged_away_before_the_refund_is_never_refunded(harness):
     unknown = make_booking(now=await harness.env.get_current_time())
     paid = payment_event(unknown)
@@ -112,11 +120,7 @@ async def test_reorged_payment_that_comes_back_is_refunded_once_it_is_back(harne
     )
     assert fakes.orphan_records[-1].refund_tx_hash == "0x" + "e0" * 32
     await handle.signal(OrphanPaymentWorkflow.payment_confirmed, _reincluded(paid))
-    await harness.until(lambda: len(fakes.refunds_sent) == 2, "refund asked for again")
-    await handle.signal(OrphanPaymentWorkflow.booking_cancelled, cancellation_event(unknown))
-    result = await handle.result()
-    assert result.refunded
-    assert [r.action for r in fakes.orphan_records] == [
+    assert await _second_refund_lands(harness, handle, unknown) == [
         "orphan_payment_detected",
         "orphan_refund_sent",
         "orphan_payment_reorged",
@@ -137,11 +141,7 @@ async def test_refund_reorged_while_being_recorded_is_sent_again(gated):
     await asyncio.wait_for(fakes.reached.wait(), 30)
     await handle.signal(OrphanPaymentWorkflow.chain_event_reverted, refund)
     fakes.release.set()
-    await gated.until(lambda: len(fakes.refunds_sent) == 2, "refund sent again")
-    await handle.signal(OrphanPaymentWorkflow.booking_cancelled, cancellation_event(unknown))
-    result = await handle.result()
-    assert result.refunded
-    assert [r.action for r in fakes.orphan_records] == [
+    assert await _second_refund_lands(gated, handle, unknown) == [
         "orphan_payment_detected",
         "orphan_refund_sent",
         "orphan_refunded",

@@ -79,7 +79,10 @@ async def rate_limit_check(stack: BenchStack, traffic: BookingTraffic) -> RateLi
 
             async def hit(customer: Customer, path: str, body: object | None) -> int:
                 async with limit:
-                    response = await http.post(path, headers=customer.headers, json=body)
+                    try:
+                        response = await http.post(path, headers=customer.headers, json=body)
+                    except httpx.HTTPError:
+                        return 0  # no answer at all: counted against the check
                     return response.status_code
 
             signature = await asyncio.gather(

@@ -44,20 +44,22 @@ class Plan:
     concurrency: int = 16
     warmup: int = 5
     light_ws: int = 30
-    light_http: int = 12
-    loaded: int = 40
-    api_requests: int = 60
+    light_http: int = 10
+    loaded: int = 30
+    api_requests: int = 40
+    lifecycle_ceiling_sample: int = 100
     catch_up_events: int = 5000
-    ceiling_sample: int = 300
-    e2e_seconds: float = 150.0
-    live: int = 50
+    ceiling_sample: int = 150
+    e2e_seconds: float = 75.0
+    live: int = 20
     budget_scale: float = 1.0
 
     @classmethod
     def quick(cls, n: int) -> Plan:
         return cls(
             n=n, concurrency=8, warmup=2, light_ws=15, light_http=6, loaded=16,
-            api_requests=24, catch_up_events=500, ceiling_sample=100, e2e_seconds=60.0,
+            api_requests=24, lifecycle_ceiling_sample=30, catch_up_events=500,
+            ceiling_sample=100, e2e_seconds=60.0,
             live=10, budget_scale=0.5,
         )  # fmt: skip
 
@@ -104,14 +106,20 @@ class BenchRun:
         await self.traffic.start()
         try:
             # Budgets keep the default run inside 20 minutes on a loaded 2-core machine.
-            await self.section("lifecycle", 400, self.lifecycle)
-            await self.section("latency (WebSocket)", 100, lambda: self.latency("ws"))
+            await self.section("lifecycle", 420, self.lifecycle)
+            await self.section("latency (WebSocket)", 90, lambda: self.latency("ws"))
             await self.section("hops", 20, self.hops)
-            await self.section("latency (HTTP polling)", 100, lambda: self.latency("http"))
-            await self.section("api", 100, self.api)
-            await self.section("rate limit", 90, self.rate_limit)
-            await self.section("catch-up", 400, self.catch_up)
+            await self.section("latency (HTTP polling)", 90, lambda: self.latency("http"))
+            await self.section("api", 80, self.api)
+            await self.section("rate limit", 60, self.rate_limit)
+            await self.section("catch-up", 420, self.catch_up)
             self.memory()
+            failures = self.traffic.failures
+            self.report.data["lifecycle_failures"] = failures
+            if failures:
+                self.report.errors.append(
+                    f"{len(failures)} bookings failed (not counted); first: {failures[0]}"
+                )
         finally:
             await self.traffic.close()
             await self.engine.dispose()
@@ -128,14 +136,16 @@ class BenchRun:
             messages, activities = await message_and_activity_counts(
                 self.client, f"booking-{runs[0].booking_id}"
             )
+            # The ceiling's rate on a sample: each bare workflow costs the shared server too.
+            sample = min(count, plan.lifecycle_ceiling_sample)
             ceiling_s = await bare_lifecycles(
                 self.client,
-                count=count,
+                count=sample,
                 concurrency=plan.concurrency,
                 messages=messages,
                 activities=activities,
             )
-            value, ceiling = rate(count, seconds), rate(count, ceiling_s)
+            value, ceiling = rate(len(runs), seconds), rate(sample, ceiling_s)
             if count == plan.n:
                 self.max_rate = value
             self.stack.rss.sample()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tests.listener.driver import EscrowDriver
 
 AMOUNT = "1.000000"  # one USDC per booking: the funded wallets last for many thousands
 PROVIDER_WALLET = "0x000000000000000000000000000000000000b0b0"
+CREATE_ATTEMPTS = 5
 FAILED = frozenset({"CANCELLED", "FAILED"})
 # A booking counts as paid once its row shows PAID or any status only a paid booking reaches.
 PAID_OR_LATER = frozenset({"PAID", "PENDING_COMPLETION", "COMPLETED"})
@@ -133,6 +135,7 @@ class BookingTraffic:
         self.abi = escrow_abi()
         self.watcher = StatusWatcher(engine)
         self.codes: Counter[int] = Counter()
+        self.failures: list[str] = []
         settings = Settings()
         secret = settings.jwt_secret.get_secret_value()
         self.customers: list[Customer] = []
@@ -174,8 +177,16 @@ class BookingTraffic:
         self._next += 1
         return self.customers[self._next % len(self.customers)]
 
-    async def call(self, customer: Customer, method: str, path: str, **kw: Any) -> httpx.Response:
-        response = await self.api.request(method, path, headers=customer.headers, **kw)
+    async def call(
+        self,
+        customer: Customer,
+        method: str,
+        path: str,
+        extra: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        headers = customer.headers | (extra or {})
+        response = await self.api.request(method, path, headers=headers, **kw)
         self.codes[response.status_code] += 1
         return response
 
@@ -193,8 +204,15 @@ class BookingTraffic:
 
     async def create(self, customer: Customer, run: Lifecycle) -> None:
         body = self.create_body(customer)
-        response = await self.call(customer, "POST", "/bookings", json=body)
-        if response.status_code != 201:
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(CREATE_ATTEMPTS):
+            response = await self.call(customer, "POST", "/bookings", json=body, extra=key)
+            # Under overload the API answers 503 "not recorded yet": the documented retry is
+            # the same request with the same Idempotency-Key.
+            if response.status_code != 503:
+                break
+            await asyncio.sleep(1.0)
+        if response.status_code not in (200, 201):
             raise BenchFailure(f"create: HTTP {response.status_code} {response.text[:200]}")
         run.booking_id = str(response.json()["id"])
         run.created = time.time()
@@ -269,30 +287,40 @@ class BookingTraffic:
         return run
 
 
+async def _counted(traffic: BookingTraffic) -> Lifecycle | None:
+    """One lifecycle; a failure is counted (and shown in the table), not fatal to the run."""
+    try:
+        return await traffic.lifecycle()
+    except (BenchFailure, httpx.HTTPError, RuntimeError) as exc:
+        traffic.failures.append(f"{type(exc).__name__}: {exc}"[:300])
+        return None
+
+
 async def closed_loop(
     traffic: BookingTraffic, count: int, concurrency: int
 ) -> tuple[list[Lifecycle], float]:
-    """`count` lifecycles, `concurrency` at a time; returns them and the elapsed seconds."""
+    """`count` lifecycles, `concurrency` at a time; the completed ones and the elapsed seconds."""
     limit = asyncio.Semaphore(concurrency)
 
-    async def one() -> Lifecycle:
+    async def one() -> Lifecycle | None:
         async with limit:
-            return await traffic.lifecycle()
+            return await _counted(traffic)
 
     began = time.perf_counter()
     runs = await asyncio.gather(*(one() for _ in range(count)))
-    return list(runs), time.perf_counter() - began
+    return [r for r in runs if r is not None], time.perf_counter() - began
 
 
 async def open_loop(traffic: BookingTraffic, count: int, per_second: float) -> list[Lifecycle]:
     """`count` lifecycles started at a fixed arrival rate, whatever the system's speed."""
-    tasks = []
     gap = 1.0 / per_second
     began = time.perf_counter()
-    for n in range(count):
-        tasks.append(asyncio.create_task(traffic.lifecycle()))
-        await asyncio.sleep(max(0.0, began + (n + 1) * gap - time.perf_counter()))
-    return list(await asyncio.gather(*tasks))
+    async with asyncio.TaskGroup() as group:
+        tasks = []
+        for n in range(count):
+            tasks.append(group.create_task(_counted(traffic)))
+            await asyncio.sleep(max(0.0, began + (n + 1) * gap - time.perf_counter()))
+    return [r for t in tasks if (r := t.result()) is not None]
 
 
 async def light_load(traffic: BookingTraffic, count: int, gap: float = 0.1) -> list[Lifecycle]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from workflows.reconcile_schedule import ensure_reconcile_schedule
 from workflows.reconcile_types import (
     PROGRESS_QUERY,
     RECONCILE_SCHEDULE_ID,
+    DivergenceKind,
     InvariantName,
     ReconcileProgress,
     ReconcileReport,
@@ -107,3 +109,22 @@ async def test_operator_starts_a_run_over_http_and_a_mixed_workload_balances(rig
     assert (progress.scanned, progress.total, progress.phase) == (4, 4, "done")
     assert rig.registry.get_sample_value("bookme_invariant_escrow_balance_violations") == 0
     assert rig.escrow.balance(rig.reader.address) == 100 * USDC  # only the held booking
+
+
+async def test_a_booking_past_its_payment_deadline_is_reported_stuck(rig: Rig) -> None:
+    booking = rig.booking()
+    await rig.start(booking)
+    await wait_for(lambda: rig.db_status(booking.booking_id), "PENDING_PAYMENT")
+    # As if its workflow had stopped making progress two hours ago (deadline 30 min + 15 min).
+    await rig.sql(
+        "UPDATE bookings SET created_at = now() - interval '2 hours' WHERE id = :id",
+        id=uuid.UUID(booking.booking_id),
+    )
+
+    report = await rig.reconcile()
+
+    assert report.stuck == [booking.booking_id]
+    assert report.counts.get(DivergenceKind.STUCK.value) == 1
+    [finding] = [f for f in report.findings if f.kind is DivergenceKind.STUCK]
+    assert "payment deadline" in finding.detail
+    assert rig.registry.get_sample_value("bookme_stuck_bookings") == 1

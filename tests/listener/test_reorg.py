@@ -19,7 +19,7 @@ from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
 from worker import activity_dependencies
 from workflows import OrphanPaymentWorkflow, orphan_workflow_id
-from workflows.types import BookingPolicy
+from workflows.types import BookingPolicy, OrphanResult
 
 pytestmark = pytest.mark.integration
 
@@ -222,8 +222,8 @@ async def test_orphan_payment_reorged_away_is_never_refunded(
         == 1
     )
 
-    handle = temporal_client.get_workflow_handle_for(
-        OrphanPaymentWorkflow.run, orphan_workflow_id(stray.chain_booking_id)
+    handle = temporal_client.get_workflow_handle(
+        orphan_workflow_id(stray.chain_booking_id), result_type=OrphanResult
     )
     # The orphan workflow is all this test runs.
     async with (

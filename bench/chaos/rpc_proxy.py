@@ -186,6 +186,8 @@ class FaultProxy:
                     await upstream.send(json.dumps(request))
                     if pump.done():
                         break
+            except websockets.ConnectionClosed:
+                return  # dropped on purpose (drop_websockets): the client sees the close
             finally:
                 self._sockets.discard(upstream)
                 pump.cancel()

@@ -164,13 +164,7 @@ class ChaosStack:
         if name == "worker":
             return (sys.executable, "worker.py")
         if name in LISTENERS:
-            # TEMPORARY: `python -m listener` hits a circular import at HEAD (activities.reconcile
-            # <-> listener.delivery); importing activities first sidesteps it.
-            return (
-                sys.executable,
-                "-c",
-                "import activities, runpy; runpy.run_module('listener', run_name='__main__')",
-            )
+            return (sys.executable, "-m", "listener")
         # `python -m api`, not bare uvicorn: it configures logging from the settings.
         return (sys.executable, "-m", "api")
 

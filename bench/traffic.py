@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import mint_token
 from bench.stack import BenchStack
+from bookme.demo import booking_authorization_from_api
 from bookme.settings import Settings
-from chain.eip712 import BookingAuthorization
 from chain.escrow import escrow_abi
 from tests.listener.driver import EscrowDriver
 
@@ -229,19 +229,7 @@ class BookingTraffic:
         return signed
 
     async def pay(self, customer: Customer, run: Lifecycle, signed: dict[str, Any]) -> None:
-        a = signed["authorization"]
-        auth = BookingAuthorization(
-            booking_id=a["bookingId"],
-            customer=a["customer"],
-            provider=a["provider"],
-            inviter=a["inviter"],
-            amount=int(a["amount"]),
-            platform_fee_rate=int(a["platformFeeRate"]),
-            inviter_fee_rate=int(a["inviterFeeRate"]),
-            release_time=int(a["releaseTime"]),
-            expiry=int(a["expiry"]),
-            nonce=int(a["nonce"]),
-        )
+        auth = booking_authorization_from_api(signed["authorization"])
         data = self.abi.encode_call(
             "createAndPayBooking", auth.as_abi_tuple(), bytes.fromhex(signed["signature"][2:])
         )

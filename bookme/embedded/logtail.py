@@ -16,11 +16,15 @@ class LogTail:
         self._sources = sources
         self._out = out
         self._stop = threading.Event()
+        self._offsets: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="log-tail", daemon=True)
         width = max((len(name) for name in sources), default=0)
         self._prefix = {name: f"{name:<{width}} | " for name in sources}
 
     def start(self) -> None:
+        # "From their current end" means at start(): a line written right after it must show,
+        # however late the thread first runs.
+        self._offsets = {name: _size(path) for name, path in self._sources.items()}
         self._thread.start()
 
     def stop(self) -> None:
@@ -28,7 +32,7 @@ class LogTail:
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
-        offsets = {name: _size(path) for name, path in self._sources.items()}
+        offsets = self._offsets
         while not self._stop.is_set():
             for name, path in self._sources.items():
                 offsets[name] = self._echo(name, path, offsets[name])

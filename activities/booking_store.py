@@ -288,6 +288,8 @@ class BookingStore:
             "log_index": event.identity.log_index,
         }
         identity = ["chain_id", "tx_hash", "log_index"]
+        # The same event applied again after a reorg reverted it (re-included): live again.
+        revive = {"reverted_at": None}
         if settlement.kind is ChainEventKind.COMPLETION and event.completion is not None:
             booking = (
                 await session.execute(select(Booking).where(Booking.id == booking_id))
@@ -301,7 +303,7 @@ class BookingStore:
                     recorded_at=func.now(),
                     **where,
                 )
-                .on_conflict_do_nothing(index_elements=identity)
+                .on_conflict_do_update(index_elements=identity, set_=revive)
             )
             await session.execute(
                 insert(PlatformFee)
@@ -313,7 +315,7 @@ class BookingStore:
                     recorded_at=func.now(),
                     **where,
                 )
-                .on_conflict_do_nothing(index_elements=identity)
+                .on_conflict_do_update(index_elements=identity, set_=revive)
             )
         elif settlement.kind is ChainEventKind.CANCELLATION:
             await session.execute(
@@ -328,7 +330,7 @@ class BookingStore:
                     recorded_at=func.now(),
                     **where,
                 )
-                .on_conflict_do_nothing(index_elements=identity)
+                .on_conflict_do_update(index_elements=identity, set_=revive)
             )
 
     async def _revert_settlement(self, session: AsyncSession, event: ChainEventSignal) -> None:

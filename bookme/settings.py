@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     authorization_ttl_seconds: int = Field(default=300, ge=1)
     auto_complete_delay_seconds: int = Field(default=7200, ge=0)
     late_cancellation_window_seconds: int = Field(default=86400, ge=0)
+    # How long a settled booking's workflow stays open to hear that a reorg removed its
+    # settlement: cover the listener's reorg window (256 blocks) at the chain's block time.
+    settlement_finality_seconds: int = Field(default=900, ge=0)
 
     # --- Fee policy, basis points (must equal the contract's on-chain policy) ---
     platform_fee_bps: int = Field(default=1000, ge=0, le=10_000)

@@ -20,10 +20,17 @@ Transitions (action names are what ``booking_events`` records):
     PENDING_COMPLETION   --completion_reverted (tx reverted)---> PAID
     PAID|PENDING_*       --booking_cancelled-------------------> CANCELLED   (+ refund legs)
     PAID|PENDING_*       --payment_reorged (reorg)-------------> PENDING_PAYMENT
+    COMPLETED|CANCELLED  --settlement_reorged (reorg)----------> PAID (or PENDING_CANCELLATION
+                           and the refund re-sent, when it was an emergency refund)
+    FAILED (settled)     --settlement_reorged (reorg)----------> FAILED, refund owed and re-sent
     PENDING_PAYMENT      --contradiction (payment fields differ)--> FAILED + emergency refund
     PAID|PENDING_*       --contradiction (settlement differs)--> FAILED (legs recorded as mined)
     CANCELLED (unpaid)   --contradiction (payment after close)--> FAILED + emergency refund
     FAILED (refund owed) --refund_recorded / completed_while_failed--> FAILED (settled, ends)
+
+A booking settled by a chain event stays open for ``settlement_finality_seconds`` (policy)
+so a reorg that removes the settlement still reaches it; after that the listener records the
+revert on the event row and reconciliation compares the booking with the chain.
 
 Audit-only records (status unchanged): event_rejected, event_reverted, transaction_reverted,
 auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED).
@@ -165,6 +172,7 @@ class BookingWorkflow:
         self._refund_tx: str | None = None  # None with _refund_sent: already final on chain
         self._refund_outstanding = False
         self._close_check_at: datetime | None = None
+        self._final_at: datetime | None = None  # settled: still listening for reorgs until then
         self._backoff_steps = 0
         self._timers_version = 0
         self._updated_at = workflow.now()
@@ -205,7 +213,7 @@ class BookingWorkflow:
         return self.status()
 
     def _finished(self) -> bool:
-        if self._close_check_at is not None:
+        if self._close_check_at is not None or self._final_at is not None:
             return False
         if self._status in (S.COMPLETED, S.CANCELLED):
             return True
@@ -239,6 +247,8 @@ class BookingWorkflow:
             candidates.append(self._auto_complete_at)  # type: ignore[arg-type]
         if self._close_check_at is not None:
             candidates.append(self._close_check_at)
+        if self._final_at is not None:
+            candidates.append(self._final_at)
         return min(candidates) if candidates else None
 
     def _auto_complete_due_at(self) -> datetime | None:
@@ -709,12 +719,14 @@ class BookingWorkflow:
                     S.CANCELLED, "booking_cancelled", event=event, settlement=settlement
                 )
             self._close_window()
+            self._watch_finality()
         elif self._status is S.FAILED and self._refund_outstanding:
             self._applied[event.key] = event
             self._refund_outstanding = False
             action = "completed_while_failed" if completed else "refund_recorded"
             await self._transition(S.FAILED, action, mismatch, event=event, settlement=settlement)
             self._close_window()
+            self._watch_finality()
         else:
             await self._reject(event, f"a {event.kind.value} event while {self._status.value}")
 
@@ -734,6 +746,13 @@ class BookingWorkflow:
         applied = self._applied.pop(key, None)
         if applied is None:
             await self._reject(event, "revert of an event this booking never applied")
+            return
+        if (
+            applied.kind is not ChainEventKind.PAYMENT
+            and self._status in (S.COMPLETED, S.CANCELLED, S.FAILED)
+            and workflow.patched(c.PATCH_SETTLEMENT_FINALITY)
+        ):
+            await self._settlement_reorged(event, applied)
             return
         if applied.kind is ChainEventKind.PAYMENT and self._status in MONEY_HELD:
             now = workflow.now()
@@ -762,6 +781,62 @@ class BookingWorkflow:
                 event=event,
                 event_outcome=EventOutcome.REORGED,
             )
+
+    async def _settlement_reorged(self, event: ChainEventSignal, applied: ChainEventSignal) -> None:
+        """A reorg removed the completion or cancellation: the money is back in escrow.
+
+        The booking goes back to what the chain shows, so the same transaction re-included
+        (the usual case) is applied again, and a dropped one is retried or replaced.
+        """
+        self._final_at = None
+        now = workflow.now()
+        emergency = self._refund_sent and applied.kind is ChainEventKind.CANCELLATION
+        if applied.kind is ChainEventKind.COMPLETION:
+            self._completion_tx = None
+            self._auto_complete_sent = False
+            self._auto_complete_attempts = 0
+            # Give the re-inclusion a window before sending a completion of our own.
+            self._auto_complete_at = max(
+                self._release_at + c.AUTO_COMPLETE_MARGIN,
+                now + timedelta(seconds=self._policy.monitoring_window_seconds),
+            )
+        else:
+            self._cancel_auth = None
+            self._cancel_check_at = None
+        if self._status is S.FAILED:
+            target = S.FAILED
+            self._refund_outstanding = True
+        else:
+            target = S.PENDING_CANCELLATION if emergency else S.PAID
+        await self._transition(
+            target,
+            "settlement_reorged",
+            f"{applied.kind.value} removed by a reorg; the money is back in escrow",
+            event=event,
+            event_outcome=EventOutcome.REORGED,
+        )
+        if target is S.PAID:
+            completion = applied.kind is ChainEventKind.COMPLETION
+            purpose = TransactionKind.COMPLETION if completion else TransactionKind.CANCELLATION
+            self._open_window(purpose, event.identity.tx_hash)
+            return
+        # A refund we owe: send it again (the sender reads the chain first, so a refund that
+        # came back with the reorg is not sent twice).
+        self._refund_sent = False
+        self._refund_tx = None
+        try:
+            await self._send_refund("re-sent: a reorg removed the settlement")
+        except ActivityError as err:
+            await self._transition(target, "refund_failed", str(err.cause)[:MAX_REASON_LENGTH])
+            self._open_window(TransactionKind.REFUND, None)
+
+    def _watch_finality(self) -> None:
+        """Stay open after settling until a reorg can no longer remove the settlement."""
+        seconds = self._policy.settlement_finality_seconds
+        if seconds > 0 and workflow.patched(c.PATCH_SETTLEMENT_FINALITY):
+            self._final_at = workflow.now() + timedelta(seconds=seconds)
+            self._publish_details()
+            self._bump_timers()
 
     async def _reject(self, event: ChainEventSignal, reason: str, *, foreign: bool = False) -> None:
         """Record an event this booking will not apply (a foreign one is not marked at all)."""
@@ -860,6 +935,9 @@ class BookingWorkflow:
             await self._auto_complete()
         if self._close_check_at is not None and workflow.now() >= self._close_check_at:
             await self._close_check_reached()
+        if self._final_at is not None and workflow.now() >= self._final_at:
+            self._final_at = None
+            self._bump_timers()
 
     def _open_window(self, purpose: TransactionKind, tx_hash: str | None) -> _Window:
         now = workflow.now()
@@ -1054,4 +1132,6 @@ class BookingWorkflow:
         details = booking_summary(self._booking, self._status)
         if self._reason:
             details += f"\n\nreason: {self._reason}"
+        if self._final_at is not None:
+            details += f"\n\nsettled; listening for reorgs until {self._final_at.isoformat()}"
         workflow.set_current_details(details)

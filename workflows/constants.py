@@ -94,3 +94,6 @@ MAX_REJECTED_EVENTS_RECORDED = 20
 AUTO_COMPLETE_MARGIN = timedelta(seconds=15)
 # An authorization handed out with less life left than this is replaced, not reused.
 MIN_REUSABLE_AUTHORIZATION = timedelta(seconds=60)
+# workflow.patched ids: behaviour added after histories were recorded (see the replay test).
+# A settled booking stays open for the finality period and rolls back a reorged settlement.
+PATCH_SETTLEMENT_FINALITY = "settlement-finality"

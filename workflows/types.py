@@ -108,6 +108,8 @@ class BookingPolicy:
     platform_fee_bps: int = 1000
     platform_fee_with_inviter_bps: int = 500
     inviter_fee_bps: int = 500
+    # Old histories carry no such field: the default keeps them decoding.
+    settlement_finality_seconds: int = 900
 
     def __post_init__(self) -> None:
         # A zero interval would spin the workflow's timer loop; refuse it at the client.
@@ -124,6 +126,7 @@ class BookingPolicy:
             "authorization_ttl_seconds",
             "auto_complete_delay_seconds",
             "late_cancellation_window_seconds",
+            "settlement_finality_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -152,6 +155,7 @@ class BookingPolicy:
             platform_fee_bps=settings.platform_fee_bps,
             platform_fee_with_inviter_bps=settings.platform_fee_with_inviter_bps,
             inviter_fee_bps=settings.inviter_fee_bps,
+            settlement_finality_seconds=settings.settlement_finality_seconds,
         )
 
     def fee_rates(self, *, has_inviter: bool) -> tuple[int, int]:

@@ -202,3 +202,37 @@ async def test_cancellation_records_refund_legs(store, sessions):
     assert leg.emergency is False
     row = await _one(sessions, select(Booking))
     assert row.cancellation_tx_hash == refund.identity.tx_hash
+
+
+async def test_settlement_reorged_then_reapplied_is_live_once(store, sessions):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    refund = cancellation_event(booking, customer=60_000_000, provider=40_000_000)
+    settlement = Settlement(
+        kind=ChainEventKind.CANCELLATION, customer_amount=60_000_000, provider_amount=40_000_000
+    )
+    steps = [
+        (S.PAID, S.CANCELLED, "booking_cancelled", EventOutcome.PROCESSED, settlement),
+        (S.CANCELLED, S.PAID, "settlement_reorged", EventOutcome.REORGED, None),
+        (S.PAID, S.CANCELLED, "booking_cancelled", EventOutcome.PROCESSED, settlement),
+    ]
+    for seq, (before, after, action, outcome, legs) in enumerate(steps, start=1):
+        record = _record(
+            booking, seq, before, after, action,
+            event=refund, event_outcome=outcome, settlement=legs,
+        )  # fmt: skip
+        await env.run(store.apply_transition, record)
+        if seq == 2:
+            leg = await _one(sessions, select(Refund))
+            assert leg.reverted_at is not None  # out of the totals while the chain lacks it
+    # the same transaction re-included: one leg row, live again, counted once
+    async with sessions() as session:
+        legs_rows = (await session.execute(select(Refund))).scalars().all()
+        mark = (await session.execute(select(BlockchainEvent))).scalar_one()
+    assert len(legs_rows) == 1
+    assert legs_rows[0].reverted_at is None
+    assert legs_rows[0].customer_amount_units == 60_000_000
+    assert mark.status is BlockchainEventStatus.PROCESSED
+    row = await _one(sessions, select(Booking))
+    assert row.status.value == "CANCELLED"

@@ -73,6 +73,7 @@ class Rig:
             push_grace_seconds=3600,
             poll_interval_seconds=5,
             monitoring_window_seconds=7200,
+            settlement_finality_seconds=0,  # tests await results
         )
 
     def booking(self, *, scheduled_in: timedelta = timedelta(days=1)) -> BookingInput:

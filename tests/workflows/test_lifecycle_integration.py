@@ -81,6 +81,7 @@ class Stack:
                 poll_interval_seconds=1,
                 monitoring_window_seconds=120,
                 auto_complete_delay_seconds=auto_complete_delay,
+                settlement_finality_seconds=0,  # these tests await the result
             ),
         )
 

@@ -76,6 +76,7 @@ class Deliverer:
         bookings = await self.bookings.resolve(e.signal.chain_booking_id for e in events)
         statuses = await self._store.store_events(events, bookings)
         groups: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        closed: list[tuple[str, ObservedEvent]] = []
         for event in events:
             kind = event.signal.kind.value
             if statuses.get(event.key) in _DONE:
@@ -83,15 +84,20 @@ class Deliverer:
                 continue
             booking = bookings.get(event.signal.chain_booking_id.lower())
             group = booking or f"orphan:{event.signal.chain_booking_id.lower()}"
-            groups.setdefault(group, []).append(self._signal_call(booking, event))
+            groups.setdefault(group, []).append(self._signal_call(booking, event, closed))
         await self._run_groups(groups.values())
+        # Nobody is left to apply these: record an outcome rather than leave them RECEIVED.
+        for key, status in (await self._store.close_out(closed)).items():
+            log.warning("listener_event_closed_out", event_key=key, status=status)
 
     def _signal_call(
-        self, booking: str | None, event: ObservedEvent
+        self, booking: str | None, event: ObservedEvent, closed: list[tuple[str, ObservedEvent]]
     ) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             if booking is not None:
                 outcome = await self._sink.deliver(booking, event.signal)
+                if outcome is SignalOutcome.WORKFLOW_CLOSED:
+                    closed.append((booking, event))
             else:
                 outcome = await self._sink.orphan(event.signal)
             self._metrics.events.labels(event.signal.kind.value, outcome.value).inc()
@@ -102,12 +108,16 @@ class Deliverer:
 
         return call
 
-    async def revert(self, chain_id: int, events: Sequence[StoredEvent]) -> None:
-        """Tell workflows their events were orphaned, newest first within a booking."""
+    async def revert(self, chain_id: int, events: Sequence[StoredEvent]) -> list[tuple[str, int]]:
+        """Tell workflows their events were orphaned, newest first within a booking.
+
+        Returns the events whose booking workflow had closed: nobody heard those reverts.
+        """
         if not events:
-            return
+            return []
         unresolved = [e.chain_booking_id for e in events if not e.booking_id and e.chain_booking_id]
         bookings = await self.bookings.resolve(unresolved)
+        unheard: list[tuple[str, int]] = []
         groups: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         for event in sorted(events, key=lambda e: (e.block_number, e.log_index), reverse=True):
             cbid = (event.chain_booking_id or "").lower()
@@ -125,15 +135,18 @@ class Deliverer:
                 payload=event.payload,
             )
             groups.setdefault(booking or f"orphan:{cbid}", []).append(
-                self._revert_call(booking, signal)
+                self._revert_call(booking, signal, unheard)
             )
         await self._run_groups(groups.values())
+        return unheard
 
     def _revert_call(
-        self, booking: str | None, signal: ChainEventSignal
+        self, booking: str | None, signal: ChainEventSignal, unheard: list[tuple[str, int]]
     ) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             outcome = await self._sink.revert(booking, signal)
+            if booking is not None and outcome is SignalOutcome.WORKFLOW_CLOSED:
+                unheard.append((signal.identity.tx_hash, signal.identity.log_index))
             self._metrics.events.labels(signal.kind.value, f"reverted_{outcome.value}").inc()
             log.warning(
                 "listener_event_reverted",

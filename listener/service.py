@@ -211,11 +211,12 @@ class Listener:
         in_range = [r for r in self._unsettled.values() if start <= r.block_number <= end]
         vanished = [r for r in in_range if self._key(r) not in present]
         if vanished:
-            await self.deliverer.revert(self.config.chain_id, vanished)
+            unheard = await self.deliverer.revert(self.config.chain_id, vanished)
             await self.store.mark_reorged(
                 [(r.tx_hash, r.log_index) for r in vanished],
                 reason=f"not in blocks {start}..{end} when re-read after an interruption",
             )
+            await self.store.note_unheard_reverts(unheard)
             self.metrics.reorgs.inc()
             log.warning("listener_unsettled_events_vanished", count=len(vanished), start=start)
         for row in in_range:
@@ -226,12 +227,13 @@ class Listener:
         orphaned = await self.store.events_above(fork.number)
         # Reverts first: if we crash before the rewind commits, the next run finds the
         # same mismatch and sends them again (workflows dedupe), never skips them.
-        await self.deliverer.revert(self.config.chain_id, orphaned)
+        unheard = await self.deliverer.revert(self.config.chain_id, orphaned)
         marked = await self.store.rewind(
             fork,
             reason=f"reorg: block {cursor.number} {cursor.hash} left the chain; fork at {fork.number}",
             lease=self._lease,
         )
+        await self.store.note_unheard_reverts(unheard)
         self.cursor = fork
         self._unsettled = {}
         self.metrics.reorgs.inc()

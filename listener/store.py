@@ -77,6 +77,31 @@ _STORE_EVENTS = text(
 ).columns()
 T = TypeVar("T")
 
+# An event re-delivered after its booking's workflow closed (a reorg re-included it after the
+# finality period, or a crash re-sent it): nobody will apply it, so record what it is. When the
+# booking already holds this transaction for this kind, the event is its re-inclusion.
+_CLOSE_OUT = text(
+    """
+    UPDATE blockchain_events e SET
+        status = CASE WHEN found.same THEN 'PROCESSED' ELSE 'FAILED' END,
+        status_reason = CASE WHEN found.same THEN :same_reason ELSE :other_reason END,
+        processed_at = now()
+    FROM (
+        SELECT lower(coalesce(CASE :event_type
+            WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
+            WHEN 'ServiceCompleted' THEN b.completion_tx_hash
+            ELSE b.cancellation_tx_hash END, '')) = lower(:tx) AS same
+        FROM bookings b WHERE b.id = CAST(:booking AS uuid)
+    ) AS found
+    WHERE e.chain_id = :chain_id AND e.tx_hash = :tx AND e.log_index = :li
+      AND e.status = 'RECEIVED'
+    RETURNING e.status
+    """
+)
+SAME_TX_REASON = "delivered after its booking workflow closed; the booking already holds this tx"
+OTHER_TX_REASON = "delivered after its booking workflow closed; reconcile checks the booking"
+REVERT_UNHEARD_REASON = "reorged after its booking workflow closed; reconcile checks the booking"
+
 
 @dataclass(frozen=True, kw_only=True)
 class BlockRef:
@@ -327,3 +352,31 @@ class ListenerStore:
                 )
             )
             return {str(cbid).lower(): str(bid) for cbid, bid in rows}
+
+    async def close_out(self, events: Sequence[tuple[str, ObservedEvent]]) -> dict[str, str]:
+        """Record an outcome for events whose booking workflow had already closed."""
+        outcomes: dict[str, str] = {}
+        if not events:
+            return outcomes
+        async with self._engine.begin() as conn:
+            for booking_id, event in events:
+                identity = event.signal.identity
+                status = await conn.scalar(
+                    _CLOSE_OUT,
+                    {
+                        "chain_id": self.chain_id,
+                        "tx": identity.tx_hash,
+                        "li": identity.log_index,
+                        "event_type": event.signal.kind.value,
+                        "booking": booking_id,
+                        "same_reason": SAME_TX_REASON,
+                        "other_reason": OTHER_TX_REASON,
+                    },
+                )
+                if status is not None:
+                    outcomes[event.key] = str(status)
+        return outcomes
+
+    async def note_unheard_reverts(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Say on REORGED rows that their booking's workflow had closed and never heard it."""
+        await self.mark_reorged(keys, reason=REVERT_UNHEARD_REASON)

@@ -31,6 +31,8 @@ class RecordingSink:
     applications: Counter[str] = field(default_factory=Counter)
     reverted: list[ChainEventSignal] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Bookings whose workflow has finished: signals to them reach nobody.
+    closed: set[str] = field(default_factory=set)
 
     def _record(self, method: str, booking_id: str | None, event: ChainEventSignal) -> None:
         if self.crash_after is not None and len(self.calls) >= self.crash_after:
@@ -46,6 +48,8 @@ class RecordingSink:
 
     async def deliver(self, booking_id: str, event: ChainEventSignal) -> SignalOutcome:
         self._record("deliver", booking_id, event)
+        if booking_id in self.closed:
+            return SignalOutcome.WORKFLOW_CLOSED
         self._apply(event)
         return SignalOutcome.SIGNALLED
 
@@ -56,6 +60,8 @@ class RecordingSink:
 
     async def revert(self, booking_id: str | None, event: ChainEventSignal) -> SignalOutcome:
         self._record("revert", booking_id, event)
+        if booking_id in self.closed:
+            return SignalOutcome.WORKFLOW_CLOSED
         self.reverted.append(event)
         self.applied.pop(event.key, None)
         return SignalOutcome.SIGNALLED

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from db.statuses import BlockchainEventStatus
+from listener.store import OTHER_TX_REASON, SAME_TX_REASON
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
@@ -138,3 +140,42 @@ async def test_crash_between_signal_and_checkpoint_then_processed_events_are_not
     assert resent == {r.tx_hash for r in rows} - processed
     assert len(await event_rows(engine)) == 4
     assert (await cursor_row(engine)).last_block_number == await driver.head()
+
+
+async def test_events_for_a_closed_workflow_get_an_outcome_not_left_received(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    settled, other = str(uuid.uuid4()), str(uuid.uuid4())
+    first = await driver.pay(settled)
+    second = await driver.pay(other)
+    await insert_booking(engine, settled, first.chain_booking_id)
+    await insert_booking(engine, other, second.chain_booking_id)
+    # The first booking already holds its payment (a re-inclusion after it closed); the
+    # second never saw this payment, so nobody has applied it.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE bookings SET status = 'COMPLETED', blockchain_tx_hash = :tx WHERE id = :id"
+            ),
+            {"tx": first.tx_hash, "id": uuid.UUID(settled)},
+        )
+        await conn.execute(
+            text("UPDATE bookings SET status = 'CANCELLED' WHERE id = :id"),
+            {"id": uuid.UUID(other)},
+        )
+    sink = RecordingSink(closed={settled, other})
+
+    await make_listener(sink).sync_once()
+
+    async with engine.connect() as conn:
+        rows = {
+            r.tx_hash: r
+            for r in await conn.execute(
+                text("SELECT tx_hash, status, status_reason FROM blockchain_events")
+            )
+        }
+    assert rows[first.tx_hash].status == BlockchainEventStatus.PROCESSED.value
+    assert rows[first.tx_hash].status_reason == SAME_TX_REASON
+    assert rows[second.tx_hash].status == BlockchainEventStatus.FAILED.value
+    assert rows[second.tx_hash].status_reason == OTHER_TX_REASON
+    assert sink.applied == {}

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from bench.chaos.rpc_proxy import FaultProxy
 from bookme.settings import Settings
 from chain.client import ChainClient
+from listener.store import REVERT_UNHEARD_REASON
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
@@ -61,6 +62,32 @@ async def test_reorg_deeper_than_confirmations_retracts_the_event(
     # Nothing more happens on the next cycles.
     await listener.sync_once()
     assert len(sink.calls) == 2
+
+
+async def test_reorg_after_the_workflow_closed_says_so_on_the_event(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    booking = str(uuid.uuid4())
+    paid = await driver.pay(booking)
+    await insert_booking(engine, booking, paid.chain_booking_id)
+    await driver.mine(3)
+    sink = RecordingSink()
+    listener = make_listener(sink, confirmations=2)
+    await listener.sync_once()
+    sink.closed.add(booking)  # past its finality period: nobody will hear the revert
+
+    await driver.rpc("anvil_reorg", 4, [])
+    await driver.mine(1)
+    await listener.sync_once()
+
+    assert [c.method for c in sink.calls] == ["deliver", "revert"]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(text("SELECT status, status_reason FROM blockchain_events"))
+        ).one()
+    assert (row.status, row.status_reason) == ("REORGED", REVERT_UNHEARD_REASON)
+    label = ("BookingCreatedAndPaid", "reverted_workflow_closed")
+    assert listener.metrics.events.labels(*label)._value.get() == 1
 
 
 async def test_reincluded_event_is_reverted_then_delivered_again_with_its_new_block(

@@ -48,7 +48,7 @@ APPLIED = frozenset(
         "refund_recorded",
     }
 )
-RETRACTED = frozenset({"payment_reorged", "event_reverted"})
+RETRACTED = frozenset({"payment_reorged", "settlement_reorged", "event_reverted"})
 TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
 MONEY_HELD = ("PAID", "PENDING_COMPLETION", "PENDING_CANCELLATION")
 CHAIN_FOR_DB: dict[str, frozenset[OnChainBookingStatus]] = {

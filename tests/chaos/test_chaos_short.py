@@ -27,16 +27,6 @@ SHORT = ChaosConfig(
     server_restarts=("postgres",),
 )
 
-# Product bugs the chaos run found (reported with issue #9: seeds 90525 and 20261122). Remove
-# the mark once they are fixed; the test's assertions stay as they are.
-KNOWN_PRODUCT_BUGS = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "an event a reorg re-includes for a closed workflow stays RECEIVED, and a re-included"
-        " completion is retracted but not re-applied (issue #9 stays open until both are fixed)"
-    ),
-)
-
 
 @pytest.fixture(scope="module")
 async def summary() -> AsyncIterator[RunSummary]:
@@ -62,7 +52,6 @@ def test_every_planned_fault_is_injected_and_every_check_runs(summary: RunSummar
     assert sum(summary.checks.final_states.values()) >= SHORT.bookings // 2
 
 
-@KNOWN_PRODUCT_BUGS
 def test_short_chaos_run_breaks_no_invariant(summary: RunSummary) -> None:
     problems = [
         f"{name}: {problem}"

@@ -211,6 +211,14 @@ async def _exactly_once(
                 f"{name} of booking {booking.id}: applied {applied}, retracted {retracted}"
                 f" ({dict(counts)})"
             )
+    retractions = Counter(
+        {kind: sum(c[kind] for c in audit.values()) for kind in sorted(RETRACTED)}
+    )
+    # Evidence that the reorg faults reached the workflows (0 everywhere: they hit nothing).
+    results.notes.append(
+        "reorg retractions the workflows recorded: "
+        + ", ".join(f"{kind} {count}" for kind, count in retractions.items())
+    )
     for key, row in stored.items():
         if key not in canonical and row.status != "REORGED":
             problems.append(f"row {key[0]}:{key[1]} is not on the chain but {row.status}")

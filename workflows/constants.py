@@ -97,3 +97,5 @@ MIN_REUSABLE_AUTHORIZATION = timedelta(seconds=60)
 # workflow.patched ids: behaviour added after histories were recorded (see the replay test).
 # A settled booking stays open for the finality period and rolls back a reorged settlement.
 PATCH_SETTLEMENT_FINALITY = "settlement-finality"
+# Booking and transition writes run as local activities (same worker, no task round trip).
+PATCH_LOCAL_DB_WRITES = "local-db-writes"

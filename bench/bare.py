@@ -17,18 +17,29 @@ async def bare_activity() -> str:
 
 @workflow.defn(name="bench-bare-lifecycle")
 class BareLifecycle:
-    """One activity per message received (signal), then the rest of `activities`."""
+    """One activity per message received (signal), then the rest; as many of them local
+    activities as the booking runs (its Postgres writes), the others regular ones."""
 
     def __init__(self) -> None:
         self.pending = 0
 
     @workflow.run
-    async def run(self, messages: int, activities: int) -> None:
-        for _ in range(messages):
-            await workflow.wait_condition(lambda: self.pending > 0)
-            self.pending -= 1
-            await workflow.execute_activity(BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT)
-        for _ in range(max(0, activities - messages)):
+    async def run(self, messages: int, activities: int, local_activities: int = 0) -> None:
+        kinds = [True] * local_activities + [False] * activities
+        for index in range(max(messages, len(kinds))):
+            if index < messages:
+                await workflow.wait_condition(lambda: self.pending > 0)
+                self.pending -= 1
+            if index < len(kinds):
+                await self._activity(local=kinds[index])
+
+    @staticmethod
+    async def _activity(*, local: bool) -> None:
+        if local:
+            await workflow.execute_local_activity(
+                BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT
+            )
+        else:
             await workflow.execute_activity(BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT)
 
     @workflow.signal(name="poke")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -19,14 +20,38 @@ MESSAGE_EVENTS = (
 )
 
 
-async def message_and_activity_counts(client: Client, workflow_id: str) -> tuple[int, int]:
-    """Signals + updates received, and activities scheduled, in one workflow's history."""
+# The SDK's marker for a local activity's result.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryShape:
+    """What one booking's history holds: messages, regular and local activities."""
+
+    messages: int
+    activities: int
+    local_activities: int
+
+    def text(self) -> str:
+        return f"{self.messages} msgs + {self.activities} acts + {self.local_activities} local"
+
+
+async def history_shape(client: Client, workflow_id: str) -> HistoryShape:
+    """Signals + updates received, activities scheduled and local activities run."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    messages = sum(1 for e in history.events if e.event_type in MESSAGE_EVENTS)
-    activities = sum(
-        1 for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    events = history.events
+    return HistoryShape(
+        messages=sum(1 for e in events if e.event_type in MESSAGE_EVENTS),
+        activities=sum(
+            1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ),
+        local_activities=sum(
+            1
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+        ),
     )
-    return messages, activities
 
 
 def bare_worker(client: Client, queue: str) -> Worker:
@@ -39,9 +64,9 @@ def bare_worker(client: Client, queue: str) -> Worker:
 
 
 async def bare_lifecycles(
-    client: Client, *, count: int, concurrency: int, messages: int, activities: int
+    client: Client, *, count: int, concurrency: int, shape: HistoryShape
 ) -> float:
-    """Seconds for `count` bare workflows (`messages` signals, `activities` activities each)."""
+    """Seconds for `count` bare workflows with one booking's messages and activities."""
     queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
     limit = asyncio.Semaphore(concurrency)
 
@@ -49,11 +74,11 @@ async def bare_lifecycles(
         async with limit:
             handle = await client.start_workflow(
                 BareLifecycle.run,
-                args=[messages, activities],
+                args=[shape.messages, shape.activities, shape.local_activities],
                 id=f"bench-bare-{uuid.uuid4()}",
                 task_queue=queue,
             )
-            for _ in range(messages):
+            for _ in range(shape.messages):
                 await handle.signal(BareLifecycle.poke)
             await handle.result()
 

@@ -1,8 +1,9 @@
 """Per-hop timings of the event path, from timestamps the system already keeps.
 
 receipt visible (bench clock) -> stored by the listener (blockchain_events.received_at) ->
-signal in the workflow's history -> the workflow task that handles it starts -> the activity
-that records PAID starts -> PAID visible in Postgres (bench poll). Every clock is this machine's.
+signal in the workflow's history -> the workflow task that handles it starts -> PAID visible in
+Postgres (bench poll). The PAID write is a local activity run inside that workflow task, so the
+last hop is the task's own work plus the write. Every clock is this machine's.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ HOPS = (
     "receipt -> listener stored the log",
     "stored -> signal in workflow history",
     "signal -> workflow task started",
-    "workflow task -> PAID activity started",
-    "activity started -> PAID visible in Postgres",
+    "workflow task started -> PAID visible in Postgres (local activity in the task)",
 )
 
 
@@ -50,7 +50,7 @@ async def _one(client: Client, engine: AsyncEngine, run: Lifecycle) -> list[floa
         return None
     stored = float(row[0])
     history = await client.get_workflow_handle(f"booking-{run.booking_id}").fetch_history()
-    signalled = task = activity = None
+    signalled = task = None
     for event in history.events:
         at = event.event_time.seconds + event.event_time.nanos / 1e9
         kind = event.event_type
@@ -61,14 +61,12 @@ async def _one(client: Client, engine: AsyncEngine, run: Lifecycle) -> list[floa
                 == "payment_confirmed"
             ):
                 signalled = at
-        elif task is None and kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
             task = at
-        elif task is not None and kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            activity = at
             break
-    if signalled is None or task is None or activity is None:
+    if signalled is None or task is None:
         return None
-    points = [run.receipt_visible, stored, signalled, task, activity, run.paid_seen]
+    points = [run.receipt_visible, stored, signalled, task, run.paid_seen]
     return [b - a for a, b in itertools.pairwise(points)]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from bench.api_load import authorization_load, rate_limit_check
-from bench.ceiling import bare_lifecycles, bare_updates, message_and_activity_counts
+from bench.ceiling import bare_lifecycles, bare_updates, history_shape
 from bench.hops import hop_timings
 from bench.listener import ListenerBench, add_rows
 from bench.results import Latency, Report, rate
@@ -133,17 +133,14 @@ class BenchRun:
         rates: dict[int, tuple[float, float]] = {}
         for count in (plan.n, 2 * plan.n):
             runs, seconds = await closed_loop(self.traffic, count, plan.concurrency)
-            messages, activities = await message_and_activity_counts(
-                self.client, f"booking-{runs[0].booking_id}"
-            )
+            shape = await history_shape(self.client, f"booking-{runs[0].booking_id}")
             # The ceiling's rate on a sample: each bare workflow costs the shared server too.
             sample = min(count, plan.lifecycle_ceiling_sample)
             ceiling_s = await bare_lifecycles(
                 self.client,
                 count=sample,
                 concurrency=plan.concurrency,
-                messages=messages,
-                activities=activities,
+                shape=shape,
             )
             value, ceiling = rate(len(runs), seconds), rate(sample, ceiling_s)
             if count == plan.n:
@@ -155,8 +152,9 @@ class BenchRun:
                 "seconds": seconds,
                 "per_second": value,
                 "ceiling_per_second": ceiling,
-                "messages": messages,
-                "activities": activities,
+                "messages": shape.messages,
+                "activities": shape.activities,
+                "local_activities": shape.local_activities,
                 "paid_latency_under_load": asdict(
                     Latency.of_seconds([r.paid_latency for r in runs])
                 ),
@@ -166,7 +164,7 @@ class BenchRun:
                 "1 lifecycle",
                 f"N={count}, concurrency {plan.concurrency}",
                 f"{value:.2f} lifecycles/s",
-                f"{ceiling:.2f}/s bare wf ({messages} msgs + {activities} acts)",
+                f"{ceiling:.2f}/s bare wf ({shape.text()})",
                 f"{100 * value / ceiling:.0f}% of ceiling (goal >= 80%)",
             )
         self.report.data["lifecycle"] = shapes

@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from bench.api_load import authorization_load, rate_limit_check
 from bench.ceiling import bare_lifecycles, bare_updates, history_shape
+from bench.cpu import CpuUse, cpu_seconds
 from bench.hops import hop_timings
 from bench.listener import ListenerBench, add_rows
 from bench.results import Latency, Report, rate
@@ -132,16 +133,20 @@ class BenchRun:
         shapes: dict[int, dict[str, object]] = {}
         rates: dict[int, tuple[float, float]] = {}
         for count in (plan.n, 2 * plan.n):
+            before = cpu_seconds(self.stack.rss.pids)
             runs, seconds = await closed_loop(self.traffic, count, plan.concurrency)
+            ours_cpu = CpuUse.between(before, cpu_seconds(self.stack.rss.pids), seconds)
             shape = await history_shape(self.client, f"booking-{runs[0].booking_id}")
             # The ceiling's rate on a sample: each bare workflow costs the shared server too.
             sample = min(count, plan.lifecycle_ceiling_sample)
+            before = cpu_seconds(self.stack.rss.pids)
             ceiling_s = await bare_lifecycles(
                 self.client,
                 count=sample,
                 concurrency=plan.concurrency,
                 shape=shape,
             )
+            bare_cpu = CpuUse.between(before, cpu_seconds(self.stack.rss.pids), ceiling_s)
             value, ceiling = rate(len(runs), seconds), rate(sample, ceiling_s)
             if count == plan.n:
                 self.max_rate = value
@@ -159,6 +164,10 @@ class BenchRun:
                     Latency.of_seconds([r.paid_latency for r in runs])
                 ),
                 "rss_mb_after": dict(self.stack.rss.peak_mb),
+                "cpu_ms_per_lifecycle": ours_cpu.per_item_ms(len(runs)),
+                "cores_busy": ours_cpu.busy,
+                "bare_cpu_ms_per_workflow": bare_cpu.per_item_ms(sample),
+                "bare_cores_busy": bare_cpu.busy,
             }
             self.report.add(
                 "1 lifecycle",
@@ -166,6 +175,14 @@ class BenchRun:
                 f"{value:.2f} lifecycles/s",
                 f"{ceiling:.2f}/s bare wf ({shape.text()})",
                 f"{100 * value / ceiling:.0f}% of ceiling (goal >= 80%)",
+            )
+            # Where the time goes: CPU per lifecycle by process, and how busy the cores were.
+            self.report.add(
+                "1 lifecycle",
+                f"N={count}: CPU ms per lifecycle",
+                ours_cpu.text(len(runs)),
+                f"bare: {bare_cpu.text(sample)}",
+                f"cores busy {100 * ours_cpu.busy:.0f}% (bare {100 * bare_cpu.busy:.0f}%)",
             )
         self.report.data["lifecycle"] = shapes
         (ours_n, bare_n), (ours_2n, bare_2n) = rates[plan.n], rates[2 * plan.n]

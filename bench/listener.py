@@ -31,7 +31,7 @@ from listener.service import Listener
 from listener.sink import SignalOutcome, SignalSink
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.driver import EscrowDriver, EventEmitter
-from tests.listener.receivers import BENCH_APPLY_ACTIVITY, ApplyOnce, TakeSignal
+from tests.listener.receivers import BENCH_APPLY_ACTIVITY, ApplyOnce, ApplyOnceLocal, TakeSignal
 from workflows.types import BookingPolicy, ChainEventSignal
 
 WAIT_SECONDS = 600.0
@@ -90,8 +90,12 @@ class ListenerFigures:
     raw_get_logs: float = 0.0
     ingest_noop_sink: float = 0.0
     ingest_noop_workflow: float = 0.0
+    # Bare workflows, one signal + one activity: a regular activity (the issue's ceiling) and a
+    # local one (the shape of the booking's PAID write, which the end-to-end run uses).
     ceiling_before: float = 0.0
     ceiling_after: float = 0.0
+    ceiling_local_before: float = 0.0
+    ceiling_local_after: float = 0.0
     end_to_end: float = 0.0
     live_signalled: Latency | None = None
     live_applied: Latency | None = None
@@ -100,6 +104,10 @@ class ListenerFigures:
     @property
     def ceiling(self) -> float:
         return max(self.ceiling_before, self.ceiling_after)
+
+    @property
+    def ceiling_local(self) -> float:
+        return max(self.ceiling_local_before, self.ceiling_local_after)
 
 
 class ListenerBench:
@@ -149,7 +157,9 @@ class ListenerBench:
 
     def _rate(self, label: str, count: int, seconds: float) -> float:
         value = rate(count, seconds)
-        self.figures.log.append(f"{label}: {value:.0f} events/s ({count} in {seconds:.2f}s)")
+        line = f"{label}: {value:.0f} events/s ({count} in {seconds:.2f}s)"
+        self.figures.log.append(line)
+        print(f"[bench]   {line}", flush=True)  # noqa: T201 - progress, kept if the section is cut
         return value
 
     async def run(
@@ -179,9 +189,11 @@ class ListenerBench:
         emitter = EventEmitter(driver)
         await emitter.install()
         start = await driver.head() + 1
+        began = time.perf_counter()
         # In chunks, each waited for: thousands sent unanswered left one never mined here.
         for low in range(0, events, EMIT_CHUNK):
             await emitter.emit(min(EMIT_CHUNK, events - low), senders=1)
+        self._rate("setup: payments mined, one per block", events, time.perf_counter() - began)
         head = await driver.head()
 
         async with ChainClient([self.node.http_url]) as client:
@@ -209,9 +221,15 @@ class ListenerBench:
         # orphan workflow ids come from chain booking ids and are never reused.
         sample = sink.events[: self.ceiling_sample]
         policy = BookingPolicy(confirmations=0)
-        f.ceiling_before = await self._ceiling(policy, _fresh_ids(sample), "before")
+        f.ceiling_before = await self._ceiling(policy, _fresh_ids(sample), "before", ApplyOnce)
+        f.ceiling_local_before = await self._ceiling(
+            policy, _fresh_ids(sample), "before", ApplyOnceLocal
+        )
         await self._end_to_end(emitter.address, start, events, policy)
-        f.ceiling_after = await self._ceiling(policy, _fresh_ids(sample), "after")
+        f.ceiling_after = await self._ceiling(policy, _fresh_ids(sample), "after", ApplyOnce)
+        f.ceiling_local_after = await self._ceiling(
+            policy, _fresh_ids(sample), "after", ApplyOnceLocal
+        )
 
         # The listener's ingest with real signals, on a batch of its own (fresh workflow ids).
         start = await driver.head() + 1
@@ -232,11 +250,16 @@ class ListenerBench:
     async def _end_to_end(
         self, contract: str, start: int, events: int, policy: BookingPolicy
     ) -> None:
-        """Stored, signalled, activity applied; cut at `e2e_seconds` (the rate so far counts)."""
+        """Stored, signalled, (local) activity applied, until all are: a catch-up is over when
+        the last event is applied, and the first minute alone (the listener signalling
+        thousands of workflows at once) says little. `e2e_seconds` only bounds a stuck run."""
         f = self.figures
         queue = f"e2e-{uuid.uuid4().hex[:8]}"
         async with Worker(
-            self.temporal, task_queue=queue, workflows=[ApplyOnce], activities=[self.applied.apply]
+            self.temporal,
+            task_queue=queue,
+            workflows=[ApplyOnceLocal],
+            activities=[self.applied.apply],
         ):
             e2e_sink = TemporalSignalSink(self.temporal, policy=policy, task_queue=queue)
             listener, close = await self.listener(e2e_sink, contract, start)
@@ -252,19 +275,23 @@ class ListenerBench:
                 await asyncio.gather(syncing, return_exceptions=True)
             f.applied = len(self.applied.at)
             f.end_to_end = self._rate(
-                "end to end: stored, signalled, activity applied",
+                "end to end: stored, signalled, local activity applied",
                 f.applied,
                 time.perf_counter() - began,
             )
             await close()
 
     async def _ceiling(
-        self, policy: BookingPolicy, signals: list[ChainEventSignal], when: str
+        self,
+        policy: BookingPolicy,
+        signals: list[ChainEventSignal],
+        when: str,
+        receiver: type[ApplyOnce] | type[ApplyOnceLocal],
     ) -> float:
         """A bare workflow per event (1 signal-with-start + 1 activity), driven directly."""
         queue = f"ceiling-{uuid.uuid4().hex[:8]}"
         async with Worker(
-            self.temporal, task_queue=queue, workflows=[ApplyOnce], activities=[self.applied.apply]
+            self.temporal, task_queue=queue, workflows=[receiver], activities=[self.applied.apply]
         ):
             sink = TemporalSignalSink(self.temporal, policy=policy, task_queue=queue)
             self.applied.expect(len(signals))
@@ -278,7 +305,8 @@ class ListenerBench:
             await asyncio.gather(*(one(e) for e in signals))
             await asyncio.wait_for(self.applied.done.wait(), self.e2e_seconds)
             return self._rate(
-                f"ceiling ({when}): bare workflow, 1 signal + 1 activity",
+                f"ceiling ({when}): bare workflow, 1 signal + 1"
+                f" {'local ' if receiver is ApplyOnceLocal else ''}activity",
                 len(signals),
                 time.perf_counter() - began,
             )
@@ -319,7 +347,10 @@ class ListenerBench:
         start = await driver.head() + 1
         queue = f"live-{uuid.uuid4().hex[:8]}"
         async with Worker(
-            self.temporal, task_queue=queue, workflows=[ApplyOnce], activities=[self.applied.apply]
+            self.temporal,
+            task_queue=queue,
+            workflows=[ApplyOnceLocal],
+            activities=[self.applied.apply],
         ):
             self.applied.expect(10**9)
             live_sink = TemporalSignalSink(self.temporal, policy=BookingPolicy(), task_queue=queue)
@@ -335,15 +366,15 @@ PONDER_EVENTS_PER_SECOND = 27.0  # issue #5: Ponder on the same one-payment-per-
 
 def add_rows(report: Report, f: ListenerFigures) -> None:
     """The catch-up section of the summary table, and its JSON."""
-    ceiling = f.ceiling
+    ceiling = f.ceiling_local
     report.add(
         "3 catch-up",
-        f"{f.events} payments, 1/block: end to end"
-        + ("" if f.applied >= f.events else f" ({f.applied} applied in time limit)"),
+        f"{f.events} payments, 1/block: end to end, all applied"
+        + ("" if f.applied >= f.events else f" (only {f.applied} in the time limit)"),
         f"{f.end_to_end:.0f} events/s",
-        f"{ceiling:.0f}/s bare signal+activity",
-        f"{100 * f.end_to_end / ceiling:.0f}% of ceiling; Ponder ~27/s (issue #5):"
-        f" x{f.end_to_end / PONDER_EVENTS_PER_SECOND:.1f}",
+        f"{ceiling:.0f}/s bare signal+local activity ({f.ceiling:.0f}/s with a regular one)",
+        f"{100 * f.end_to_end / ceiling:.0f}% of ceiling (goal >= 80%); Ponder ~27/s (issue #5):"
+        f" x{f.end_to_end / PONDER_EVENTS_PER_SECOND:.1f} (goal >= 2)",
     )
     report.add("3 catch-up", "raw eth_getLogs", f"{f.raw_get_logs:.0f} events/s")
     report.add("3 catch-up", "listener ingest, no-op sink", f"{f.ingest_noop_sink:.0f} events/s")
@@ -352,7 +383,7 @@ def add_rows(report: Report, f: ListenerFigures) -> None:
     )
     for name, lat in (
         ("live mined->signalled (listener only, ws)", f.live_signalled),
-        ("live mined->bare activity (listener+Temporal)", f.live_applied),
+        ("live mined->bare local activity (listener+Temporal)", f.live_applied),
     ):
         if lat is not None:
             report.add("3 catch-up", name, lat.text())

@@ -44,6 +44,8 @@ async def test_catch_up_figures_land_in_the_json_result(
         "ingest_noop_workflow",
         "ceiling_before",
         "ceiling_after",
+        "ceiling_local_before",
+        "ceiling_local_after",
         "end_to_end",
     ):
         assert listener[key] > 0, key

@@ -55,27 +55,42 @@ class ReceivingOrphan:
 
 
 BENCH_APPLY_ACTIVITY = "listener_bench_apply"
+APPLY_TIMEOUT = timedelta(seconds=30)
 
 
-@workflow.defn(name="orphan-payment")
-class ApplyOnce:
-    """The bench's "bare workflow": one chain signal, one activity, done."""
+class _ApplyOnceBase:
+    """One chain signal, then one activity: the activity kind is the subclass's."""
 
     def __init__(self) -> None:
         self.event: ChainEventSignal | None = None
+
+    @workflow.signal(name="payment_confirmed")
+    def payment_confirmed(self, event: ChainEventSignal) -> None:
+        self.event = event
+
+
+@workflow.defn(name="orphan-payment")
+class ApplyOnce(_ApplyOnceBase):
+    """The bench's "bare workflow": one chain signal, one activity, done."""
 
     @workflow.run
     async def run(self, orphan: OrphanPaymentInput) -> None:
         await workflow.wait_condition(lambda: self.event is not None)
         await workflow.execute_activity(
-            BENCH_APPLY_ACTIVITY,
-            self.event,
-            start_to_close_timeout=timedelta(seconds=30),
+            BENCH_APPLY_ACTIVITY, self.event, start_to_close_timeout=APPLY_TIMEOUT
         )
 
-    @workflow.signal(name="payment_confirmed")
-    def payment_confirmed(self, event: ChainEventSignal) -> None:
-        self.event = event
+
+@workflow.defn(name="orphan-payment")
+class ApplyOnceLocal(_ApplyOnceBase):
+    """ApplyOnce with a local activity: the shape of the booking's PAID write."""
+
+    @workflow.run
+    async def run(self, orphan: OrphanPaymentInput) -> None:
+        await workflow.wait_condition(lambda: self.event is not None)
+        await workflow.execute_local_activity(
+            BENCH_APPLY_ACTIVITY, self.event, start_to_close_timeout=APPLY_TIMEOUT
+        )
 
 
 @workflow.defn(name="orphan-payment")

@@ -181,6 +181,7 @@ def build_worker(
         activities=list(activities),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

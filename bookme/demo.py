@@ -31,7 +31,7 @@ from typing import Any, TextIO
 import httpx
 from eth_account import Account
 from jwt.warnings import InsecureKeyLengthWarning
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.auth import mint_token
@@ -468,16 +468,20 @@ class Demo:
             }.get(on_chain, on_chain.name)
             if workflow is not None and state == "PAID_UNKNOWN":
                 state = "ORPHAN_WORKFLOW"
-            if state == "REFUNDED" and workflow is not WorkflowExecutionStatus.COMPLETED:
+            view: dict[str, object] = {}
+            if state == "REFUNDED" and workflow is not None:
+                # The workflow stays open for the finality period: ask it, not its status.
+                answer = await handle.query("status")
+                view = answer if isinstance(answer, dict) else {}
+            if state == "REFUNDED" and view.get("refunded") is not True:
                 state = "REFUND_MINED"
             if state != run.status:
                 self.progress.say(run.key, f"{run.status} -> {state}")
                 run.status = state
                 run.history.append(state)
             if state == "REFUNDED":
-                result = await handle.query("status")
-                refund = result.get("refund_tx_hash") if isinstance(result, dict) else None
-                if refund:
+                refund = view.get("refund_tx_hash")
+                if isinstance(refund, str) and refund:
                     run.txs["refund"] = refund
                 return
             await asyncio.sleep(POLL_SECONDS)

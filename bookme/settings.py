@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     task_queue: str = "bookings"
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    # Open workflows kept in the worker's memory; the rest (mostly settled bookings waiting out
+    # their finality period) are replayed from history when they next wake. Bounds the RSS.
+    worker_max_cached_workflows: int = Field(default=500, ge=0)
     temporal_ui_url: str = ""  # for history links; empty = the embedded dev server's Web UI
 
     # --- Chain: empty provider list = embedded anvil ---

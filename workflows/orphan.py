@@ -8,7 +8,9 @@ Reorgs (``chain_event_reverted``): a retracted payment is not refunded; the work
 it to be re-included until its authorization must have expired (a later inclusion would revert
 on chain), then ends unrefunded. A re-included payment is refunded through the idempotent
 sender, which answers "already done" when the earlier refund was re-included too. A retracted
-refund is sent again. Each of these is recorded (``record_orphan``).
+refund is sent again. Each of these is recorded (``record_orphan``). After the refund the
+workflow stays open for the policy's ``settlement_finality_seconds`` so such reorgs still
+reach it.
 """
 
 from __future__ import annotations
@@ -116,9 +118,23 @@ class OrphanPaymentWorkflow:
             if self._refund is None:
                 continue
             await self._record("orphan_refunded")
-            if self._refund is not None:
+            if self._refund is not None and not await self._reorged_before_final():
                 return self.status()
-            # A reorg took the refund (or the payment) while it was being recorded.
+            # A reorg took the refund (or the payment) while it was recorded, or since.
+
+    async def _reorged_before_final(self) -> bool:
+        """Stay open for the finality period: a reorg may still take the refund or payment."""
+        seconds = self._policy.settlement_finality_seconds
+        if seconds <= 0 or not workflow.patched(c.PATCH_SETTLEMENT_FINALITY):
+            return False
+        try:
+            await workflow.wait_condition(
+                lambda: self._refund is None or not self._payment_live or self._refund_reverted,
+                timeout=timedelta(seconds=seconds),
+            )
+        except TimeoutError:
+            return False
+        return True
 
     async def _send_refund(self) -> bool:
         """emergencyCancelBooking; False when a reorg removed the payment it was refunding."""

@@ -327,7 +327,12 @@ async def test_orphan_payment_is_refunded_by_the_operator(stack, fresh_chain):
     ]
     orphan = OrphanPaymentInput(
         event=paid,
-        policy=BookingPolicy(confirmations=0, push_grace_seconds=1, poll_interval_seconds=1),
+        policy=BookingPolicy(
+            confirmations=0,
+            push_grace_seconds=1,
+            poll_interval_seconds=1,
+            settlement_finality_seconds=0,  # the test awaits the result
+        ),
     )
     handle = await stack.client.start_workflow(
         OrphanPaymentWorkflow.run,

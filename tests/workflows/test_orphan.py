@@ -191,3 +191,29 @@ async def gated(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Booking
         finally:
             fakes.release.set()
             await harness.terminate_leftovers()
+
+
+async def test_refund_reorged_after_it_was_recorded_is_sent_again(harness):
+    unknown = make_booking(now=await harness.env.get_current_time())
+    handle = await _start(harness, OrphanPaymentInput(event=payment_event(unknown)))
+    refund = cancellation_event(unknown)
+    await handle.signal(OrphanPaymentWorkflow.booking_cancelled, refund)
+
+    def actions() -> list[str]:
+        return [r.action for r in harness.fakes.orphan_records]
+
+    await harness.until(lambda: actions()[-1:] == ["orphan_refunded"], "the refund recorded")
+    # Still open for the finality period: the reorg that takes the refund reaches it.
+    await handle.signal(OrphanPaymentWorkflow.chain_event_reverted, refund)
+    await harness.until(lambda: len(harness.fakes.refunds_sent) == 2, "the refund re-sent")
+    await handle.signal(OrphanPaymentWorkflow.booking_cancelled, cancellation_event(unknown))
+    result = await handle.result()
+    assert result.refunded
+    assert actions() == [
+        "orphan_payment_detected",
+        "orphan_refund_sent",
+        "orphan_refunded",
+        "orphan_refund_reorged",
+        "orphan_refund_sent",
+        "orphan_refunded",
+    ]

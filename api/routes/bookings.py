@@ -102,10 +102,6 @@ async def create_booking(
     if units > settings.max_booking_amount_units:
         raise InvalidField("body.amount", f"must not exceed the cap of {_cap(settings)} USDC")
     scheduled_at = body.scheduled_at_utc()
-    problem = schedule_problem(scheduled_at, datetime.now(UTC))
-    if problem is not None:
-        raise InvalidField("body.scheduled_at", problem)
-
     booking_id = calls.booking_id_for(user.user_id, idempotency_key)
     booking = BookingInput(
         booking_id=str(booking_id),
@@ -144,6 +140,11 @@ async def create_booking(
             response.headers["Idempotent-Replayed"] = "true"
             response.status_code = status.HTTP_200_OK
             return booking_public(existing)
+    # Checked after the replay: a retry of a recorded booking is answered even once its
+    # time has passed; only a new booking must be ahead of now.
+    problem = schedule_problem(scheduled_at, datetime.now(UTC))
+    if problem is not None:
+        raise InvalidField("body.scheduled_at", problem)
     outcome = await calls.start_booking(
         state.temporal,
         booking,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -103,6 +104,29 @@ async def test_idempotency_key_replays_and_conflicts(client: httpx.AsyncClient) 
 
     listing = await client.get("/bookings", headers=CUSTOMER_AUTH)
     assert [b["id"] for b in listing.json()["items"]] == [first.json()["id"]]
+
+
+async def test_replay_after_the_booking_time_passed_returns_the_booking(
+    client: httpx.AsyncClient,
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
+    body = booking_body(scheduled_at=(soon + timedelta(seconds=1)).isoformat())
+    headers = {**CUSTOMER_AUTH, "Idempotency-Key": "order-late-retry"}
+    first = await client.post("/bookings", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    # The client's retry arrives after the appointment time (a long outage on its side).
+    passed = soon + timedelta(seconds=1.2) - datetime.now(UTC)
+    await asyncio.sleep(max(0.0, passed.total_seconds()))
+    retry = await client.post("/bookings", json=body, headers=headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    # A new booking for that time is still refused.
+    fresh = await client.post(
+        "/bookings", json=body, headers={**CUSTOMER_AUTH, "Idempotency-Key": "order-new"}
+    )
+    assert fresh.status_code == 422
+    assert fresh.json()["details"][0]["field"] == "body.scheduled_at"
 
 
 async def test_bad_idempotency_key_is_422(client: httpx.AsyncClient) -> None:

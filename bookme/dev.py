@@ -148,6 +148,9 @@ def _app_env(settings: Settings, endpoints: ServiceEndpoints, chain: ChainSetup)
         "BOOKME_ESCROW_ADDRESS": chain.deployment.escrow,
         "BOOKME_USDC_ADDRESS": chain.deployment.usdc,
         "BOOKME_DEPLOYMENT_FILE": str(settings.deployment_file.resolve()),
+        # `python -m api` reads these: the port we checked is the one it binds.
+        "BOOKME_API_HOST": settings.api_host,
+        "BOOKME_API_PORT": str(settings.api_port),
     }
     if chain.roles is not None:
         # anvil's published keys: local only (production refuses them by settings validation).

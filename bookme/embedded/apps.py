@@ -38,20 +38,11 @@ def app_specs(api_host: str, api_port: int) -> list[AppSpec]:
     return [
         AppSpec(name="worker", argv=(python, "worker.py"), ready=lambda: True),
         AppSpec(name="listener", argv=(python, "-m", "listener"), ready=lambda: True),
+        # The production entry point (it configures structured logging before uvicorn starts);
+        # host and port come from BOOKME_API_HOST / BOOKME_API_PORT in the apps' environment.
         AppSpec(
             name="api",
-            argv=(
-                python,
-                "-m",
-                "uvicorn",
-                "api.main:create_app",
-                "--factory",
-                "--host",
-                api_host,
-                "--port",
-                str(api_port),
-                "--no-access-log",
-            ),
+            argv=(python, "-m", "api"),
             ready=api_answers,
         ),
     ]

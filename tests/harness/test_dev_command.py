@@ -81,6 +81,8 @@ def test_dev_starts_everything_and_stops_cleanly(tmp_path, stop_signal):
         assert "postgres" in names
         assert "temporal" in names
         assert "anvil" in names
+        # The API through its production entry point, which configures logging first.
+        assert f"{sys.executable} -m api" in names
         assert "Temporal UI  http://127.0.0.1:" in summary
         assert "LOCAL ONLY" in summary
         proc.send_signal(stop_signal)

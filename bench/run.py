@@ -364,5 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = args.n or (20 if args.quick else 200)
     plan = Plan.quick(n) if args.quick else Plan(n=n)
-    configure_logging("WARNING")
+    # The in-process catch-up listeners warn once per orphan payment, 10 000 lines per run;
+    # the stack's own processes log to files under the work directory.
+    configure_logging("ERROR")
     return asyncio.run(main_async(plan, args.keep))

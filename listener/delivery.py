@@ -76,7 +76,7 @@ class Deliverer:
         bookings = await self.bookings.resolve(e.signal.chain_booking_id for e in events)
         statuses = await self._store.store_events(events, bookings)
         groups: dict[str, list[Callable[[], Awaitable[None]]]] = {}
-        closed: list[tuple[str, ObservedEvent]] = []
+        closed: list[tuple[str | None, ObservedEvent]] = []
         for event in events:
             kind = event.signal.kind.value
             if statuses.get(event.key) in _DONE:
@@ -87,19 +87,29 @@ class Deliverer:
             groups.setdefault(group, []).append(self._signal_call(booking, event, closed))
         await self._run_groups(groups.values())
         # Nobody is left to apply these: record an outcome rather than leave them RECEIVED.
-        for key, status in (await self._store.close_out(closed)).items():
+        bookings_closed = [(b, e) for b, e in closed if b is not None]
+        for key, status in (await self._store.close_out(bookings_closed)).items():
             log.warning("listener_event_closed_out", event_key=key, status=status)
+        orphans_closed = [e for b, e in closed if b is None]
+        await self._store.close_out_orphans(
+            [(e.signal.identity.tx_hash, e.signal.identity.log_index) for e in orphans_closed]
+        )
+        for event in orphans_closed:
+            log.error("listener_orphan_workflow_closed", event_key=event.key)
 
     def _signal_call(
-        self, booking: str | None, event: ObservedEvent, closed: list[tuple[str, ObservedEvent]]
+        self,
+        booking: str | None,
+        event: ObservedEvent,
+        closed: list[tuple[str | None, ObservedEvent]],
     ) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             if booking is not None:
                 outcome = await self._sink.deliver(booking, event.signal)
-                if outcome is SignalOutcome.WORKFLOW_CLOSED:
-                    closed.append((booking, event))
             else:
                 outcome = await self._sink.orphan(event.signal)
+            if outcome is SignalOutcome.WORKFLOW_CLOSED:
+                closed.append((booking, event))
             self._metrics.events.labels(event.signal.kind.value, outcome.value).inc()
             if event.block_timestamp is not None and outcome is not SignalOutcome.DROPPED:
                 self._metrics.signal_latency.observe(

@@ -101,6 +101,7 @@ _CLOSE_OUT = text(
 SAME_TX_REASON = "delivered after its booking workflow closed; the booking already holds this tx"
 OTHER_TX_REASON = "delivered after its booking workflow closed; reconcile checks the booking"
 REVERT_UNHEARD_REASON = "reorged after its booking workflow closed; reconcile checks the booking"
+ORPHAN_CLOSED_REASON = "its orphan refund workflow had closed; reconcile reports the payment"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,3 +381,22 @@ class ListenerStore:
     async def note_unheard_reverts(self, keys: Sequence[tuple[str, int]]) -> None:
         """Say on REORGED rows that their booking's workflow had closed and never heard it."""
         await self.mark_reorged(keys, reason=REVERT_UNHEARD_REASON)
+
+    async def close_out_orphans(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Events for an orphan whose refund workflow had closed: FAILED, with the reason."""
+        if not keys:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(BlockchainEvent)
+                .where(
+                    BlockchainEvent.chain_id == self.chain_id,
+                    tuple_(BlockchainEvent.tx_hash, BlockchainEvent.log_index).in_(list(keys)),
+                    BlockchainEvent.status == RECEIVED,
+                )
+                .values(
+                    status=BlockchainEventStatus.FAILED.value,
+                    status_reason=ORPHAN_CLOSED_REASON,
+                    processed_at=func.now(),
+                )
+            )

@@ -31,8 +31,9 @@ class RecordingSink:
     applications: Counter[str] = field(default_factory=Counter)
     reverted: list[ChainEventSignal] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    # Bookings whose workflow has finished: signals to them reach nobody.
+    # Bookings (and orphans, by chain booking id) whose workflow has finished.
     closed: set[str] = field(default_factory=set)
+    closed_orphans: set[str] = field(default_factory=set)
 
     def _record(self, method: str, booking_id: str | None, event: ChainEventSignal) -> None:
         if self.crash_after is not None and len(self.calls) >= self.crash_after:
@@ -55,6 +56,8 @@ class RecordingSink:
 
     async def orphan(self, event: ChainEventSignal) -> SignalOutcome:
         self._record("orphan", None, event)
+        if event.chain_booking_id in self.closed_orphans:
+            return SignalOutcome.WORKFLOW_CLOSED
         self._apply(event)
         return SignalOutcome.STARTED
 

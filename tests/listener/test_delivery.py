@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from db.statuses import BlockchainEventStatus
-from listener.store import OTHER_TX_REASON, SAME_TX_REASON
+from listener.store import ORPHAN_CLOSED_REASON, OTHER_TX_REASON, SAME_TX_REASON
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
@@ -179,3 +179,19 @@ async def test_events_for_a_closed_workflow_get_an_outcome_not_left_received(
     assert rows[second.tx_hash].status == BlockchainEventStatus.FAILED.value
     assert rows[second.tx_hash].status_reason == OTHER_TX_REASON
     assert sink.applied == {}
+
+
+async def test_payment_for_a_closed_orphan_workflow_is_failed_with_its_reason(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    stray = await driver.pay()  # an id this service never issued
+    sink = RecordingSink(closed_orphans={stray.chain_booking_id})
+
+    await make_listener(sink).sync_once()
+
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(text("SELECT status, status_reason FROM blockchain_events"))
+        ).one()
+    assert (row.status, row.status_reason) == ("FAILED", ORPHAN_CLOSED_REASON)
+    assert [c.method for c in sink.calls] == ["orphan"]

@@ -362,3 +362,89 @@ async def test_orphan_payment_is_refunded_by_the_operator(stack, fresh_chain):
     ]
     assert rows[0].status_reason == "orphan: orphan_refunded"
     assert rows[0].booking_id is None
+
+
+async def _wait_status(
+    handle: WorkflowHandle[BookingWorkflow, BookingView], status: BookingStatus
+) -> BookingView:
+    for _ in range(600):
+        view = await handle.query(BookingWorkflow.status)
+        if view.status is status:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"booking stayed {view.status}, wanted {status}")
+
+
+async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fresh_chain):
+    """A real reorg moves the completion to another block: back to PAID, then COMPLETED once."""
+    booking = stack.booking(scheduled_at=datetime.now(UTC) + timedelta(days=2))
+    booking = dataclasses.replace(
+        booking, policy=dataclasses.replace(booking.policy, settlement_finality_seconds=120)
+    )
+    handle = await stack.start(booking)
+    try:
+        auth = await handle.execute_update(
+            BookingWorkflow.authorize_payment,
+            AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
+        )
+        await handle.execute_update(
+            BookingWorkflow.report_transaction,
+            ReportTransactionRequest(tx_hash=stack.pay(auth), kind=TransactionKind.PAYMENT),
+        )
+        await _wait_status(handle, S.PAID)
+        receipt = stack.escrow.complete(booking.chain_booking_id, stack.escrow.roles.customer)
+        done_tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        await handle.execute_update(
+            BookingWorkflow.report_transaction,
+            ReportTransactionRequest(tx_hash=done_tx, kind=TransactionKind.COMPLETION),
+        )
+        await _wait_status(handle, S.COMPLETED)
+
+        async with ChainClient([fresh_chain.http_url]) as chain:
+            raw = await chain.get_transaction_receipt(done_tx)
+            assert raw is not None
+            (applied,) = [
+                signal_from_event(e)
+                for e in decode_escrow_logs(
+                    raw.logs, fresh_chain.chain_id, stack.escrow.escrow.address
+                )
+            ]
+            # Replace the completion's block and the next; the completion lands in the second.
+            await chain.request("evm_mine", [])
+            signed = await chain.request("eth_getRawTransactionByHash", [done_tx])
+            await chain.request("anvil_reorg", [2, [[signed, 1]]])
+            moved = await chain.get_transaction_receipt(done_tx)
+            assert moved is not None
+            assert moved.block_number == raw.block_number + 1
+        # What the listener sends once it sees the completion's block leave the chain.
+        await handle.signal(BookingWorkflow.chain_event_reverted, applied)
+        await _wait_status(handle, S.PAID)
+        view = await _wait_status(handle, S.COMPLETED)  # the window polls the chain again
+        # Alone in its block again, it kept its log index: the same identity, applied anew.
+        assert view.applied_event_keys.count(applied.key) == 1
+
+        row, kinds, earnings, fees, _ = await _db_state(stack.database_url, booking.booking_id)
+        assert row.status.value == "COMPLETED"
+        settled = [k for k in kinds if k in ("service_completed", "settlement_reorged")]
+        assert settled == ["service_completed", "settlement_reorged", "service_completed"]
+        live = [e for e in earnings if e.reverted_at is None]
+        assert [e.amount_units for e in live] == [90 * USDC]
+        assert sum(f.platform_amount_units for f in fees if f.reverted_at is None) == 10 * USDC
+        engine = make_engine(stack.database_url, pool_size=1)
+        try:
+            async with make_session_factory(engine)() as session:
+                marks = (
+                    await session.execute(
+                        select(BlockchainEvent.block_number, BlockchainEvent.status).where(
+                            BlockchainEvent.tx_hash == done_tx.lower()
+                        )
+                    )
+                ).all()
+        finally:
+            await engine.dispose()
+        assert sorted((n, s.value) for n, s in marks)[-1] == (
+            raw.block_number + 1,
+            "PROCESSED",
+        )
+    finally:
+        await handle.terminate("test finished; the finality period would run 120 s")

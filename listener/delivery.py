@@ -87,15 +87,11 @@ class Deliverer:
             groups.setdefault(group, []).append(self._signal_call(booking, event, closed))
         await self._run_groups(groups.values())
         # Nobody is left to apply these: record an outcome rather than leave them RECEIVED.
-        bookings_closed = [(b, e) for b, e in closed if b is not None]
-        for key, status in (await self._store.close_out(bookings_closed)).items():
-            log.warning("listener_event_closed_out", event_key=key, status=status)
-        orphans_closed = [e for b, e in closed if b is None]
-        await self._store.close_out_orphans(
-            [(e.signal.identity.tx_hash, e.signal.identity.log_index) for e in orphans_closed]
-        )
-        for event in orphans_closed:
-            log.error("listener_orphan_workflow_closed", event_key=event.key)
+        orphans = {event.key for booking, event in closed if booking is None}
+        for key, status in (await self._store.close_out(closed)).items():
+            # An orphan payment nobody will refund needs an operator: louder than the rest.
+            report = log.error if key in orphans else log.warning
+            report("listener_event_closed_out", event_key=key, status=status, orphan=key in orphans)
 
     def _signal_call(
         self,

@@ -77,22 +77,29 @@ _STORE_EVENTS = text(
 ).columns()
 T = TypeVar("T")
 
-# An event re-delivered after its booking's workflow closed (a reorg re-included it after the
-# finality period, or a crash re-sent it): nobody will apply it, so record what it is. When the
-# booking already holds this transaction for this kind, the event is its re-inclusion.
+# An event re-delivered after its workflow closed (a reorg re-included it after the finality
+# period, or a crash re-sent it): nobody will apply it, so record what it is. When the booking
+# already holds this transaction for this kind, the event is its re-inclusion; an orphan (no
+# booking) or another transaction is FAILED with the reason.
 _CLOSE_OUT = text(
     """
+    WITH found AS (
+        SELECT coalesce((
+            SELECT lower(coalesce(CASE :event_type
+                WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
+                WHEN 'ServiceCompleted' THEN b.completion_tx_hash
+                ELSE b.cancellation_tx_hash END, '')) = lower(:tx)
+            FROM bookings b WHERE b.id = CAST(:booking AS uuid)
+        ), false) AS same
+    )
     UPDATE blockchain_events e SET
         status = CASE WHEN found.same THEN 'PROCESSED' ELSE 'FAILED' END,
-        status_reason = CASE WHEN found.same THEN :same_reason ELSE :other_reason END,
+        status_reason = CASE
+            WHEN found.same THEN :same_reason
+            WHEN CAST(:booking AS uuid) IS NULL THEN :orphan_reason
+            ELSE :other_reason END,
         processed_at = now()
-    FROM (
-        SELECT lower(coalesce(CASE :event_type
-            WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
-            WHEN 'ServiceCompleted' THEN b.completion_tx_hash
-            ELSE b.cancellation_tx_hash END, '')) = lower(:tx) AS same
-        FROM bookings b WHERE b.id = CAST(:booking AS uuid)
-    ) AS found
+    FROM found
     WHERE e.chain_id = :chain_id AND e.tx_hash = :tx AND e.log_index = :li
       AND e.status = 'RECEIVED'
     RETURNING e.status
@@ -354,8 +361,9 @@ class ListenerStore:
             )
             return {str(cbid).lower(): str(bid) for cbid, bid in rows}
 
-    async def close_out(self, events: Sequence[tuple[str, ObservedEvent]]) -> dict[str, str]:
-        """Record an outcome for events whose booking workflow had already closed."""
+    async def close_out(self, events: Sequence[tuple[str | None, ObservedEvent]]) -> dict[str, str]:
+        """Record an outcome for events whose workflow (booking's, or orphan's when the booking
+        is None) had already closed; returns the status written by event key."""
         outcomes: dict[str, str] = {}
         if not events:
             return outcomes
@@ -372,6 +380,7 @@ class ListenerStore:
                         "booking": booking_id,
                         "same_reason": SAME_TX_REASON,
                         "other_reason": OTHER_TX_REASON,
+                        "orphan_reason": ORPHAN_CLOSED_REASON,
                     },
                 )
                 if status is not None:
@@ -381,22 +390,3 @@ class ListenerStore:
     async def note_unheard_reverts(self, keys: Sequence[tuple[str, int]]) -> None:
         """Say on REORGED rows that their booking's workflow had closed and never heard it."""
         await self.mark_reorged(keys, reason=REVERT_UNHEARD_REASON)
-
-    async def close_out_orphans(self, keys: Sequence[tuple[str, int]]) -> None:
-        """Events for an orphan whose refund workflow had closed: FAILED, with the reason."""
-        if not keys:
-            return
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(BlockchainEvent)
-                .where(
-                    BlockchainEvent.chain_id == self.chain_id,
-                    tuple_(BlockchainEvent.tx_hash, BlockchainEvent.log_index).in_(list(keys)),
-                    BlockchainEvent.status == RECEIVED,
-                )
-                .values(
-                    status=BlockchainEventStatus.FAILED.value,
-                    status_reason=ORPHAN_CLOSED_REASON,
-                    processed_at=func.now(),
-                )
-            )

@@ -1125,19 +1125,13 @@ class BookingWorkflow:
         """One idempotent Postgres write (it dedupes on its key, so a re-run after a crash
         changes nothing). Run as a local activity: no server round trip to schedule and
         dispatch it, which is most of an event's latency and half its history."""
-        if workflow.patched(c.PATCH_LOCAL_DB_WRITES):
-            await workflow.execute_local_activity(
-                activity,
-                arg,
-                start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
-                retry_policy=c.DB_RETRY,
-            )
-            return
-        await workflow.execute_activity(
-            activity,
-            arg,
-            start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
-            retry_policy=c.DB_RETRY,
+        run = (
+            workflow.execute_local_activity
+            if workflow.patched(c.PATCH_LOCAL_DB_WRITES)
+            else workflow.execute_activity
+        )
+        await run(
+            activity, arg, start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT, retry_policy=c.DB_RETRY
         )
 
     def _publish_details(self) -> None:

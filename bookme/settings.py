@@ -14,19 +14,7 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Published anvil test keys and obvious placeholders: fine locally, refused elsewhere.
-_PLACEHOLDER_SECRETS = frozenset(
-    {
-        "",
-        "change-me",
-        "changeme",
-        "secret",
-        "dev-secret-change-me",
-        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    }
-)
+from bookme.settings_checks import JWT_ALGORITHMS, production_problems
 
 DEV_JWT_SECRET = "dev-secret-change-me"  # noqa: S105 - refused outside development
 
@@ -153,24 +141,21 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("jwt_algorithm")
+    @classmethod
+    def _known_jwt_algorithm(cls, value: str) -> str:
+        """An allow-list: "none" or a typo must never decide how tokens are checked."""
+        if value not in JWT_ALGORITHMS:
+            raise SettingsError(
+                f"BOOKME_JWT_ALGORITHM={value!r} is not one of {', '.join(sorted(JWT_ALGORITHMS))}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Self:
         if self.environment is not Environment.PRODUCTION:
             return self
-        problems: list[str] = []
-        if not self.jwks_url and self.jwt_secret.get_secret_value() in _PLACEHOLDER_SECRETS:
-            problems.append("BOOKME_JWT_SECRET is a placeholder (or set BOOKME_JWKS_URL)")
-        for name in ("signer", "operator", "owner"):
-            key = getattr(self, f"{name}_private_key")
-            if key is not None and key.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
-                problems.append(f"BOOKME_{name.upper()}_PRIVATE_KEY is a published test key")
-        for name, value in (
-            ("DATABASE_URL", self.database_url),
-            ("TEMPORAL_ADDRESS", self.temporal_address),
-            ("RPC_URLS", ",".join(self.rpc_urls)),
-        ):
-            if not value:
-                problems.append(f"BOOKME_{name} must point at a real service in production")
+        problems = production_problems(self)
         if problems:
             raise SettingsError("refusing to start: " + "; ".join(problems))
         return self

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml  # type: ignore[import-untyped]
+from eth_account import Account
 from pydantic import SecretStr, ValidationError
 
-from bookme.settings import Settings, SettingsError
+from bookme.settings import DEV_JWT_SECRET, Settings, SettingsError
+from bookme.settings_checks import ANVIL_ADDRESSES, CANONICAL_USDC
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "0x" + "ab" * 32
@@ -63,3 +68,177 @@ def test_unreadable_key_file_names_the_path_not_the_contents(tmp_path):
     missing = tmp_path / "nope.key"
     with pytest.raises(SettingsError, match=r"nope\.key"):
         Settings(_env_file=None, operator_key_file=missing).operator_key()
+
+
+# --- production guard (security review M4) ---
+
+# Anvil's published mnemonic: every key derived from it is public.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+BASE_MAINNET_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+# A random-looking 32-byte secret as `openssl rand -hex 32` prints it.
+STRONG_SECRET = hashlib.sha256(b"bookme production guard test").hexdigest()
+
+
+def _anvil_key(index: int) -> str:
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return "0x" + bytes(account.key).hex()
+
+
+def _production(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "production",
+        "jwt_secret": SecretStr(STRONG_SECRET),
+        "database_url": "postgresql+asyncpg://db/bookme",
+        "temporal_address": "temporal:7233",
+        "rpc_urls": ["https://rpc.example"],
+        "chain_id": 8453,
+        "usdc_address": BASE_MAINNET_USDC,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_a_complete_production_configuration_starts():
+    assert _production(signer_private_key=SecretStr(SECRET)).environment == "production"
+
+
+@pytest.mark.parametrize("role", ["signer", "operator", "owner"])
+@pytest.mark.parametrize("index", [0, 7, 9])
+@pytest.mark.parametrize("prefix", ["0x", ""])
+def test_production_refuses_anvil_keys_from_key_files(tmp_path, role, index, prefix):
+    key_file = tmp_path / f"{role}.key"
+    key_file.write_text(_anvil_key(index).removeprefix("0x").join([prefix, "\n"]))
+    with pytest.raises(ValidationError, match=f"{role.upper()}_KEY_FILE is a published test key"):
+        _production(**{f"{role}_key_file": key_file})
+
+
+@pytest.mark.parametrize("value", [lambda k: k.removeprefix("0x"), lambda k: k.upper()])
+def test_production_refuses_anvil_keys_without_0x_or_in_another_case(value):
+    with pytest.raises(ValidationError, match="OPERATOR_PRIVATE_KEY is a published test key"):
+        _production(operator_private_key=SecretStr(value(_anvil_key(3)).replace("0X", "0x")))
+
+
+def test_the_anvil_table_is_the_ten_accounts_of_anvils_mnemonic():
+    derived = {Account.from_key(_anvil_key(i)).address for i in range(10)}
+    assert derived == ANVIL_ADDRESSES
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "password1",
+        "a" * 64,
+        "password1" * 4,
+        "0123456789abcdef0123456789abcdef",  # 16 random bytes at most, as hex
+        DEV_JWT_SECRET,
+    ],
+)
+def test_production_refuses_a_short_or_patterned_jwt_secret(secret):
+    with pytest.raises(ValidationError, match="BOOKME_JWT_SECRET"):
+        _production(jwt_secret=SecretStr(secret))
+
+
+@pytest.mark.parametrize(
+    ("audience", "issuer", "missing"),
+    [
+        ("", "", "AUDIENCE and BOOKME_JWT_ISSUER"),
+        ("bookme", "", "ISSUER"),
+        ("", "https://id", "AUDIENCE"),
+    ],
+)
+def test_production_refuses_a_jwks_without_audience_and_issuer(audience, issuer, missing):
+    with pytest.raises(ValidationError, match=f"BOOKME_JWKS_URL needs BOOKME_JWT_{missing}"):
+        _production(
+            jwks_url="https://id.example/jwks",
+            jwt_algorithm="RS256",
+            jwt_audience=audience,
+            jwt_issuer=issuer,
+        )
+
+
+def test_production_accepts_a_jwks_with_audience_and_issuer():
+    settings = _production(
+        jwks_url="https://id.example/jwks",
+        jwt_algorithm="RS256",
+        jwt_audience="bookme",
+        jwt_issuer="https://id.example/",
+        jwt_secret=SecretStr(""),
+    )
+    assert settings.jwks_url
+
+
+@pytest.mark.parametrize(
+    ("chain_id", "usdc", "message"),
+    [
+        (8453, "", "BOOKME_USDC_ADDRESS must be set"),
+        (8453, "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "is not USDC on chain 8453"),
+        (84532, BASE_MAINNET_USDC, "is not USDC on chain 84532"),
+        (1, BASE_MAINNET_USDC, "no canonical USDC is known for BOOKME_CHAIN_ID=1"),
+    ],
+)
+def test_production_refuses_a_missing_or_non_canonical_usdc(chain_id, usdc, message):
+    with pytest.raises(ValidationError, match=message):
+        _production(chain_id=chain_id, usdc_address=usdc)
+
+
+def test_production_accepts_the_canonical_usdc_in_any_case():
+    settings = _production(chain_id=84532, usdc_address=CANONICAL_USDC[84532].lower())
+    assert settings.chain_id == 84532
+
+
+@pytest.mark.parametrize("chain_id", [31337, 1337])
+def test_production_refuses_a_local_chain_id(chain_id):
+    with pytest.raises(ValidationError, match=f"BOOKME_CHAIN_ID={chain_id} is a local"):
+        _production(chain_id=chain_id)
+
+
+@pytest.mark.parametrize("algorithm", ["none", "None", "HS1", ""])
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_jwt_algorithms_are_allow_listed_in_every_environment(algorithm, environment):
+    with pytest.raises(ValidationError, match="BOOKME_JWT_ALGORITHM"):
+        _production(environment=environment, jwt_algorithm=algorithm)
+
+
+# --- the container image and the compose file (security review H4, M6) ---
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_the_image_runs_in_production_and_compose_does_not_override_it():
+    assert re.search(
+        r"^ENV .*BOOKME_ENVIRONMENT=production", (ROOT / "Dockerfile").read_text(), re.M
+    )
+    for name, service in _compose()["services"].items():
+        environment = service.get("environment") or {}
+        value = str(environment.get("BOOKME_ENVIRONMENT", "${BOOKME_ENVIRONMENT:?}"))
+        # Either required from the caller (no default) or production; never a silent fallback.
+        assert value.startswith("${BOOKME_ENVIRONMENT:?") or value == "production", (name, value)
+
+
+def test_compose_secrets_have_no_defaults():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for variable in ("BOOKME_JWT_SECRET", "POSTGRES_PASSWORD"):
+        uses = re.findall(r"\$\{" + variable + r"([^}]*)\}", text)
+        assert uses, variable
+        assert all(use.startswith(":?") for use in uses), (variable, uses)
+
+
+def test_compose_publishes_ports_on_localhost_only():
+    for name, service in _compose()["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_compose_mounts_the_signer_and_operator_keys_into_the_worker_only():
+    services = _compose()["services"]
+    with_keys = {name for name, service in services.items() if service.get("secrets")}
+    assert with_keys == {"worker"}
+    assert set(services["worker"]["secrets"]) == {"signer_key", "operator_key"}
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        if name != "worker":
+            assert not any(key.endswith("_KEY_FILE") for key in environment), name

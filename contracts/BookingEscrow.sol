@@ -18,10 +18,19 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
  * signer authorised, or refunded in full by the operator).
  *
  * Roles, each a separate key:
- * - owner (two-step transfer): fee policy, signer/operator/treasury rotation, unpause;
+ * - owner (two-step transfer): fee policy, signer/operator/treasury rotation, unpause, and
+ *   redirecting an owed balance. In every deployment made by chain/deploy.py the owner is an
+ *   OwnerTimelock (OpenZeppelin TimelockController) whose proposer/executor is the owner
+ *   account (a multisig in production), so each owner change waits out the timelock's delay
+ *   and is public while it waits;
  * - signer: signs EIP-712 payment and cancellation authorizations, never sends transactions;
- * - operator: auto-completes after the release time (as anyone may), pauses new payments, and
- *   refunds a paid booking in full to its customer; it can move money nowhere else.
+ * - operator: auto-completes after the release time (as anyone may), pauses new payments,
+ *   revokes the signer at once (incident response: a new signer then waits for the timelock),
+ *   and refunds a paid booking in full to its customer; it can move money nowhere else.
+ *
+ * What a leaked key can do is bounded here, not only off chain: an authorization lives at most
+ * MAX_AUTH_TTL; a cancellation never pays a party more than completion would (each leg capped
+ * by the split stored at payment); the treasury is fixed per booking at payment.
  *
  * Replay protection: a booking id moves None -> Paid -> Completed | Cancelled exactly once, so
  * the id itself is the replay key; every authorization nonce is additionally single-use.
@@ -33,9 +42,16 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
  * decoding every log of the contract. Consumers decode `bookingId` from topic1 and the other
  * fields from the data.
  *
+ * Reasons: the `reason` of BookingCancelled (and of a CancellationAuthorization) is a short
+ * code of at most MAX_REASON_BYTES bytes (chain/reason_codes.py), never free text: the chain is
+ * public and permanent. The event keeps its `string reason`, so logs of earlier deployments
+ * (with free-text reasons) and of this one decode the same way.
+ *
  * A payout leg the token refuses (USDC blocklist) does not revert the whole operation: it is
- * credited to `owedBalance(recipient)` and the recipient withdraws it later to an address of
- * its choice, so one blocked party cannot freeze the others' money.
+ * credited to `owedBalance(recipient)`, so one blocked party cannot freeze the others' money.
+ * Only the recipient itself withdraws it (once the token accepts it again); paying it to any
+ * other address needs the owner (`withdrawOwedTo`), so a blocklisted party cannot use the
+ * escrow to move its money to a clean address.
  */
 contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -86,13 +102,16 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
     }
 
     /// @dev Storage layout packed into five slots (four without an inviter): amounts fit in
-    /// uint128 and times in uint64 by a wide margin, and each slot written costs ~20k gas.
+    /// uint128 and times in uint64 by a wide margin, and each slot written costs ~20k gas. The
+    /// booking's treasury is an index into `_treasuries` (4 bytes beside the provider) rather
+    /// than an address, which would need a sixth slot.
     struct StoredBooking {
         BookingStatus status;
         address customer;
         uint64 paidAt;
         address provider;
         uint64 releaseTime;
+        uint32 treasuryIndex;
         address inviter;
         uint128 amount;
         uint128 platformFee;
@@ -114,11 +133,18 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
     uint256 public constant BPS_DENOMINATOR = 10_000;
     /// @notice Hard cap on the total fee taken from any booking, whatever the owner sets.
     uint256 public constant MAX_TOTAL_FEE_BPS = 2_000;
+    /// @notice Longest an authorization may live (expiry - block.timestamp), whatever is signed:
+    /// bounds what a leaked signer key leaves behind once it is revoked or rotated.
+    uint256 public constant MAX_AUTH_TTL = 1 hours;
+    /// @notice Longest on-chain reason (bytes): a short code, never free text.
+    uint256 public constant MAX_REASON_BYTES = 32;
 
     IERC20 private immutable _usdc;
     address private _signer;
     address private _operator;
-    address private _treasury;
+    /// @dev Every treasury ever set, in order; the last is current. A booking stores the index
+    /// current at its payment, so a later setTreasury does not redirect its fee.
+    address[] private _treasuries;
 
     uint256 private _platformFeeBps;
     uint256 private _platformFeeWithInviterBps;
@@ -162,6 +188,8 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
     );
     event PaymentOwed(bytes32 indexed bookingId, address indexed recipient, uint256 amount);
     event OwedWithdrawn(address indexed recipient, address indexed to, uint256 amount);
+    /// @notice The owner paid `party`'s owed balance to another address (`withdrawOwedTo`).
+    event OwedRedirected(address indexed party, address indexed to, uint256 amount);
 
     error InvalidSignature();
     error AuthorizationExpired();
@@ -180,6 +208,15 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
     error ZeroAddress();
     /// @dev A payout ran out of gas: the caller starved it, so revert rather than record a debt.
     error InsufficientGas();
+    /// @dev The authorization's expiry is further than MAX_AUTH_TTL from now.
+    error AuthorizationTooLong();
+    /// @dev A payment's releaseTime is not after the payment's block.
+    error ReleaseTimeInPast();
+    /// @dev A cancellation pays a party more than completion would (its stored leg).
+    error LegAboveCap();
+    /// @dev An on-chain reason longer than MAX_REASON_BYTES.
+    error ReasonTooLong();
+    error TooManyTreasuries();
 
     modifier onlyOperator() {
         if (msg.sender != _operator) revert NotAuthorized();
@@ -207,9 +244,11 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         whenNotPaused
     {
         if (msg.sender != auth.customer) revert NotCustomer();
-        if (block.timestamp > auth.expiry) revert AuthorizationExpired();
+        _checkExpiry(auth.expiry);
         if (auth.amount == 0 || auth.amount > type(uint128).max) revert InvalidAmount();
         if (auth.releaseTime > type(uint64).max) revert InvalidAmount();
+        // A release time already reached would let anyone complete the booking at once.
+        if (auth.releaseTime <= block.timestamp) revert ReleaseTimeInPast();
         _checkParties(auth.customer, auth.provider, auth.inviter);
         (uint256 platformFee, uint256 inviterFee) = _checkFeeRates(auth);
 
@@ -223,6 +262,7 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         booking.paidAt = uint64(block.timestamp);
         booking.provider = auth.provider;
         booking.releaseTime = uint64(auth.releaseTime);
+        booking.treasuryIndex = uint32(_treasuries.length - 1);
         booking.inviter = auth.inviter;
         booking.amount = uint128(auth.amount);
         booking.platformFee = uint128(platformFee);
@@ -262,7 +302,7 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         uint256 platformFee = booking.platformFee;
         uint256 inviterFee = booking.inviterFee;
         _payOut(bookingId, booking.provider, providerAmount);
-        _payOut(bookingId, _treasury, platformFee);
+        _payOut(bookingId, _treasuries[booking.treasuryIndex], platformFee);
         _payOut(bookingId, booking.inviter, inviterFee);
 
         emit ServiceCompleted(bookingId, booking.provider, providerAmount, platformFee, inviterFee);
@@ -280,7 +320,8 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         {
             revert NotAuthorized();
         }
-        if (block.timestamp > auth.expiry) revert AuthorizationExpired();
+        _checkExpiry(auth.expiry);
+        _checkReason(auth.reason);
         if (booking.inviter == address(0) && auth.inviterAmount != 0) revert InvalidAmount();
         // Each term is checked separately so that huge values cannot wrap into a matching sum.
         uint256 amount = booking.amount;
@@ -290,6 +331,12 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
                 || auth.customerAmount + auth.providerAmount + auth.platformAmount + auth.inviterAmount
                     != amount
         ) revert AmountsDoNotSum();
+        // No party gets more from a cancellation than completion would pay it, so a leaked
+        // signer key cannot tilt an escrow toward the provider (or platform, or inviter).
+        if (
+            auth.providerAmount > booking.providerAmount || auth.platformAmount > booking.platformFee
+                || auth.inviterAmount > booking.inviterFee
+        ) revert LegAboveCap();
         _useNonce(auth.nonce);
         _checkSignature(hashCancellationAuthorization(auth), signature);
 
@@ -298,7 +345,7 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         // Recipients come from storage, never from the message.
         _payOut(auth.bookingId, booking.customer, auth.customerAmount);
         _payOut(auth.bookingId, booking.provider, auth.providerAmount);
-        _payOut(auth.bookingId, _treasury, auth.platformAmount);
+        _payOut(auth.bookingId, _treasuries[booking.treasuryIndex], auth.platformAmount);
         _payOut(auth.bookingId, booking.inviter, auth.inviterAmount);
 
         emit BookingCancelled(
@@ -318,6 +365,7 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         nonReentrant
         onlyOperator
     {
+        _checkReason(reason);
         StoredBooking storage booking = _bookings[bookingId];
         if (booking.status != BookingStatus.Paid) revert BookingNotPaid();
         booking.status = BookingStatus.Cancelled;
@@ -328,16 +376,22 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         emit BookingCancelled(bookingId, msg.sender, amount, 0, 0, 0, reason);
     }
 
-    /// @notice Sends the caller's owed balance (payouts the token refused earlier) to `to`.
-    function withdrawOwed(address to) external nonReentrant {
-        if (to == address(0)) revert ZeroAddress();
-        uint256 amount = _owed[msg.sender];
-        if (amount == 0) revert InvalidAmount();
-        _owed[msg.sender] = 0;
-        _totalOwed -= amount;
+    /// @notice Sends the caller's owed balance (payouts the token refused earlier) to the caller
+    /// itself: a party the token blocklists retries once it is cleared, never via another address.
+    function withdrawOwed() external nonReentrant {
+        uint256 amount = _takeOwed(msg.sender);
         // Unlike payouts this reverts on failure: the balance stays owed and the caller retries.
+        _usdc.safeTransfer(msg.sender, amount);
+        emit OwedWithdrawn(msg.sender, msg.sender, amount);
+    }
+
+    /// @notice Pays `party`'s owed balance to `to` (a lost key, or a compliance decision); owner
+    /// only, so behind the timelock's delay and public while it waits.
+    function withdrawOwedTo(address party, address to) external nonReentrant onlyOwner {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 amount = _takeOwed(party);
         _usdc.safeTransfer(to, amount);
-        emit OwedWithdrawn(msg.sender, to, amount);
+        emit OwedRedirected(party, to, amount);
     }
 
     // ------------------------------------------------------------------ views
@@ -386,8 +440,16 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         return _operator;
     }
 
+    /// @notice The treasury new bookings pay their fee to.
     function treasury() external view returns (address) {
-        return _treasury;
+        return _treasuries[_treasuries.length - 1];
+    }
+
+    /// @notice The treasury fixed at `bookingId`'s payment (zero if it was never paid).
+    function bookingTreasury(bytes32 bookingId) external view returns (address) {
+        StoredBooking storage b = _bookings[bookingId];
+        if (b.status == BookingStatus.None) return address(0);
+        return _treasuries[b.treasuryIndex];
     }
 
     function usdc() external view returns (address) {
@@ -461,16 +523,30 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         _setOperator(newOperator);
     }
 
+    /// @notice Sets the treasury for bookings paid from now on; escrowed ones keep theirs.
     function setTreasury(address newTreasury) external onlyOwner {
         _setTreasury(newTreasury);
     }
 
+    /// @notice Disables the signer at once: every payment and cancellation authorization is
+    /// refused until the owner sets a new signer (through the timelock). Moves no money;
+    /// completion, emergency refunds and withdrawals go on. The incident response to a leaked
+    /// signer key, which must not wait for the timelock's delay.
+    function revokeSigner() external {
+        if (msg.sender != owner() && msg.sender != _operator) revert NotAuthorized();
+        emit SignerUpdated(_signer, address(0));
+        _signer = address(0);
+    }
+
     /// @notice Stops new payments only; completion, cancellation, refunds and withdrawals go on.
+    /// Immediate for the operator: braking moves no money and must not wait.
     function pause() external {
         if (msg.sender != owner() && msg.sender != _operator) revert NotAuthorized();
         _pause();
     }
 
+    /// @notice Owner only, so behind the timelock's delay: a brake that the operator key (or a
+    /// thief holding it) could release at once would be no brake.
     function unpause() external onlyOwner {
         _unpause();
     }
@@ -513,6 +589,22 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         inviterFee = Math.mulDiv(auth.amount, auth.inviterFeeRate, BPS_DENOMINATOR);
     }
 
+    function _checkExpiry(uint256 expiry) private view {
+        if (block.timestamp > expiry) revert AuthorizationExpired();
+        if (expiry > block.timestamp + MAX_AUTH_TTL) revert AuthorizationTooLong();
+    }
+
+    function _checkReason(string calldata reason) private pure {
+        if (bytes(reason).length > MAX_REASON_BYTES) revert ReasonTooLong();
+    }
+
+    function _takeOwed(address party) private returns (uint256 amount) {
+        amount = _owed[party];
+        if (amount == 0) revert InvalidAmount();
+        _owed[party] = 0;
+        _totalOwed -= amount;
+    }
+
     function _useNonce(uint256 nonce) private {
         if (_nonceUsed[nonce]) revert NonceAlreadyUsed();
         _nonceUsed[nonce] = true;
@@ -520,6 +612,7 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
 
     function _checkSignature(bytes32 digest, bytes calldata signature) private view {
         // tryRecover rejects wrong lengths, high-s (malleable) and invalid v; all map to one error.
+        // It never returns address(0) without an error, so a revoked (zero) signer matches nothing.
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
         if (err != ECDSA.RecoverError.NoError || recovered != _signer) revert InvalidSignature();
     }
@@ -564,7 +657,9 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
 
     function _setTreasury(address newTreasury) private {
         if (newTreasury == address(0)) revert ZeroAddress();
-        emit TreasuryUpdated(_treasury, newTreasury);
-        _treasury = newTreasury;
+        uint256 count = _treasuries.length;
+        if (count > type(uint32).max) revert TooManyTreasuries();
+        emit TreasuryUpdated(count == 0 ? address(0) : _treasuries[count - 1], newTreasury);
+        _treasuries.push(newTreasury);
     }
 }

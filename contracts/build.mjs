@@ -17,7 +17,8 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const CONTRACTS_DIR = join(ROOT, "contracts");
 const ARTIFACTS_DIR = join(ROOT, "chain", "artifacts");
 const NODE_MODULES = join(ROOT, "node_modules");
-const CONTRACT_NAMES = ["BookingEscrow", "MockUSDC"];
+// HostileToken is a test-only mock; OwnerTimelock is the escrow's owner (chain/deploy.py).
+const CONTRACT_NAMES = ["BookingEscrow", "HostileToken", "MockUSDC", "OwnerTimelock"];
 const OZ = "@openzeppelin/contracts";
 
 function readJson(path) {

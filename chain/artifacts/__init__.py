@@ -15,7 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-CONTRACT_NAMES = ("BookingEscrow", "MockUSDC")
+# HostileToken is a test-only mock (misbehaving ERC-20); OwnerTimelock owns the escrow.
+CONTRACT_NAMES = ("BookingEscrow", "HostileToken", "MockUSDC", "OwnerTimelock")
 OPENZEPPELIN_PACKAGE = "@openzeppelin/contracts"
 
 # chain/artifacts/__init__.py -> repository root (only meaningful in a source checkout).
@@ -38,7 +39,7 @@ class Artifact:
 
 
 def load_artifact(name: str) -> Artifact:
-    """Load ``chain/artifacts/<name>.json`` (``BookingEscrow`` or ``MockUSDC``)."""
+    """Load ``chain/artifacts/<name>.json`` (one of ``CONTRACT_NAMES``)."""
     if name not in CONTRACT_NAMES:
         raise ArtifactError(f"unknown contract {name!r}; expected one of {CONTRACT_NAMES}")
     try:

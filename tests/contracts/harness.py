@@ -60,27 +60,40 @@ def error_selector(abi: tuple[dict[str, Any], ...], name: str) -> str:
 
 
 class EscrowHarness:
-    """A freshly deployed escrow with a funded customer who has approved it."""
+    """A freshly deployed escrow with a funded customer who has approved it.
 
-    def __init__(self, node: AnvilNode) -> None:
+    ``erc20`` names the ERC-20 artifact the escrow holds (``HostileToken`` to misbehave).
+    With ``owner_delay`` set, the escrow's owner is an ``OwnerTimelock`` with that delay whose
+    proposer and executor is ``roles.owner``, as ``chain/deploy.py`` deploys it; otherwise
+    ``roles.owner`` owns the escrow directly.
+    """
+
+    def __init__(
+        self, node: AnvilNode, *, erc20: str = "MockUSDC", owner_delay: int | None = None
+    ) -> None:
         self.node = node
         self.w3 = Web3(Web3.HTTPProvider(node.http_url))
         accounts = node.accounts
         self.roles = Roles(*accounts[:9])
         self.escrow_artifact = load_artifact("BookingEscrow")
-        self.usdc_artifact = load_artifact("MockUSDC")
+        self.usdc_artifact = load_artifact(erc20)
         self._nonces = itertools.count(1)
         self._bookings = itertools.count(1)
 
         self.usdc = self._deploy(self.usdc_artifact)
         r = self.roles
+        self.timelock: Contract | None = None
+        if owner_delay is not None:
+            self.timelock = self._deploy(
+                load_artifact("OwnerTimelock"), owner_delay, [r.owner.address], [r.owner.address]
+            )
         self.escrow = self._deploy(
             self.escrow_artifact,
             self.usdc.address,
             r.signer.address,
             r.operator.address,
             r.treasury.address,
-            r.owner.address,
+            r.owner.address if self.timelock is None else self.timelock.address,
         )
         self.send(self.usdc.functions.mint(r.customer.address, CUSTOMER_FUNDS), r.customer)
         self.send(self.usdc.functions.approve(self.escrow.address, 2**256 - 1), r.customer)
@@ -113,8 +126,9 @@ class EscrowHarness:
         self.node.rpc("evm_mine")
 
     def expect_revert(self, error_name: str, action: Callable[[], object]) -> None:
-        """``action`` must revert with the escrow's (or the token's) custom error ``error_name``."""
-        abi = self.escrow_artifact.abi + self.usdc_artifact.abi
+        """``action`` must revert with a custom error ``error_name`` of the escrow, the token or
+        the timelock."""
+        abi = self.escrow_artifact.abi + self.usdc_artifact.abi + load_artifact("OwnerTimelock").abi
         with pytest.raises(ContractCustomError) as caught:
             action()
         data = caught.value.data
@@ -252,3 +266,18 @@ class EscrowHarness:
     def fail_as(self, sender: DevAccount, call: Any) -> Callable[[], object]:
         """A thunk sending ``call`` from ``sender``, for ``expect_revert``."""
         return lambda: call.transact({"from": sender.address})
+
+    # ------------------------------------------------------------------ the owner's timelock
+
+    def owner_operation(self, call: Any, *, salt: bytes = b"\x00" * 32) -> tuple[Any, Any]:
+        """The timelock's ``schedule`` and ``execute`` calls for the escrow call ``call``."""
+        assert self.timelock is not None, "this escrow is owned by an account, not a timelock"
+        data = bytes.fromhex(call._encode_transaction_data()[2:])
+        no_predecessor = b"\x00" * 32
+        t = self.timelock.functions
+        delay = t.getMinDelay().call()
+        target = self.escrow.address
+        return (
+            t.schedule(target, 0, data, no_predecessor, salt, delay),
+            t.execute(target, 0, data, no_predecessor, salt),
+        )

@@ -119,6 +119,8 @@ def test_fee_policy_at_the_cap_is_accepted(escrow: EscrowHarness):
         lambda c, a: c.setOperator(a),
         lambda c, a: c.setTreasury(a),
         lambda c, a: c.transferOwnership(a),
+        lambda c, a: c.withdrawOwedTo(a, a),
+        lambda c, a: c.unpause(),
     ],
 )
 @pytest.mark.parametrize("who", ["signer", "operator", "stranger"])
@@ -157,16 +159,39 @@ def test_operator_rotation_moves_the_emergency_power(escrow: EscrowHarness):
     escrow.emergency(booking_id, sender=r.other)
 
 
-def test_treasury_rotation_redirects_platform_fees(escrow: EscrowHarness):
+def test_treasury_rotation_applies_to_bookings_paid_afterwards_only(escrow: EscrowHarness):
     r = escrow.roles
-    booking_id = escrow.paid_booking()
-    receipt = escrow.send(escrow.escrow.functions.setTreasury(r.other.address), r.owner)
+    c = escrow.escrow.functions
+    escrowed = escrow.paid_booking()
+    to_cancel = escrow.paid_booking()
+    receipt = escrow.send(c.setTreasury(r.other.address), r.owner)
     assert escrow.events(receipt, "TreasuryUpdated") == [
         {"previousTreasury": r.treasury.address, "newTreasury": r.other.address}
     ]
-    escrow.complete(booking_id, r.customer)
+    assert c.treasury().call() == r.other.address
+    paid_after = escrow.paid_booking()
+    id_bytes = bytes.fromhex(escrowed[2:])
+    assert c.bookingTreasury(id_bytes).call() == r.treasury.address
+    assert c.bookingTreasury(bytes.fromhex(paid_after[2:])).call() == r.other.address
+
+    # The fee of a booking escrowed before the change still goes to the treasury of its payment,
+    # on completion and on cancellation alike.
+    escrow.complete(escrowed, r.customer)
+    escrow.cancel(
+        escrow.cancel_auth(to_cancel, customer_amount=90 * 10**6, platform_amount=10 * 10**6),
+        r.customer,
+    )
+    assert escrow.balance(r.treasury.address) == 20 * 10**6
+    assert escrow.balance(r.other.address) == 0
+    escrow.complete(paid_after, r.customer)
     assert escrow.balance(r.other.address) == 10 * 10**6
-    assert escrow.balance(r.treasury.address) == 0
+
+
+def test_booking_treasury_of_an_unpaid_booking_is_zero(escrow: EscrowHarness):
+    unpaid = bytes.fromhex(escrow.new_booking_id()[2:])
+    assert escrow.escrow.functions.bookingTreasury(unpaid).call() == (
+        "0x0000000000000000000000000000000000000000"
+    )
 
 
 @pytest.mark.parametrize("setter", ["setSigner", "setOperator", "setTreasury"])
@@ -185,3 +210,49 @@ def test_ownership_transfer_takes_two_steps_and_cannot_be_renounced(escrow: Escr
     assert c.pendingOwner().call() == r.other.address
     escrow.send(c.acceptOwnership(), r.other)
     assert c.owner().call() == r.other.address
+
+
+@pytest.mark.parametrize("who", ["owner", "operator", "stranger"])
+def test_only_the_pending_owner_may_accept_ownership(escrow: EscrowHarness, who: str):
+    r = escrow.roles
+    c = escrow.escrow.functions
+    escrow.send(c.transferOwnership(r.other.address), r.owner)
+    escrow.expect_revert(
+        "OwnableUnauthorizedAccount", escrow.fail_as(getattr(r, who), c.acceptOwnership())
+    )
+    assert c.owner().call() == r.owner.address
+    assert c.pendingOwner().call() == r.other.address
+
+
+@pytest.mark.parametrize("who", ["operator", "owner"])
+def test_revoking_the_signer_refuses_every_authorization_at_once(escrow: EscrowHarness, who: str):
+    r = escrow.roles
+    c = escrow.escrow.functions
+    to_complete = escrow.paid_booking()
+    to_refund = escrow.paid_booking()
+    payment = escrow.booking_auth()
+    cancellation = escrow.cancel_auth(escrow.paid_booking())
+
+    receipt = escrow.send(c.revokeSigner(), getattr(r, who))
+
+    assert escrow.events(receipt, "SignerUpdated") == [
+        {"previousSigner": r.signer.address, "newSigner": "0x" + "00" * 20}
+    ]
+    escrow.expect_revert("InvalidSignature", escrow.fail_as(r.customer, escrow.pay_call(payment)))
+    escrow.expect_revert(
+        "InvalidSignature", escrow.fail_as(r.customer, escrow.cancel_call(cancellation))
+    )
+    # Money that needs no signature still moves.
+    escrow.complete(to_complete, r.customer)
+    escrow.emergency(to_refund)
+    # A new signer comes from the owner (through the timelock in a real deployment).
+    escrow.send(c.setSigner(r.other.address), r.owner)
+    escrow.pay(payment, escrow.sign(payment, key=r.other.private_key))
+
+
+@pytest.mark.parametrize("who", ["signer", "customer", "provider", "stranger"])
+def test_others_cannot_revoke_the_signer(escrow: EscrowHarness, who: str):
+    escrow.expect_revert(
+        "NotAuthorized",
+        escrow.fail_as(getattr(escrow.roles, who), escrow.escrow.functions.revokeSigner()),
+    )

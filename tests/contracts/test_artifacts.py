@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from chain.artifacts import ArtifactError, load_artifact, openzeppelin_version, sources_sha256
+from chain.artifacts import (
+    CONTRACT_NAMES,
+    ArtifactError,
+    load_artifact,
+    openzeppelin_version,
+    sources_sha256,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["BookingEscrow", "MockUSDC"])
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
 def test_artifact_is_built_from_the_current_sources(name: str):
     artifact = load_artifact(name)
     assert artifact.sources_sha256 == sources_sha256(), (
@@ -20,7 +26,7 @@ def test_artifact_is_built_from_the_current_sources(name: str):
     )
 
 
-@pytest.mark.parametrize("name", ["BookingEscrow", "MockUSDC"])
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
 def test_artifact_names_the_pinned_compiler(name: str):
     lock = json.loads((ROOT / "package-lock.json").read_text())
     pinned = lock["packages"]["node_modules/solc"]["version"]
@@ -54,6 +60,11 @@ def test_escrow_abi_has_the_interface_others_rely_on():
         "cancelBooking",
         "emergencyCancelBooking",
         "withdrawOwed",
+        "withdrawOwedTo",
+        "bookingTreasury",
+        "revokeSigner",
+        "MAX_AUTH_TTL",
+        "MAX_REASON_BYTES",
         "getBooking",
         "nonceUsed",
         "owedBalance",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chain.eip712 import CancellationAuthorization
 from tests.contracts.harness import (
     CUSTOMER_FUNDS,
     DEFAULT_AMOUNT,
@@ -14,6 +15,20 @@ from tests.contracts.harness import (
 pytestmark = pytest.mark.integration
 
 
+def _split_of_a_booking_with_inviter(
+    escrow: EscrowHarness, amounts: tuple[int, int, int, int]
+) -> CancellationAuthorization:
+    """A signed cancellation (customer, provider, platform, inviter) of a new paid booking."""
+    customer, provider, platform, inviter = amounts
+    return escrow.cancel_auth(
+        escrow.paid_booking(with_inviter=True),
+        customer_amount=customer,
+        provider_amount=provider,
+        platform_amount=platform,
+        inviter_amount=inviter,
+    )
+
+
 @pytest.mark.parametrize("who", ["customer", "provider", "operator"])
 def test_cancellation_pays_the_signed_split_to_stored_recipients(escrow: EscrowHarness, who: str):
     booking_id = escrow.paid_booking(with_inviter=True)
@@ -21,8 +36,8 @@ def test_cancellation_pays_the_signed_split_to_stored_recipients(escrow: EscrowH
         booking_id,
         customer_amount=40 * 10**6,
         provider_amount=50 * 10**6,
-        platform_amount=6 * 10**6,
-        inviter_amount=4 * 10**6,
+        platform_amount=5 * 10**6,
+        inviter_amount=5 * 10**6,
         reason="late_cancellation",
     )
     sender = getattr(escrow.roles, who)
@@ -32,8 +47,8 @@ def test_cancellation_pays_the_signed_split_to_stored_recipients(escrow: EscrowH
     assert escrow.balances() == {
         "customer": CUSTOMER_FUNDS - DEFAULT_AMOUNT + 40 * 10**6,
         "provider": 50 * 10**6,
-        "inviter": 4 * 10**6,
-        "treasury": 6 * 10**6,
+        "inviter": 5 * 10**6,
+        "treasury": 5 * 10**6,
         "operator": 0,
         "stranger": 0,
         "escrow": 0,
@@ -45,8 +60,8 @@ def test_cancellation_pays_the_signed_split_to_stored_recipients(escrow: EscrowH
             "cancelledBy": sender.address,
             "customerAmount": 40 * 10**6,
             "providerAmount": 50 * 10**6,
-            "platformAmount": 6 * 10**6,
-            "inviterAmount": 4 * 10**6,
+            "platformAmount": 5 * 10**6,
+            "inviterAmount": 5 * 10**6,
             "reason": "late_cancellation",
         }
     ]
@@ -79,15 +94,7 @@ def test_stranger_cannot_cancel(escrow: EscrowHarness):
     ],
 )
 def test_amounts_not_summing_to_the_escrow_are_rejected(escrow: EscrowHarness, amounts):
-    booking_id = escrow.paid_booking(with_inviter=True)
-    customer, provider, platform, inviter = amounts
-    auth = escrow.cancel_auth(
-        booking_id,
-        customer_amount=customer,
-        provider_amount=provider,
-        platform_amount=platform,
-        inviter_amount=inviter,
-    )
+    auth = _split_of_a_booking_with_inviter(escrow, amounts)
     escrow.expect_revert(
         "AmountsDoNotSum", escrow.fail_as(escrow.roles.customer, escrow.cancel_call(auth))
     )
@@ -204,3 +211,75 @@ def test_emergency_cancel_of_unknown_booking_is_rejected(escrow: EscrowHarness):
         "BookingNotPaid",
         escrow.fail_as(escrow.roles.operator, escrow.emergency_call(escrow.new_booking_id())),
     )
+
+
+# A booking with an inviter escrows 100 USDC as provider 90, platform 5, inviter 5.
+@pytest.mark.parametrize(
+    ("leg", "amounts"),
+    [
+        ("provider", (0, 90 * 10**6 + 1, 5 * 10**6 - 1, 5 * 10**6)),
+        ("platform", (0, 85 * 10**6, 10 * 10**6, 5 * 10**6)),
+        ("inviter", (0, 85 * 10**6, 5 * 10**6, 10 * 10**6)),
+        ("platform, all of it", (0, 0, DEFAULT_AMOUNT, 0)),
+    ],
+)
+def test_a_cancellation_never_pays_a_party_more_than_completion_would(
+    escrow: EscrowHarness, leg: str, amounts: tuple[int, int, int, int]
+):
+    auth = _split_of_a_booking_with_inviter(escrow, amounts)
+    # The signer signed it, and it sums to the escrow: only the per-leg cap refuses it.
+    escrow.expect_revert(
+        "LegAboveCap", escrow.fail_as(escrow.roles.provider, escrow.cancel_call(auth))
+    )
+
+
+def test_a_cancellation_may_pay_each_party_exactly_its_completion_leg(escrow: EscrowHarness):
+    booking_id = escrow.paid_booking(with_inviter=True)
+    auth = escrow.cancel_auth(
+        booking_id,
+        customer_amount=0,
+        provider_amount=90 * 10**6,
+        platform_amount=5 * 10**6,
+        inviter_amount=5 * 10**6,
+    )
+    escrow.cancel(auth, escrow.roles.provider)
+    assert escrow.balances()["provider"] == 90 * 10**6
+
+
+def test_cancellation_expiring_beyond_the_max_ttl_is_rejected(escrow: EscrowHarness):
+    booking_id = escrow.paid_booking()
+    ttl = escrow.escrow.functions.MAX_AUTH_TTL().call()
+    assert ttl == 3600
+    too_long = escrow.cancel_auth(booking_id, expiry=escrow.now() + 30 * 86400)
+    escrow.expect_revert(
+        "AuthorizationTooLong",
+        escrow.fail_as(escrow.roles.customer, escrow.cancel_call(too_long)),
+    )
+    # At the bound (from the next block's time, where the call runs) it is accepted.
+    escrow.cancel(escrow.cancel_auth(booking_id, expiry=escrow.now() + ttl), escrow.roles.customer)
+
+
+def test_cancellation_reason_longer_than_32_bytes_is_rejected(escrow: EscrowHarness):
+    booking_id = escrow.paid_booking()
+    auth = escrow.cancel_auth(booking_id, reason="x" * 33)
+    escrow.expect_revert(
+        "ReasonTooLong", escrow.fail_as(escrow.roles.customer, escrow.cancel_call(auth))
+    )
+    receipt = escrow.cancel(escrow.cancel_auth(booking_id, reason="x" * 32), escrow.roles.customer)
+    assert escrow.events(receipt, "BookingCancelled")[0]["reason"] == "x" * 32
+
+
+def test_emergency_reason_longer_than_32_bytes_is_rejected(escrow: EscrowHarness):
+    booking_id = escrow.paid_booking()
+    free_text = "refund requested by alice@example.com, ticket 4711"
+    escrow.expect_revert(
+        "ReasonTooLong",
+        escrow.fail_as(escrow.roles.operator, escrow.emergency_call(booking_id, free_text)),
+    )
+    # Multi-byte characters count as their UTF-8 bytes: 11 x 3 bytes = 33.
+    escrow.expect_revert(
+        "ReasonTooLong",
+        escrow.fail_as(escrow.roles.operator, escrow.emergency_call(booking_id, "€" * 11)),
+    )
+    escrow.emergency(booking_id, "emergency_refund")
+    assert escrow.booking(booking_id)[0] == STATUS_CANCELLED

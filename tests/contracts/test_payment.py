@@ -273,3 +273,50 @@ def test_insufficient_allowance_reverts_without_state_change(escrow: EscrowHarne
     )
     assert escrow.booking(auth.booking_id)[0] == 0
     assert escrow.escrow.functions.nonceUsed(auth.nonce).call() is False
+
+
+@pytest.mark.parametrize("party", ["customer", "provider", "inviter"])
+def test_the_escrow_itself_cannot_be_a_party(escrow: EscrowHarness, party: str):
+    r = escrow.roles
+    itself = escrow.escrow.address
+    fields: dict[str, Any] = {party: itself}
+    if party == "inviter":
+        fields |= {"platform_fee_rate": 500, "inviter_fee_rate": 500}
+    auth = escrow.booking_auth(**fields)
+    # Only the customer may submit, so "the escrow as customer" is simulated as a call from it.
+    sender = itself if party == "customer" else r.customer.address
+    escrow.expect_revert("InvalidParties", lambda: escrow.pay_call(auth).call({"from": sender}))
+
+
+def test_a_zero_customer_is_rejected(escrow: EscrowHarness):
+    auth = escrow.booking_auth(customer=ZERO_ADDRESS)
+    # msg.sender must equal the customer, so only a call "from" the zero address gets this far.
+    escrow.expect_revert(
+        "InvalidParties", lambda: escrow.pay_call(auth).call({"from": ZERO_ADDRESS})
+    )
+
+
+def test_release_time_beyond_uint64_is_rejected(escrow: EscrowHarness):
+    auth = escrow.booking_auth(release_time=2**64)
+    escrow.expect_revert(
+        "InvalidAmount", escrow.fail_as(escrow.roles.customer, escrow.pay_call(auth))
+    )
+
+
+@pytest.mark.parametrize("offset", [-3600, -1, 0])
+def test_release_time_already_reached_is_rejected(escrow: EscrowHarness, offset: int):
+    # With the release time reached, anyone could complete the booking right after paying.
+    # offset 0 is the latest block's time: any block the payment lands in is at or after it.
+    auth = escrow.booking_auth(release_time=escrow.now() + offset)
+    escrow.expect_revert(
+        "ReleaseTimeInPast", escrow.fail_as(escrow.roles.customer, escrow.pay_call(auth))
+    )
+
+
+def test_payment_expiring_beyond_the_max_ttl_is_rejected(escrow: EscrowHarness):
+    ttl = escrow.escrow.functions.MAX_AUTH_TTL().call()
+    too_long = escrow.booking_auth(expiry=escrow.now() + 7 * 86400)
+    escrow.expect_revert(
+        "AuthorizationTooLong", escrow.fail_as(escrow.roles.customer, escrow.pay_call(too_long))
+    )
+    escrow.pay(escrow.booking_auth(expiry=escrow.now() + ttl))

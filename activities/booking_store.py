@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from db.errors import is_invalid_data, sqlstate
 from db.models import (
     BlockchainEvent,
     Booking,
@@ -64,12 +68,42 @@ def _booking_uuid(booking_id: str) -> uuid.UUID:
         raise ActivityRejected(f"booking id {booking_id!r} is not a UUID") from None
 
 
+@contextlib.contextmanager
+def _unstorable_is_final(what: str) -> Iterator[None]:
+    """Data Postgres can never store (NUL in text, a broken constraint) fails for good.
+
+    Retrying such a write forever would hold the workflow task and the worker slot it runs in,
+    and slow every other booking down; a non-retryable error lets the workflow record why.
+    """
+    try:
+        yield
+    except DBAPIError as err:
+        if not is_invalid_data(err):
+            raise
+        raise ActivityRejected(
+            f"Postgres cannot store this {what} (SQLSTATE {sqlstate(err)})"
+        ) from None
+    except (StatementError, UnicodeError) as err:
+        # Text that is not valid UTF-8 (a lone surrogate) fails in the driver, before Postgres.
+        if isinstance(err, StatementError) and not isinstance(err.orig, UnicodeError):
+            raise
+        raise ActivityRejected(f"Postgres cannot store this {what} (not valid UTF-8)") from None
+
+
 class BookingStore:
     """Booking rows, the audit trail, event marks and settlement legs."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], escrow_address: str):
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        escrow_address: str,
+        *,
+        actor: str = ACTOR,
+    ):
         self._sessions = session_factory
         self._escrow = escrow_address
+        # Who the audit rows name: the workflow, or an operator's CLI recording around it.
+        self._actor = actor
 
     @activity.defn(name=c.RECORD_BOOKING)
     async def record_booking(self, booking: BookingInput) -> None:
@@ -78,6 +112,12 @@ class BookingStore:
         platform_bps, inviter_bps = booking.policy.fee_rates(
             has_inviter=booking.inviter_wallet is not None
         )
+        with _unstorable_is_final("booking"):
+            await self._insert_booking(booking_id, booking, platform_bps, inviter_bps)
+
+    async def _insert_booking(
+        self, booking_id: uuid.UUID, booking: BookingInput, platform_bps: int, inviter_bps: int
+    ) -> None:
         async with self._sessions.begin() as session:
             inserted = await session.execute(
                 insert(Booking)
@@ -144,6 +184,17 @@ class BookingStore:
     async def apply_transition(self, record: TransitionRecord) -> None:
         """Status, audit row, event mark and settlement legs in one transaction, once per key."""
         booking_id = _booking_uuid(record.booking_id)
+        with _unstorable_is_final("transition"):
+            await self._apply(booking_id, record)
+        log.info(
+            "booking_transition",
+            booking_id=record.booking_id,
+            action=record.action,
+            from_status=record.from_status.value,
+            to_status=record.to_status.value,
+        )
+
+    async def _apply(self, booking_id: uuid.UUID, record: TransitionRecord) -> None:
         async with self._sessions.begin() as session:
             seen = await session.execute(
                 select(BookingEvent.id).where(
@@ -163,7 +214,7 @@ class BookingStore:
                     to_status=DbStatus(record.to_status.value),
                     kind=record.action,
                     reason=record.reason,
-                    actor=ACTOR,
+                    actor=self._actor,
                     chain_id=event.identity.chain_id if event else None,
                     tx_hash=(event.identity.tx_hash if event else record.tx_hash),
                     log_index=event.identity.log_index if event else None,
@@ -182,13 +233,6 @@ class BookingStore:
                 await self._record_settlement(session, booking_id, event, record.settlement)
             if event is not None and record.event_outcome is EventOutcome.REORGED:
                 await self._revert_settlement(session, event)
-        log.info(
-            "booking_transition",
-            booking_id=record.booking_id,
-            action=record.action,
-            from_status=record.from_status.value,
-            to_status=record.to_status.value,
-        )
 
     async def _update_booking(
         self, session: AsyncSession, booking_id: uuid.UUID, record: TransitionRecord

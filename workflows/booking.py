@@ -59,9 +59,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from chain.reason_codes import OnChainReason, cancellation_reason
     from workflows import constants as c
     from workflows import search_attributes as sa
     from workflows.cancellation_policy import CancellationPolicy
@@ -153,13 +154,18 @@ class BookingWorkflow:
         self._buffered: list[ChainEventSignal] = []
         self._rejected = 0
         self._seq = 0
-        self._accepted_updates = 0
+        # Per party (customer/provider): updates that changed something, and repeats that
+        # did not. Operators have no budget.
+        self._changes: dict[str, int] = {}
+        self._repeats: dict[str, int] = {}
         self._payment_auth: PaymentAuthorization | None = None
         self._payment_auths = 0
         self._cancel_auth: CancellationAuthorization | None = None
         self._cancel_splits: list[CancellationSplit] = []
+        self._cancel_auths_by: dict[str, int] = {}  # per requesting role
         self._cancel_check_at: datetime | None = None
-        self._reports = 0
+        self._unpaid_cancel_reason: str | None = None  # cancel asked while an auth is live
+        self._reports: dict[str, int] = {}
         self._window: _Window | None = None
         self._release_at = booking.scheduled_at + timedelta(
             seconds=booking.policy.auto_complete_delay_seconds
@@ -185,7 +191,11 @@ class BookingWorkflow:
     @workflow.run
     async def run(self, booking: BookingInput) -> BookingView:
         async with self._lock:
-            await self._write(c.RECORD_BOOKING, booking)
+            try:
+                await self._write(c.RECORD_BOOKING, booking)
+            except (ActivityError, ApplicationError) as err:
+                # A local activity's failure arrives as the ApplicationError itself.
+                self._unrecordable(err)
             workflow.upsert_search_attributes(
                 [
                     sa.BOOKING_ID.value_set(booking.booking_id),
@@ -206,6 +216,17 @@ class BookingWorkflow:
                 await self._fire_due_timers()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    def _unrecordable(self, err: ActivityError | ApplicationError) -> None:
+        """Postgres refused the booking for good (poison input): it ends FAILED, with the reason.
+
+        Nothing was signed or held, so nothing is owed; the outcome lives in the workflow's
+        result, status search attribute and summary, since there is no row to write it to.
+        """
+        self._status = S.FAILED
+        cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+        self._reason = f"the booking could not be stored: {cause}"[:MAX_REASON_LENGTH]
+        workflow.logger.error("booking refused by Postgres", extra={"reason": self._reason})
 
     def _finished(self) -> bool:
         if self._close_check_at is not None or self._final_at is not None:
@@ -321,11 +342,11 @@ class BookingWorkflow:
 
     @workflow.update(name="authorize_payment")
     async def authorize_payment(self, request: AuthorizePaymentRequest) -> PaymentAuthorization:
-        self._accepted_updates += 1
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_authorize(request)  # the status may have moved while we waited
             reusable = self._reusable_payment_auth()
+            self._spend(CancellationRole.CUSTOMER, changed=reusable is None)
             if reusable is not None:
                 return reusable
             now = workflow.now()
@@ -363,14 +384,16 @@ class BookingWorkflow:
 
     @authorize_payment.validator
     def _validate_authorize_payment(self, request: AuthorizePaymentRequest) -> None:
-        self._check_budget()
         self._check_authorize(request)
+        self._check_budget(CancellationRole.CUSTOMER, changes=self._reusable_payment_auth() is None)
 
     def _check_authorize(self, request: AuthorizePaymentRequest) -> None:
         if not same_wallet(request.caller_wallet, self._booking.customer_wallet):
             raise WrongCaller("only the booking's customer can ask for a payment authorization")
         if self._status is not S.PENDING_PAYMENT:
             raise WrongState(f"booking is {self._status.value}, not PENDING_PAYMENT")
+        if self._unpaid_cancel_reason is not None:
+            raise WrongState("the customer asked to cancel this booking; it cannot be paid")
         if workflow.now() >= self._payment_deadline:
             raise WrongState("the payment deadline has passed")
         if (
@@ -387,17 +410,26 @@ class BookingWorkflow:
 
     @workflow.update(name="report_transaction")
     async def report_transaction(self, request: ReportTransactionRequest) -> TransactionReport:
-        self._accepted_updates += 1
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
-            self._check_report(request)
-            self._reports += 1
+            # Recorded histories from before the trust boundary hold reports with no caller.
+            self._check_report(request, caller=workflow.patched(c.PATCH_TRUST_BOUNDARY))
+            party = self._reporter(request)
             if self._tx_already_applied(request.tx_hash):
                 # The poll (or the listener) got there first: acknowledge, nothing to watch.
+                self._spend(party, changed=False)
                 return TransactionReport(
                     tx_hash=request.tx_hash, kind=request.kind, monitoring_until=workflow.now()
                 )
-            if request.kind is TransactionKind.COMPLETION and self._status is S.PAID:
+            self._spend(party, changed=True)
+            self._reports[party.value] = self._reports.get(party.value, 0) + 1
+            # Since the trust-boundary patch a report only opens a window: the status moves
+            # when the chain says so, so a made-up hash changes nothing.
+            if (
+                request.kind is TransactionKind.COMPLETION
+                and self._status is S.PAID
+                and not workflow.patched(c.PATCH_TRUST_BOUNDARY)
+            ):
                 self._completion_tx = request.tx_hash
                 await self._transition(
                     S.PENDING_COMPLETION, "completion_reported", tx_hash=request.tx_hash
@@ -409,22 +441,63 @@ class BookingWorkflow:
 
     @report_transaction.validator
     def _validate_report_transaction(self, request: ReportTransactionRequest) -> None:
-        self._check_budget()
-        self._check_report(request)
+        self._check_report(request, caller=True)
+        self._check_budget(
+            self._reporter(request), changes=not self._tx_already_applied(request.tx_hash)
+        )
 
-    def _check_report(self, request: ReportTransactionRequest) -> None:
+    def _reporter(self, request: ReportTransactionRequest) -> CancellationRole:
+        """The party whose budget a report spends (operators: none)."""
+        return request.role or CancellationRole.CUSTOMER  # None only in old histories
+
+    def _check_report(self, request: ReportTransactionRequest, *, caller: bool) -> None:
         if not TX_HASH.match(request.tx_hash):
             raise InvalidRequest("tx_hash must be 0x followed by 64 hex digits")
         allowed = REPORTABLE.get(request.kind)
         if allowed is None:
             raise InvalidRequest(f"a {request.kind.value} transaction cannot be reported")
-        if self._reports >= c.MAX_REPORTED_TRANSACTIONS:
-            raise LimitReached("this booking has accepted its maximum of reported transactions")
+        if caller:
+            self._check_reporter(request)
         if self._tx_already_applied(request.tx_hash):
             return
+        party = self._reporter(request).value
+        if (
+            request.role is not CancellationRole.OPERATOR
+            and self._reports.get(party, 0) >= c.MAX_REPORTED_TRANSACTIONS
+        ):
+            raise LimitReached(f"this booking has accepted its maximum of reports from the {party}")
         if self._status not in allowed:
             raise WrongState(
                 f"a {request.kind.value} transaction does not fit a {self._status.value} booking"
+            )
+
+    def _check_reporter(self, request: ReportTransactionRequest) -> None:
+        """Only the party who can send a transaction of that kind on chain may report one."""
+        role = request.role
+        if role is None:
+            raise WrongCaller("a report must say who sends it")
+        if role is CancellationRole.OPERATOR:
+            if not request.wallet.strip():
+                raise WrongCaller("an operator report must name the operator")
+            return
+        wallet = (
+            self._booking.customer_wallet
+            if role is CancellationRole.CUSTOMER
+            else self._booking.provider_wallet
+        )
+        if not same_wallet(request.wallet, wallet):
+            raise WrongCaller(f"the caller is not this booking's {role.value}")
+        kind = request.kind
+        if kind is TransactionKind.PAYMENT and role is not CancellationRole.CUSTOMER:
+            raise WrongCaller("only the customer pays, so only the customer reports a payment")
+        if (
+            kind is TransactionKind.COMPLETION
+            and role is not CancellationRole.CUSTOMER
+            and workflow.now() < self._release_at
+        ):
+            raise WrongCaller(
+                "before the release time only the customer can complete, so only the customer "
+                "reports a completion"
             )
 
     def _tx_already_applied(self, tx_hash: str) -> bool:
@@ -433,16 +506,30 @@ class BookingWorkflow:
 
     @workflow.update(name="request_cancellation")
     async def request_cancellation(self, request: CancellationRequest) -> CancellationResult:
-        self._accepted_updates += 1
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_cancellation(request)
             reason = f"{request.role.value}: {request.reason}"
             if self._status is S.PENDING_PAYMENT:
+                if self._unpaid_cancel_reason is not None:
+                    self._spend(request.role, changed=False)
+                    return CancellationResult(status=self._status, cancels_at=self._cancels_at())
+                self._spend(request.role, changed=True)
+                live = self._live_payment_auth_until()
+                if live is not None and workflow.patched(c.PATCH_TRUST_BOUNDARY):
+                    # Cancelling now would leave a valid authorization behind: a payment made
+                    # with it lands on a closed booking and costs an operator refund. Close
+                    # once it can no longer be used; no new authorization meanwhile.
+                    self._unpaid_cancel_reason = reason
+                    self._payment_deadline = min(self._payment_deadline, live)
+                    await self._transition(S.PENDING_PAYMENT, "cancellation_requested", reason)
+                    self._bump_timers()
+                    return CancellationResult(status=self._status, cancels_at=self._cancels_at())
                 await self._transition(S.CANCELLED, "cancelled_unpaid", reason=reason)
                 self._arm_close_check()
                 return CancellationResult(status=self._status)
             reusable = self._reusable_cancel_auth(request.role)
+            self._spend(request.role, changed=reusable is None)
             if reusable is not None:
                 return CancellationResult(status=self._status, authorization=reusable)
             now = workflow.now()
@@ -453,6 +540,8 @@ class BookingWorkflow:
                 now=now,
             )
             self._cancel_splits.append(split)
+            role = request.role.value
+            self._cancel_auths_by[role] = self._cancel_auths_by.get(role, 0) + 1
             b = self._booking
             auth: CancellationAuthorization = await workflow.execute_activity(
                 c.SIGN_CANCELLATION_AUTHORIZATION,
@@ -461,7 +550,8 @@ class BookingWorkflow:
                     idempotency_key=f"{b.booking_id}:cancel:{len(self._cancel_splits)}",
                     chain_booking_id=b.chain_booking_id,
                     split=split,
-                    reason=request.reason,
+                    # The chain is public and permanent: a code there, the words in Postgres.
+                    reason=cancellation_reason(role).value,
                     expiry=int(
                         (
                             now + timedelta(seconds=self._policy.authorization_ttl_seconds)
@@ -484,8 +574,12 @@ class BookingWorkflow:
 
     @request_cancellation.validator
     def _validate_request_cancellation(self, request: CancellationRequest) -> None:
-        self._check_budget()
         self._check_cancellation(request)
+        if self._status is S.PENDING_PAYMENT:
+            changes = self._unpaid_cancel_reason is None
+        else:
+            changes = self._reusable_cancel_auth(request.role) is None
+        self._check_budget(request.role, changes=changes)
 
     def _check_cancellation(self, request: CancellationRequest) -> None:
         if not request.reason.strip() or len(request.reason) > MAX_REASON_LENGTH:
@@ -506,9 +600,13 @@ class BookingWorkflow:
             raise WrongState(f"a {self._status.value} booking cannot be cancelled now")
         if (
             self._reusable_cancel_auth(request.role) is None
-            and len(self._cancel_splits) >= c.MAX_CANCELLATION_AUTHORIZATIONS
+            and self._cancel_auths_by.get(request.role.value, 0)
+            >= c.MAX_CANCELLATION_AUTHORIZATIONS
         ):
-            raise LimitReached("this booking has issued its maximum of cancellation authorizations")
+            raise LimitReached(
+                f"this booking has issued its maximum of cancellation authorizations "
+                f"to the {request.role.value}"
+            )
 
     def _reusable_cancel_auth(self, role: CancellationRole) -> CancellationAuthorization | None:
         auth = self._cancel_auth
@@ -521,9 +619,21 @@ class BookingWorkflow:
             return auth
         return None
 
+    def _live_payment_auth_until(self) -> datetime | None:
+        """When the last payment authorization stops being usable on chain, if it still is.
+
+        The contract compares expiry with the block's timestamp, which lags wall time a little.
+        """
+        auth = self._payment_auth
+        if auth is None or auth.expires_at <= workflow.now():
+            return None
+        return auth.expires_at + c.AUTO_COMPLETE_MARGIN
+
+    def _cancels_at(self) -> datetime | None:
+        return self._payment_deadline if self._unpaid_cancel_reason is not None else None
+
     @workflow.update(name="emergency_cancel")
     async def emergency_cancel(self, request: EmergencyCancelRequest) -> EmergencyCancelResult:
-        self._accepted_updates += 1
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_emergency(request)
@@ -531,15 +641,14 @@ class BookingWorkflow:
                 return EmergencyCancelResult(status=self._status, tx_hash=self._refund_tx)
             reason = f"emergency by {request.operator}: {request.reason}"
             self._cancel_check_at = None
-            tx_hash = await self._send_refund(reason)
+            tx_hash = await self._send_refund(OnChainReason.EMERGENCY_REFUND)
             next_status = S.FAILED if self._status is S.FAILED else S.PENDING_CANCELLATION
             await self._transition(next_status, "emergency_cancel_sent", reason, tx_hash=tx_hash)
             return EmergencyCancelResult(status=self._status, tx_hash=tx_hash)
 
     @emergency_cancel.validator
     def _validate_emergency_cancel(self, request: EmergencyCancelRequest) -> None:
-        self._check_budget()
-        self._check_emergency(request)
+        self._check_emergency(request)  # never refused by a budget: operators can always refund
 
     def _check_emergency(self, request: EmergencyCancelRequest) -> None:
         if not request.operator.strip():
@@ -588,7 +697,6 @@ class BookingWorkflow:
     @workflow.update(name="redrive")
     async def redrive(self, request: RedriveRequest) -> RedriveResult:
         """Operator: for a FAILED booking, apply what the chain says, else retry the refund."""
-        self._accepted_updates += 1
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._check_redrive(request)
@@ -603,7 +711,7 @@ class BookingWorkflow:
             elif self._refund_sent:
                 action = "refund_pending"
             elif observation is not None and observation.onchain_status is OnChainStatus.PAID:
-                tx_hash = await self._send_refund(f"redrive by {request.operator}")
+                tx_hash = await self._send_refund(OnChainReason.REFUND_RESENT)
                 action = "refund_resent"
             else:
                 action = "chain_unreadable" if observation is None else "nothing_to_do"
@@ -620,7 +728,6 @@ class BookingWorkflow:
 
     @redrive.validator
     def _validate_redrive(self, request: RedriveRequest) -> None:
-        self._check_budget()
         self._check_redrive(request)
 
     def _check_redrive(self, request: RedriveRequest) -> None:
@@ -637,9 +744,28 @@ class BookingWorkflow:
         if not reason.strip() or len(reason) > MAX_REASON_LENGTH:
             raise InvalidRequest(f"reason must be 1..{MAX_REASON_LENGTH} characters")
 
-    def _check_budget(self) -> None:
-        if self._accepted_updates >= c.MAX_ACCEPTED_UPDATES:
-            raise LimitReached("this booking has accepted its maximum number of requests")
+    def _check_budget(self, role: CancellationRole, *, changes: bool) -> None:
+        """Each party has its own budget, so none can use up another's; operators have none.
+
+        Repeats that change nothing (a reused authorization, an applied transaction) do not
+        spend the budget for changes, but have a larger one of their own: they still add
+        history.
+        """
+        if role is CancellationRole.OPERATOR:
+            return
+        party = role.value
+        if changes and self._changes.get(party, 0) >= c.MAX_ACCEPTED_UPDATES:
+            raise LimitReached(
+                f"this booking has accepted its maximum of requests from the {party}"
+            )
+        if not changes and self._repeats.get(party, 0) >= c.MAX_REPEATED_UPDATES:
+            raise LimitReached(f"this booking has answered its maximum of repeats from the {party}")
+
+    def _spend(self, role: CancellationRole, *, changed: bool) -> None:
+        if role is CancellationRole.OPERATOR:
+            return
+        counts = self._changes if changed else self._repeats
+        counts[role.value] = counts.get(role.value, 0) + 1
 
     # --- chain events ----------------------------------------------------------------------
 
@@ -669,6 +795,9 @@ class BookingWorkflow:
             return
         if self._status is S.PENDING_PAYMENT:
             self._applied[event.key] = event
+            # A payment that beat a deferred cancellation wins: the booking is paid, and the
+            # customer can cancel it under the cancellation policy like any paid booking.
+            self._unpaid_cancel_reason = None
             await self._transition(S.PAID, "payment_confirmed", event=event)
             self._close_window()
             self._cancel_check_at = None
@@ -820,7 +949,7 @@ class BookingWorkflow:
         self._refund_sent = False
         self._refund_tx = None
         try:
-            await self._send_refund("re-sent: a reorg removed the settlement")
+            await self._send_refund(OnChainReason.REFUND_RESENT)
         except ActivityError as err:
             await self._transition(target, "refund_failed", str(err.cause)[:MAX_REASON_LENGTH])
             self._open_window(TransactionKind.REFUND, None)
@@ -857,7 +986,7 @@ class BookingWorkflow:
         if self._refund_sent:
             return
         try:
-            await self._send_refund(f"escalated: {reason}")
+            await self._send_refund(OnChainReason.ESCALATED_REFUND)
         except ActivityError as err:
             # Often the chain already settled it; the window looks, an operator can resend.
             await self._transition(S.FAILED, "refund_failed", str(err.cause)[:MAX_REASON_LENGTH])
@@ -865,14 +994,15 @@ class BookingWorkflow:
 
     # --- operator transactions -------------------------------------------------------------
 
-    async def _send_refund(self, reason: str) -> str | None:
+    async def _send_refund(self, reason: OnChainReason) -> str | None:
+        """emergencyCancelBooking with a code as its on-chain reason (the words stay off chain)."""
         b = self._booking
         result: OperatorTxResult = await workflow.execute_activity(
             c.SEND_EMERGENCY_CANCEL,
             OperatorTxRequest(
                 booking_id=b.booking_id,
                 chain_booking_id=b.chain_booking_id,
-                reason=reason[:MAX_REASON_LENGTH],
+                reason=reason.value,
             ),
             result_type=OperatorTxResult,
             start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
@@ -1048,7 +1178,11 @@ class BookingWorkflow:
         if not conclusive:
             self._payment_deadline = self._postpone()
             return
-        await self._transition(S.CANCELLED, "payment_timeout", "payment_timeout")
+        if self._unpaid_cancel_reason is not None:
+            # The customer's cancellation, waiting for the payment authorization to expire.
+            await self._transition(S.CANCELLED, "cancelled_unpaid", self._unpaid_cancel_reason)
+        else:
+            await self._transition(S.CANCELLED, "payment_timeout", "payment_timeout")
         self._close_window()
 
     async def _cancellation_expired(self) -> None:

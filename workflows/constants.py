@@ -84,10 +84,13 @@ SEND_RETRY = RetryPolicy(
 )
 
 # --- history bounds (see workflows/booking.py for the worst-case arithmetic) ---
-MAX_ACCEPTED_UPDATES = 40
+# Budgets are per party (customer, provider), so no party can spend another's; operator
+# updates (emergency_cancel, redrive, resync) are never refused by a budget.
+MAX_ACCEPTED_UPDATES = 40  # per party: updates that changed something
+MAX_REPEATED_UPDATES = 100  # per party: repeats that changed nothing still cost history
 MAX_PAYMENT_AUTHORIZATIONS = 8
-MAX_CANCELLATION_AUTHORIZATIONS = 4
-MAX_REPORTED_TRANSACTIONS = 8
+MAX_CANCELLATION_AUTHORIZATIONS = 4  # per requesting role
+MAX_REPORTED_TRANSACTIONS = 8  # per party
 MAX_AUTO_COMPLETE_ATTEMPTS = 3
 MAX_REJECTED_EVENTS_RECORDED = 20
 # completeService is refused until block.timestamp >= releaseTime; block time lags wall time.
@@ -99,3 +102,6 @@ MIN_REUSABLE_AUTHORIZATION = timedelta(seconds=60)
 PATCH_SETTLEMENT_FINALITY = "settlement-finality"
 # Booking and transition writes run as local activities (same worker, no task round trip).
 PATCH_LOCAL_DB_WRITES = "local-db-writes"
+# A reported transaction never changes the status; an unpaid booking with a live payment
+# authorization is cancelled when the authorization expires.
+PATCH_TRUST_BOUNDARY = "trust-boundary"

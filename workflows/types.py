@@ -297,8 +297,12 @@ class PaymentAuthorization:
 
 @dataclass(frozen=True, kw_only=True)
 class ReportTransactionRequest:
+    """``role``/``wallet`` say who reports: only the party who can send that transaction may."""
+
     tx_hash: str
     kind: TransactionKind
+    role: CancellationRole | None = None  # None: an unidentified caller, refused
+    wallet: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,6 +357,9 @@ class CancellationResult:
 
     status: BookingStatus
     authorization: CancellationAuthorization | None = None
+    # An unpaid booking whose payment authorization is still valid is cancelled when that
+    # authorization expires (so it can no longer be paid), not at once.
+    cancels_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

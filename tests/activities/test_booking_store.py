@@ -236,3 +236,30 @@ async def test_settlement_reorged_then_reapplied_is_live_once(store, sessions):
     assert mark.status is BlockchainEventStatus.PROCESSED
     row = await _one(sessions, select(Booking))
     assert row.status.value == "CANCELLED"
+
+
+@pytest.mark.parametrize("bad", ["svc\x00nul", "svc\ud800surrogate"])
+async def test_unstorable_text_fails_once_not_forever(store, sessions, bad):
+    """Poison input: data Postgres refuses is a non-retryable error, not an endless retry."""
+    env = ActivityEnvironment()
+    booking = dataclasses.replace(make_booking(), service_id=bad)
+    with pytest.raises(ApplicationError) as raised:
+        await env.run(store.record_booking, booking)
+    assert raised.value.non_retryable
+    assert raised.value.type == "InvalidActivityInput"
+    assert "cannot store this booking" in raised.value.message
+    # An honest booking right after it is stored as usual.
+    honest = make_booking()
+    await env.run(store.record_booking, honest)
+    row = await _one(sessions, select(Booking).where(Booking.id == uuid.UUID(honest.booking_id)))
+    assert row.status.value == "PENDING_PAYMENT"
+
+
+async def test_unstorable_reason_in_a_transition_fails_once(store, sessions):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    bad = _record(booking, 1, S.PENDING_PAYMENT, S.CANCELLED, "cancelled_unpaid", reason="a\x00b")
+    with pytest.raises(ApplicationError) as raised:
+        await env.run(store.apply_transition, bad)
+    assert raised.value.non_retryable

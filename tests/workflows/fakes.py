@@ -160,6 +160,7 @@ class FakeActivities:
     onchain_status: OnChainStatus = OnChainStatus.NONE
     tx_status: TxStatus = TxStatus.UNKNOWN
     complete_fails: bool = False
+    refuse_record: bool = False  # Postgres refuses the booking's data for good (poison input)
     on_observe: Callable[[ObserveRequest], None] | None = None
 
     def actions(self) -> list[str]:
@@ -168,6 +169,8 @@ class FakeActivities:
     @activity.defn(name=c.RECORD_BOOKING)
     async def record_booking(self, booking: BookingInput) -> None:
         self.records.append(booking)
+        if self.refuse_record:
+            raise ActivityRejected("Postgres cannot store this booking (SQLSTATE 22021)")
 
     @activity.defn(name=c.APPLY_TRANSITION)
     async def apply_transition(self, record: TransitionRecord) -> None:

@@ -63,7 +63,12 @@ async def test_poll_finds_a_payment_the_listener_missed_and_the_late_push_is_a_n
     tx = tx_hash()
     report = await handle.execute_update(
         BookingWorkflow.report_transaction,
-        ReportTransactionRequest(tx_hash=tx, kind=TransactionKind.PAYMENT),
+        ReportTransactionRequest(
+            tx_hash=tx,
+            kind=TransactionKind.PAYMENT,
+            role=CancellationRole.CUSTOMER,
+            wallet=CUSTOMER,
+        ),
     )
     assert report.monitoring_until > await harness.env.get_current_time()
     paid = payment_event(booking, tx=tx)
@@ -111,7 +116,12 @@ async def test_reverted_payment_tx_is_recorded_and_booking_stays_payable(harness
     tx = tx_hash()
     await handle.execute_update(
         BookingWorkflow.report_transaction,
-        ReportTransactionRequest(tx_hash=tx, kind=TransactionKind.PAYMENT),
+        ReportTransactionRequest(
+            tx_hash=tx,
+            kind=TransactionKind.PAYMENT,
+            role=CancellationRole.CUSTOMER,
+            wallet=CUSTOMER,
+        ),
     )
     harness.fakes.tx_status = TxStatus.REVERTED
     await harness.env.sleep(timedelta(seconds=35))
@@ -159,8 +169,15 @@ async def test_reported_completion_that_never_lands_does_not_block_auto_complete
     bogus = tx_hash()
     await handle.execute_update(
         BookingWorkflow.report_transaction,
-        ReportTransactionRequest(tx_hash=bogus, kind=TransactionKind.COMPLETION),
+        ReportTransactionRequest(
+            tx_hash=bogus,
+            kind=TransactionKind.COMPLETION,
+            role=CancellationRole.CUSTOMER,
+            wallet=CUSTOMER,
+        ),
     )
+    # A report never moves the status: the booking stays PAID until the chain says otherwise.
+    assert (await handle.query(BookingWorkflow.status)).status is S.PAID
     harness.fakes.tx_status = TxStatus.PENDING  # never mined
     await harness.env.sleep(timedelta(hours=3, minutes=1))
     operator_tx = "0x" + "c0" * 32
@@ -179,7 +196,6 @@ async def test_reported_completion_that_never_lands_does_not_block_auto_complete
     assert result.status is S.COMPLETED
     assert harness.fakes.actions() == [
         "payment_confirmed",
-        "completion_reported",
         "auto_complete_sent",
         "service_completed",
     ]

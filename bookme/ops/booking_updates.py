@@ -1,4 +1,4 @@
-"""``bookme emergency-cancel`` and ``bookme redrive``: operator updates on one booking workflow."""
+"""``bookme redrive``: an operator update on one booking workflow (emergency-cancel: emergency_refund)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from bookme.ops.deps import connect_temporal
 from bookme.ops.workflow_calls import execute_update, workflow_id_for
 from bookme.settings import Settings
 from workflows.reconcile_types import REDRIVE_UPDATE, RedriveRequest, RedriveResult
-from workflows.types import EmergencyCancelRequest, EmergencyCancelResult
 
-EMERGENCY_CANCEL_UPDATE = "emergency_cancel"
 T = TypeVar("T")
 
 
@@ -20,22 +18,6 @@ async def _update(
     client = await connect_temporal(settings)
     workflow_id = workflow_id_for(booking_ref)
     return workflow_id, await execute_update(client, workflow_id, update, request, result_type)
-
-
-async def emergency_cancel(
-    settings: Settings, booking_ref: str, *, operator: str, reason: str, out: IO[str]
-) -> int:
-    """Refund the escrowed amount in full to the customer through the booking workflow."""
-    workflow_id, result = await _update(
-        settings,
-        booking_ref,
-        EMERGENCY_CANCEL_UPDATE,
-        EmergencyCancelRequest(operator=operator, reason=reason),
-        EmergencyCancelResult,
-    )
-    sent = f"refund tx {result.tx_hash}" if result.tx_hash else "the chain had already settled it"
-    out.write(f"{workflow_id}: {result.status.value}; {sent}\n")
-    return 0
 
 
 async def redrive(

@@ -31,7 +31,10 @@ HELP: dict[str, tuple[str, str]] = {
     "emergency-cancel": (
         "refund a paid booking in full to its customer (operator key, on chain)",
         "Calls the booking workflow's emergency_cancel update, which sends "
-        "emergencyCancelBooking from the operator key and records the refund. Use it when a "
+        "emergencyCancelBooking from the operator key and records the refund. If the workflow "
+        "is closed, missing or refuses and the chain still shows the booking PAID, sends the "
+        "refund itself with the operator key (never twice: the chain is read first) and records "
+        "it in Postgres (booking_events; blockchain_events for an orphan payment). Use it when a "
         "booking must be unwound and neither party can cancel it (fraud, provider gone).",
     ),
     "redrive": (
@@ -88,7 +91,15 @@ def add_operator_commands(commands: Any) -> None:
     )
     for name in ("emergency-cancel", "redrive"):
         parser = add(name)
-        parser.add_argument("booking", help="booking id (UUID) or workflow id")
+        parser.add_argument(
+            "booking",
+            help="booking id (UUID) or workflow id"
+            + (
+                ", or the chain booking id of an orphan payment"
+                if name == "emergency-cancel"
+                else ""
+            ),
+        )
         parser.add_argument(
             "--reason",
             required=name == "emergency-cancel",
@@ -122,7 +133,8 @@ def _coroutine(
 
         return lambda: reconcile(settings, full=args.full, wait=args.wait, out=out)
     if command in ("emergency-cancel", "redrive"):
-        from bookme.ops.booking_updates import emergency_cancel, redrive
+        from bookme.ops.booking_updates import redrive
+        from bookme.ops.emergency_refund import emergency_cancel
 
         update = emergency_cancel if command == "emergency-cancel" else redrive
         return lambda: update(

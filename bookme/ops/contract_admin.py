@@ -39,6 +39,14 @@ def _owner_key(settings: Settings) -> TransactionKey:
         raise OpsError(str(exc)) from None
 
 
+def operator_key(settings: Settings) -> TransactionKey:
+    """The operator key (auto-complete, emergency refunds)."""
+    try:
+        return _key(settings.operator_key(), "operator", "OPERATOR")
+    except SettingsError as exc:
+        raise OpsError(str(exc)) from None
+
+
 def _pauser_key(settings: Settings) -> TransactionKey:
     """The operator key (usually at hand on the workers), else the owner key."""
     try:

@@ -25,4 +25,3 @@ class OnChainReason(StrEnum):
 def cancellation_reason(role: str) -> OnChainReason:
     """The code for a signed cancellation requested by ``role`` (customer/provider/operator)."""
     return OnChainReason(f"{role}_cancelled")
-

@@ -22,6 +22,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from chain.reason_codes import OnChainReason
     from workflows import constants as c
     from workflows.types import (
         ChainEventKind,
@@ -144,7 +145,7 @@ class OrphanPaymentWorkflow:
                 OperatorTxRequest(
                     booking_id="",
                     chain_booking_id=self._payment.chain_booking_id,
-                    reason="orphan_payment",
+                    reason=OnChainReason.ORPHAN_REFUND.value,
                 ),
                 result_type=OperatorTxResult,
                 start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,

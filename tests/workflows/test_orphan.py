@@ -44,7 +44,7 @@ async def test_orphan_payment_is_refunded_once_via_the_pushed_event(harness):
     result = await first.result()
     assert result.refunded
     assert len(harness.fakes.refunds_sent) == 1
-    assert harness.fakes.refunds_sent[0].reason == "orphan_payment"
+    assert harness.fakes.refunds_sent[0].reason == "orphan_refund"
     assert [r.action for r in harness.fakes.orphan_records] == [
         "orphan_payment_detected",
         "orphan_refund_sent",

@@ -63,7 +63,12 @@ async def _paid(stack: Stack) -> str:
     tx = stack.pay(auth)
     await handle.execute_update(
         "report_transaction",
-        ReportTransactionRequest(tx_hash=tx, kind=TransactionKind.PAYMENT),
+        ReportTransactionRequest(
+            tx_hash=tx,
+            kind=TransactionKind.PAYMENT,
+            role=CancellationRole.CUSTOMER,
+            wallet=booking.customer_wallet,
+        ),
     )
     await _until_status(stack, handle.id, S.PAID)
     return handle.id

@@ -192,7 +192,12 @@ async def test_pay_then_customer_completes(stack):
     tx = stack.pay(auth)
     await handle.execute_update(
         BookingWorkflow.report_transaction,
-        ReportTransactionRequest(tx_hash=tx, kind=TransactionKind.PAYMENT),
+        ReportTransactionRequest(
+            tx_hash=tx,
+            kind=TransactionKind.PAYMENT,
+            role=CancellationRole.CUSTOMER,
+            wallet=booking.customer_wallet,
+        ),
     )
     r = stack.escrow.roles
     receipt = stack.escrow.complete(booking.chain_booking_id, r.customer)
@@ -204,7 +209,12 @@ async def test_pay_then_customer_completes(stack):
         view = await handle.query(BookingWorkflow.status)
     await handle.execute_update(
         BookingWorkflow.report_transaction,
-        ReportTransactionRequest(tx_hash=done_tx, kind=TransactionKind.COMPLETION),
+        ReportTransactionRequest(
+            tx_hash=done_tx,
+            kind=TransactionKind.COMPLETION,
+            role=CancellationRole.CUSTOMER,
+            wallet=booking.customer_wallet,
+        ),
     )
     result = await handle.result()
     assert result.status is S.COMPLETED
@@ -219,7 +229,7 @@ async def test_pay_then_customer_completes(stack):
     assert row.status.value == "COMPLETED"
     assert row.blockchain_tx_hash == tx
     assert row.completion_tx_hash == done_tx
-    assert kinds == ["created", "payment_confirmed", "completion_reported", "service_completed"]
+    assert kinds == ["created", "payment_confirmed", "service_completed"]
     assert [e.amount_units for e in earnings] == [90 * USDC]
     assert [f.platform_amount_units for f in fees] == [10 * USDC]
 
@@ -389,14 +399,24 @@ async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fre
         )
         await handle.execute_update(
             BookingWorkflow.report_transaction,
-            ReportTransactionRequest(tx_hash=stack.pay(auth), kind=TransactionKind.PAYMENT),
+            ReportTransactionRequest(
+                tx_hash=stack.pay(auth),
+                kind=TransactionKind.PAYMENT,
+                role=CancellationRole.CUSTOMER,
+                wallet=booking.customer_wallet,
+            ),
         )
         await _wait_status(handle, S.PAID)
         receipt = stack.escrow.complete(booking.chain_booking_id, stack.escrow.roles.customer)
         done_tx = "0x" + bytes(receipt["transactionHash"]).hex()
         await handle.execute_update(
             BookingWorkflow.report_transaction,
-            ReportTransactionRequest(tx_hash=done_tx, kind=TransactionKind.COMPLETION),
+            ReportTransactionRequest(
+                tx_hash=done_tx,
+                kind=TransactionKind.COMPLETION,
+                role=CancellationRole.CUSTOMER,
+                wallet=booking.customer_wallet,
+            ),
         )
         await _wait_status(handle, S.COMPLETED)
 

@@ -7,6 +7,7 @@ that the honest parties (and the operator) can still do everything the policy al
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -34,8 +35,8 @@ from workflows.types import (
 )
 
 S = BookingStatus
-AS_CUSTOMER = {"role": CancellationRole.CUSTOMER, "wallet": CUSTOMER}
-AS_PROVIDER = {"role": CancellationRole.PROVIDER, "wallet": PROVIDER}
+AS_CUSTOMER: dict[str, Any] = {"role": CancellationRole.CUSTOMER, "wallet": CUSTOMER}
+AS_PROVIDER: dict[str, Any] = {"role": CancellationRole.PROVIDER, "wallet": PROVIDER}
 
 
 async def _rejected(handle, update, request) -> tuple[str, str]:
@@ -53,7 +54,7 @@ async def _paid(harness, **kwargs):
     return booking, handle
 
 
-def _cancel(role: dict, reason: str = "cannot make it") -> CancellationRequest:
+def _cancel(role: dict[str, Any], reason: str = "cannot make it") -> CancellationRequest:
     return CancellationRequest(reason=reason, **role)
 
 

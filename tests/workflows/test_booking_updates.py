@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -84,7 +85,7 @@ async def test_authorize_payment_rejected_once_paid(harness):
 async def test_report_transaction_validates_hash_and_state(harness):
     booking = await harness.booking()
     handle = await harness.start(booking)
-    customer = {"role": CancellationRole.CUSTOMER, "wallet": CUSTOMER}
+    customer: dict[str, Any] = {"role": CancellationRole.CUSTOMER, "wallet": CUSTOMER}
     kind, _ = await _rejected(
         handle,
         BookingWorkflow.report_transaction,

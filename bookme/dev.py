@@ -110,7 +110,11 @@ async def _chain_setup(settings: Settings, endpoints: ServiceEndpoints) -> Chain
         if endpoints.embedded["anvil"]:
             roles = DevRoles.from_accounts(endpoints.dev_accounts)
             deployment, fresh = await ensure_deployed(
-                client, roles, settings.deployment_file, fee_policy_from_settings(settings)
+                client,
+                roles,
+                settings.deployment_file,
+                fee_policy_from_settings(settings),
+                owner_delay_seconds=settings.owner_timelock_delay_seconds,
             )
             return ChainSetup(deployment=deployment, roles=roles, freshly_deployed=fresh)
         if not settings.deployment_file.exists():

@@ -10,6 +10,7 @@ from eth_account import Account
 
 from bookme.embedded.anvil import DevAccount
 from bookme.settings import Settings
+from chain.artifacts import load_artifact
 from chain.client import ChainClient
 from chain.deploy import (
     Deployment,
@@ -63,10 +64,16 @@ class DevRoles:
 
 
 async def ensure_deployed(
-    client: ChainClient, roles: DevRoles, deployment_file: Path, fee_policy: FeePolicy
+    client: ChainClient,
+    roles: DevRoles,
+    deployment_file: Path,
+    fee_policy: FeePolicy,
+    *,
+    owner_delay_seconds: int | None = None,
 ) -> tuple[Deployment, bool]:
     """The deployment in ``deployment_file`` if the chain still has it, else a fresh one.
 
+    A deployment of an older contract (the committed artifacts changed since) is replaced too.
     Returns the deployment and whether it was just made.
     """
     if deployment_file.exists():
@@ -79,7 +86,10 @@ async def ensure_deployed(
                 usdc_address=existing.usdc,
                 fee_policy=fee_policy,
             )
-            if existing.signer == roles.signer.address:
+            current = load_artifact("BookingEscrow").sources_sha256
+            if existing.contracts_sha256 != current:
+                log.info("devchain.redeploy", reason="the escrow contract changed")
+            elif existing.signer == roles.signer.address:
                 return existing, False
         except DeploymentMismatch as exc:
             log.info("devchain.redeploy", reason=str(exc))
@@ -91,6 +101,7 @@ async def ensure_deployed(
         treasury_address=roles.treasury.address,
         fund=[w.address for w in roles.wallets],
         amount_units=TEST_WALLET_USDC_UNITS,
+        owner_delay_seconds=owner_delay_seconds,
     )
     deployment.write_json(deployment_file)
     return deployment, True
@@ -104,7 +115,11 @@ async def deploy_for_local_chain(settings: Settings, *, keep_existing: bool) -> 
         if not keep_existing:
             settings.deployment_file.unlink(missing_ok=True)
         deployment, _ = await ensure_deployed(
-            client, roles, settings.deployment_file, fee_policy_from_settings(settings)
+            client,
+            roles,
+            settings.deployment_file,
+            fee_policy_from_settings(settings),
+            owner_delay_seconds=settings.owner_timelock_delay_seconds,
         )
         return deployment
     finally:

@@ -1,4 +1,11 @@
-"""Deploying MockUSDC + BookingEscrow (local chains), the deployment file, and the startup check."""
+"""Deploying MockUSDC + BookingEscrow (local chains), the deployment file, and the startup check.
+
+The escrow's owner is always an OwnerTimelock (OpenZeppelin TimelockController without an
+admin) whose proposer, canceller and executor is the owner account: every owner change
+(signer, operator, treasury, fee policy, unpause, owed redirects) is scheduled in public and
+runs only after the timelock's delay. A zero delay keeps dev and tests fast and is refused
+off local chains.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ from chain.sender import SenderConfig, TransactionSender
 log = structlog.get_logger(__name__)
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+# Off local chains, when no delay is configured: two days to notice and cancel a bad change.
+DEFAULT_OWNER_DELAY_SECONDS = 48 * 3600
 EXPECTED_DOMAIN_NAME = "BookingEscrow"
 EXPECTED_DOMAIN_VERSION = "1"
 
@@ -42,6 +51,14 @@ class Deployment:
     operator: str
     treasury: str
     mock_usdc: bool
+    # The escrow's owner (an OwnerTimelock), the account that schedules and executes through it,
+    # and its delay. Empty in files written before the timelock existed.
+    timelock: str = ""
+    owner: str = ""
+    owner_delay_seconds: int = 0
+    # contracts/*.sol hash the escrow was built from (chain/artifacts): a dev chain redeploys
+    # when the committed contract changed.
+    contracts_sha256: str = ""
 
     def write_json(self, path: Path) -> None:
         """Write atomically (temp file + rename) so a reader never sees half a file."""
@@ -63,6 +80,10 @@ class Deployment:
             operator=address(data["operator"]),
             treasury=address(data["treasury"]),
             mock_usdc=bool(data["mock_usdc"]),
+            timelock=address(data["timelock"]) if data.get("timelock") else "",
+            owner=address(data["owner"]) if data.get("owner") else "",
+            owner_delay_seconds=int(data.get("owner_delay_seconds", 0)),
+            contracts_sha256=str(data.get("contracts_sha256", "")),
         )
 
 
@@ -74,6 +95,24 @@ async def _deploy_contract(sender: TransactionSender, name: str, *args: Any) -> 
         raise DeploymentError(f"deploying {name} failed in transaction {sent.tx_hash}")
     log.info("contract_deployed", contract=name, address=receipt.contract_address)
     return receipt.contract_address, receipt.block_number
+
+
+def owner_delay_for_chain(chain_id: int, configured: int | None) -> int:
+    """The OwnerTimelock delay to deploy with: ``configured``, else 0 locally and 48 h elsewhere.
+
+    A zero delay is refused off local chains: it would let one leaked owner key move the escrow
+    at once, which is what the timelock exists to prevent.
+    """
+    local = chain_id in LOCAL_CHAIN_IDS
+    delay = configured if configured is not None else (0 if local else DEFAULT_OWNER_DELAY_SECONDS)
+    if delay < 0:
+        raise DeploymentError(f"the owner timelock delay cannot be negative ({delay})")
+    if delay == 0 and not local:
+        raise DeploymentError(
+            f"refusing an owner timelock delay of 0 on chain {chain_id}: only local chains "
+            f"{sorted(LOCAL_CHAIN_IDS)} may skip the delay"
+        )
+    return delay
 
 
 async def deploy_local(
@@ -88,9 +127,14 @@ async def deploy_local(
     fund_eth_wei: int = 0,
     usdc_address: str | None = None,
     owner_address: str | None = None,
+    owner_delay_seconds: int | None = None,
     sender_config: SenderConfig | None = None,
 ) -> Deployment:
     """Deploy the escrow (and MockUSDC unless ``usdc_address`` is given), fund test wallets.
+
+    The escrow is owned by a new OwnerTimelock with ``owner_delay_seconds`` (see
+    ``owner_delay_for_chain``) whose proposer and executor is ``owner_address`` (default: the
+    deployer; a multisig in production).
 
     Each ``fund`` wallet gets ``amount_units`` of MockUSDC and, if ``fund_eth_wei`` > 0, that
     much native currency from the deployer (for gas).
@@ -107,10 +151,13 @@ async def deploy_local(
         )
     if fund and usdc_address is not None:
         raise DeploymentError("funding wallets needs the MockUSDC this command deploys")
+    owner_delay = owner_delay_for_chain(chain_id, owner_delay_seconds)
+    owner = address(owner_address or key.address)
     sender = TransactionSender(client, key, chain_id=chain_id, config=sender_config)
     mock = usdc_address is None
     if usdc_address is None:
         usdc_address, _ = await _deploy_contract(sender, "MockUSDC")
+    timelock, _ = await _deploy_contract(sender, "OwnerTimelock", owner_delay, [owner], [owner])
     escrow, block_number = await _deploy_contract(
         sender,
         "BookingEscrow",
@@ -118,7 +165,7 @@ async def deploy_local(
         address(signer_address),
         address(operator_address),
         address(treasury_address),
-        address(owner_address or key.address),
+        timelock,
     )
     if fund:
         usdc_abi = ContractAbi(load_artifact("MockUSDC").abi)
@@ -145,12 +192,18 @@ async def deploy_local(
         operator=address(operator_address),
         treasury=address(treasury_address),
         mock_usdc=mock,
+        timelock=timelock,
+        owner=owner,
+        owner_delay_seconds=owner_delay,
+        contracts_sha256=load_artifact("BookingEscrow").sources_sha256,
     )
     log.info(
         "deployment_done",
         chain_id=chain_id,
         escrow=escrow,
         usdc=deployment.usdc,
+        timelock=timelock,
+        owner_delay_seconds=owner_delay,
         funded=len(fund),
         block_number=block_number,
     )

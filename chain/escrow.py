@@ -175,6 +175,10 @@ class EscrowReader:
         (value,) = await self.contract.view(name)
         return address(value)
 
+    async def owner(self) -> str:
+        """The escrow's owner: an OwnerTimelock in every deployment chain/deploy.py makes."""
+        return await self._address_view("owner")
+
     async def signer(self) -> str:
         return await self._address_view("signer")
 
@@ -182,6 +186,7 @@ class EscrowReader:
         return await self._address_view("operator")
 
     async def treasury(self) -> str:
+        """The treasury new bookings pay their fee to (each booking keeps the one of its payment)."""
         return await self._address_view("treasury")
 
     async def usdc_address(self) -> str:

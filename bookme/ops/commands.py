@@ -49,14 +49,30 @@ HELP: dict[str, tuple[str, str]] = {
         "payments must stop now: signer key leaked, invariant broken, contract bug suspected.",
     ),
     "unpause": (
-        "unpause the escrow contract (owner key)",
-        "Accepts payments again. Use it once the cause of the pause is fixed and verified.",
+        "unpause the escrow contract (owner key, through the owner timelock)",
+        "Accepts payments again. Scheduled on the owner timelock: runs at once when its delay "
+        "is 0, otherwise prints when `bookme owner-execute` can run it. Use it once the cause "
+        "of the pause is fixed and verified.",
     ),
     "rotate-signer": (
-        "point the contract's EIP-712 signer at a new key (owner key)",
-        "Sends setSigner(address of the new key) from the owner key and verifies it on chain. "
+        "point the contract's EIP-712 signer at a new key (owner key, through the owner timelock)",
+        "Schedules setSigner(address of the new key) on the owner timelock (executed at once "
+        "when its delay is 0, else later with `bookme owner-execute`) and verifies it on chain. "
         "The key itself is never printed. Afterwards the command says which setting to change "
-        "on the workers. Use it when the signer key leaked or on a scheduled rotation.",
+        "on the workers. Use it when the signer key leaked (after revoke-signer) or on a "
+        "scheduled rotation.",
+    ),
+    "revoke-signer": (
+        "disable the contract's signer at once (operator or owner key)",
+        "Sends revokeSigner: every payment and cancellation authorization is refused from the "
+        "next block; completion, emergency refunds and withdrawals go on. Use it the moment "
+        "the signer key may have leaked; then rotate-signer sets a new one after the delay.",
+    ),
+    "owner-execute": (
+        "execute an owner call scheduled on the owner timelock (owner key)",
+        "Runs the operation the unpause/rotate-signer step scheduled, once the timelock's "
+        "delay has passed; refuses before that. Use it when the schedule step's time has come, "
+        "with the operation id and --from-block it printed.",
     ),
     "replay": (
         "replay a workflow's history against the current workflow code",
@@ -114,6 +130,15 @@ def add_operator_commands(commands: Any) -> None:
     add("rotate-signer").add_argument(
         "--new-key-file", type=Path, required=True, help="file holding the new signer's private key"
     )
+    add("revoke-signer")
+    execute = add("owner-execute")
+    execute.add_argument("operation", help="the timelock operation id (0x + 64 hex)")
+    execute.add_argument(
+        "--from-block",
+        type=int,
+        default=0,
+        help="block the operation was scheduled in or before (printed by the schedule step)",
+    )
     add("replay").add_argument("booking", help="booking id (UUID) or workflow id")
     add("retention").add_argument(
         "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
@@ -148,6 +173,16 @@ def _coroutine(
         from bookme.ops.contract_admin import rotate_signer
 
         return lambda: rotate_signer(settings, new_key_file=args.new_key_file, out=out)
+    if command == "revoke-signer":
+        from bookme.ops.contract_admin import revoke_signer
+
+        return lambda: revoke_signer(settings, out=out)
+    if command == "owner-execute":
+        from bookme.ops.contract_admin import execute_owner_operation
+
+        return lambda: execute_owner_operation(
+            settings, operation_id=args.operation, from_block=args.from_block, out=out
+        )
     if command == "replay":
         from bookme.ops.replay import replay
 

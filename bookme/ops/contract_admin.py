@@ -1,8 +1,10 @@
-"""``bookme pause|unpause|rotate-signer``: owner/operator transactions on the escrow contract.
+"""``bookme pause|unpause|rotate-signer|revoke-signer|owner-execute``: escrow admin transactions.
 
-Who may call what (contracts/BookingEscrow.sol): ``pause`` the owner or the operator;
-``unpause`` and ``setSigner`` the owner only. Keys come from Settings or a file and are never
-printed; only their addresses are.
+Who may call what (contracts/BookingEscrow.sol): ``pause`` and ``revokeSigner`` the operator
+(or owner), at once, since they move no money; ``unpause`` and ``setSigner`` the owner only,
+which is the escrow's OwnerTimelock: the owner key schedules them and they run after its delay
+(at once when the delay is 0, else via ``owner-execute``; bookme/ops/owner_calls.py). Keys come
+from Settings or a file and are never printed; only their addresses are.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic import SecretStr
 
 from bookme.ops.deps import escrow_reader
 from bookme.ops.errors import OpsError, Refused
+from bookme.ops.owner_calls import owner_call, owner_execute, report_scheduled
 from bookme.settings import Settings, SettingsError
 from chain.errors import ExecutionReverted
 from chain.escrow import EscrowReader
@@ -89,7 +92,14 @@ async def set_paused(settings: Settings, *, paused: bool, out: IO[str]) -> int:
         if await escrow.paused() == paused:
             out.write(f"escrow {escrow.address} is already {'paused' if paused else 'unpaused'}\n")
             return 0
-        tx = await _send(settings, escrow, key, "pause" if paused else "unpause")
+        if paused:
+            tx = await _send(settings, escrow, key, "pause")
+        else:
+            result = await owner_call(settings, escrow, key, "unpause")
+            if not result.executed:
+                report_scheduled(result, f"unpausing escrow {escrow.address}", out)
+                return 0
+            tx = result.tx_hash
         now = await escrow.paused()
     out.write(f"escrow {escrow.address} paused={now} (tx {tx}, sent by {key.address})\n")
     return 0
@@ -115,7 +125,16 @@ async def rotate_signer(settings: Settings, *, new_key_file: Path, out: IO[str])
         if previous.lower() == new_signer.lower():
             out.write(f"the contract's signer already is {new_signer}\n")
         else:
-            tx = await _send(settings, escrow, owner, "setSigner", new_signer)
+            result = await owner_call(settings, escrow, owner, "setSigner", new_signer)
+            if not result.executed:
+                report_scheduled(result, f"setSigner({new_signer})", out)
+                out.write(
+                    "Once it has executed: on every worker set BOOKME_SIGNER_KEY_FILE="
+                    f"{new_key_file.resolve()} and restart them. Meanwhile `bookme revoke-signer` "
+                    "stops a leaked signer key at once.\n"
+                )
+                return 0
+            tx = result.tx_hash
             current = await escrow.signer()
             if current.lower() != new_signer.lower():
                 raise OpsError(f"setSigner mined ({tx}) but the contract reports signer {current}")
@@ -127,5 +146,36 @@ async def rotate_signer(settings: Settings, *, new_key_file: Path, out: IO[str])
         f"{new_key_file.resolve()} (and unset BOOKME_SIGNER_PRIVATE_KEY), then restart the workers.\n"
         "Until they restart, authorizations they sign with the old key are refused by the contract;\n"
         "customers holding an unused old authorization must request a new one.\n"
+    )
+    return 0
+
+
+async def revoke_signer(settings: Settings, *, out: IO[str]) -> int:
+    """Disable the contract's signer now (operator key): every authorization is refused."""
+    key = _pauser_key(settings)
+    async with escrow_reader(settings) as escrow:
+        previous = await escrow.signer()
+        if int(previous, 16) == 0:
+            out.write(f"escrow {escrow.address} has no signer (already revoked)\n")
+            return 0
+        tx = await _send(settings, escrow, key, "revokeSigner")
+    out.write(
+        f"signer {previous} revoked on escrow {escrow.address} (tx {tx}, sent by {key.address}).\n"
+        "Every payment and cancellation authorization is refused now; completion, emergency "
+        "refunds and withdrawals go on. Set a new signer with `bookme rotate-signer` (owner, "
+        "through the timelock's delay).\n"
+    )
+    return 0
+
+
+async def execute_owner_operation(
+    settings: Settings, *, operation_id: str, from_block: int, out: IO[str]
+) -> int:
+    """Execute an owner call scheduled on the timelock, once its delay has passed."""
+    owner = _owner_key(settings)
+    async with escrow_reader(settings) as escrow:
+        result = await owner_execute(settings, escrow, owner, operation_id, from_block=from_block)
+    out.write(
+        f"operation {operation_id} executed on escrow {escrow.address} (tx {result.tx_hash})\n"
     )
     return 0

@@ -15,11 +15,13 @@ from chain.deploy import (
     Deployment,
     deploy_local,
     fee_policy_from_settings,
+    owner_delay_for_chain,
     verify_deployment,
 )
-from chain.errors import DeploymentError, DeploymentMismatch
+from chain.errors import DeploymentError, DeploymentMismatch, ExecutionReverted
 from chain.escrow import EscrowReader, FeePolicy
 from chain.sender import SenderConfig
+from chain.timelock import OwnerTimelock
 from tests.chain.rpc_proxy import ScriptedRpcServer
 
 FAST = SenderConfig(poll_interval_seconds=0.02)
@@ -119,8 +121,66 @@ async def test_uses_a_given_usdc_and_owner(fresh_chain: AnvilNode, client: Chain
     assert second.mock_usdc is False
     assert second.escrow != first.escrow
     reader = EscrowReader(client, second.escrow)
-    (actual_owner,) = await reader.contract.view("owner")
-    assert actual_owner.lower() == owner.lower()
+    # The escrow's owner is its timelock; the given owner account proposes and executes there.
+    assert await reader.owner() == second.timelock
+    assert second.owner == owner
+    assert await OwnerTimelock(client, second.timelock).is_proposer(owner)
+    assert not await OwnerTimelock(client, second.timelock).is_proposer(
+        fresh_chain.accounts[0].address
+    )
+
+
+@pytest.mark.integration
+async def test_the_escrow_is_owned_by_a_timelock_with_the_configured_delay(
+    fresh_chain: AnvilNode, client: ChainClient, tmp_path: Path
+):
+    deployment = await deploy(fresh_chain, client, owner_delay_seconds=7200)
+    reader = EscrowReader(client, deployment.escrow)
+    timelock = OwnerTimelock(client, deployment.timelock)
+    assert await reader.owner() == deployment.timelock
+    assert await timelock.min_delay() == 7200
+    assert deployment.owner_delay_seconds == 7200
+    assert deployment.owner == deployment.deployer
+    path = tmp_path / "deployment.json"
+    deployment.write_json(path)
+    assert Deployment.read_json(path) == deployment
+
+    # The deployer (owner account) cannot change a role directly: only through the timelock.
+    with pytest.raises(ExecutionReverted) as refused:
+        await client.estimate_gas(
+            {
+                "from": deployment.deployer,
+                "to": deployment.escrow,
+                "data": reader.contract.abi.encode_call("setSigner", deployment.deployer),
+            }
+        )
+    assert reader.contract.abi.explain(refused.value).error_name == "OwnableUnauthorizedAccount"
+
+
+def test_owner_delay_defaults_to_zero_locally_and_two_days_elsewhere():
+    assert owner_delay_for_chain(31337, None) == 0
+    assert owner_delay_for_chain(1337, 60) == 60
+    assert owner_delay_for_chain(8453, None) == 48 * 3600
+    assert owner_delay_for_chain(84532, 3600) == 3600
+    with pytest.raises(DeploymentError, match="owner timelock delay of 0 on chain 8453"):
+        owner_delay_for_chain(8453, 0)
+
+
+async def test_refuses_a_zero_owner_delay_on_a_public_chain():
+    base_mainnet = ScriptedRpcServer("base", lambda method, params: "0x2105")
+    async with ChainClient([await base_mainnet.start()]) as client:
+        with pytest.raises(DeploymentError, match="owner timelock delay of 0"):
+            await deploy_local(
+                client,
+                "0x" + "11" * 32,
+                signer_address="0x" + "22" * 20,
+                operator_address="0x" + "33" * 20,
+                treasury_address="0x" + "44" * 20,
+                usdc_address="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                owner_delay_seconds=0,
+            )
+    await base_mainnet.stop()
+    assert base_mainnet.calls == [("base", "eth_chainId")]  # nothing was signed or sent
 
 
 async def test_refuses_mock_usdc_on_a_public_chain():

@@ -68,7 +68,9 @@ def test_a_blocklisted_party_cannot_move_its_owed_balance_to_another_address(
 
     # The old withdrawOwed(to) let it name a clean address; now there is no such parameter,
     # and the one function that takes a destination is the owner's.
-    assert [f["inputs"] for f in escrow.escrow.abi if f.get("name") == "withdrawOwed"] == [[]]
+    assert [f["inputs"] for f in escrow.escrow_artifact.abi if f.get("name") == "withdrawOwed"] == [
+        []
+    ]
     escrow.expect_revert("AccountBlocklisted", escrow.fail_as(r.provider, c.withdrawOwed()))
     escrow.expect_revert(
         "OwnableUnauthorizedAccount",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bookme.devchain import (
@@ -10,6 +12,7 @@ from bookme.devchain import (
     anvil_default_accounts,
     ensure_deployed,
 )
+from chain.artifacts import load_artifact
 from chain.client import ChainClient
 from chain.escrow import EscrowReader, FeePolicy
 
@@ -44,5 +47,24 @@ async def test_deploy_once_then_reuse_then_redeploy_on_a_reset_chain(fresh_chain
         redeployed, fresh = await ensure_deployed(client, roles, path, POLICY)
         assert fresh is True
         assert await client.get_code(redeployed.escrow)
+    finally:
+        await client.close()
+
+
+async def test_a_deployment_of_an_older_contract_is_replaced(fresh_chain, tmp_path):
+    roles = DevRoles.from_accounts(fresh_chain.accounts)
+    path = tmp_path / "deployment.json"
+    client = ChainClient([fresh_chain.http_url], expected_chain_id=31337)
+    try:
+        first, _ = await ensure_deployed(client, roles, path, POLICY)
+        # The file as an earlier contract version left it: the chain still has that escrow.
+        stale = dataclasses.replace(first, contracts_sha256="0" * 64)
+        stale.write_json(path)
+
+        replaced, fresh = await ensure_deployed(client, roles, path, POLICY)
+
+        assert fresh is True
+        assert replaced.escrow != first.escrow
+        assert replaced.contracts_sha256 == load_artifact("BookingEscrow").sources_sha256
     finally:
         await client.close()

@@ -59,7 +59,7 @@ async def describe(client: Client, workflow_id: str) -> WorkflowExecutionDescrip
 
 async def booking_view(client: Client, workflow_id: str) -> BookingView:
     """The booking workflow's ``status`` query (works on closed workflows too)."""
-    handle = client.get_workflow_handle_for(BookingWorkflow.run, workflow_id)
+    handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.query(BookingWorkflow.status)
     except RPCError as exc:

@@ -11,9 +11,10 @@ from temporalio import activity
 
 from activities.chain_events import signal_from_event
 from chain.client import ChainClient
-from chain.errors import BookingStateError, ExecutionReverted, TransactionError
+from chain.errors import BookingStateError, ExecutionReverted, InvalidReason, TransactionError
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.events import ESCROW_EVENT_TOPICS, DecodedEvent, decode_escrow_logs
+from chain.reason_codes import OnChainReason
 from chain.sender import OperatorSender, OperatorTxStatus
 from chain.sender import OperatorTxResult as ChainTxResult
 from workflows import constants as c
@@ -132,7 +133,7 @@ class ChainActivities:
     async def send_emergency_cancel(self, request: OperatorTxRequest) -> OperatorTxResult:
         """emergencyCancelBooking (full refund to the customer) from the operator key."""
         operator = self._require_operator()
-        reason = request.reason or "emergency"
+        reason = request.reason or OnChainReason.EMERGENCY_REFUND
         result = await _operator_call(operator.emergency_cancel(request.chain_booking_id, reason))
         return _result(result, "emergencyCancelBooking")
 
@@ -146,7 +147,7 @@ async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
             if done:
                 return task.result()
             activity.heartbeat()
-    except (BookingStateError, ExecutionReverted) as exc:
+    except (BookingStateError, ExecutionReverted, InvalidReason) as exc:
         # Final for this attempt. "ReleaseTimeNotReached" (the chain's clock lags ours) is
         # not final for the booking: the workflow records auto_complete_failed and tries
         # again after a monitoring window, which beats minutes of activity backoff.

@@ -21,6 +21,8 @@ from chain.eip712 import (
     sign_cancellation_authorization,
 )
 from chain.eip712 import CancellationAuthorization as ChainCancellation
+from chain.errors import InvalidReason
+from chain.reason_codes import onchain_reason
 from db.models import SignatureNonce
 from db.nonces import reserve_nonce
 from db.statuses import NonceKind
@@ -159,6 +161,10 @@ class Signer:
         """A CancellationAuthorization (the policy's split) for cancelBooking."""
         key = self._require_key()
         booking_id = _uuid(request.booking_id)
+        try:
+            onchain_reason(request.reason)  # checked before a nonce is reserved
+        except InvalidReason as exc:
+            raise ActivityRejected(f"cannot sign cancellation authorization: {exc}") from None
         expires_at = datetime.fromtimestamp(request.expiry, UTC)
         split = request.split
 

@@ -25,6 +25,8 @@ from eth_utils.address import is_checksum_address
 from eth_utils.crypto import keccak
 from pydantic import SecretStr
 
+from chain.reason_codes import MAX_ONCHAIN_REASON_BYTES
+
 DOMAIN_NAME = "BookingEscrow"
 DOMAIN_VERSION = "1"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -222,9 +224,15 @@ class CancellationAuthorization:
         if not isinstance(self.reason, str):
             raise TypedDataError(f"reason must be a string, got {type(self.reason).__name__}")
         try:
-            self.reason.encode("utf-8")
+            encoded = self.reason.encode("utf-8")
         except UnicodeEncodeError:
             raise TypedDataError("reason must be encodable as UTF-8") from None
+        # The contract refuses a longer reason: it is a short code, never free text.
+        if len(encoded) > MAX_ONCHAIN_REASON_BYTES:
+            raise TypedDataError(
+                f"reason is {len(encoded)} bytes; the contract takes at most "
+                f"{MAX_ONCHAIN_REASON_BYTES} (a reason code, chain/reason_codes.py)"
+            )
 
     @property
     def total(self) -> int:

@@ -12,6 +12,7 @@
     │   ├── ExecutionReverted      eth_call / eth_estimateGas reverted (data + decoded custom error)
     │   └── LogQueryTooLarge       eth_getLogs range/result limit (suggested range when given)
     ├── EventDecodeError           a log is not one of the escrow's events or is malformed
+    ├── InvalidReason              an on-chain reason that is not a reason code (free text)
     ├── TransactionError           an operator transaction did not end as expected
     │   ├── TransactionDropped     its nonce was used by a transaction we did not send
     │   └── BookingStateError      the booking's on-chain state forbids the action
@@ -26,6 +27,10 @@ from __future__ import annotations
 
 class ChainError(Exception):
     """Base of every error raised by the chain package."""
+
+
+class InvalidReason(ChainError, ValueError):
+    """An on-chain reason that is not one of chain/reason_codes's codes: free text stays off chain."""
 
 
 class ProviderError(ChainError):

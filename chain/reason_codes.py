@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from chain.errors import InvalidReason
+
 MAX_ONCHAIN_REASON_BYTES = 32
 
 
@@ -20,6 +22,19 @@ class OnChainReason(StrEnum):
     ESCALATED_REFUND = "escalated_refund"  # the workflow refunds a contradiction or late payment
     REFUND_RESENT = "refund_resent"  # a reorg removed an earlier refund, or a redrive
     ORPHAN_REFUND = "orphan_refund"  # a payment for a booking this service never created
+
+
+def onchain_reason(value: str) -> OnChainReason:
+    """``value`` as a reason code, or `InvalidReason`: what senders and signers check last."""
+    try:
+        return OnChainReason(value)
+    except ValueError:
+        # Never echo the refused text whole: it may be the very free text kept off chain.
+        shown = value[:20] + ("..." if len(value) > 20 else "")
+        raise InvalidReason(
+            f"{shown!r} is not an on-chain reason code (one of {', '.join(OnChainReason)});"
+            " free text stays in Postgres"
+        ) from None
 
 
 def cancellation_reason(role: str) -> OnChainReason:

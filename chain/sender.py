@@ -34,6 +34,7 @@ from chain.hexutil import address, hash32
 from chain.keys import TransactionKey
 from chain.metrics import TxMetrics
 from chain.models import TransactionReceipt
+from chain.reason_codes import onchain_reason
 
 log = structlog.get_logger(__name__)
 
@@ -413,9 +414,10 @@ class OperatorSender:
     async def emergency_cancel(
         self, chain_booking_id: str | bytes, reason: str
     ) -> OperatorTxResult:
-        """Refund a paid booking in full to its customer."""
+        """Refund a paid booking in full to its customer; ``reason`` must be a reason code."""
         booking_id = booking_id_bytes(chain_booking_id)
-        data = self._abi.encode_call("emergencyCancelBooking", booking_id, reason)
+        code = onchain_reason(reason)  # InvalidReason before anything is signed or sent
+        data = self._abi.encode_call("emergencyCancelBooking", booking_id, code.value)
         return await self._once(OperatorAction.EMERGENCY_CANCEL, booking_id, data)
 
     async def _once(

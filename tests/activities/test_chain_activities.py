@@ -90,7 +90,7 @@ async def test_operator_sends_and_chain_refusals_are_final(setup):
     with pytest.raises(ApplicationError) as info:
         await env.run(
             chain.send_emergency_cancel,
-            OperatorTxRequest(booking_id="", chain_booking_id=unpaid, reason="x"),
+            OperatorTxRequest(booking_id="", chain_booking_id=unpaid, reason="emergency_refund"),
         )
     assert info.value.type == "ChainRejected"
     assert info.value.non_retryable
@@ -105,12 +105,12 @@ async def test_operator_sends_and_chain_refusals_are_final(setup):
 
     sent = await env.run(
         chain.send_emergency_cancel,
-        OperatorTxRequest(booking_id="", chain_booking_id=paid, reason="fraud"),
+        OperatorTxRequest(booking_id="", chain_booking_id=paid, reason="emergency_refund"),
     )
     assert sent.tx_hash is not None
     again = await env.run(
         chain.send_emergency_cancel,
-        OperatorTxRequest(booking_id="", chain_booking_id=paid, reason="fraud"),
+        OperatorTxRequest(booking_id="", chain_booking_id=paid, reason="emergency_refund"),
     )
     assert again.tx_hash is None  # already final on chain: nothing sent twice
     assert again.already_final_as == "CANCELLED"

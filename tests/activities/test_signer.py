@@ -112,7 +112,7 @@ async def test_cancellation_authorization_signs_the_split(store, signer):
             idempotency_key=f"{booking.booking_id}:cancel:1",
             chain_booking_id=booking.chain_booking_id,
             split=split,
-            reason="late",
+            reason="customer_cancelled",
             expiry=int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
             requested_by=CancellationRole.CUSTOMER,
         ),
@@ -124,7 +124,7 @@ async def test_cancellation_authorization_signs_the_split(store, signer):
         provider_amount=40_000_000,
         platform_amount=0,
         inviter_amount=0,
-        reason="late",
+        reason="customer_cancelled",
         expiry=result.expiry,
         nonce=result.nonce,
     )
@@ -153,3 +153,30 @@ async def test_missing_key_and_bad_input_are_non_retryable(store, sessions):
     assert info.value.type == "InvalidActivityInput"
     assert "11" * 32 not in repr(signer)
     assert "11" * 32 not in str(info.value)
+
+
+async def test_a_cancellation_reason_that_is_not_a_code_is_refused_before_a_nonce(
+    store, signer, sessions
+):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    request = SignCancellationRequest(
+        booking_id=booking.booking_id,
+        idempotency_key=f"{booking.booking_id}:cancel:free-text",
+        chain_booking_id=booking.chain_booking_id,
+        split=CancellationSplit(
+            customer_amount=100_000_000, provider_amount=0, platform_amount=0, inviter_amount=0
+        ),
+        reason="my dentist appointment moved",
+        expiry=int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
+        requested_by=CancellationRole.CUSTOMER,
+    )
+    with pytest.raises(ApplicationError, match="not an on-chain reason code") as info:
+        await env.run(signer.sign_cancellation_authorization, request)
+    assert info.value.non_retryable
+    async with sessions() as session:
+        nonces = await session.scalars(
+            select(SignatureNonce).where(SignatureNonce.booking_id == uuid.UUID(booking.booking_id))
+        )
+        assert list(nonces) == []

@@ -27,6 +27,8 @@ from chain.eip712 import (
     sign_booking_authorization,
     sign_cancellation_authorization,
 )
+from chain.errors import InvalidReason
+from chain.reason_codes import MAX_ONCHAIN_REASON_BYTES, OnChainReason, onchain_reason
 from tests.contracts.harness import EscrowHarness
 
 # anvil's published dev account #1: a test key, never a real one.
@@ -226,6 +228,22 @@ def test_cancellation_amounts_and_reason_are_validated():
     with pytest.raises(TypedDataError, match="reason"):
         replace(CANCELLATION, reason="\ud800")
     assert CANCELLATION.total == 250_000_000
+
+
+def test_a_cancellation_reason_over_32_bytes_is_refused_as_the_contract_does():
+    with pytest.raises(TypedDataError, match="33 bytes"):
+        replace(CANCELLATION, reason="x" * 33)
+    with pytest.raises(TypedDataError, match="33 bytes"):
+        replace(CANCELLATION, reason="€" * 11)  # 11 characters, 33 UTF-8 bytes
+    assert replace(CANCELLATION, reason="x" * 32).reason == "x" * 32
+
+
+def test_every_reason_code_fits_on_chain():
+    for code in OnChainReason:
+        assert len(code.value.encode("utf-8")) <= MAX_ONCHAIN_REASON_BYTES
+        assert onchain_reason(code.value) is code
+    with pytest.raises(InvalidReason):
+        onchain_reason("refund, customer phoned: +1 555 0100")
 
 
 def test_domain_is_validated():

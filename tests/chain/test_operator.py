@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from chain.client import ChainClient
-from chain.errors import BookingStateError, ExecutionReverted
+from chain.errors import BookingStateError, ExecutionReverted, InvalidReason
 from chain.escrow import EscrowReader, FeePolicy, OnChainBookingStatus
 from chain.events import (
     ESCROW_EVENT_TOPICS,
@@ -17,6 +17,7 @@ from chain.events import (
     decode_escrow_logs,
     decode_log,
 )
+from chain.reason_codes import OnChainReason
 from chain.sender import OperatorAction, OperatorSender, OperatorTxStatus
 from tests.chain.conftest import sender_for
 from tests.contracts.harness import DEFAULT_AMOUNT, RELEASE_DELAY, EscrowHarness
@@ -165,8 +166,8 @@ async def test_emergency_cancel_refunds_once(client: ChainClient, escrow: Escrow
     nonce = await operator_nonce(client, escrow)
 
     first, second = await asyncio.gather(
-        operator.emergency_cancel(booking_id, "orphan_payment"),
-        operator.emergency_cancel(booking_id, "orphan_payment"),
+        operator.emergency_cancel(booking_id, OnChainReason.ORPHAN_REFUND),
+        operator.emergency_cancel(booking_id, OnChainReason.ORPHAN_REFUND),
     )
     assert first == second
     assert first.status is OperatorTxStatus.MINED
@@ -182,12 +183,12 @@ async def test_emergency_cancel_refunds_once(client: ChainClient, escrow: Escrow
     assert (event.customer_amount, event.provider_amount, event.reason) == (
         DEFAULT_AMOUNT,
         0,
-        "orphan_payment",
+        "orphan_refund",
     )
 
     # Any later operator action on the final booking sends nothing.
     for action in (
-        operator.emergency_cancel(booking_id, "again"),
+        operator.emergency_cancel(booking_id, OnChainReason.REFUND_RESENT),
         operator.complete_service(booking_id),
     ):
         result = await action
@@ -200,7 +201,7 @@ async def test_completed_elsewhere_is_already_done(client: ChainClient, escrow: 
     operator = operator_for(client, escrow)
     booking_id = escrow.paid_booking()
     escrow.complete(booking_id, escrow.roles.customer)
-    result = await operator.emergency_cancel(booking_id, "late")
+    result = await operator.emergency_cancel(booking_id, OnChainReason.EMERGENCY_REFUND)
     assert result.status is OperatorTxStatus.ALREADY_DONE
     assert result.booking_status is OnChainBookingStatus.COMPLETED
 
@@ -211,8 +212,23 @@ async def test_unpaid_booking_is_refused_without_a_transaction(
     operator = operator_for(client, escrow)
     nonce = await operator_nonce(client, escrow)
     with pytest.raises(BookingStateError, match="not paid"):
-        await operator.emergency_cancel("0x" + "99" * 32, "orphan")
+        await operator.emergency_cancel("0x" + "99" * 32, OnChainReason.ORPHAN_REFUND)
     assert await operator_nonce(client, escrow) == nonce
+
+
+@pytest.mark.parametrize(
+    "reason", ["refund requested by alice@example.com (ticket 4711)", "orphan", "x" * 33]
+)
+async def test_a_reason_that_is_not_a_code_is_refused_before_anything_is_sent(
+    client: ChainClient, escrow: EscrowHarness, reason: str
+):
+    operator = operator_for(client, escrow)
+    booking_id = escrow.paid_booking()
+    nonce = await operator_nonce(client, escrow)
+    with pytest.raises(InvalidReason, match="not an on-chain reason code"):
+        await operator.emergency_cancel(booking_id, reason)
+    assert await operator_nonce(client, escrow) == nonce
+    assert escrow.booking(booking_id)[0] == 1  # still PAID
 
 
 async def test_a_pending_transaction_from_before_a_restart_is_awaited_not_repeated(

@@ -9,8 +9,9 @@ Transitions (action names are what ``booking_events`` records):
 
     PENDING_PAYMENT      --payment_confirmed-------------------> PAID
     PENDING_PAYMENT      --payment_timeout (deadline)----------> CANCELLED
-    PENDING_PAYMENT      --cancelled_unpaid (request)----------> CANCELLED
-    PAID                 --auto_complete_sent / completion_reported--> PENDING_COMPLETION
+    PENDING_PAYMENT      --cancelled_unpaid (request; when a payment authorization is still
+                           valid, at its expiry: cancellation_requested is recorded first)--> CANCELLED
+    PAID                 --auto_complete_sent (the operator's own transaction)--> PENDING_COMPLETION
     PENDING_COMPLETION   --auto_complete_sent (a reported completion never landed)--> same
     PAID|PENDING_*       --service_completed-------------------> COMPLETED   (+ earnings, fees)
     PAID|PENDING_CANC.   --cancellation_authorized-------------> PENDING_CANCELLATION
@@ -33,17 +34,24 @@ so a reorg that removes the settlement still reaches it; after that the listener
 revert on the event row and reconciliation compares the booking with the chain.
 
 Audit-only records (status unchanged): event_rejected, event_reverted, transaction_reverted,
-auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED).
+auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED),
+cancellation_requested.
+
+Who may do what: a reported transaction never changes the status (only the chain does), and
+only the party who can send it may report it. Budgets are per party (customer, provider), so
+no party can spend another's; operator updates are never refused by a budget. Histories
+recorded before these rules replay through ``workflow.patched("trust-boundary")``.
 
 History bound (events; measured on the recorded histories in tests/workflows/histories):
 one poll costs ~12 events (timer 2, activity 3, two workflow tasks 6, plus the odd upsert), so
 a monitoring window that finds nothing costs ~190 (16 polls; "window ends quietly": 202 events
 in all). Polling happens only inside windows, and windows are opened by bounded things:
 payment authorizations (8), reported txs (8), cancellation authorizations (4), auto-complete
-attempts (3), refunds (bounded by the 40-update budget) and reorg reverts (one per revert
-signal). Worst case with every window run out separately: ~25 x 190 ~= 4,800 events; updates
-add <= 40 x ~6 = 240; status transitions and audit records (rejected events capped at 20)
-< 500. So < 6,000 events (about 1-2 KB each), well inside Temporal's 50k-event / 50 MB limits,
+attempts (3), refunds (operator-driven, each after a revert or a redrive) and reorg reverts
+(one per revert signal). Worst case with every window run out separately: ~25 x 190 ~= 4,800
+events; party updates add <= 2 parties x (40 changes + 100 repeats) x ~6 = 1,680; operator
+updates are unbudgeted but trusted (and a repeat of an emergency refund is ~2 events);
+status transitions and audit records (rejected events capped at 20) < 500. So < 8,000 events (about 1-2 KB each), well inside Temporal's 50k-event / 50 MB limits,
 and no continue-as-new is needed. An RPC outage at a deadline adds ~12 events per re-check
 with doubling backoff capped at 1 h (~25 a day). Measured: happy path 72 events; pay + late
 cancellation 61; payment deadline 30; the largest recorded path 265.

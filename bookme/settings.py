@@ -80,10 +80,10 @@ class Settings(BaseSettings):
     # The contract owner: only `bookme unpause` / `bookme rotate-signer` need it (keep it offline).
     owner_private_key: SecretStr | None = None
     owner_key_file: Path | None = None
-
     # Delay of the OwnerTimelock that owns the escrow (`bookme deploy`): empty = 0 on local chains
     # (31337/1337), 48 h elsewhere; 0 is refused off local chains (chain/deploy.py).
     owner_timelock_delay_seconds: int | None = Field(default=None, ge=0)
+
     # --- Booking timers (seconds) ---
     monitoring_window_seconds: int = Field(default=180, ge=1)
     push_grace_seconds: int = Field(default=30, ge=0)

@@ -17,7 +17,10 @@ def main() -> None:
         factory=True,
         host=settings.api_host,
         port=settings.api_port,
-        proxy_headers=True,
+        # The same trusted proxies the app applies itself (api/main.py), so uvicorn's own
+        # view of the client agrees; never "*" (any client could choose its address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
         log_config=None,
         # Open event streams are cut after this; clients reconnect (Last-Event-ID) elsewhere.
         timeout_graceful_shutdown=30,

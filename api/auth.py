@@ -16,6 +16,7 @@ import jwt
 from eth_utils.address import is_hex_address, to_checksum_address
 
 from api.errors import ServiceUnavailable, Unauthorized
+from api.text import unstorable_problem
 from bookme.settings import Settings, SettingsError
 
 _ASYMMETRIC_PREFIXES = ("RS", "PS", "ES", "Ed")
@@ -63,6 +64,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("token has no subject", code="invalid_token")
+    # The subject becomes Postgres text (customer id, rate-limit keys): refuse what it cannot store.
+    problem = unstorable_problem(sub)
+    if problem is not None:
+        raise Unauthorized(f"token subject {problem}", code="invalid_token")
     try:
         role = Role(str(claims.get("role")))
     except ValueError:

@@ -11,16 +11,19 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.auth import Principal, TokenVerifier
+from api.auth import Principal, Role, TokenVerifier
 from api.booking_store import get_booking
-from api.errors import Forbidden, NotFound, Unauthorized
+from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.health import HealthChecker
-from api.ratelimit import RateLimiter
+from api.ratelimit import Quota, RateLimiter
+from api.stream_slots import StreamSlots
+from api.suspicious import RefusalMonitor, is_refusal
 from bookme.settings import Settings
 from db.models import Booking
 
@@ -50,6 +53,8 @@ class AppState:
     limiter: RateLimiter
     health: HealthChecker
     registry: CollectorRegistry
+    streams: StreamSlots
+    refusals: RefusalMonitor
 
 
 def get_state(request: Request) -> AppState:
@@ -75,13 +80,16 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Closed when the handler returns, not when the response has been sent: a streamed response
+# (an event stream lasts minutes) must not keep a pooled connection "idle in transaction".
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
     bearerFormat="JWT",
-    description="JWT with claims `sub`, `role` (customer | provider | operator) and `wallet`.",
+    description="JWT with claims `sub`, `role` (customer | provider | operator | service) and "
+    "`wallet`.",
 )
 
 
@@ -126,22 +134,80 @@ VisibleBooking = Annotated[Booking, Depends(visible_booking)]
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (a proxy in front should be configured to pass the real one)."""
+    """The client's address: the socket peer, or what a trusted proxy says (api/main.py)."""
     return request.client.host if request.client else "unknown"
 
 
+def rate_limited(user: Principal) -> bool:
+    """Whether the caller's requests count against limits: everyone but the marketplace's
+    service credential, which acts for every user (its limit would be the platform's)."""
+    return user.role is not Role.SERVICE
+
+
+async def user_rate_limit(state: StateDep, user: CurrentUser) -> None:
+    """The default limit of every authenticated route: requests per user and minute."""
+    if rate_limited(user):
+        limit = state.settings.rate_limit_per_minute
+        await state.limiter.enforce([Quota(key=f"user:{user.user_id}", limit=limit)])
+
+
 async def signature_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:
-    """Count one signature request per user and per IP; 429 with Retry-After when over."""
-    await state.limiter.enforce(
-        [f"sig:user:{user.user_id}", f"sig:ip:{client_ip(request)}"],
-        limit=state.settings.signature_rate_limit_per_minute,
-    )
+    """Count one signature request per user and per client address; 429 when over."""
+    if rate_limited(user):
+        limit = state.settings.signature_rate_limit_per_minute
+        await state.limiter.enforce(
+            [
+                Quota(key=f"sig:user:{user.user_id}", limit=limit),
+                Quota(key=f"sig:ip:{client_ip(request)}", limit=limit),
+            ]
+        )
 
 
 async def create_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:
-    """Count one booking creation per user and per IP."""
-    await state.limiter.enforce([f"create:user:{user.user_id}", f"create:ip:{client_ip(request)}"])
+    """Count one booking creation per client address (per user: `user_rate_limit`)."""
+    if rate_limited(user):
+        limit = state.settings.rate_limit_per_minute
+        await state.limiter.enforce([Quota(key=f"create:ip:{client_ip(request)}", limit=limit)])
 
 
+UserRateLimit = Depends(user_rate_limit)
 SignatureRateLimit = Depends(signature_rate_limit)
 CreateRateLimit = Depends(create_rate_limit)
+
+
+async def stream_slot(state: StateDep, user: CurrentUser) -> AsyncIterator[None]:
+    """Hold one of the capped stream slots until the stream's response has ended."""
+    state.streams.take(user.user_id)
+    try:
+        yield
+    finally:
+        state.streams.release(user.user_id)
+
+
+StreamSlot = Depends(stream_slot)
+
+
+async def watch_refusals(
+    request: Request, state: StateDep, user: CurrentUser
+) -> AsyncIterator[None]:
+    """Count the caller's refused authorization requests (see api/suspicious.py).
+
+    Listed before the route's other dependencies, so it also sees their refusals (not a
+    party, no such booking), and the handler's.
+    """
+    try:
+        yield
+    except (ApiError, RequestValidationError) as exc:
+        status = exc.status if isinstance(exc, ApiError) else 422
+        if is_refusal(status):
+            await state.refusals.refused(
+                user,
+                route=getattr(request.scope.get("route"), "path", request.url.path),
+                status=status,
+                code=exc.code if isinstance(exc, ApiError) else "validation_error",
+                booking_id=request.path_params.get("booking_id"),
+            )
+        raise
+
+
+WatchRefusals = Depends(watch_refusals)

@@ -7,6 +7,7 @@
           ├── Forbidden           403 authenticated, but not allowed to do this
           ├── NotFound            404 no such booking (or not one the caller may see)
           ├── Conflict            409 the booking's state or an idempotency key forbids it
+          ├── PayloadTooLarge     413 the body is over the configured maximum (checked first)
           ├── InvalidField        422 a field breaks a rule that needs settings or the clock
           ├── TooManyRequests     429 rate limited; ``Retry-After`` says when to come back
           └── ServiceUnavailable  503 Postgres or Temporal is unreachable; retry later
@@ -99,12 +100,17 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "body_too_large"
+
+
 class TooManyRequests(ApiError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(max(1, retry_after))})
         self.retry_after = retry_after
 
 
@@ -128,6 +134,7 @@ _DESCRIPTIONS = {
     403: "The caller may not do this (not a party to the booking, or not an operator).",
     404: "No such booking visible to the caller.",
     409: "The booking's state, or an idempotency key, conflicts with the request.",
+    413: "The request body is larger than the configured maximum.",
     422: "A field failed validation; `details` names it.",
     429: "Rate limited; retry after `Retry-After` seconds.",
     503: "Postgres or Temporal is unavailable; retry after `Retry-After` seconds.",
@@ -147,10 +154,15 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def error_response(exc: ApiError) -> JSONResponse:
+    """The response for `exc` (also for ASGI middleware that answers before the app runs)."""
     body = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
     return _json(exc.status, body, exc.headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -10,20 +10,25 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth import TokenVerifier
-from api.deps import ApiOptions, AppState
-from api.errors import install_error_handlers
+from api.body_limit import BodyLimitMiddleware
+from api.deps import ApiOptions, AppState, UserRateLimit
+from api.errors import error_responses, install_error_handlers
 from api.health import HealthChecker
 from api.metrics import ApiMetrics, MetricsMiddleware
-from api.ratelimit import RateLimiter
+from api.ratelimit import KEEP, RateLimiter
 from api.routes import admin, bookings, health, metrics
+from api.stream_slots import StreamSlots
+from api.suspicious import LoggingNotifier, RefusalMonitor, SuspicionNotifier
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.deploy import Deployment
@@ -68,6 +73,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     token_verifier: TokenVerifier | None = None,
     options: ApiOptions | None = None,
+    notifier: SuspicionNotifier | None = None,
 ) -> FastAPI:
     """Build the API; anything passed in is used as is and left open at shutdown."""
     settings = settings if settings is not None else Settings()
@@ -104,7 +110,8 @@ def create_app(
                 stack.push_async_callback(chain.close)
             address = escrow_address(settings)
             sessions = make_session_factory(db_engine)
-            limiter = RateLimiter(sessions, limit_per_minute=settings.rate_limit_per_minute)
+            suspicious_window = timedelta(seconds=settings.suspicious_window_seconds)
+            limiter = RateLimiter(sessions, keep=max(KEEP, 2 * suspicious_window))
             app.state.bookme = AppState(
                 settings=settings,
                 options=options,
@@ -114,6 +121,17 @@ def create_app(
                 verifier=verifier,
                 limiter=limiter,
                 registry=registry,
+                streams=StreamSlots(
+                    per_user=settings.max_streams_per_user,
+                    per_process=settings.max_streams_per_process,
+                ),
+                refusals=RefusalMonitor(
+                    limiter,
+                    threshold=settings.suspicious_refusals,
+                    window=suspicious_window,
+                    notifier=notifier if notifier is not None else LoggingNotifier(),
+                    raised=api_metrics.suspicious,
+                ),
                 health=HealthChecker(
                     sessions=sessions,
                     temporal=client,
@@ -142,8 +160,19 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Added innermost first: the proxy's client address is settled before anything counts
+    # the request, and an oversized body is refused (and counted) before it is parsed.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
-    for module in (bookings, admin, health, metrics):
+    # Here rather than only in uvicorn: every server the app runs under (python -m api, the
+    # uvicorn CLI in compose, tests) honours the same trusted proxies, and no others.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    for module in (bookings, admin):
+        # Every authenticated route has a per-user limit by default.
+        app.include_router(
+            module.router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
+        )
+    for module in (health, metrics):
         app.include_router(module.router)
     return app
 

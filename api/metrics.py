@@ -30,6 +30,12 @@ class ApiMetrics:
             "Requests refused with 429.",
             registry=registry,
         )
+        self.suspicious = Counter(
+            "bookme_api_suspicious_activity_total",
+            "Users raised for too many refused authorization requests, by role.",
+            ["role"],
+            registry=registry,
+        )
 
 
 class MetricsMiddleware:

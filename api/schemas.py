@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from api.money import AmountError, parse_amount
+from api.text import StorableText
 from db.statuses import BookingStatus
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -65,8 +66,9 @@ Amount = Annotated[
     AfterValidator(check_amount),
     Field(examples=["25.50"], description="USDC as a decimal string, at most 6 decimals"),
 ]
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-Reason = Annotated[str, Field(min_length=1, max_length=MAX_REASON_LENGTH)]
+# Free text goes to Postgres (and Temporal) as is: StorableText refuses what it cannot store.
+Identifier = Annotated[StorableText, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Reason = Annotated[StorableText, Field(min_length=1, max_length=MAX_REASON_LENGTH)]
 TxHash = Annotated[str, Field(pattern=TX_HASH_PATTERN, examples=["0x" + "ab" * 32])]
 Units = Annotated[str, Field(pattern=r"^[0-9]+$", description="uint256 as a decimal string")]
 

@@ -7,6 +7,7 @@ point at a real service instead.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
@@ -110,10 +111,25 @@ class Settings(BaseSettings):
     jwks_url: str = ""
     jwt_audience: str = ""
     jwt_issuer: str = ""
+    # Requests per user and minute on every authenticated route, and per client address on
+    # creation (the marketplace's service credential acts for everyone: it is not limited).
     rate_limit_per_minute: int = Field(default=60, ge=1)
     # Signing endpoints (payment and cancellation authorizations) are the costly, abusable ones.
     signature_rate_limit_per_minute: int = Field(default=10, ge=1)
     max_booking_amount_units: int = Field(default=100_000 * 10**6, ge=1)
+    # Reverse proxies in front of the API (addresses or CIDRs, comma-separated): only their
+    # X-Forwarded-For names the client. Empty = none, the socket peer is the client. Never
+    # "*": any client could then choose the address its requests are counted under.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Largest request body (413 above it), checked before the body is parsed or the caller known.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1)
+    # Open event streams (429 above either): a stream holds no DB connection, but each polls.
+    max_streams_per_user: int = Field(default=5, ge=1)
+    max_streams_per_process: int = Field(default=200, ge=1)
+    # More refused payment/cancellation authorizations than this from one user within the
+    # window is raised as suspicious activity (metric, warning log, notifier).
+    suspicious_refusals: int = Field(default=5, ge=1)
+    suspicious_window_seconds: int = Field(default=300, ge=60)
 
     # --- Reconciliation (issue #7): schedule, scan windows, invariant thresholds ---
     reconcile_interval_seconds: int = Field(default=6 * 3600, ge=60)
@@ -136,12 +152,26 @@ class Settings(BaseSettings):
     dev_temporal_ui_port: int = 8233
     dev_anvil_port: int = 8545
 
-    @field_validator("rpc_urls", mode="before")
+    @field_validator("rpc_urls", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        """BOOKME_RPC_URLS is an ordered, comma-separated list: WebSocket first, HTTP backups."""
+        """Lists are comma-separated (BOOKME_RPC_URLS in order: WebSocket first, HTTP backups)."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        """Each trusted proxy is an IP address or network; "*" (anyone) is refused."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"BOOKME_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR"
+                    " (list the proxies; '*' would let any client pick its address)"
+                ) from None
         return value
 
     @field_validator("jwt_algorithm")

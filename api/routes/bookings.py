@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -31,7 +32,9 @@ from api.deps import (
     SessionDep,
     SignatureRateLimit,
     StateDep,
+    StreamSlot,
     VisibleBooking,
+    WatchRefusals,
 )
 from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
 from api.money import format_units
@@ -69,6 +72,7 @@ router = APIRouter(prefix="/bookings", tags=["bookings"])
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _AUTH = (401, 403, 404, 422, 503)
 MAX_EVENT_ID = 2**63 - 1  # booking_events.id is a BIGINT; a larger `after` cannot be bound
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 @router.post(
@@ -266,7 +270,7 @@ async def list_events_route(
     "/{booking_id}/payment-authorization",
     response_model=PaymentAuthorizationPublic,
     responses=error_responses(401, 403, 404, 409, 422, 429, 503),
-    dependencies=[SignatureRateLimit],
+    dependencies=[SignatureRateLimit, WatchRefusals],
 )
 async def payment_authorization(
     booking: VisibleBooking, user: CurrentUser, state: StateDep
@@ -302,7 +306,7 @@ async def report_transaction(
     "/{booking_id}/cancellation",
     response_model=CancellationPublic,
     responses=error_responses(400, 401, 403, 404, 409, 422, 429, 503),
-    dependencies=[SignatureRateLimit],
+    dependencies=[SignatureRateLimit, WatchRefusals],
 )
 async def cancellation(
     booking: VisibleBooking, body: CancellationCreate, user: CurrentUser, state: StateDep
@@ -329,18 +333,23 @@ async def cancellation(
             "each `id` is the row id, so `Last-Event-ID` resumes after it.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(*_AUTH),
+        **error_responses(*_AUTH, 429),
     },
 )
 async def stream(
     booking: VisibleBooking,
     request: Request,
     state: StateDep,
+    _slot: Annotated[None, StreamSlot],
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="Resume after this event id.")
     ] = None,
 ) -> StreamingResponse:
-    """Live status changes of the booking as Server-Sent Events, with keep-alives."""
+    """Live status changes of the booking as Server-Sent Events, with keep-alives.
+
+    The booking is read (and access checked) with a session closed before streaming starts;
+    open streams are capped per user and per server (429 `too_many_streams`).
+    """
     after = _last_event_id(last_event_id)
     frames = booking_events(
         state.sessions,
@@ -361,7 +370,8 @@ async def stream(
 def _last_event_id(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses (a 500).
+    if _EVENT_ID.fullmatch(value) is None:
         raise InvalidField("header.Last-Event-ID", "must be an event id this stream sent")
     return int(value)
 

@@ -5,6 +5,7 @@ undecodable bodies, path traversal, absurd numbers."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import string
 import uuid
@@ -14,12 +15,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.api.conftest import ApiFactory
+from tests.api.fakes import FakeChain
 from tests.api.helpers import (
     CUSTOMER_AUTH,
     OPERATOR_AUTH,
     OTHER_CUSTOMER_AUTH,
     PROVIDER_AUTH,
     booking_body,
+    serve,
 )
 
 pytestmark = pytest.mark.integration
@@ -145,3 +149,109 @@ async def test_no_input_produces_a_server_error(client: httpx.AsyncClient) -> No
     assert not failures, "\n".join(failures[:10])
     # The run reached past auth and validation into the handlers, not only the front door.
     assert {200, 401, 403, 404, 422} <= seen, seen
+
+
+# Odd unicode for headers and parameters: digits that are not ASCII digits ("²" passed
+# str.isdigit() and crashed int()), other scripts, invisible and bidi characters, long values.
+ODD_UNICODE = [
+    "\u00b2",
+    "\u0661\u0662",
+    "\U0001d7d9",
+    "\u216b",
+    "\u00a0",
+    "\u00df",
+    "\U0001f600",
+    "\u202e1",
+    "\ufeff1",
+    "\u00e9" * 300,
+    "1\u00b2",
+]
+
+
+def header_values(value: str) -> list[bytes]:
+    """The raw bytes a client can send: latin-1 where it fits, and UTF-8 (read as latin-1)."""
+    raw = [value.encode("utf-8")]
+    with contextlib.suppress(UnicodeEncodeError):
+        raw.append(value.encode("latin-1"))
+    return raw
+
+
+async def test_last_event_id_with_a_superscript_digit_is_a_422_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/bookings", json=booking_body(), headers=OPERATOR_AUTH)
+    response = await client.get(
+        f"/bookings/{created.json()['id']}/stream",
+        headers=[
+            *((k.encode(), v.encode()) for k, v in CUSTOMER_AUTH.items()),
+            (b"Last-Event-ID", "\u00b2".encode("latin-1")),
+        ],
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == "header.Last-Event-ID"
+
+
+async def test_odd_unicode_in_every_header_and_parameter_gets_a_4xx(
+    factory: ApiFactory, worker: FakeChain
+) -> None:
+    # Behind a trusted proxy (this transport's address), so X-Forwarded-For is parsed too.
+    app = factory.app(settings={"trusted_proxies": ["127.0.0.1"]})
+    async with serve(app) as client:
+        created = await client.post("/bookings", json=booking_body(), headers=OPERATOR_AUTH)
+        booking_id = created.json()["id"]
+        schema = (await client.get("/openapi.json")).json()
+        failures: list[str] = []
+        seen: set[int] = set()
+
+        async def check(method: str, path: str, **kwargs: Any) -> None:
+            try:
+                response = await client.request(method, path, **kwargs)
+            except httpx.InvalidURL:
+                return
+            seen.add(response.status_code)
+            if response.status_code >= 500 and path != "/health":
+                failures.append(f"{method} {path} {kwargs}: {response.status_code}")
+            elif (
+                response.status_code >= 400
+                and path != "/health"
+                and set(response.json()) != {"code", "message", "details"}
+            ):
+                failures.append(f"{method} {path}: error shape {response.text[:200]}")
+
+        for path, methods in schema["paths"].items():
+            for method, operation in methods.items():
+                method = method.upper()
+                url = path.replace("{booking_id}", booking_id)
+                body = {"reason": "fuzz"} if method == "POST" and "{booking_id}" in path else None
+                streams = path.endswith("/stream")
+                names = [p["name"] for p in operation.get("parameters", [])]
+                for odd in ODD_UNICODE:
+                    for raw in header_values(odd):
+                        # A valid Last-Event-ID would open an endless stream; odd ones never do.
+                        for header in (
+                            ("Last-Event-ID",)
+                            if streams
+                            else (
+                                "Authorization",
+                                "Idempotency-Key",
+                                "Last-Event-ID",
+                                "X-Forwarded-For",
+                                "Content-Type",
+                            )
+                        ):
+                            value = b"Bearer " + raw if header == "Authorization" else raw
+                            headers = {**CUSTOMER_AUTH, header: value}
+                            await check(method, url, headers=headers, json=body)
+                    if streams:
+                        continue
+                    if "{booking_id}" in path:
+                        weird = path.replace("{booking_id}", quote(odd, safe=""))
+                        await check(method, weird, headers=OPERATOR_AUTH, json=body)
+                    for name in names:
+                        if name in ("booking_id", "Idempotency-Key", "Last-Event-ID"):
+                            continue
+                        await check(
+                            method, url, params={name: odd}, headers=CUSTOMER_AUTH, json=body
+                        )
+        assert not failures, "\n".join(failures[:10])
+        assert {401, 422} <= seen, seen

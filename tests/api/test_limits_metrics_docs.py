@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.main import create_app
-from api.ratelimit import RateLimiter
+from api.ratelimit import Quota, RateLimiter
 from bookme.settings import Settings
 from db.models import RateLimitCounter
 from tests.api.conftest import ApiFactory
@@ -44,10 +44,11 @@ async def test_signature_endpoints_are_rate_limited_across_replicas(
 async def test_limiter_counts_per_key_and_prunes(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    limiter = RateLimiter(sessions, limit_per_minute=2)
-    counts = [d.count for _ in range(3) for d in await limiter.hit(["a"])]
+    limiter = RateLimiter(sessions)
+    a, b = Quota(key="a", limit=2), Quota(key="b", limit=2)
+    counts = [d.count for _ in range(3) for d in await limiter.hit([a])]
     assert counts == [1, 2, 3]
-    assert [d.allowed for d in await limiter.hit(["a", "b"])] == [False, True]
+    assert [d.allowed for d in await limiter.hit([a, b])] == [False, True]
     assert await limiter.prune() == 0  # current windows stay
     async with sessions() as session:
         rows = await session.scalar(select(func.count()).select_from(RateLimitCounter))

@@ -126,7 +126,8 @@ class EscrowDriver:
             platform_fee_rate=1000,
             inviter_fee_rate=0,
             release_time=now + 7200,
-            expiry=now + 10**6,
+            # Within the contract's MAX_AUTH_TTL (1 h), with room for pay_many's later blocks.
+            expiry=now + 3000,
             nonce=next(self._nonces),
         )
         signed = sign_booking_authorization(self.domain, auth, self.signer_key)

@@ -1,7 +1,9 @@
 """Bearer JWT authentication: HS256 shared secret in development, a JWKS URL in production.
 
-Claims: ``sub`` (user id), ``role`` (customer | provider | operator), ``wallet`` (required for
-customers and providers), ``exp`` (required); ``aud``/``iss`` are checked when configured.
+Claims: ``sub`` (user id), ``role`` (customer | provider | operator | service), ``wallet``
+(required for customers and providers), ``exp`` (required); ``aud``/``iss`` are checked when
+configured. ``service`` is the marketplace's server-to-server credential: with operators, the
+only callers trusted to decide a booking's terms (price, parties, inviter).
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ class Role(StrEnum):
     CUSTOMER = "customer"
     PROVIDER = "provider"
     OPERATOR = "operator"
+    SERVICE = "service"
+
+
+# Parties act on bookings through the wallet their token names.
+WALLET_ROLES = frozenset({Role.CUSTOMER, Role.PROVIDER})
+# Callers whose word on price, provider wallet, inviter and customer the service takes: the
+# marketplace's own server and operators, never a party to the booking.
+TERMS_ROLES = frozenset({Role.OPERATOR, Role.SERVICE})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +50,11 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.role is Role.OPERATOR
+
+    @property
+    def decides_booking_terms(self) -> bool:
+        """True for the callers trusted to set a booking's price, parties and inviter."""
+        return self.role in TERMS_ROLES
 
     def is_party(self, *, customer_wallet: str | None, provider_wallet: str | None) -> bool:
         """True when this caller, in their role, is the booking's customer or provider."""
@@ -72,12 +87,12 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         role = Role(str(claims.get("role")))
     except ValueError:
         raise Unauthorized(
-            "token role must be customer, provider or operator", code="invalid_token"
+            f"token role must be one of {', '.join(Role)}", code="invalid_token"
         ) from None
     wallet = claims.get("wallet")
     if wallet is not None and (not isinstance(wallet, str) or not is_hex_address(wallet)):
         raise Unauthorized("token wallet is not an address", code="invalid_token")
-    if wallet is None and role is not Role.OPERATOR:
+    if wallet is None and role in WALLET_ROLES:
         raise Unauthorized("token has no wallet", code="invalid_token")
     return Principal(user_id=sub, role=role, wallet=to_checksum_address(wallet) if wallet else None)
 

@@ -1,5 +1,6 @@
 """`python -m api.dev_token --sub alice --role customer --wallet 0x...`: a development bearer
-token signed with BOOKME_JWT_SECRET. Refuses to run when the API verifies against a JWKS or
+token signed with BOOKME_JWT_SECRET (`--role service` is the marketplace's server credential,
+which creates bookings). Refuses to run when the API verifies against a JWKS or
 in production, where tokens come from the identity provider."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.auth import Role, mint_token
+from api.auth import WALLET_ROLES, Role, mint_token
 from bookme.settings import Environment, Settings
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if settings.environment is Environment.PRODUCTION or settings.jwks_url:
         parser.error("development tokens only: this API verifies tokens from an identity provider")
-    if args.role != Role.OPERATOR and not args.wallet:
+    if Role(args.role) in WALLET_ROLES and not args.wallet:
         parser.error("--wallet is required for customers and providers")
     token = mint_token(
         settings.jwt_secret.get_secret_value(),

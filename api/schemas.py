@@ -85,16 +85,22 @@ class _Camel(BaseModel):
 
 
 class BookingCreate(_In):
-    """A new booking: the customer's and provider's wallets, the price and the appointment."""
+    """A new booking as the marketplace decided it: price, parties, inviter, appointment.
+
+    Only the marketplace's service credential or an operator sends it; the customer then acts
+    on the booking with a token whose wallet is `customer_wallet`.
+    """
 
     service_id: Identifier
     provider_id: Identifier
-    customer_id: Identifier | None = Field(
-        default=None, description="Operators only; a customer books as themselves."
+    customer_id: Identifier = Field(description="The customer's user id (their token's `sub`).")
+    customer_wallet: Wallet = Field(
+        description="The customer's EIP-55 wallet: it pays, and their token must name it."
     )
-    customer_wallet: Wallet
-    provider_wallet: Wallet
-    inviter_wallet: Wallet | None = None
+    provider_wallet: Wallet = Field(description="The provider's EIP-55 payout wallet.")
+    inviter_wallet: Wallet | None = Field(
+        default=None, description="The inviter (referrer) paid the inviter fee; null for none."
+    )
     amount: Amount
     scheduled_at: AwareDatetime = Field(description="Appointment time, with a UTC offset.")
 

@@ -77,25 +77,25 @@ async def rate_limit_check(stack: BenchStack, traffic: BookingTraffic) -> RateLi
         async with httpx.AsyncClient(base_url=url, timeout=60.0) as http:
             limit = asyncio.Semaphore(8)
 
-            async def hit(customer: Customer, path: str, body: object | None) -> int:
+            async def hit(headers: dict[str, str], path: str, body: object | None) -> int:
                 async with limit:
                     try:
-                        response = await http.post(path, headers=customer.headers, json=body)
+                        response = await http.post(path, headers=headers, json=body)
                     except httpx.HTTPError:
                         return 0  # no answer at all: counted against the check
                     return response.status_code
 
             signature = await asyncio.gather(
                 *(
-                    hit(c, f"/bookings/{r.booking_id}/payment-authorization", None)
+                    hit(c.headers, f"/bookings/{r.booking_id}/payment-authorization", None)
                     for n in range(10 * signature_limit)
                     for c, r in [bookings[n % len(bookings)]]
                 )
             )
-            customer = bookings[0][0]
-            body = traffic.create_body(customer)
+            # The marketplace's credential creates the bookings: its limit is the one tried.
+            body = traffic.create_body(bookings[0][0])
             create = await asyncio.gather(
-                *(hit(customer, "/bookings", body) for _ in range(10 * create_limit))
+                *(hit(traffic.marketplace, "/bookings", body) for _ in range(10 * create_limit))
             )
     finally:
         await asyncio.to_thread(stack.stop_app, "api-limited")

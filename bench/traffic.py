@@ -37,8 +37,25 @@ class BenchFailure(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class Customer:
+    user_id: str
     wallet: str
     headers: dict[str, str]
+
+
+def bench_bearer(settings: Settings, *, sub: str, role: str, wallet: str | None = None) -> str:
+    """An Authorization header value for a development token that lasts the whole run."""
+    with warnings.catch_warnings():
+        # The published dev secret is short on purpose; production refuses it anyway.
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        token = mint_token(
+            settings.jwt_secret.get_secret_value(),
+            sub=sub,
+            role=role,
+            wallet=wallet,
+            ttl_seconds=6 * 3600,
+            algorithm=settings.jwt_algorithm,
+        )
+    return f"Bearer {token}"
 
 
 @dataclass(kw_only=True)
@@ -137,23 +154,18 @@ class BookingTraffic:
         self.codes: Counter[int] = Counter()
         self.failures: list[str] = []
         settings = Settings()
-        secret = settings.jwt_secret.get_secret_value()
+        # The marketplace's server credential creates every booking (price and parties are
+        # its to decide); each customer then pays and completes with its own token.
+        self.marketplace = {
+            "Authorization": bench_bearer(settings, sub="bench-marketplace", role="service")
+        }
         self.customers: list[Customer] = []
         # The last dev wallet is the catch-up emitter's (bench/listener.py).
         for n, wallet in enumerate(stack.roles.wallets[:-1]):
-            with warnings.catch_warnings():
-                # The published dev secret is short on purpose; production refuses it anyway.
-                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-                token = mint_token(
-                    secret,
-                    sub=f"bench-customer-{n}",
-                    role="customer",
-                    wallet=wallet.address,
-                    ttl_seconds=6 * 3600,
-                    algorithm=settings.jwt_algorithm,
-                )
+            sub = f"bench-customer-{n}"
+            bearer = bench_bearer(settings, sub=sub, role="customer", wallet=wallet.address)
             self.customers.append(
-                Customer(wallet=wallet.address, headers={"Authorization": f"Bearer {token}"})
+                Customer(user_id=sub, wallet=wallet.address, headers={"Authorization": bearer})
             )
         self._next = 0
         # anvil numbers an unlocked account's transactions as they arrive: two in flight from
@@ -180,13 +192,14 @@ class BookingTraffic:
 
     async def call(
         self,
-        customer: Customer,
+        customer: Customer | None,
         method: str,
         path: str,
         extra: dict[str, str] | None = None,
         **kw: Any,
     ) -> httpx.Response:
-        headers = customer.headers | (extra or {})
+        """`customer`'s request, or the marketplace's when it is None."""
+        headers = (self.marketplace if customer is None else customer.headers) | (extra or {})
         response = await self.api.request(method, path, headers=headers, **kw)
         self.codes[response.status_code] += 1
         return response
@@ -195,6 +208,7 @@ class BookingTraffic:
         return {
             "service_id": "bench",
             "provider_id": "bench-provider",
+            "customer_id": customer.user_id,
             "customer_wallet": customer.wallet,
             "provider_wallet": PROVIDER_WALLET,
             "amount": AMOUNT,
@@ -207,7 +221,7 @@ class BookingTraffic:
         body = self.create_body(customer)
         key = {"Idempotency-Key": uuid.uuid4().hex}
         for _ in range(CREATE_ATTEMPTS):
-            response = await self.call(customer, "POST", "/bookings", json=body, extra=key)
+            response = await self.call(None, "POST", "/bookings", json=body, extra=key)
             # Under overload the API answers 503 "not recorded yet": the documented retry is
             # the same request with the same Idempotency-Key.
             if response.status_code != 503:

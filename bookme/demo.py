@@ -195,7 +195,7 @@ class Demo:
         )
         secret = settings.jwt_secret.get_secret_value()
 
-        def bearer(sub: str, role: str, wallet: str) -> dict[str, str]:
+        def bearer(sub: str, role: str, wallet: str | None = None) -> dict[str, str]:
             with warnings.catch_warnings():
                 # The published dev secret is short on purpose; production refuses it anyway.
                 warnings.simplefilter("ignore", InsecureKeyLengthWarning)
@@ -210,7 +210,10 @@ class Demo:
                 )
             return {"Authorization": f"Bearer {claims}"}
 
-        self.as_customer = bearer(f"demo-customer-{run_tag}", "customer", customer.address)
+        self.customer_id = f"demo-customer-{run_tag}"
+        self.as_customer = bearer(self.customer_id, "customer", customer.address)
+        # The marketplace's server credential: it decides each booking's price and parties.
+        self.as_marketplace = bearer("demo-marketplace", "service")
         self.provider_id = f"demo-provider-{run_tag}"
         self.parties = (
             Party(label="customer", address=customer.address),
@@ -256,8 +259,11 @@ class Demo:
 
     # --- API helpers ---
 
-    async def call(self, method: str, path: str, expect: int, **kwargs: Any) -> dict[str, Any]:
-        response = await self.api.request(method, path, headers=self.as_customer, **kwargs)
+    async def call(
+        self, method: str, path: str, expect: int, *, as_marketplace: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
+        headers = self.as_marketplace if as_marketplace else self.as_customer
+        response = await self.api.request(method, path, headers=headers, **kwargs)
         if response.status_code != expect:
             raise DemoFailure(f"{method} {path}: HTTP {response.status_code} {response.text[:300]}")
         body: dict[str, Any] = response.json()
@@ -267,6 +273,7 @@ class Demo:
         body: dict[str, Any] = {
             "service_id": f"demo-{run.key}",
             "provider_id": self.provider_id,
+            "customer_id": self.customer_id,
             "customer_wallet": self.customer_address,
             "provider_wallet": self.provider_address,
             "amount": units(run.amount),
@@ -274,7 +281,7 @@ class Demo:
         }
         if inviter:
             body["inviter_wallet"] = self.inviter_address
-        booking = await self.call("POST", "/bookings", 201, json=body)
+        booking = await self.call("POST", "/bookings", 201, json=body, as_marketplace=True)
         run.booking_id = str(booking["id"])
         run.workflow_id = booking["workflow_id"] or f"booking-{run.booking_id}"
         run.status = booking["status"]

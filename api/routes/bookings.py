@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from api import workflow_calls as calls
@@ -18,6 +18,7 @@ from api.booking_store import (
     list_events,
     wait_for_booking,
 )
+from api.booking_terms import CREATED_BY_THE_MARKETPLACE, MARKETPLACE_FIELDS, creation_refusal
 from api.convert import (
     booking_detail,
     booking_public,
@@ -72,6 +73,26 @@ router = APIRouter(prefix="/bookings", tags=["bookings"])
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _AUTH = (401, 403, 404, 422, 503)
 MAX_EVENT_ID = 2**63 - 1  # booking_events.id is a BIGINT; a larger `after` cannot be bound
+
+
+async def booking_creator(request: Request, user: CurrentUser) -> Principal:
+    """The caller, if it may decide a booking's terms; else 403 naming the fields it sent."""
+    refusal = creation_refusal(user, await _json_body(request))
+    if refusal is not None:
+        raise refusal
+    return user
+
+
+async def _json_body(request: Request) -> object:
+    # Already read and parsed by FastAPI (Starlette caches it); a body that is not JSON
+    # names no field.
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+BookingCreator = Annotated[Principal, Depends(booking_creator)]
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -79,6 +100,13 @@ _EVENT_ID = re.compile(r"[0-9]{1,18}")
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=BookingPublic,
+    description=(
+        f"Marketplace (`service` role) or operator only: {CREATED_BY_THE_MARKETPLACE}. "
+        "A customer or provider gets 403 `marketplace_only`, naming in `details` any of "
+        f"{', '.join(f'`{name}`' for name in MARKETPLACE_FIELDS)} it sent. The customer then "
+        "authorizes payment and cancels with a token whose `wallet` is `customer_wallet`. "
+        "The Idempotency-Key is scoped to the caller."
+    ),
     responses={
         200: {"model": BookingPublic, "description": "Replay of an earlier request (same key)."},
         **error_responses(401, 403, 409, 422, 429, 503),
@@ -86,8 +114,8 @@ _EVENT_ID = re.compile(r"[0-9]{1,18}")
     dependencies=[CreateRateLimit],
 )
 async def create_booking(
+    user: BookingCreator,
     body: BookingCreate,
-    user: CurrentUser,
     state: StateDep,
     response: Response,
     idempotency_key: Annotated[
@@ -100,7 +128,6 @@ async def create_booking(
     ] = None,
 ) -> BookingPublic:
     """Create a booking and start its workflow; returns it once it is recorded."""
-    customer_id = _customer_id(user, body)
     settings = state.settings
     units = body.amount_units
     if units > settings.max_booking_amount_units:
@@ -116,7 +143,7 @@ async def create_booking(
         amount_units=units,
         scheduled_at=scheduled_at,
         service_id=body.service_id,
-        customer_id=customer_id,
+        customer_id=body.customer_id,
         provider_id=body.provider_id,
         policy=BookingPolicy.from_settings(settings),
     )
@@ -124,7 +151,7 @@ async def create_booking(
         {
             "service_id": body.service_id,
             "provider_id": body.provider_id,
-            "customer_id": customer_id,
+            "customer_id": body.customer_id,
             "customer_wallet": body.customer_wallet,
             "provider_wallet": body.provider_wallet,
             "inviter_wallet": body.inviter_wallet,
@@ -185,20 +212,6 @@ def _same_booking(row: Booking, booking: BookingInput) -> bool:
     )
 
 
-def _customer_id(user: Principal, body: BookingCreate) -> str:
-    if user.role is Role.OPERATOR:
-        if body.customer_id is None:
-            raise InvalidField("body.customer_id", "required when an operator creates a booking")
-        return body.customer_id
-    if user.role is not Role.CUSTOMER:
-        raise Forbidden("only customers (or operators) create bookings", code="customer_required")
-    if user.wallet != body.customer_wallet:
-        raise Forbidden("customer_wallet must be your own wallet", code="not_your_wallet")
-    if body.customer_id is not None and body.customer_id != user.user_id:
-        raise Forbidden("customer_id must be your own id", code="not_your_id")
-    return user.user_id
-
-
 def _cap(settings: Settings) -> str:
     return format_units(settings.max_booking_amount_units)
 
@@ -233,6 +246,9 @@ async def list_bookings_route(
         if provider_wallet not in (None, user.wallet):
             raise Forbidden("providers list only their own bookings", code="not_your_wallet")
         provider_wallet = user.wallet
+    elif not user.is_operator:
+        # A service credential creates bookings; it is no party to them and sees none.
+        raise Forbidden("only parties and operators list bookings", code="not_a_party")
     flt = BookingFilter(
         status=None if status_ is None else status_.value,
         customer_wallet=customer_wallet,

@@ -124,6 +124,11 @@ def wallet_key(seed: int, index: int) -> str:
     return "0x" + keccak(text=f"bookme-chaos:{seed}:{index}").hex().removeprefix("0x")
 
 
+def customer_id(wallet: str) -> str:
+    """The user id of the customer holding `wallet` (its token's `sub`)."""
+    return f"chaos-{wallet.lower()}"
+
+
 def plan_bookings(config: ChaosConfig, rng: random.Random) -> list[BookingRecord]:
     kinds = list(MIX)
     weights = [MIX[k] for k in kinds]
@@ -188,13 +193,14 @@ class Workload:
 
     # --- HTTP with retries, every answer recorded ---
 
-    def _headers(self, wallet: str) -> dict[str, str]:
+    def _headers(self, wallet: str | None) -> dict[str, str]:
+        """A customer's token for `wallet`; the marketplace's service token when None."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
             token = mint_token(
                 self._settings.jwt_secret.get_secret_value(),
-                sub=f"chaos-{wallet.lower()}",
-                role="customer",
+                sub=customer_id(wallet) if wallet else "chaos-marketplace",
+                role="customer" if wallet else "service",
                 wallet=wallet,
                 algorithm=self._settings.jwt_algorithm,
             )
@@ -205,7 +211,7 @@ class Workload:
         method: str,
         path: str,
         expect: tuple[int, ...],
-        wallet: str,
+        wallet: str | None,
         *,
         within: float = FLOW_SECONDS,
         headers: dict[str, str] | None = None,
@@ -273,6 +279,7 @@ class Workload:
         body: dict[str, Any] = {
             "service_id": f"chaos-{record.kind.value}",
             "provider_id": "chaos-provider",
+            "customer_id": customer_id(wallet),
             "customer_wallet": wallet,
             "provider_wallet": self._provider,
             "amount": f"{record.amount // 10**6}.{record.amount % 10**6:06d}",
@@ -284,7 +291,7 @@ class Workload:
             "POST",
             "/bookings",
             (200, 201),
-            wallet,
+            None,  # the marketplace decides price and parties; the customer then pays
             json=body,
             headers={"Idempotency-Key": f"chaos-{self.config.seed}-{record.index}"},
         )

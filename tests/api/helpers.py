@@ -1,4 +1,5 @@
-"""Shared test helpers: dev tokens for each role, a valid booking body, an in-process client."""
+"""Shared test helpers: dev tokens for each role, a valid booking body (as the marketplace sends
+it), an in-process client."""
 
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ OTHER_CUSTOMER_AUTH = token("cust-2", "customer", OTHER_CUSTOMER)
 PROVIDER_AUTH = token("prov-1", "provider", PROVIDER)
 OTHER_PROVIDER_AUTH = token("prov-2", "provider", OTHER_PROVIDER)
 OPERATOR_AUTH = token("ops-1", "operator")
+# The marketplace's server-to-server credential: it creates bookings, for "cust-1" by default.
+SERVICE_AUTH = token("marketplace", "service")
 
 
 def booking_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "service_id": "haircut",
         "provider_id": "prov-1",
+        "customer_id": "cust-1",
         "customer_wallet": CUSTOMER,
         "provider_wallet": PROVIDER,
         "amount": "25.5",

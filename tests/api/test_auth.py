@@ -41,6 +41,13 @@ async def test_operator_needs_no_wallet() -> None:
     assert principal.wallet is None
 
 
+async def test_the_marketplace_service_credential_needs_no_wallet_and_is_no_operator() -> None:
+    principal = await hs_verifier().verify(mint_token(SECRET, sub="marketplace", role="service"))
+    assert principal == Principal(user_id="marketplace", role=Role.SERVICE, wallet=None)
+    assert principal.decides_booking_terms
+    assert not principal.is_operator
+
+
 @pytest.mark.parametrize(
     ("claims", "code"),
     [
@@ -188,6 +195,11 @@ def test_party_rules_follow_the_role() -> None:
     assert not provider.may_see(customer_wallet=WALLET, provider_wallet=other)
     operator = Principal(user_id="o", role=Role.OPERATOR, wallet=None)
     assert operator.may_see(customer_wallet=other, provider_wallet=other)
+    # The marketplace's server decides bookings' terms but is no party: it sees none of them.
+    service = Principal(user_id="m", role=Role.SERVICE, wallet=WALLET)
+    assert not service.may_see(customer_wallet=WALLET, provider_wallet=WALLET)
+    deciders = [p.decides_booking_terms for p in (customer, provider, operator, service)]
+    assert deciders == [False, False, True, True]
 
 
 async def test_dev_token_command_mints_a_token_the_api_accepts(
@@ -200,6 +212,9 @@ async def test_dev_token_command_mints_a_token_the_api_accepts(
     assert main(["--sub", "alice", "--role", "customer", "--wallet", WALLET]) == 0
     principal = await hs_verifier().verify(capsys.readouterr().out.strip())
     assert principal == Principal(user_id="alice", role=Role.CUSTOMER, wallet=WALLET)
+    assert main(["--sub", "marketplace", "--role", "service"]) == 0  # no wallet needed
+    principal = await hs_verifier().verify(capsys.readouterr().out.strip())
+    assert principal == Principal(user_id="marketplace", role=Role.SERVICE, wallet=None)
     with pytest.raises(SystemExit):
         main(["--sub", "bob", "--role", "provider"])  # no wallet
     monkeypatch.setenv("BOOKME_JWKS_URL", "https://id.example/jwks")

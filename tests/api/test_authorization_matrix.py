@@ -16,6 +16,7 @@ from tests.api.helpers import (
     OTHER_CUSTOMER_AUTH,
     OTHER_PROVIDER_AUTH,
     PROVIDER_AUTH,
+    SERVICE_AUTH,
     booking_body,
     running_server,
 )
@@ -37,6 +38,7 @@ ROLES = {
     "operator": OPERATOR_AUTH,
     "other-customer": OTHER_CUSTOMER_AUTH,
     "other-provider": OTHER_PROVIDER_AUTH,
+    "service": SERVICE_AUTH,  # the marketplace's server: creates bookings, is no party to them
     "anonymous": {},
 }
 # What each caller gets on a fresh, unpaid booking made by "customer" with "provider".
@@ -68,6 +70,7 @@ EXPECTED = {
     },
     "other-customer": dict.fromkeys(ROUTES, 403),
     "other-provider": dict.fromkeys(ROUTES, 403),
+    "service": dict.fromkeys(ROUTES, 403),
     "anonymous": dict.fromkeys(ROUTES, 401),
 }
 
@@ -83,7 +86,7 @@ async def test_authorization_matrix(client: httpx.AsyncClient) -> None:
     failures: list[str] = []
     for role, auth in ROLES.items():
         for route, (method, _, body) in ROUTES.items():
-            created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+            created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
             booking = created.json()
             response = await client.request(
                 method, url_for(route, booking["id"]), json=body, headers=auth
@@ -105,12 +108,15 @@ async def test_authorization_matrix(client: httpx.AsyncClient) -> None:
 
 
 async def test_listing_never_shows_other_parties_bookings(client: httpx.AsyncClient) -> None:
-    mine = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+    mine = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
     for auth in (OTHER_CUSTOMER_AUTH, OTHER_PROVIDER_AUTH):
         listing = await client.get("/bookings", headers=auth)
         assert listing.status_code == 200
         assert listing.json()["items"] == []
         assert mine.json()["id"] not in listing.text
+    as_service = await client.get("/bookings", headers=SERVICE_AUTH)
+    assert as_service.status_code == 403
+    assert mine.json()["id"] not in as_service.text
 
 
 async def test_stream_follows_the_same_matrix(factory: ApiFactory, worker: FakeChain) -> None:
@@ -121,7 +127,7 @@ async def test_stream_follows_the_same_matrix(factory: ApiFactory, worker: FakeC
         running_server(factory.app()) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
     ):
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         booking = created.json()
         for role, auth in ROLES.items():
             expected = 200 if role in allowed else 401 if role == "anonymous" else 403

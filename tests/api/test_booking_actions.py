@@ -20,6 +20,7 @@ from tests.api.helpers import (
     OTHER_PROVIDER_AUTH,
     PROVIDER,
     PROVIDER_AUTH,
+    SERVICE_AUTH,
     booking_body,
 )
 from workflows import BookingWorkflow
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 async def create(client: httpx.AsyncClient, **overrides: object) -> dict[str, object]:
-    response = await client.post("/bookings", json=booking_body(**overrides), headers=CUSTOMER_AUTH)
+    response = await client.post("/bookings", json=booking_body(**overrides), headers=SERVICE_AUTH)
     assert response.status_code == 201, response.text
     return dict(response.json())
 

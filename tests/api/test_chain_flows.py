@@ -27,7 +27,7 @@ from chain.escrow import EscrowReader, escrow_abi
 from chain.keys import TransactionKey
 from chain.sender import OperatorSender, TransactionSender
 from tests.api.conftest import ApiFactory
-from tests.api.helpers import CUSTOMER, PROVIDER, booking_body, serve, token
+from tests.api.helpers import CUSTOMER, PROVIDER, SERVICE_AUTH, booking_body, serve, token
 from workflows import BookingWorkflow
 
 pytestmark = pytest.mark.integration
@@ -138,7 +138,7 @@ async def wait_for_status(client: httpx.AsyncClient, booking_id: str, status: st
 
 async def pay(api: httpx.AsyncClient, stack: Stack) -> tuple[str, dict[str, Any]]:
     """Create a booking and pay it from the customer's wallet; returns (id, booking)."""
-    created = await api.post("/bookings", json=booking_body(amount="40"), headers=CUSTOMER_AUTH)
+    created = await api.post("/bookings", json=booking_body(amount="40"), headers=SERVICE_AUTH)
     assert created.status_code == 201, created.text
     booking = created.json()
     signed = await api.post(

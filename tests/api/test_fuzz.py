@@ -22,6 +22,7 @@ from tests.api.helpers import (
     OPERATOR_AUTH,
     OTHER_CUSTOMER_AUTH,
     PROVIDER_AUTH,
+    SERVICE_AUTH,
     booking_body,
     serve,
 )
@@ -93,7 +94,7 @@ def body_for(rng: random.Random, path: str) -> Any:
 
 async def test_no_input_produces_a_server_error(client: httpx.AsyncClient) -> None:
     rng = random.Random(20261122)
-    created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+    created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
     real_id = created.json()["id"]
     schema = (await client.get("/openapi.json")).json()
     operations = [
@@ -107,6 +108,7 @@ async def test_no_input_produces_a_server_error(client: httpx.AsyncClient) -> No
         PROVIDER_AUTH,
         OPERATOR_AUTH,
         OTHER_CUSTOMER_AUTH,
+        SERVICE_AUTH,
         {},
         {"Authorization": "Bearer " + rng.choice(NASTY)},
         {"Authorization": "Basic abc"},

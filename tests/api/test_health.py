@@ -19,7 +19,7 @@ from chain.keys import TransactionKey
 from chain.sender import TransactionSender
 from db.models import ChainCursor
 from tests.api.conftest import ApiFactory
-from tests.api.helpers import CUSTOMER_AUTH, OPERATOR_AUTH, booking_body, serve
+from tests.api.helpers import OPERATOR_AUTH, SERVICE_AUTH, booking_body, serve
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,7 @@ async def test_postgres_down_gives_503_everywhere(factory: ApiFactory) -> None:
         # asyncpg reports a refused connection as a plain OSError: a generic outage code.
         assert listing.json()["code"] == "dependency_unavailable"
         assert listing.headers["Retry-After"]
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         assert created.status_code == 503
 
 
@@ -145,7 +145,7 @@ async def test_temporal_down_gives_503_not_500(factory: ApiFactory) -> None:
         assert health.status_code == 503
         assert health.json()["checks"]["temporal"]["ok"] is False
         assert health.json()["checks"]["postgres"]["ok"] is True
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         assert created.status_code == 503
         assert created.json()["code"] == "temporal_unavailable"
         assert created.headers["Retry-After"]
@@ -160,7 +160,7 @@ async def test_workflow_not_recording_in_time_is_503_with_a_retry_hint(
     app = factory.app(options=ApiOptions(create_wait_seconds=0.5))
     async with serve(app) as client:
         response = await client.post(
-            "/bookings", json=booking_body(), headers={**CUSTOMER_AUTH, "Idempotency-Key": "k1"}
+            "/bookings", json=booking_body(), headers={**SERVICE_AUTH, "Idempotency-Key": "k1"}
         )
         assert response.status_code == 503
         assert response.json()["code"] == "booking_pending"
@@ -169,7 +169,7 @@ async def test_workflow_not_recording_in_time_is_503_with_a_retry_hint(
         reused = await client.post(
             "/bookings",
             json=booking_body(amount="99"),
-            headers={**CUSTOMER_AUTH, "Idempotency-Key": "k1"},
+            headers={**SERVICE_AUTH, "Idempotency-Key": "k1"},
         )
         assert reused.status_code == 409
         assert reused.json()["code"] == "idempotency_conflict"

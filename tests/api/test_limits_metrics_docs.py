@@ -13,7 +13,7 @@ from bookme.settings import Settings
 from db.models import RateLimitCounter
 from tests.api.conftest import ApiFactory
 from tests.api.fakes import FakeChain
-from tests.api.helpers import CUSTOMER_AUTH, OTHER_CUSTOMER_AUTH, booking_body, serve
+from tests.api.helpers import CUSTOMER_AUTH, OTHER_CUSTOMER_AUTH, SERVICE_AUTH, booking_body, serve
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ async def test_signature_endpoints_are_rate_limited_across_replicas(
     limit = {"settings": {"signature_rate_limit_per_minute": 3}}
     # Two app instances (two replicas) share the same Postgres counters.
     async with serve(factory.app(**limit)) as one, serve(factory.app(**limit)) as two:
-        created = await one.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await one.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         url = f"/bookings/{created.json()['id']}/payment-authorization"
         statuses = [
             (await replica.post(url, headers=CUSTOMER_AUTH)).status_code
@@ -59,7 +59,7 @@ async def test_metrics_use_the_registry_passed_in(factory: ApiFactory, worker: F
     registry = CollectorRegistry()
     app = create_app(factory.settings, temporal_client=factory.temporal_client, registry=registry)
     async with serve(app) as client:
-        await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         await client.get("/bookings/not-a-uuid", headers=CUSTOMER_AUTH)
         response = await client.get("/metrics")
     assert response.status_code == 200
@@ -95,7 +95,7 @@ async def test_cancellation_shares_the_signature_limit_whose_default_is_10(
     assert Settings(_env_file=None).signature_rate_limit_per_minute == 10
     limit = {"settings": {"signature_rate_limit_per_minute": 2}}
     async with serve(factory.app(**limit)) as client:
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         url = f"/bookings/{created.json()['id']}"
         signed = await client.post(f"{url}/payment-authorization", headers=CUSTOMER_AUTH)
         assert signed.status_code == 200

@@ -10,17 +10,18 @@ from tests.api.helpers import (
     CUSTOMER_AUTH,
     OPERATOR_AUTH,
     OTHER_CUSTOMER,
-    OTHER_CUSTOMER_AUTH,
     PROVIDER,
     PROVIDER_AUTH,
+    SERVICE_AUTH,
     booking_body,
 )
 
 pytestmark = pytest.mark.integration
 
 
-async def make(client: httpx.AsyncClient, auth: dict[str, str], **overrides: object) -> str:
-    response = await client.post("/bookings", json=booking_body(**overrides), headers=auth)
+async def make(client: httpx.AsyncClient, **overrides: object) -> str:
+    """A booking the marketplace created (for "cust-1" unless overridden)."""
+    response = await client.post("/bookings", json=booking_body(**overrides), headers=SERVICE_AUTH)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -40,9 +41,9 @@ async def pages(client: httpx.AsyncClient, auth: dict[str, str], query: str) -> 
 
 
 async def test_keyset_pages_are_complete_ordered_and_scoped(client: httpx.AsyncClient) -> None:
-    mine = [await make(client, CUSTOMER_AUTH) for _ in range(5)]
+    mine = [await make(client) for _ in range(5)]
     theirs = [
-        await make(client, OTHER_CUSTOMER_AUTH, customer_wallet=OTHER_CUSTOMER) for _ in range(2)
+        await make(client, customer_id="cust-2", customer_wallet=OTHER_CUSTOMER) for _ in range(2)
     ]
 
     got = await pages(client, CUSTOMER_AUTH, "limit=2")
@@ -60,8 +61,8 @@ async def test_keyset_pages_are_complete_ordered_and_scoped(client: httpx.AsyncC
 
 
 async def test_status_filter(client: httpx.AsyncClient) -> None:
-    keep = await make(client, CUSTOMER_AUTH)
-    gone = await make(client, CUSTOMER_AUTH)
+    keep = await make(client)
+    gone = await make(client)
     cancel = await client.post(
         f"/bookings/{gone}/cancellation", json={"reason": "no"}, headers=CUSTOMER_AUTH
     )
@@ -102,7 +103,7 @@ async def test_bad_query_parameters_are_422(
 
 
 async def test_events_are_the_audit_trail_in_order(client: httpx.AsyncClient) -> None:
-    booking = await make(client, CUSTOMER_AUTH)
+    booking = await make(client)
     await client.post(
         f"/bookings/{booking}/cancellation", json={"reason": "no"}, headers=CUSTOMER_AUTH
     )

@@ -18,6 +18,7 @@ def body(**overrides: object) -> dict[str, object]:
     data: dict[str, object] = {
         "service_id": "svc-1",
         "provider_id": "prov-1",
+        "customer_id": "cust-1",
         "customer_wallet": CUSTOMER,
         "provider_wallet": PROVIDER,
         "amount": "25.50",
@@ -47,6 +48,8 @@ def test_valid_booking_converts_amount_exactly() -> None:
         ("amount", "-5", "decimal string"),
         ("scheduled_at", "2030-01-01T10:00:00", "timezone"),
         ("service_id", "", "at least 1"),
+        ("customer_id", "", "at least 1"),
+        ("customer_id", None, "valid string"),
     ],
 )
 def test_invalid_fields_are_named(field: str, value: object, fragment: str) -> None:

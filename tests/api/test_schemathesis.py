@@ -30,6 +30,7 @@ from tests.api.helpers import (
     OPERATOR_AUTH,
     OTHER_CUSTOMER_AUTH,
     PROVIDER_AUTH,
+    SERVICE_AUTH,
     booking_body,
     running_server,
 )
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 # Per operation and generation mode; the run stays well under a minute on a loaded machine.
 EXAMPLES = 15
-AUTHS = [CUSTOMER_AUTH, PROVIDER_AUTH, OPERATOR_AUTH, OTHER_CUSTOMER_AUTH, {}]
+AUTHS = [CUSTOMER_AUTH, PROVIDER_AUTH, OPERATOR_AUTH, OTHER_CUSTOMER_AUTH, SERVICE_AUTH, {}]
 CHECKS: list[CheckFunction] = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
@@ -58,7 +59,7 @@ async def test_generated_requests_get_no_server_error_and_match_the_schema(
     app = factory.app()
     async with running_server(app) as base_url:
         async with httpx.AsyncClient(base_url=base_url) as http:
-            created = await http.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+            created = await http.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
             assert created.status_code == 201, created.text
             document = (await http.get("/openapi.json")).json()
         failures, statuses = await asyncio.to_thread(
@@ -127,7 +128,7 @@ def _short(failure: BaseException, limit: int = 1500) -> str:
 
 
 async def test_found_by_schemathesis_an_id_beyond_bigint_is_a_422(client: httpx.AsyncClient):
-    created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+    created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
     response = await client.get(
         f"/bookings/{created.json()['id']}/events",
         params={"after": str(2**70)},

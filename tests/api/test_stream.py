@@ -18,6 +18,7 @@ from tests.api.helpers import (
     CUSTOMER_AUTH,
     OTHER_CUSTOMER_AUTH,
     PROVIDER_AUTH,
+    SERVICE_AUTH,
     booking_body,
     running_server,
 )
@@ -65,7 +66,7 @@ async def test_stream_delivers_transitions_and_resumes(
         running_server(factory.app()) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
     ):
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         booking_id = created.json()["id"]
         url = f"/bookings/{booking_id}/stream"
         keepalives: list[bool] = []
@@ -125,7 +126,7 @@ async def test_stream_checks_access_and_last_event_id(
         running_server(factory.app()) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
     ):
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         url = f"/bookings/{created.json()['id']}/stream"
         assert (await client.get(url)).status_code == 401
         assert (await client.get(url, headers=OTHER_CUSTOMER_AUTH)).status_code == 403
@@ -145,7 +146,7 @@ async def test_stream_ends_after_its_maximum_and_resumes(
         running_server(factory.app(options=options)) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
     ):
-        created = await client.post("/bookings", json=booking_body(), headers=CUSTOMER_AUTH)
+        created = await client.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)
         url = f"/bookings/{created.json()['id']}/stream"
         async with client.stream("GET", url, headers=CUSTOMER_AUTH) as response:
             received = [f async for f in frames(response)]  # ends without the client closing

@@ -29,6 +29,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--duration", type=float, default=300.0, help="seconds over which bookings and faults start"
     )
+    parser.add_argument(
+        "--adversary-share",
+        type=float,
+        default=ChaosConfig.adversary_share,
+        help="share of the bookings that are attacks (0 for an honest-only run)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stack's data and logs")
     return parser.parse_args(argv)
 
@@ -39,12 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         f"python -m bench.chaos --seed {seed} --bookings {args.bookings} "
         f"--faults {args.faults} --duration {args.duration:g}"
+        f" --adversary-share {args.adversary_share:g}"
     )
     console = Console()
     console.print(f"chaos seed {seed}; reproduce with: {command}")
     configure_logging("ERROR", False)
+    if not 0.0 <= args.adversary_share <= 1.0:
+        console.print("--adversary-share must be between 0 and 1")
+        return 2
     config = ChaosConfig(
-        seed=seed, bookings=args.bookings, faults=args.faults, duration=args.duration
+        seed=seed,
+        bookings=args.bookings,
+        faults=args.faults,
+        duration=args.duration,
+        adversary_share=args.adversary_share,
     )
     workdir = Path(tempfile.mkdtemp(prefix=f"bookme-chaos-{seed}-"))
     summary = asyncio.run(run_chaos(config, workdir, command, say=console.print))

@@ -8,12 +8,20 @@
   released equals what the logs released (and `activities.invariants.check_invariants` when
   it is implemented);
 - stuck: no booking left in a non-terminal state (every timer of the run is short);
-- API: no 5xx except a 503 while a dependency of the API was down.
+- API: no 5xx except a 503 while a dependency of the API was down;
+- attacks (bench/chaos/adversary.py): every request an attacker sent that the API must refuse
+  got a 4xx, every transaction it sent reverted and moved no money, every action the policy
+  allows its victims (and the operator) worked, and each victim's booking ended in the state
+  and with the money its honest flow called for (no operator refund after cancel-then-pay);
+- figures: latency of the honest requests (p50/p99, and p99 outside fault windows), to set
+  beside a run without attacks.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,7 +29,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.chaos.faults import OUTAGES, FaultWindow
+from bench.chaos.adversary_log import AdversaryLog, Expectation
+from bench.chaos.faults import OUTAGES, FaultKind, FaultWindow
 from bench.chaos.workload import ApiCall, BookingRecord, Kind
 from chain.client import ChainClient
 from chain.deploy import Deployment
@@ -65,11 +74,26 @@ CHAIN_FOR_DB: dict[str, frozenset[OnChainBookingStatus]] = {
 }
 
 
+# Audit rows that mean an operator refund was sent or is owed for the booking.
+REFUND_AUDIT_SQL = (
+    "SELECT booking_id::text AS b FROM booking_events WHERE kind IN"
+    " ('emergency_cancel_sent', 'contradiction', 'refund_failed', 'refund_recorded')"
+)
+# A request this long after a fault window is "outside" it for the latency figures.
+LATENCY_GRACE_SECONDS = 5.0
+ATTACKS_REFUSED = "attackers' requests refused (4xx)"
+ATTACKS_REVERTED = "attackers' transactions reverted, no money moved"
+VICTIMS_SERVED = "victims' allowed actions worked"
+VICTIMS_SETTLED = "victims' bookings ended as their flow called for, money right"
+
+
 @dataclass
 class CheckResults:
     violations: dict[str, list[str]] = field(default_factory=dict)
     final_states: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    # Seconds (and counts) of the honest requests' answers; see `honest_latency`.
+    latency: dict[str, float] = field(default_factory=dict)
 
     def add(self, check: str, problems: list[str]) -> None:
         self.violations.setdefault(check, []).extend(problems)
@@ -101,6 +125,7 @@ async def run_checks(
     calls: list[ApiCall],
     windows: list[FaultWindow],
     origin: float,
+    adversary: AdversaryLog | None = None,
 ) -> CheckResults:
     results = CheckResults()
     reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
@@ -115,20 +140,30 @@ async def run_checks(
     )
     by_chain_id = {str(b.blockchain_booking_id).lower(): b for b in bookings}
 
-    checks = (
+    checks: list[tuple[str, Coroutine[Any, Any, None]]] = [
         ("final state matches the chain", _final_states(results, reader, bookings, records)),
         (
             "each chain event applied exactly once",
             _exactly_once(results, engine, events, by_chain_id),
         ),
         ("money invariants", _money(results, engine, reader, events, by_chain_id)),
-    )
+    ]
+    if adversary is not None:
+        checks.append(
+            (
+                VICTIMS_SETTLED,
+                _victims_settled(results, engine, adversary.expectations, events, bookings),
+            )
+        )
     for name, check in checks:
         try:
             await check
         except Exception as exc:  # a crashed check is a failed one, and the others still run
             results.add(name, [f"the check crashed: {type(exc).__name__}: {exc}"])
     _api(results, calls, windows, origin)
+    if adversary is not None:
+        _attacks(results, adversary, windows, origin)
+    results.latency = honest_latency(calls, windows)
     return results
 
 
@@ -328,3 +363,163 @@ def _api(
             " a new booking within the API's wait (a loaded machine); retried with the same key"
         )
     results.add("no 5xx except 503 in an outage", problems)
+
+
+def _overlaps(
+    start: float,
+    end: float,
+    windows: list[FaultWindow],
+    kinds: frozenset[FaultKind] | None = None,
+    grace: float = OUTAGE_GRACE_SECONDS,
+) -> bool:
+    """Whether [start, end] meets a fault window (of `kinds`), `grace` after it included."""
+    return any(
+        (kinds is None or w.kind in kinds) and w.start - 1.0 <= end and start <= w.end + grace
+        for w in windows
+    )
+
+
+def _attacks(
+    results: CheckResults, log: AdversaryLog, windows: list[FaultWindow], origin: float
+) -> None:
+    refused: list[str] = []
+    faulted = 0
+    for r in log.refusals:
+        if r.refused:
+            continue
+        unanswered = r.status is None or r.status >= 500
+        # Streams held while the API was killed went with it, and so did their count.
+        restarted = r.wanted == (429,) and _overlaps(
+            r.started, r.at, windows, frozenset({FaultKind.KILL_API})
+        )
+        if (unanswered and _overlaps(r.started, r.at, windows)) or restarted:
+            faulted += 1
+            continue
+        wanted = "/".join(str(w) for w in r.wanted) or "a 4xx"
+        refused.append(
+            f"{r.attack.value}: {r.action} (booking {r.booking_id}): HTTP {r.status} {r.code},"
+            f" wanted {wanted} at +{r.at - origin:.1f}s"
+        )
+    if faulted:
+        results.notes.append(f"{faulted} attacker requests not judged: a fault was under way")
+    results.add(ATTACKS_REFUSED, refused)
+
+    reverted = [
+        f"{t.attack.value}: {t.action}: tx {t.tx_hash} reverted={t.reverted}, attacker's USDC"
+        f" moved {t.usdc_moved}, escrow logs {t.escrow_logs}"
+        for t in log.reverts
+        if not t.reverted or t.usdc_moved != 0 or t.escrow_logs != 0
+    ]
+    results.add(ATTACKS_REVERTED, reverted)
+    guards = Counter(f"{t.action}: {t.error or 'no revert'}" for t in log.reverts)
+    results.notes += [f"attack transaction {guard} x{n}" for guard, n in sorted(guards.items())]
+
+    blocked: list[str] = []
+    cut_short = 0
+    for v in log.victims:
+        if v.ok:
+            continue
+        if not v.observed and v.status is None and _overlaps(v.started, v.ended, windows):
+            cut_short += 1
+            continue
+        blocked.append(
+            f"{v.attack.value}: {v.action} (booking {v.booking_id}): {v.detail}"
+            f" at +{v.ended - origin:.1f}s"
+        )
+    if cut_short:
+        results.notes.append(f"{cut_short} victim flows cut short by a fault (not refused)")
+    results.add(VICTIMS_SERVED, blocked)
+    results.notes += log.notes
+    for burn in log.burns:
+        results.notes.append(
+            f"budget burn on {burn.booking_id}: {burn.answered} answered 200 with"
+            f" {burn.authorizations} distinct authorization(s), then {burn.refusal or 'never refused'}"
+        )
+
+
+async def _victims_settled(
+    results: CheckResults,
+    engine: AsyncEngine,
+    expectations: list[Expectation],
+    events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
+    bookings: list[Any],
+) -> None:
+    status = {str(b.id): b.status for b in bookings}
+    refund_rows = Counter(r.b for r in await _rows(engine, REFUND_AUDIT_SQL))
+    by_booking: dict[str, list[Any]] = defaultdict(list)
+    for event in events:
+        by_booking[event.booking_id.lower()].append(event)
+    problems: list[str] = []
+    for e in expectations:
+        name = f"{e.attack.value}: booking {e.booking_id}"
+        found = status.get(e.booking_id)
+        if found != e.status:
+            problems.append(f"{name}: {found}, expected {e.status}")
+        problems += [f"{name}: {p}" for p in _money_of(e, by_booking[e.chain_booking_id.lower()])]
+        if e.no_operator_refund and refund_rows[e.booking_id]:
+            problems.append(f"{name}: an operator refund was sent or owed")
+    results.add(VICTIMS_SETTLED, problems)
+
+
+def _money_of(e: Expectation, events: list[Any]) -> list[str]:
+    """What the chain says was paid in and out, against the victim's expectation."""
+    paid = [x for x in events if isinstance(x, BookingCreatedAndPaid)]
+    if len(paid) != 1:
+        return [f"{len(paid)} payments on chain"]
+    p = paid[0]
+    problems = [
+        f"paid {label} {got}, expected {want}"
+        for label, got, want in (
+            ("amount", p.amount, e.amount),
+            ("by", p.customer.lower(), e.customer.lower()),
+            ("to provider", p.provider.lower(), e.provider.lower()),
+            ("with inviter", p.inviter.lower(), e.inviter.lower()),
+        )
+        if got != want
+    ]
+    completed = [x for x in events if isinstance(x, ServiceCompleted)]
+    cancelled = [x for x in events if isinstance(x, BookingCancelled)]
+    if e.status == "COMPLETED":
+        if cancelled:
+            problems.append("cancelled on chain (a refund) though it should complete")
+        if len(completed) != 1 or _released(completed[0]) != e.amount:
+            problems.append(f"completion on chain released {[_released(x) for x in completed]}")
+    elif e.status == "CANCELLED":
+        if len(cancelled) != 1 or _released(cancelled[0]) != e.amount:
+            problems.append(f"cancellation on chain released {[_released(x) for x in cancelled]}")
+        elif cancelled[0].customer_amount != e.customer_refund:
+            problems.append(
+                f"customer got back {cancelled[0].customer_amount}, expected {e.customer_refund}"
+            )
+    return problems
+
+
+def _percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest-rank percentile of a sorted, non-empty list."""
+    return sorted_values[max(0, math.ceil(share * len(sorted_values)) - 1)]
+
+
+def honest_latency(calls: list[ApiCall], windows: list[FaultWindow]) -> dict[str, float]:
+    """Answer times of the honest requests (victims' included, attackers' not): all of them,
+    and those that overlapped no fault window, whose tail the faults do not set."""
+    answered = [c for c in calls if not c.adversarial and c.seconds is not None]
+    every = sorted(c.seconds for c in answered if c.seconds is not None)
+    calm = sorted(
+        c.seconds
+        for c in answered
+        if c.seconds is not None
+        and not _overlaps(c.at - c.seconds, c.at, windows, grace=LATENCY_GRACE_SECONDS)
+    )
+    figures: dict[str, float] = {"requests": len(every), "requests_outside_faults": len(calm)}
+    if every:
+        figures |= {
+            "p50_s": round(_percentile(every, 0.50), 4),
+            "p99_s": round(_percentile(every, 0.99), 4),
+            "max_s": round(every[-1], 4),
+        }
+    if calm:
+        figures |= {
+            "p50_outside_faults_s": round(_percentile(calm, 0.50), 4),
+            "p99_outside_faults_s": round(_percentile(calm, 0.99), 4),
+        }
+    return figures

@@ -14,7 +14,9 @@ class ChaosTimers:
     monitoring_window: int = 15
     push_grace: int = 3
     poll_interval: int = 2
-    authorization_ttl: int = 40
+    # Above the workflow's MIN_REUSABLE_AUTHORIZATION (60 s), so a repeated request gets the
+    # same authorization back for a while: the adversaries' budget burning needs that path.
+    authorization_ttl: int = 120
     confirmations: int = 2
 
     def env(self) -> dict[str, str]:
@@ -44,4 +46,7 @@ class ChaosConfig:
     cover_every_kind: bool = True
     # Postgres and Temporal restarts are the slow faults; the short run picks one of them.
     server_restarts: tuple[str, ...] = ("postgres", "temporal")
+    # Share of the bookings that are attacks (bench/chaos/adversary.py), interleaved with the
+    # honest ones; every attack kind at least once when above 0.
+    adversary_share: float = 0.15
     timers: ChaosTimers = field(default_factory=ChaosTimers)

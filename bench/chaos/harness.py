@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from bench.chaos.adversary import Adversary
 from bench.chaos.checks import CheckResults, run_checks
 from bench.chaos.config import ChaosConfig
 from bench.chaos.faults import FaultInjector, plan_faults
@@ -128,8 +129,11 @@ async def run_chaos(
                 signer_key=stack.roles.signer.private_key,
                 recorder=recorder,
             )
+            adversary = Adversary(workload, stack.api_url)
+            workload.flows.update(adversary.flows)
             try:
                 await workload.fund_gas(config.bookings + SPARE_WALLETS)
+                await adversary.fund_gas()
                 plan = plan_faults(config, random.Random(f"faults:{config.seed}"))
                 injector = FaultInjector(stack, chain, workload)
                 say("fault plan: " + "; ".join(f"+{f.at:.0f}s {f.kind.value}" for f in plan))
@@ -143,6 +147,7 @@ async def run_chaos(
                 say(f"workload and faults done in {workload_seconds:.0f}s")
             finally:
                 await workload.close()
+                await adversary.close()
             engine = make_engine(stack.database_url, pool_size=2)
             reader = EscrowReader(
                 chain, stack.deployment.escrow, usdc_address=stack.deployment.usdc
@@ -160,6 +165,7 @@ async def run_chaos(
                     calls=recorder.calls,
                     windows=injector.windows,
                     origin=started,
+                    adversary=adversary.log,
                 )
             finally:
                 await engine.dispose()
@@ -179,6 +185,8 @@ async def run_chaos(
                 started=started,
                 unplanned_exits=Counter(e.app for e in stack.unplanned_exits),
                 api_statuses=Counter(str(c.status) for c in recorder.calls),
+                adversary=adversary.log,
+                adversary_share=config.adversary_share,
             )
     finally:
         await stack.stop()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from bench.chaos.adversary_log import AdversaryLog
 from bench.chaos.checks import CheckResults
 from bench.chaos.faults import FaultWindow
 from bench.chaos.workload import BookingRecord
@@ -31,6 +32,8 @@ class RunSummary:
     started: float  # monotonic time the workload began; JSON times are relative to it
     unplanned_exits: Counter[str]
     api_statuses: Counter[str]
+    adversary: AdversaryLog | None = None
+    adversary_share: float = 0.0
 
 
 def render(summary: RunSummary, console: Console) -> None:
@@ -56,6 +59,8 @@ def render(summary: RunSummary, console: Console) -> None:
     for kind, count in sorted(kinds.items()):
         states.add_row(f"workload: {kind}", f"{count} ({errors[kind]} client flows cut short)")
     console.print(states)
+
+    _render_attacks(summary, console)
 
     checks = Table(title="Checks")
     checks.add_column("check")
@@ -83,9 +88,45 @@ def render(summary: RunSummary, console: Console) -> None:
         f"API answers {dict(summary.api_statuses)}; "
         f"unplanned app exits (restarted) {dict(summary.unplanned_exits) or 0}"
     )
+    console.print(_latency_line(summary))
     for note in summary.checks.notes:
         console.print(f"note: {note}")
     console.print("CHAOS PASSED" if passed(summary) else "CHAOS FAILED", style="bold")
+
+
+ATTACK_COLUMNS = (
+    "requests to refuse",
+    "refused",
+    "transactions to revert",
+    "reverted",
+    "victim actions",
+    "victim actions ok",
+)
+
+
+def _render_attacks(summary: RunSummary, console: Console) -> None:
+    if summary.adversary is None or not summary.adversary.refusals:
+        return
+    table = Table(title=f"Attacks ({summary.adversary_share:.0%} of the bookings)")
+    table.add_column("attack")
+    for column in ATTACK_COLUMNS:
+        table.add_column(column, justify="right")
+    for attack, row in sorted(summary.adversary.by_attack().items()):
+        table.add_row(attack, *(str(row[c]) for c in ATTACK_COLUMNS))
+    console.print(table)
+
+
+def _latency_line(summary: RunSummary) -> str:
+    figures = summary.checks.latency
+    if not figures.get("requests"):
+        return "honest requests: none answered"
+    return (
+        f"honest requests (attack share {summary.adversary_share:g}): {figures['requests']:.0f},"
+        f" p50 {figures['p50_s'] * 1000:.0f} ms, p99 {figures['p99_s'] * 1000:.0f} ms,"
+        f" max {figures['max_s'] * 1000:.0f} ms; outside fault windows"
+        f" {figures['requests_outside_faults']:.0f},"
+        f" p99 {figures.get('p99_outside_faults_s', 0.0) * 1000:.0f} ms"
+    )
 
 
 def passed(summary: RunSummary) -> bool:
@@ -116,6 +157,9 @@ def to_json(summary: RunSummary) -> dict[str, Any]:
         "notes": summary.checks.notes,
         "api_statuses": dict(summary.api_statuses),
         "unplanned_exits": dict(summary.unplanned_exits),
+        "adversary_share": summary.adversary_share,
+        "honest_latency": summary.checks.latency,
+        "attacks": _attacks_json(summary.adversary),
         "bookings": [
             {
                 "kind": r.kind.value,
@@ -126,6 +170,21 @@ def to_json(summary: RunSummary) -> dict[str, Any]:
             }
             for r in summary.bookings
         ],
+    }
+
+
+def _attacks_json(log: AdversaryLog | None) -> dict[str, Any]:
+    if log is None:
+        return {}
+    return {
+        "by_attack": {attack: dict(row) for attack, row in log.by_attack().items()},
+        "refusals": Counter(f"{r.action}: {r.status}" for r in log.refusals),
+        "transactions": [
+            {"action": t.action, "error": t.error, "expected": t.expected_error, "tx": t.tx_hash}
+            for t in log.reverts
+        ],
+        "budget_burns": [asdict(b) for b in log.burns],
+        "victims": len(log.expectations),
     }
 
 

@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -37,6 +38,7 @@ from chain.contract import ContractAbi
 from chain.deploy import Deployment
 from chain.eip712 import (
     BookingAuthorization,
+    CancellationAuthorization,
     Eip712Domain,
     chain_booking_id,
     sign_booking_authorization,
@@ -60,6 +62,13 @@ class Kind(StrEnum):
     UNPAID = "unpaid"
     ORPHAN = "orphan"
     REORG_VICTIM = "reorg_victim"
+    # Attacks, each with its victims' honest flow (bench/chaos/adversary.py).
+    ADV_SET_TERMS = "attack_set_terms"
+    ADV_FAKE_COMPLETION = "attack_fake_completion"
+    ADV_BURN_BUDGET = "attack_burn_budget"
+    ADV_STREAM_FLOOD = "attack_stream_flood"
+    ADV_REPLAY = "attack_replay"
+    ADV_CANCEL_THEN_PAY = "attack_cancel_then_pay"
 
 
 MIX: dict[Kind, float] = {
@@ -69,10 +78,22 @@ MIX: dict[Kind, float] = {
     Kind.UNPAID: 0.18,
     Kind.ORPHAN: 0.10,
 }
+ATTACKS = (
+    Kind.ADV_SET_TERMS,
+    Kind.ADV_FAKE_COMPLETION,
+    Kind.ADV_BURN_BUDGET,
+    Kind.ADV_STREAM_FLOOD,
+    Kind.ADV_REPLAY,
+    Kind.ADV_CANCEL_THEN_PAY,
+)
 
 
 class FlowError(Exception):
     """A booking's client flow could not go on (the message says where)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the API's refusal (a 4xx), when that is what stopped it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +103,8 @@ class ApiCall:
     route: str
     status: int | None  # None: no HTTP answer (connection refused or reset)
     code: str = ""  # the error body's `code`, for 5xx
+    seconds: float | None = None  # request to answer (None: no answer)
+    adversarial: bool = False  # sent by an attacker (bench/chaos/adversary.py)
 
 
 @dataclass
@@ -90,10 +113,27 @@ class ApiRecorder:
 
     calls: list[ApiCall] = field(default_factory=list)
 
-    def record(self, method: str, path: str, status: int | None, code: str = "") -> None:
+    def record(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        code: str = "",
+        *,
+        seconds: float | None = None,
+        adversarial: bool = False,
+    ) -> None:
         route = _UUID.sub("{id}", path)
         self.calls.append(
-            ApiCall(at=time.monotonic(), method=method, route=route, status=status, code=code)
+            ApiCall(
+                at=time.monotonic(),
+                method=method,
+                route=route,
+                status=status,
+                code=code,
+                seconds=seconds,
+                adversarial=adversarial,
+            )
         )
 
 
@@ -108,6 +148,10 @@ class BookingRecord:
     workflow_id: str | None = None
     payment_tx: str | None = None
     error: str | None = None
+
+
+# A flow the workload runs for a kind it does not drive itself (the attacks).
+Flow = Callable[[BookingRecord], Awaitable[None]]
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -129,13 +173,24 @@ def customer_id(wallet: str) -> str:
     return f"chaos-{wallet.lower()}"
 
 
+def is_attack(index: int, share: float) -> bool:
+    """Whether the `index`th booking is an attack: `share` of them, spread evenly over the run."""
+    return int((index + 1) * share) > int(index * share)
+
+
 def plan_bookings(config: ChaosConfig, rng: random.Random) -> list[BookingRecord]:
     kinds = list(MIX)
     weights = [MIX[k] for k in kinds]
     records = []
+    honest = attacks = 0
     for index in range(config.bookings):
         # Each kind at least once, then by weight.
-        kind = kinds[index] if index < len(kinds) else rng.choices(kinds, weights)[0]
+        if is_attack(index, config.adversary_share):
+            kind = ATTACKS[attacks] if attacks < len(ATTACKS) else rng.choice(ATTACKS)
+            attacks += 1
+        else:
+            kind = kinds[honest] if honest < len(kinds) else rng.choices(kinds, weights)[0]
+            honest += 1
         amount = rng.randrange(1_000_000, 500_000_000) + rng.randrange(1, 999)
         records.append(
             BookingRecord(index=index, kind=kind, amount=amount, inviter=rng.random() < 0.3)
@@ -157,6 +212,8 @@ class Workload:
         recorder: ApiRecorder,
     ) -> None:
         self.config = config
+        # Kinds another module drives (the attacks register theirs: bench/chaos/adversary.py).
+        self.flows: dict[Kind, Flow] = {}
         self.chain = chain
         self.deployment = deployment
         self.recorder = recorder
@@ -221,17 +278,26 @@ class Workload:
         pause = 0.25
         while True:
             status: int | None = None
+            sent = time.monotonic()
             try:
                 response = await self._http.request(
                     method, path, headers=self._headers(wallet) | (headers or {}), **kwargs
                 )
                 status = response.status_code
-                self.recorder.record(method, path, status, _error_code(response))
+                self.recorder.record(
+                    method,
+                    path,
+                    status,
+                    _error_code(response),
+                    seconds=time.monotonic() - sent,
+                )
                 if status in expect:
                     body: dict[str, Any] = response.json()
                     return body
                 if status < 500 and status != 429:
-                    raise FlowError(f"{method} {path}: HTTP {status} {response.text[:300]}")
+                    raise FlowError(
+                        f"{method} {path}: HTTP {status} {response.text[:300]}", status=status
+                    )
             except httpx.TransportError:
                 self.recorder.record(method, path, None)
             if time.monotonic() > deadline:
@@ -239,9 +305,12 @@ class Workload:
             await asyncio.sleep(pause)
             pause = min(pause * 2, RETRY_MAX_SECONDS)
 
-    async def wait_status(self, record: BookingRecord, wanted: set[str], within: float) -> str:
+    async def wait_status(
+        self, record: BookingRecord, wanted: set[str], within: float, wallet: str | None = None
+    ) -> str:
+        """Poll the booking as its customer (the record's wallet unless `wallet` is given)."""
         deadline = time.monotonic() + within
-        wallet = self.wallet(record.index).address
+        wallet = wallet or self.wallet(record.index).address
         while True:
             row = await self.call("GET", f"/bookings/{record.booking_id}", (200,), wallet)
             if row["status"] in wanted:
@@ -274,14 +343,23 @@ class Workload:
 
     # --- one booking ---
 
-    async def create(self, record: BookingRecord, scheduled_at: datetime) -> None:
-        wallet = self.wallet(record.index).address
+    async def create(
+        self,
+        record: BookingRecord,
+        scheduled_at: datetime,
+        *,
+        wallet: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Create the record's booking, for the record's wallet unless `wallet` names another."""
+        own = wallet is None
+        wallet = wallet or self.wallet(record.index).address
         body: dict[str, Any] = {
             "service_id": f"chaos-{record.kind.value}",
             "provider_id": "chaos-provider",
             "customer_id": customer_id(wallet),
             "customer_wallet": wallet,
-            "provider_wallet": self._provider,
+            "provider_wallet": provider or self._provider,
             "amount": f"{record.amount // 10**6}.{record.amount % 10**6:06d}",
             "scheduled_at": scheduled_at.replace(microsecond=0).isoformat(),
         }
@@ -293,17 +371,28 @@ class Workload:
             (200, 201),
             None,  # the marketplace decides price and parties; the customer then pays
             json=body,
-            headers={"Idempotency-Key": f"chaos-{self.config.seed}-{record.index}"},
+            headers={
+                "Idempotency-Key": f"chaos-{self.config.seed}-{record.index}"
+                + ("" if own else f"-{wallet.lower()}")
+            },
         )
         record.booking_id = str(booking["id"])
         record.workflow_id = f"booking-{record.booking_id}"
         record.chain_booking_id = chain_booking_id(uuid.UUID(record.booking_id))
 
-    async def pay(self, record: BookingRecord, sender: TransactionSender) -> None:
-        wallet = sender.address
-        signed = await self.call(
+    async def authorize_payment(self, record: BookingRecord, wallet: str) -> dict[str, Any]:
+        """The signed payment authorization the booking's customer (`wallet`) asks for."""
+        return await self.call(
             "POST", f"/bookings/{record.booking_id}/payment-authorization", (200,), wallet
         )
+
+    async def pay(
+        self, record: BookingRecord, sender: TransactionSender, signed: dict[str, Any] | None = None
+    ) -> None:
+        """Pay on chain with `signed` (asked for now when None) and report it."""
+        wallet = sender.address
+        if signed is None:
+            signed = await self.authorize_payment(record, wallet)
         auth = booking_authorization_from_api(signed["authorization"])
         call = self.escrow.encode_call(
             "createAndPayBooking", auth.as_abi_tuple(), bytes.fromhex(signed["signature"][2:])
@@ -330,6 +419,10 @@ class Workload:
             record.error = f"{type(exc).__name__}: {exc}"
 
     async def _flow(self, record: BookingRecord) -> None:
+        flow = self.flows.get(record.kind)
+        if flow is not None:
+            await flow(record)
+            return
         sender = self.sender(record.index)
         now = datetime.now(UTC)
         if record.kind is Kind.ORPHAN:
@@ -348,16 +441,26 @@ class Workload:
             return
         await self.wait_status(record, {"PAID"}, FLOW_SECONDS / 2)
         if record.kind is Kind.CUSTOMER_COMPLETE:
-            tx = await self.send(
-                sender,
-                self.deployment.escrow,
-                self.escrow.encode_call(
-                    "completeService",
-                    bytes.fromhex(record.chain_booking_id[2:]),  # type: ignore[index]
-                ),
-            )
-            await self.report(record, sender.address, tx, "completion")
+            await self.complete(record, sender)
             return
+        await self.cancel(record, sender)
+
+    async def complete(self, record: BookingRecord, sender: TransactionSender) -> None:
+        """The customer completes the paid booking on chain and reports it."""
+        tx = await self.send(
+            sender,
+            self.deployment.escrow,
+            self.escrow.encode_call(
+                "completeService",
+                bytes.fromhex(record.chain_booking_id[2:]),  # type: ignore[index]
+            ),
+        )
+        await self.report(record, sender.address, tx, "completion")
+
+    async def cancel(
+        self, record: BookingRecord, sender: TransactionSender
+    ) -> CancellationAuthorization:
+        """The customer cancels the paid booking (late: a split), on chain, and reports it."""
         body = await self.call(
             "POST",
             f"/bookings/{record.booking_id}/cancellation",
@@ -374,6 +477,7 @@ class Workload:
             ),
         )
         await self.report(record, sender.address, tx, "cancellation")
+        return auth
 
     async def orphan(self, record: BookingRecord, sender: TransactionSender) -> None:
         """Pay an id the backend never issued, signed by the (local, published) signer key."""

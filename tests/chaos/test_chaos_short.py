@@ -1,5 +1,6 @@
-"""The chaos run, short: ~30 bookings, every app killed once, one RPC fault, a Postgres restart
-and both reorgs, then the same checks as `make chaos`, which must all hold."""
+"""The chaos run, short: ~30 bookings (every attack kind among them), every app killed once,
+one RPC fault, a Postgres restart and both reorgs, then the same checks as `make chaos`, which
+must all hold."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from bench.chaos.checks import (
+    ATTACKS_REFUSED,
+    ATTACKS_REVERTED,
+    VICTIMS_SERVED,
+    VICTIMS_SETTLED,
+)
 from bench.chaos.config import ChaosConfig
 from bench.chaos.faults import KILLS, FaultKind
 from bench.chaos.harness import run_chaos
 from bench.chaos.report import RunSummary, passed
+from bench.chaos.workload import ATTACKS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(290)]
 
@@ -25,6 +33,7 @@ SHORT = ChaosConfig(
     concurrency=10,
     quiescence_timeout=150.0,
     server_restarts=("postgres",),
+    adversary_share=0.25,  # 7 attacks: each kind once, and one more
 )
 
 
@@ -48,6 +57,10 @@ def test_every_planned_fault_is_injected_and_every_check_runs(summary: RunSummar
         "money invariants",
         "no booking stuck past a deadline",
         "no 5xx except 503 in an outage",
+        ATTACKS_REFUSED,
+        ATTACKS_REVERTED,
+        VICTIMS_SERVED,
+        VICTIMS_SETTLED,
     }
     assert sum(summary.checks.final_states.values()) >= SHORT.bookings // 2
 
@@ -60,3 +73,13 @@ def test_short_chaos_run_breaks_no_invariant(summary: RunSummary) -> None:
     ]
     assert problems == []
     assert passed(summary)
+
+
+def test_every_attack_is_tried_and_its_victims_settle(summary: RunSummary) -> None:
+    log = summary.adversary
+    assert log is not None
+    assert {r.kind for r in summary.bookings} >= set(ATTACKS)
+    tried = {r.attack for r in log.refusals} | {t.attack for t in log.reverts}
+    assert tried >= set(ATTACKS) - {r.kind for r in summary.bookings if r.error}, log.refusals
+    assert log.expectations, "no victim booking reached the end of its flow"
+    assert summary.checks.latency["requests"] > 0

@@ -1,0 +1,768 @@
+"""``BookingWorkflow``: one durable workflow per booking, owning its escrow state machine.
+
+Shape: signals only append to an inbox; the main loop is the single place that applies chain
+events and fires timers, under ``self._lock``. Updates that await (signing, persisting, sending)
+take the same lock, so no two state changes interleave. Each state change is persisted by the
+``apply_transition`` activity before it becomes visible in memory, search attributes and details.
+
+Transitions (action names are what ``booking_events`` records):
+
+    PENDING_PAYMENT      --payment_confirmed-------------------> PAID
+    PENDING_PAYMENT      --payment_timeout (deadline)----------> CANCELLED
+    PENDING_PAYMENT      --cancelled_unpaid (request; when a payment authorization is still
+                           valid, at its expiry: cancellation_requested is recorded first)--> CANCELLED
+    PAID                 --auto_complete_sent (the operator's own transaction)--> PENDING_COMPLETION
+    PENDING_COMPLETION   --auto_complete_sent (a reported completion never landed)--> same
+    PAID|PENDING_*       --service_completed-------------------> COMPLETED   (+ earnings, fees)
+    PAID|PENDING_CANC.   --cancellation_authorized-------------> PENDING_CANCELLATION
+    PAID|PENDING_COMPL.  --emergency_cancel_sent---------------> PENDING_CANCELLATION
+    PENDING_CANCELLATION --cancellation_expired----------------> PAID
+    PENDING_CANCELLATION --refund_reverted (emergency tx reverted)--> PAID
+    PENDING_COMPLETION   --completion_reverted (tx reverted)---> PAID
+    PAID|PENDING_*       --booking_cancelled-------------------> CANCELLED   (+ refund legs)
+    PAID|PENDING_*       --payment_reorged (reorg)-------------> PENDING_PAYMENT
+    COMPLETED|CANCELLED  --settlement_reorged (reorg)----------> PAID (or PENDING_CANCELLATION
+                           and the refund re-sent, when it was an emergency refund)
+    FAILED (settled)     --settlement_reorged (reorg)----------> FAILED, refund owed and re-sent
+    PENDING_PAYMENT      --contradiction (payment fields differ)--> FAILED + emergency refund
+    PAID|PENDING_*       --contradiction (settlement differs)--> FAILED (legs recorded as mined)
+    CANCELLED (unpaid)   --contradiction (payment after close)--> FAILED + emergency refund
+    FAILED (refund owed) --refund_recorded / completed_while_failed--> FAILED (settled, ends)
+
+A booking settled by a chain event stays open for ``settlement_finality_seconds`` (policy)
+so a reorg that removes the settlement still reaches it; after that the listener records the
+revert on the event row and reconciliation compares the booking with the chain.
+
+Audit-only records (status unchanged): event_rejected, event_reverted, transaction_reverted,
+auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED),
+cancellation_requested.
+
+Who may do what: a reported transaction never changes the status (only the chain does), and
+only the party who can send it may report it. Budgets are per party (customer, provider), so
+no party can spend another's; operator updates are never refused by a budget. Histories
+recorded before these rules replay through ``workflow.patched("trust-boundary")``.
+
+The history bound (why no continue-as-new is needed) is worked out in
+``docs/booking-workflow.md``. Behaviour changes go through ``workflow.patched`` and the replay
+test over ``tests/workflows/histories``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from chain.reason_codes import OnChainReason, cancellation_reason
+    from workflows import constants as c
+    from workflows import search_attributes as sa
+    from workflows.booking import guards, timers
+    from workflows.booking.chain_events import ChainEventApplier
+    from workflows.booking.guards import MAX_REASON_LENGTH
+    from workflows.booking.state import BookingState, Window
+    from workflows.cancellation_policy import CancellationPolicy
+    from workflows.reconcile_types import (
+        RESYNC_BOOKING,
+        BookingResync,
+        RedriveRequest,
+        RedriveResult,
+        ResyncRequest,
+        ResyncResult,
+    )
+    from workflows.summary import booking_summary
+    from workflows.types import (
+        AuthorizePaymentRequest,
+        BookingInput,
+        BookingStatus,
+        BookingView,
+        CancellationAuthorization,
+        CancellationRequest,
+        CancellationResult,
+        CancellationRole,
+        ChainEventSignal,
+        ChainObservation,
+        EmergencyCancelRequest,
+        EmergencyCancelResult,
+        EventOutcome,
+        ObserveRequest,
+        OnChainStatus,
+        OperatorTxRequest,
+        OperatorTxResult,
+        PaymentAuthorization,
+        ReportTransactionRequest,
+        Settlement,
+        SignCancellationRequest,
+        SignPaymentRequest,
+        TransactionKind,
+        TransactionReport,
+        TransitionRecord,
+        TxStatus,
+    )
+
+S = BookingStatus
+CUSTOMER = CancellationRole.CUSTOMER
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    """A signal waiting for the main loop: a chain event, or the revert of one."""
+
+    event: ChainEventSignal
+    revert: bool = False
+
+
+@workflow.defn(name=c.BOOKING_WORKFLOW_NAME)
+class BookingWorkflow:
+    @workflow.init
+    def __init__(self, booking: BookingInput) -> None:
+        self._booking = booking
+        self._policy = booking.policy
+        self._cancellation_policy = CancellationPolicy.from_booking_policy(booking.policy)
+        self._state = BookingState.new(booking, workflow.now())
+        self._events = ChainEventApplier(booking, self._state, self)
+        self._lock = asyncio.Lock()
+        self._inbox: list[_Inbound] = []
+        self._timers_version = 0
+
+    # --- run -------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, booking: BookingInput) -> BookingView:
+        async with self._lock:
+            try:
+                await self._write(c.RECORD_BOOKING, booking)
+            except (ActivityError, ApplicationError) as err:
+                # A local activity's failure arrives as the ApplicationError itself.
+                self._unrecordable(err)
+            workflow.upsert_search_attributes(
+                [
+                    sa.BOOKING_ID.value_set(booking.booking_id),
+                    sa.CHAIN_BOOKING_ID.value_set(booking.chain_booking_id),
+                    sa.CUSTOMER_WALLET.value_set(booking.customer_wallet.lower()),
+                    sa.PROVIDER_WALLET.value_set(booking.provider_wallet.lower()),
+                    sa.AMOUNT_UNITS.value_set(booking.amount_units),
+                    sa.SCHEDULED_AT.value_set(booking.scheduled_at),
+                    sa.BOOKING_STATUS.value_set(self._state.status.value),
+                ]
+            )
+            self.publish_details()
+            self._state.recorded = True
+        while not timers.finished(self._state):
+            await self._wait_for_work()
+            async with self._lock:
+                await self._drain_inbox()
+                await self._fire_due_timers()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    def _unrecordable(self, err: ActivityError | ApplicationError) -> None:
+        """Postgres refused the booking for good (poison input): it ends FAILED, with the reason.
+
+        Nothing was signed or held, so nothing is owed; the outcome lives in the workflow's
+        result, status search attribute and summary, since there is no row to write it to.
+        """
+        cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+        self._state.status = S.FAILED
+        self._state.reason = f"the booking could not be stored: {cause}"[:MAX_REASON_LENGTH]
+        workflow.logger.error("booking refused by Postgres", extra={"reason": self._state.reason})
+
+    async def _wait_for_work(self) -> None:
+        seen = self._timers_version
+        due = timers.next_due(self._state)
+
+        def ready() -> bool:
+            return bool(self._inbox) or self._timers_version != seen or timers.finished(self._state)
+
+        if due is None:
+            await workflow.wait_condition(ready)
+            return
+        delay = (due - workflow.now()).total_seconds()
+        if delay <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(ready, timeout=delay)
+
+    def bump_timers(self) -> None:
+        self._timers_version += 1
+
+    # --- signals (listener) ----------------------------------------------------------------
+
+    @workflow.signal(name="payment_confirmed")
+    def payment_confirmed(self, event: ChainEventSignal) -> None:
+        self._inbox.append(_Inbound(event))
+
+    @workflow.signal(name="service_completed")
+    def service_completed(self, event: ChainEventSignal) -> None:
+        self._inbox.append(_Inbound(event))
+
+    @workflow.signal(name="booking_cancelled")
+    def booking_cancelled(self, event: ChainEventSignal) -> None:
+        self._inbox.append(_Inbound(event))
+
+    @workflow.signal(name="chain_event_reverted")
+    def chain_event_reverted(self, event: ChainEventSignal) -> None:
+        self._inbox.append(_Inbound(event, revert=True))
+
+    async def _drain_inbox(self) -> None:
+        while self._inbox:
+            inbound = self._inbox.pop(0)
+            if inbound.revert:
+                await self._events.revert(inbound.event)
+            else:
+                await self._events.accept(inbound.event, source="push")
+
+    # --- query -----------------------------------------------------------------------------
+
+    @workflow.query(name="status")
+    def status(self) -> BookingView:
+        return self._state.to_view(self._booking)
+
+    # --- updates (API): guards in validators and again in handlers (the state may have moved
+    # while the update waited for the lock) ------------------------------------------------
+
+    @workflow.update(name="authorize_payment")
+    async def authorize_payment(self, request: AuthorizePaymentRequest) -> PaymentAuthorization:
+        state = self._state
+        await workflow.wait_condition(lambda: state.recorded)
+        async with self._lock:
+            guards.check_authorize(state, self._booking, request, workflow.now())
+            reusable = guards.reusable_payment_auth(state, workflow.now())
+            guards.spend(state, CUSTOMER, changed=reusable is None)
+            if reusable is not None:
+                return reusable
+            auth = await self._sign_payment()
+            state.payment.current = auth
+            self.open_window(TransactionKind.PAYMENT, None)
+            return auth
+
+    @authorize_payment.validator
+    def _validate_authorize_payment(self, request: AuthorizePaymentRequest) -> None:
+        now = workflow.now()
+        guards.check_authorize(self._state, self._booking, request, now)
+        reusable = guards.reusable_payment_auth(self._state, now)
+        guards.check_budget(self._state, CUSTOMER, changes=reusable is None)
+
+    async def _sign_payment(self) -> PaymentAuthorization:
+        state, b = self._state, self._booking
+        now = workflow.now()
+        expiry = min(
+            now + timedelta(seconds=self._policy.authorization_ttl_seconds),
+            state.payment_deadline,
+        )
+        platform_rate, inviter_rate = self._policy.fee_rates(
+            has_inviter=b.inviter_wallet is not None
+        )
+        state.payment.issued += 1
+        auth: PaymentAuthorization = await workflow.execute_activity(
+            c.SIGN_PAYMENT_AUTHORIZATION,
+            SignPaymentRequest(
+                booking_id=b.booking_id,
+                idempotency_key=f"{b.booking_id}:payment:{state.payment.issued}",
+                chain_booking_id=b.chain_booking_id,
+                customer=b.customer_wallet,
+                provider=b.provider_wallet,
+                inviter=b.inviter_or_zero,
+                amount=b.amount_units,
+                platform_fee_rate=platform_rate,
+                inviter_fee_rate=inviter_rate,
+                release_time=int(state.release_at.timestamp()),
+                expiry=int(expiry.timestamp()),
+            ),
+            result_type=PaymentAuthorization,
+            start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
+            retry_policy=c.SIGN_RETRY,
+        )
+        return auth
+
+    @workflow.update(name="report_transaction")
+    async def report_transaction(self, request: ReportTransactionRequest) -> TransactionReport:
+        state = self._state
+        await workflow.wait_condition(lambda: state.recorded)
+        async with self._lock:
+            # Recorded histories from before the trust boundary hold reports with no caller.
+            caller = workflow.patched(c.PATCH_TRUST_BOUNDARY)
+            guards.check_report(state, self._booking, request, workflow.now(), caller=caller)
+            party = guards.reporter(request)
+            if guards.tx_already_applied(state, request.tx_hash):
+                # The poll (or the listener) got there first: acknowledge, nothing to watch.
+                guards.spend(state, party, changed=False)
+                return TransactionReport(
+                    tx_hash=request.tx_hash, kind=request.kind, monitoring_until=workflow.now()
+                )
+            guards.spend(state, party, changed=True)
+            reports = state.budgets.reports
+            reports[party.value] = reports.get(party.value, 0) + 1
+            # Since the trust-boundary patch a report only opens a window: the status moves
+            # when the chain says so, so a made-up hash changes nothing.
+            if (
+                request.kind is TransactionKind.COMPLETION
+                and state.status is S.PAID
+                and not workflow.patched(c.PATCH_TRUST_BOUNDARY)
+            ):
+                state.auto_complete.completion_tx = request.tx_hash
+                await self.transition(
+                    S.PENDING_COMPLETION, "completion_reported", tx_hash=request.tx_hash
+                )
+            window = self.open_window(request.kind, request.tx_hash)
+            return TransactionReport(
+                tx_hash=request.tx_hash, kind=request.kind, monitoring_until=window.until
+            )
+
+    @report_transaction.validator
+    def _validate_report_transaction(self, request: ReportTransactionRequest) -> None:
+        state = self._state
+        guards.check_report(state, self._booking, request, workflow.now(), caller=True)
+        changes = not guards.tx_already_applied(state, request.tx_hash)
+        guards.check_budget(state, guards.reporter(request), changes=changes)
+
+    @workflow.update(name="request_cancellation")
+    async def request_cancellation(self, request: CancellationRequest) -> CancellationResult:
+        state = self._state
+        await workflow.wait_condition(lambda: state.recorded)
+        async with self._lock:
+            now = workflow.now()
+            guards.check_cancellation(state, self._booking, request, now)
+            reason = f"{request.role.value}: {request.reason}"
+            if state.status is S.PENDING_PAYMENT:
+                return await self._cancel_unpaid(request.role, reason)
+            reusable = guards.reusable_cancel_auth(state, request.role, now)
+            guards.spend(state, request.role, changed=reusable is None)
+            if reusable is not None:
+                return CancellationResult(status=state.status, authorization=reusable)
+            auth = await self._sign_cancellation(request.role)
+            state.cancellation.current = auth
+            state.cancellation.check_at = auth.expires_at + timedelta(
+                seconds=self._policy.poll_interval_seconds
+            )
+            if state.status is not S.PENDING_CANCELLATION:
+                await self.transition(S.PENDING_CANCELLATION, "cancellation_authorized", reason)
+            self.open_window(TransactionKind.CANCELLATION, None)
+            return CancellationResult(status=state.status, authorization=auth)
+
+    @request_cancellation.validator
+    def _validate_request_cancellation(self, request: CancellationRequest) -> None:
+        now = workflow.now()
+        guards.check_cancellation(self._state, self._booking, request, now)
+        changes = guards.cancellation_changes(self._state, request, now)
+        guards.check_budget(self._state, request.role, changes=changes)
+
+    async def _cancel_unpaid(self, role: CancellationRole, reason: str) -> CancellationResult:
+        state = self._state
+        if state.payment.unpaid_cancel_reason is not None:
+            guards.spend(state, role, changed=False)
+            return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
+        guards.spend(state, role, changed=True)
+        live = guards.live_payment_auth_until(state, workflow.now())
+        if live is not None and workflow.patched(c.PATCH_TRUST_BOUNDARY):
+            # Cancelling now would leave a valid authorization behind: a payment made with it
+            # lands on a closed booking and costs an operator refund. Close once it can no
+            # longer be used; no new authorization meanwhile.
+            state.payment.unpaid_cancel_reason = reason
+            state.payment_deadline = min(state.payment_deadline, live)
+            await self.transition(S.PENDING_PAYMENT, "cancellation_requested", reason)
+            self.bump_timers()
+            return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
+        await self.transition(S.CANCELLED, "cancelled_unpaid", reason=reason)
+        self._arm_close_check()
+        return CancellationResult(status=state.status)
+
+    async def _sign_cancellation(self, role: CancellationRole) -> CancellationAuthorization:
+        state, b = self._state, self._booking
+        now = workflow.now()
+        split = self._cancellation_policy.split(
+            role=role, amount=b.amount_units, scheduled_at=b.scheduled_at, now=now
+        )
+        state.cancellation.splits.append(split)
+        issued_by = state.cancellation.issued_by
+        issued_by[role.value] = issued_by.get(role.value, 0) + 1
+        auth: CancellationAuthorization = await workflow.execute_activity(
+            c.SIGN_CANCELLATION_AUTHORIZATION,
+            SignCancellationRequest(
+                booking_id=b.booking_id,
+                idempotency_key=f"{b.booking_id}:cancel:{len(state.cancellation.splits)}",
+                chain_booking_id=b.chain_booking_id,
+                split=split,
+                # The chain is public and permanent: a code there, the words in Postgres.
+                reason=cancellation_reason(role.value).value,
+                expiry=int(
+                    (now + timedelta(seconds=self._policy.authorization_ttl_seconds)).timestamp()
+                ),
+                requested_by=role,
+            ),
+            result_type=CancellationAuthorization,
+            start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
+            retry_policy=c.SIGN_RETRY,
+        )
+        return auth
+
+    @workflow.update(name="emergency_cancel")
+    async def emergency_cancel(self, request: EmergencyCancelRequest) -> EmergencyCancelResult:
+        state = self._state
+        await workflow.wait_condition(lambda: state.recorded)
+        async with self._lock:
+            guards.check_emergency(state, request)
+            if state.refund.sent:
+                return EmergencyCancelResult(status=state.status, tx_hash=state.refund.tx)
+            reason = f"emergency by {request.operator}: {request.reason}"
+            state.cancellation.check_at = None
+            tx_hash = await self.send_refund(OnChainReason.EMERGENCY_REFUND)
+            next_status = S.FAILED if state.status is S.FAILED else S.PENDING_CANCELLATION
+            await self.transition(next_status, "emergency_cancel_sent", reason, tx_hash=tx_hash)
+            return EmergencyCancelResult(status=state.status, tx_hash=tx_hash)
+
+    @emergency_cancel.validator
+    def _validate_emergency_cancel(self, request: EmergencyCancelRequest) -> None:
+        guards.check_emergency(self._state, request)
+
+    @workflow.update(name="resync")
+    async def resync(self, request: ResyncRequest) -> ResyncResult:
+        """Reconciler/operator: write this workflow's view over a row edited behind its back."""
+        state = self._state
+        await workflow.wait_condition(lambda: state.recorded)
+        async with self._lock:
+            guards.check_operator(request.operator, request.reason)
+            state.seq += 1
+            applied = list(state.applied.values())
+            await workflow.execute_activity(
+                RESYNC_BOOKING,
+                BookingResync(
+                    booking_id=self._booking.booking_id,
+                    dedupe_key=f"{self._booking.booking_id}:{state.seq}:resync",
+                    status=state.status,
+                    reason=state.reason,
+                    completion_tx_hash=state.auto_complete.completion_tx,
+                    refund_tx_hash=state.refund.tx,
+                    applied_events=applied,
+                    requested_by=request.operator,
+                    request_reason=request.reason[:MAX_REASON_LENGTH],
+                    occurred_at=workflow.now(),
+                ),
+                start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
+                retry_policy=c.DB_RETRY,
+            )
+            return ResyncResult(status=state.status, events_marked=len(applied))
+
+    @resync.validator
+    def _validate_resync(self, request: ResyncRequest) -> None:
+        guards.check_operator(request.operator, request.reason)
+
+    @workflow.update(name="redrive")
+    async def redrive(self, request: RedriveRequest) -> RedriveResult:
+        """Operator: for a FAILED booking, apply what the chain says, else retry the refund."""
+        state = self._state
+        await workflow.wait_condition(lambda: state.recorded)
+        async with self._lock:
+            guards.check_redrive(state, request.operator, request.reason)
+            before = set(state.applied)
+            observation = await self._observe(None)
+            applied = [key for key in state.applied if key not in before]
+            tx_hash: str | None = None
+            if applied:
+                action = "applied_chain_events"
+            elif not state.refund.outstanding:
+                action = "nothing_to_do"
+            elif state.refund.sent:
+                action = "refund_pending"
+            elif observation is not None and observation.onchain_status is OnChainStatus.PAID:
+                tx_hash = await self.send_refund(OnChainReason.REFUND_RESENT)
+                action = "refund_resent"
+            else:
+                action = "chain_unreadable" if observation is None else "nothing_to_do"
+            await self.transition(
+                state.status,
+                "redrive",
+                f"{action} by {request.operator}: {request.reason}"[:MAX_REASON_LENGTH],
+                tx_hash=tx_hash,
+            )
+            self.bump_timers()
+            return RedriveResult(
+                status=state.status, action=action, applied_event_keys=applied, tx_hash=tx_hash
+            )
+
+    @redrive.validator
+    def _validate_redrive(self, request: RedriveRequest) -> None:
+        guards.check_redrive(self._state, request.operator, request.reason)
+
+    # --- operator transactions -------------------------------------------------------------
+
+    async def send_refund(self, reason: OnChainReason) -> str | None:
+        """emergencyCancelBooking with a code as its on-chain reason (the words stay off chain)."""
+        b, refund = self._booking, self._state.refund
+        result: OperatorTxResult = await workflow.execute_activity(
+            c.SEND_EMERGENCY_CANCEL,
+            OperatorTxRequest(
+                booking_id=b.booking_id, chain_booking_id=b.chain_booking_id, reason=reason.value
+            ),
+            result_type=OperatorTxResult,
+            start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
+            heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
+            retry_policy=c.SEND_RETRY,
+        )
+        refund.sent = True
+        refund.tx = result.tx_hash
+        refund.outstanding = True
+        self.open_window(TransactionKind.REFUND, result.tx_hash)
+        return result.tx_hash
+
+    async def _auto_complete(self) -> None:
+        auto = self._state.auto_complete
+        auto.attempts += 1
+        b = self._booking
+        try:
+            result: OperatorTxResult = await workflow.execute_activity(
+                c.SEND_COMPLETE_SERVICE,
+                OperatorTxRequest(booking_id=b.booking_id, chain_booking_id=b.chain_booking_id),
+                result_type=OperatorTxResult,
+                start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
+                heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
+                retry_policy=c.SEND_RETRY,
+            )
+        except ActivityError as err:
+            # Often the chain already moved (customer completed, booking cancelled): look.
+            workflow.logger.warning("auto-complete failed", extra={"error": str(err.cause)})
+            auto.at = workflow.now() + timedelta(seconds=self._policy.monitoring_window_seconds)
+            await self.transition(
+                self._state.status, "auto_complete_failed", str(err.cause)[:MAX_REASON_LENGTH]
+            )
+            self.open_window(TransactionKind.COMPLETION, None)
+            return
+        auto.sent = True
+        auto.completion_tx = result.tx_hash
+        await self.transition(S.PENDING_COMPLETION, "auto_complete_sent", tx_hash=result.tx_hash)
+        self.open_window(TransactionKind.COMPLETION, result.tx_hash)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    async def _fire_due_timers(self) -> None:
+        state = self._state
+        if state.window is not None and workflow.now() >= state.window.next_poll_at:
+            await self._poll()
+        if state.status is S.PENDING_PAYMENT and workflow.now() >= state.payment_deadline:
+            await self._payment_deadline_reached()
+        check_at = state.cancellation.check_at
+        if (
+            state.status is S.PENDING_CANCELLATION
+            and check_at is not None
+            and workflow.now() >= check_at
+        ):
+            await self._cancellation_expired()
+        due = timers.auto_complete_due_at(state)
+        if due is not None and workflow.now() >= due:
+            await self._auto_complete()
+        if state.close_check_at is not None and workflow.now() >= state.close_check_at:
+            await self._close_check_reached()
+        if state.final_at is not None and workflow.now() >= state.final_at:
+            state.final_at = None
+            self.bump_timers()
+
+    def open_window(self, purpose: TransactionKind, tx_hash: str | None) -> Window:
+        window = timers.open_window(self._state, self._policy, purpose, tx_hash, workflow.now())
+        self.bump_timers()
+        return window
+
+    def close_window(self) -> None:
+        if self._state.window is not None:
+            self._state.window = None
+            self.bump_timers()
+
+    async def _observe(self, tx_hash: str | None) -> ChainObservation | None:
+        b = self._booking
+        try:
+            observation: ChainObservation = await workflow.execute_activity(
+                c.OBSERVE_BOOKING,
+                ObserveRequest(
+                    booking_id=b.booking_id,
+                    chain_booking_id=b.chain_booking_id,
+                    tx_hash=tx_hash,
+                    confirmations=self._policy.confirmations,
+                ),
+                result_type=ChainObservation,
+                start_to_close_timeout=c.OBSERVE_ACTIVITY_TIMEOUT,
+                retry_policy=c.OBSERVE_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("chain poll failed", extra={"error": str(err.cause)})
+            return None
+        for event in sorted(
+            observation.events, key=lambda e: (e.identity.block_number, e.identity.log_index)
+        ):
+            await self._events.accept(event, source="poll")
+        return observation
+
+    async def _poll(self) -> None:
+        window = self._state.window
+        assert window is not None
+        observation = await self._observe(window.tx_hash)
+        if self._state.window is not window:
+            return  # an applied event closed the window
+        if observation is not None and observation.tx_status is TxStatus.REVERTED:
+            await self._transaction_reverted(window)
+            return
+        window.next_poll_at += timedelta(seconds=self._policy.poll_interval_seconds)
+        if window.next_poll_at > window.until:
+            workflow.logger.info(
+                "monitoring window ended without a result",
+                extra={"purpose": window.purpose.value, "tx_hash": window.tx_hash},
+            )
+            self.close_window()
+        self.bump_timers()
+
+    async def _transaction_reverted(self, window: Window) -> None:
+        state = self._state
+        tx_hash = window.tx_hash
+        self.close_window()
+        if state.refund.sent and tx_hash == state.refund.tx:
+            state.refund.sent = False  # the operator may send it again
+            state.refund.tx = None
+            if state.status is S.PENDING_CANCELLATION and state.cancellation.current is None:
+                await self.transition(
+                    S.PAID, "refund_reverted", "emergency refund reverted", tx_hash=tx_hash
+                )
+                return
+        if state.status is S.PENDING_COMPLETION and tx_hash == state.auto_complete.completion_tx:
+            state.auto_complete.completion_tx = None
+            state.auto_complete.sent = False
+            await self.transition(
+                S.PAID, "completion_reverted", "completion transaction reverted", tx_hash=tx_hash
+            )
+            return
+        await self.transition(
+            state.status,
+            "transaction_reverted",
+            f"{window.purpose.value} tx reverted",
+            tx_hash=tx_hash,
+        )
+
+    def _postpone(self) -> datetime:
+        at = timers.postpone(self._state, self._policy, workflow.now())
+        self.bump_timers()
+        return at
+
+    async def _final_check(self, expected: OnChainStatus) -> bool:
+        """Read the chain before acting on a deadline; False means "not sure yet, look again".
+
+        Inconclusive when the read fails or the contract already shows a state whose event
+        is not confirmed yet (a payment mined seconds before the deadline).
+        """
+        observation = await self._observe(None)
+        if observation is None or observation.onchain_status is not expected:
+            return False
+        self._state.backoff_steps = 0
+        return True
+
+    async def _payment_deadline_reached(self) -> None:
+        state = self._state
+        conclusive = await self._final_check(OnChainStatus.NONE)
+        if state.status is not S.PENDING_PAYMENT:
+            return  # the check found the payment
+        if not conclusive:
+            state.payment_deadline = self._postpone()
+            return
+        if state.payment.unpaid_cancel_reason is not None:
+            # The customer's cancellation, waiting for the payment authorization to expire.
+            await self.transition(
+                S.CANCELLED, "cancelled_unpaid", state.payment.unpaid_cancel_reason
+            )
+        else:
+            await self.transition(S.CANCELLED, "payment_timeout", "payment_timeout")
+        self.close_window()
+
+    async def _cancellation_expired(self) -> None:
+        state = self._state
+        conclusive = await self._final_check(OnChainStatus.PAID)
+        if state.status is not S.PENDING_CANCELLATION:
+            return
+        if not conclusive:
+            state.cancellation.check_at = self._postpone()
+            return
+        state.cancellation.check_at = None
+        state.cancellation.current = None
+        await self.transition(S.PAID, "cancellation_expired", "authorization expired unused")
+        self.close_window()
+
+    async def _close_check_reached(self) -> None:
+        """After an unpaid cancellation: make sure no payment landed with a late authorization."""
+        state = self._state
+        conclusive = await self._final_check(OnChainStatus.NONE)
+        if state.close_check_at is None:
+            return  # a late payment was found and escalated
+        state.close_check_at = self._postpone() if not conclusive else None
+        self.bump_timers()
+
+    def _arm_close_check(self) -> None:
+        """After an unpaid cancellation, watch until the last payment authorization expires."""
+        auth = self._state.payment.current
+        if auth is not None and auth.expires_at > workflow.now():
+            self._state.close_check_at = auth.expires_at + timedelta(
+                seconds=self._policy.poll_interval_seconds
+            )
+            self.bump_timers()
+
+    # --- persistence and visibility --------------------------------------------------------
+
+    async def transition(
+        self,
+        to: BookingStatus,
+        action: str,
+        reason: str | None = None,
+        *,
+        event: ChainEventSignal | None = None,
+        settlement: Settlement | None = None,
+        tx_hash: str | None = None,
+        event_outcome: EventOutcome | None = EventOutcome.PROCESSED,
+    ) -> None:
+        """Persist one audited change, then make it visible (memory, search attributes, UI)."""
+        state = self._state
+        state.seq += 1
+        now = workflow.now()
+        await self._write(
+            c.APPLY_TRANSITION,
+            TransitionRecord(
+                booking_id=self._booking.booking_id,
+                dedupe_key=f"{self._booking.booking_id}:{state.seq}:{action}",
+                from_status=state.status,
+                to_status=to,
+                action=action,
+                reason=reason,
+                event=event,
+                event_outcome=event_outcome if event is not None else None,
+                settlement=settlement,
+                tx_hash=tx_hash,
+                occurred_at=now,
+            ),
+        )
+        state.updated_at = now
+        if to is state.status:
+            return
+        state.status = to
+        state.reason = reason
+        workflow.upsert_search_attributes([sa.BOOKING_STATUS.value_set(to.value)])
+        self.publish_details()
+        self.bump_timers()
+
+    async def _write(self, activity: str, arg: BookingInput | TransitionRecord) -> None:
+        """One idempotent Postgres write (it dedupes on its key, so a re-run after a crash
+        changes nothing). Run as a local activity: no server round trip to schedule and
+        dispatch it, which is most of an event's latency and half its history."""
+        run = (
+            workflow.execute_local_activity
+            if workflow.patched(c.PATCH_LOCAL_DB_WRITES)
+            else workflow.execute_activity
+        )
+        await run(
+            activity, arg, start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT, retry_policy=c.DB_RETRY
+        )
+
+    def publish_details(self) -> None:
+        state = self._state
+        details = booking_summary(self._booking, state.status)
+        if state.reason:
+            details += f"\n\nreason: {state.reason}"
+        if state.final_at is not None:
+            details += f"\n\nsettled; listening for reorgs until {state.final_at.isoformat()}"
+        workflow.set_current_details(details)

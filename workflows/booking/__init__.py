@@ -4,7 +4,10 @@
 - ``state``: what one booking remembers, grouped by concern, and its query view;
 - ``guards``: who may make which update in which state (pure functions);
 - ``timers``: what is due when, and monitoring windows (pure functions);
-- ``chain_events``: applying chain events, reorgs and escalations against the shell's effects.
+- ``chain_events``: applying chain events, reorgs and escalations against the shell's effects;
+- ``watch``: deadlines, monitoring windows and polls, and the operator's own transactions;
+- ``authorizations``: signing payment and cancellation authorizations;
+- ``repairs``: the bodies of the operator's ``resync`` and ``redrive`` updates.
 """
 
 from temporalio import workflow

@@ -52,23 +52,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from chain.reason_codes import OnChainReason, cancellation_reason
+    from chain.reason_codes import OnChainReason
     from workflows import constants as c
     from workflows import search_attributes as sa
-    from workflows.booking import guards, timers
+    from workflows.booking import authorizations, guards, repairs, timers
     from workflows.booking.chain_events import ChainEventApplier
     from workflows.booking.guards import MAX_REASON_LENGTH
     from workflows.booking.state import BookingState, Window
+    from workflows.booking.watch import Watch
     from workflows.cancellation_policy import CancellationPolicy
     from workflows.reconcile_types import (
-        RESYNC_BOOKING,
-        BookingResync,
         RedriveRequest,
         RedriveResult,
         ResyncRequest,
@@ -80,28 +79,19 @@ with workflow.unsafe.imports_passed_through():
         BookingInput,
         BookingStatus,
         BookingView,
-        CancellationAuthorization,
         CancellationRequest,
         CancellationResult,
         CancellationRole,
         ChainEventSignal,
-        ChainObservation,
         EmergencyCancelRequest,
         EmergencyCancelResult,
         EventOutcome,
-        ObserveRequest,
-        OnChainStatus,
-        OperatorTxRequest,
-        OperatorTxResult,
         PaymentAuthorization,
         ReportTransactionRequest,
         Settlement,
-        SignCancellationRequest,
-        SignPaymentRequest,
         TransactionKind,
         TransactionReport,
         TransitionRecord,
-        TxStatus,
     )
 
 S = BookingStatus
@@ -125,6 +115,7 @@ class BookingWorkflow:
         self._cancellation_policy = CancellationPolicy.from_booking_policy(booking.policy)
         self._state = BookingState.new(booking, workflow.now())
         self._events = ChainEventApplier(booking, self._state, self)
+        self._watch = Watch(booking, self._state, self, self._events)
         self._lock = asyncio.Lock()
         self._inbox: list[_Inbound] = []
         self._timers_version = 0
@@ -156,7 +147,7 @@ class BookingWorkflow:
             await self._wait_for_work()
             async with self._lock:
                 await self._drain_inbox()
-                await self._fire_due_timers()
+                await self._watch.fire_due_timers()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
@@ -235,7 +226,7 @@ class BookingWorkflow:
             guards.spend(state, CUSTOMER, changed=reusable is None)
             if reusable is not None:
                 return reusable
-            auth = await self._sign_payment()
+            auth = await authorizations.sign_payment(self._booking, state, workflow.now())
             state.payment.current = auth
             self.open_window(TransactionKind.PAYMENT, None)
             return auth
@@ -246,38 +237,6 @@ class BookingWorkflow:
         guards.check_authorize(self._state, self._booking, request, now)
         reusable = guards.reusable_payment_auth(self._state, now)
         guards.check_budget(self._state, CUSTOMER, changes=reusable is None)
-
-    async def _sign_payment(self) -> PaymentAuthorization:
-        state, b = self._state, self._booking
-        now = workflow.now()
-        expiry = min(
-            now + timedelta(seconds=self._policy.authorization_ttl_seconds),
-            state.payment_deadline,
-        )
-        platform_rate, inviter_rate = self._policy.fee_rates(
-            has_inviter=b.inviter_wallet is not None
-        )
-        state.payment.issued += 1
-        auth: PaymentAuthorization = await workflow.execute_activity(
-            c.SIGN_PAYMENT_AUTHORIZATION,
-            SignPaymentRequest(
-                booking_id=b.booking_id,
-                idempotency_key=f"{b.booking_id}:payment:{state.payment.issued}",
-                chain_booking_id=b.chain_booking_id,
-                customer=b.customer_wallet,
-                provider=b.provider_wallet,
-                inviter=b.inviter_or_zero,
-                amount=b.amount_units,
-                platform_fee_rate=platform_rate,
-                inviter_fee_rate=inviter_rate,
-                release_time=int(state.release_at.timestamp()),
-                expiry=int(expiry.timestamp()),
-            ),
-            result_type=PaymentAuthorization,
-            start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
-            retry_policy=c.SIGN_RETRY,
-        )
-        return auth
 
     @workflow.update(name="report_transaction")
     async def report_transaction(self, request: ReportTransactionRequest) -> TransactionReport:
@@ -334,7 +293,9 @@ class BookingWorkflow:
             guards.spend(state, request.role, changed=reusable is None)
             if reusable is not None:
                 return CancellationResult(status=state.status, authorization=reusable)
-            auth = await self._sign_cancellation(request.role)
+            auth = await authorizations.sign_cancellation(
+                self._booking, state, self._cancellation_policy, request.role, now
+            )
             state.cancellation.current = auth
             state.cancellation.check_at = auth.expires_at + timedelta(
                 seconds=self._policy.poll_interval_seconds
@@ -368,37 +329,8 @@ class BookingWorkflow:
             self.bump_timers()
             return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
         await self.transition(S.CANCELLED, "cancelled_unpaid", reason=reason)
-        self._arm_close_check()
+        self._watch.arm_close_check()
         return CancellationResult(status=state.status)
-
-    async def _sign_cancellation(self, role: CancellationRole) -> CancellationAuthorization:
-        state, b = self._state, self._booking
-        now = workflow.now()
-        split = self._cancellation_policy.split(
-            role=role, amount=b.amount_units, scheduled_at=b.scheduled_at, now=now
-        )
-        state.cancellation.splits.append(split)
-        issued_by = state.cancellation.issued_by
-        issued_by[role.value] = issued_by.get(role.value, 0) + 1
-        auth: CancellationAuthorization = await workflow.execute_activity(
-            c.SIGN_CANCELLATION_AUTHORIZATION,
-            SignCancellationRequest(
-                booking_id=b.booking_id,
-                idempotency_key=f"{b.booking_id}:cancel:{len(state.cancellation.splits)}",
-                chain_booking_id=b.chain_booking_id,
-                split=split,
-                # The chain is public and permanent: a code there, the words in Postgres.
-                reason=cancellation_reason(role.value).value,
-                expiry=int(
-                    (now + timedelta(seconds=self._policy.authorization_ttl_seconds)).timestamp()
-                ),
-                requested_by=role,
-            ),
-            result_type=CancellationAuthorization,
-            start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
-            retry_policy=c.SIGN_RETRY,
-        )
-        return auth
 
     @workflow.update(name="emergency_cancel")
     async def emergency_cancel(self, request: EmergencyCancelRequest) -> EmergencyCancelResult:
@@ -426,26 +358,7 @@ class BookingWorkflow:
         await workflow.wait_condition(lambda: state.recorded)
         async with self._lock:
             guards.check_operator(request.operator, request.reason)
-            state.seq += 1
-            applied = list(state.applied.values())
-            await workflow.execute_activity(
-                RESYNC_BOOKING,
-                BookingResync(
-                    booking_id=self._booking.booking_id,
-                    dedupe_key=f"{self._booking.booking_id}:{state.seq}:resync",
-                    status=state.status,
-                    reason=state.reason,
-                    completion_tx_hash=state.auto_complete.completion_tx,
-                    refund_tx_hash=state.refund.tx,
-                    applied_events=applied,
-                    requested_by=request.operator,
-                    request_reason=request.reason[:MAX_REASON_LENGTH],
-                    occurred_at=workflow.now(),
-                ),
-                start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
-                retry_policy=c.DB_RETRY,
-            )
-            return ResyncResult(status=state.status, events_marked=len(applied))
+            return await repairs.resync(self._booking, state, request)
 
     @resync.validator
     def _validate_resync(self, request: ResyncRequest) -> None:
@@ -458,107 +371,13 @@ class BookingWorkflow:
         await workflow.wait_condition(lambda: state.recorded)
         async with self._lock:
             guards.check_redrive(state, request.operator, request.reason)
-            before = set(state.applied)
-            observation = await self._observe(None)
-            applied = [key for key in state.applied if key not in before]
-            tx_hash: str | None = None
-            if applied:
-                action = "applied_chain_events"
-            elif not state.refund.outstanding:
-                action = "nothing_to_do"
-            elif state.refund.sent:
-                action = "refund_pending"
-            elif observation is not None and observation.onchain_status is OnChainStatus.PAID:
-                tx_hash = await self.send_refund(OnChainReason.REFUND_RESENT)
-                action = "refund_resent"
-            else:
-                action = "chain_unreadable" if observation is None else "nothing_to_do"
-            await self.transition(
-                state.status,
-                "redrive",
-                f"{action} by {request.operator}: {request.reason}"[:MAX_REASON_LENGTH],
-                tx_hash=tx_hash,
-            )
-            self.bump_timers()
-            return RedriveResult(
-                status=state.status, action=action, applied_event_keys=applied, tx_hash=tx_hash
-            )
+            return await repairs.redrive(state, self, self._watch, request)
 
     @redrive.validator
     def _validate_redrive(self, request: RedriveRequest) -> None:
         guards.check_redrive(self._state, request.operator, request.reason)
 
-    # --- operator transactions -------------------------------------------------------------
-
-    async def send_refund(self, reason: OnChainReason) -> str | None:
-        """emergencyCancelBooking with a code as its on-chain reason (the words stay off chain)."""
-        b, refund = self._booking, self._state.refund
-        result: OperatorTxResult = await workflow.execute_activity(
-            c.SEND_EMERGENCY_CANCEL,
-            OperatorTxRequest(
-                booking_id=b.booking_id, chain_booking_id=b.chain_booking_id, reason=reason.value
-            ),
-            result_type=OperatorTxResult,
-            start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
-            heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
-            retry_policy=c.SEND_RETRY,
-        )
-        refund.sent = True
-        refund.tx = result.tx_hash
-        refund.outstanding = True
-        self.open_window(TransactionKind.REFUND, result.tx_hash)
-        return result.tx_hash
-
-    async def _auto_complete(self) -> None:
-        auto = self._state.auto_complete
-        auto.attempts += 1
-        b = self._booking
-        try:
-            result: OperatorTxResult = await workflow.execute_activity(
-                c.SEND_COMPLETE_SERVICE,
-                OperatorTxRequest(booking_id=b.booking_id, chain_booking_id=b.chain_booking_id),
-                result_type=OperatorTxResult,
-                start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
-                heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
-                retry_policy=c.SEND_RETRY,
-            )
-        except ActivityError as err:
-            # Often the chain already moved (customer completed, booking cancelled): look.
-            workflow.logger.warning("auto-complete failed", extra={"error": str(err.cause)})
-            auto.at = workflow.now() + timedelta(seconds=self._policy.monitoring_window_seconds)
-            await self.transition(
-                self._state.status, "auto_complete_failed", str(err.cause)[:MAX_REASON_LENGTH]
-            )
-            self.open_window(TransactionKind.COMPLETION, None)
-            return
-        auto.sent = True
-        auto.completion_tx = result.tx_hash
-        await self.transition(S.PENDING_COMPLETION, "auto_complete_sent", tx_hash=result.tx_hash)
-        self.open_window(TransactionKind.COMPLETION, result.tx_hash)
-
-    # --- timers ----------------------------------------------------------------------------
-
-    async def _fire_due_timers(self) -> None:
-        state = self._state
-        if state.window is not None and workflow.now() >= state.window.next_poll_at:
-            await self._poll()
-        if state.status is S.PENDING_PAYMENT and workflow.now() >= state.payment_deadline:
-            await self._payment_deadline_reached()
-        check_at = state.cancellation.check_at
-        if (
-            state.status is S.PENDING_CANCELLATION
-            and check_at is not None
-            and workflow.now() >= check_at
-        ):
-            await self._cancellation_expired()
-        due = timers.auto_complete_due_at(state)
-        if due is not None and workflow.now() >= due:
-            await self._auto_complete()
-        if state.close_check_at is not None and workflow.now() >= state.close_check_at:
-            await self._close_check_reached()
-        if state.final_at is not None and workflow.now() >= state.final_at:
-            state.final_at = None
-            self.bump_timers()
+    # --- effects: what the event rules and the watch may do besides changing state -----
 
     def open_window(self, purpose: TransactionKind, tx_hash: str | None) -> Window:
         window = timers.open_window(self._state, self._policy, purpose, tx_hash, workflow.now())
@@ -570,138 +389,8 @@ class BookingWorkflow:
             self._state.window = None
             self.bump_timers()
 
-    async def _observe(self, tx_hash: str | None) -> ChainObservation | None:
-        b = self._booking
-        try:
-            observation: ChainObservation = await workflow.execute_activity(
-                c.OBSERVE_BOOKING,
-                ObserveRequest(
-                    booking_id=b.booking_id,
-                    chain_booking_id=b.chain_booking_id,
-                    tx_hash=tx_hash,
-                    confirmations=self._policy.confirmations,
-                ),
-                result_type=ChainObservation,
-                start_to_close_timeout=c.OBSERVE_ACTIVITY_TIMEOUT,
-                retry_policy=c.OBSERVE_RETRY,
-            )
-        except ActivityError as err:
-            workflow.logger.warning("chain poll failed", extra={"error": str(err.cause)})
-            return None
-        for event in sorted(
-            observation.events, key=lambda e: (e.identity.block_number, e.identity.log_index)
-        ):
-            await self._events.accept(event, source="poll")
-        return observation
-
-    async def _poll(self) -> None:
-        window = self._state.window
-        assert window is not None
-        observation = await self._observe(window.tx_hash)
-        if self._state.window is not window:
-            return  # an applied event closed the window
-        if observation is not None and observation.tx_status is TxStatus.REVERTED:
-            await self._transaction_reverted(window)
-            return
-        window.next_poll_at += timedelta(seconds=self._policy.poll_interval_seconds)
-        if window.next_poll_at > window.until:
-            workflow.logger.info(
-                "monitoring window ended without a result",
-                extra={"purpose": window.purpose.value, "tx_hash": window.tx_hash},
-            )
-            self.close_window()
-        self.bump_timers()
-
-    async def _transaction_reverted(self, window: Window) -> None:
-        state = self._state
-        tx_hash = window.tx_hash
-        self.close_window()
-        if state.refund.sent and tx_hash == state.refund.tx:
-            state.refund.sent = False  # the operator may send it again
-            state.refund.tx = None
-            if state.status is S.PENDING_CANCELLATION and state.cancellation.current is None:
-                await self.transition(
-                    S.PAID, "refund_reverted", "emergency refund reverted", tx_hash=tx_hash
-                )
-                return
-        if state.status is S.PENDING_COMPLETION and tx_hash == state.auto_complete.completion_tx:
-            state.auto_complete.completion_tx = None
-            state.auto_complete.sent = False
-            await self.transition(
-                S.PAID, "completion_reverted", "completion transaction reverted", tx_hash=tx_hash
-            )
-            return
-        await self.transition(
-            state.status,
-            "transaction_reverted",
-            f"{window.purpose.value} tx reverted",
-            tx_hash=tx_hash,
-        )
-
-    def _postpone(self) -> datetime:
-        at = timers.postpone(self._state, self._policy, workflow.now())
-        self.bump_timers()
-        return at
-
-    async def _final_check(self, expected: OnChainStatus) -> bool:
-        """Read the chain before acting on a deadline; False means "not sure yet, look again".
-
-        Inconclusive when the read fails or the contract already shows a state whose event
-        is not confirmed yet (a payment mined seconds before the deadline).
-        """
-        observation = await self._observe(None)
-        if observation is None or observation.onchain_status is not expected:
-            return False
-        self._state.backoff_steps = 0
-        return True
-
-    async def _payment_deadline_reached(self) -> None:
-        state = self._state
-        conclusive = await self._final_check(OnChainStatus.NONE)
-        if state.status is not S.PENDING_PAYMENT:
-            return  # the check found the payment
-        if not conclusive:
-            state.payment_deadline = self._postpone()
-            return
-        if state.payment.unpaid_cancel_reason is not None:
-            # The customer's cancellation, waiting for the payment authorization to expire.
-            await self.transition(
-                S.CANCELLED, "cancelled_unpaid", state.payment.unpaid_cancel_reason
-            )
-        else:
-            await self.transition(S.CANCELLED, "payment_timeout", "payment_timeout")
-        self.close_window()
-
-    async def _cancellation_expired(self) -> None:
-        state = self._state
-        conclusive = await self._final_check(OnChainStatus.PAID)
-        if state.status is not S.PENDING_CANCELLATION:
-            return
-        if not conclusive:
-            state.cancellation.check_at = self._postpone()
-            return
-        state.cancellation.check_at = None
-        state.cancellation.current = None
-        await self.transition(S.PAID, "cancellation_expired", "authorization expired unused")
-        self.close_window()
-
-    async def _close_check_reached(self) -> None:
-        """After an unpaid cancellation: make sure no payment landed with a late authorization."""
-        state = self._state
-        conclusive = await self._final_check(OnChainStatus.NONE)
-        if state.close_check_at is None:
-            return  # a late payment was found and escalated
-        state.close_check_at = self._postpone() if not conclusive else None
-        self.bump_timers()
-
-    def _arm_close_check(self) -> None:
-        """After an unpaid cancellation, watch until the last payment authorization expires."""
-        auth = self._state.payment.current
-        if auth is not None and auth.expires_at > workflow.now():
-            self._state.close_check_at = auth.expires_at + timedelta(
-                seconds=self._policy.poll_interval_seconds
-            )
-            self.bump_timers()
+    async def send_refund(self, reason: OnChainReason) -> str | None:
+        return await self._watch.send_refund(reason)
 
     # --- persistence and visibility --------------------------------------------------------
 

@@ -1,0 +1,252 @@
+"""The booking's clock and its eyes on the chain: deadlines, monitoring windows, polls, and the
+operator's own transactions (auto-complete, refunds).
+
+Every deadline reads the chain before acting on it (``final_check``): a payment mined
+seconds before the deadline, or a cancellation that just landed, must win over the timer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from chain.reason_codes import OnChainReason
+from workflows import constants as c
+from workflows.booking import timers
+from workflows.booking.chain_events import ChainEventApplier, Effects
+from workflows.booking.guards import MAX_REASON_LENGTH
+from workflows.booking.state import BookingState, Window
+from workflows.types import (
+    BookingInput,
+    BookingStatus,
+    ChainObservation,
+    ObserveRequest,
+    OnChainStatus,
+    OperatorTxRequest,
+    OperatorTxResult,
+    TransactionKind,
+    TxStatus,
+)
+
+S = BookingStatus
+
+
+class Watch:
+    def __init__(
+        self,
+        booking: BookingInput,
+        state: BookingState,
+        effects: Effects,
+        events: ChainEventApplier,
+    ) -> None:
+        self._booking = booking
+        self._s = state
+        self._fx = effects
+        self._events = events
+
+    async def send_refund(self, reason: OnChainReason) -> str | None:
+        """emergencyCancelBooking with a code as its on-chain reason (the words stay off chain)."""
+        b, refund = self._booking, self._s.refund
+        result: OperatorTxResult = await workflow.execute_activity(
+            c.SEND_EMERGENCY_CANCEL,
+            OperatorTxRequest(
+                booking_id=b.booking_id, chain_booking_id=b.chain_booking_id, reason=reason.value
+            ),
+            result_type=OperatorTxResult,
+            start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
+            heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
+            retry_policy=c.SEND_RETRY,
+        )
+        refund.sent = True
+        refund.tx = result.tx_hash
+        refund.outstanding = True
+        self._fx.open_window(TransactionKind.REFUND, result.tx_hash)
+        return result.tx_hash
+
+    async def auto_complete(self) -> None:
+        auto = self._s.auto_complete
+        auto.attempts += 1
+        b = self._booking
+        try:
+            result: OperatorTxResult = await workflow.execute_activity(
+                c.SEND_COMPLETE_SERVICE,
+                OperatorTxRequest(booking_id=b.booking_id, chain_booking_id=b.chain_booking_id),
+                result_type=OperatorTxResult,
+                start_to_close_timeout=c.SEND_ACTIVITY_TIMEOUT,
+                heartbeat_timeout=c.SEND_HEARTBEAT_TIMEOUT,
+                retry_policy=c.SEND_RETRY,
+            )
+        except ActivityError as err:
+            # Often the chain already moved (customer completed, booking cancelled): look.
+            workflow.logger.warning("auto-complete failed", extra={"error": str(err.cause)})
+            auto.at = workflow.now() + timedelta(
+                seconds=self._booking.policy.monitoring_window_seconds
+            )
+            await self._fx.transition(
+                self._s.status, "auto_complete_failed", str(err.cause)[:MAX_REASON_LENGTH]
+            )
+            self._fx.open_window(TransactionKind.COMPLETION, None)
+            return
+        auto.sent = True
+        auto.completion_tx = result.tx_hash
+        await self._fx.transition(
+            S.PENDING_COMPLETION, "auto_complete_sent", tx_hash=result.tx_hash
+        )
+        self._fx.open_window(TransactionKind.COMPLETION, result.tx_hash)
+
+    async def fire_due_timers(self) -> None:
+        state = self._s
+        if state.window is not None and workflow.now() >= state.window.next_poll_at:
+            await self._poll()
+        if state.status is S.PENDING_PAYMENT and workflow.now() >= state.payment_deadline:
+            await self._payment_deadline_reached()
+        check_at = state.cancellation.check_at
+        if (
+            state.status is S.PENDING_CANCELLATION
+            and check_at is not None
+            and workflow.now() >= check_at
+        ):
+            await self._cancellation_expired()
+        due = timers.auto_complete_due_at(state)
+        if due is not None and workflow.now() >= due:
+            await self.auto_complete()
+        if state.close_check_at is not None and workflow.now() >= state.close_check_at:
+            await self._close_check_reached()
+        if state.final_at is not None and workflow.now() >= state.final_at:
+            state.final_at = None
+            self._fx.bump_timers()
+
+    async def observe(self, tx_hash: str | None) -> ChainObservation | None:
+        b = self._booking
+        try:
+            observation: ChainObservation = await workflow.execute_activity(
+                c.OBSERVE_BOOKING,
+                ObserveRequest(
+                    booking_id=b.booking_id,
+                    chain_booking_id=b.chain_booking_id,
+                    tx_hash=tx_hash,
+                    confirmations=self._booking.policy.confirmations,
+                ),
+                result_type=ChainObservation,
+                start_to_close_timeout=c.OBSERVE_ACTIVITY_TIMEOUT,
+                retry_policy=c.OBSERVE_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("chain poll failed", extra={"error": str(err.cause)})
+            return None
+        for event in sorted(
+            observation.events, key=lambda e: (e.identity.block_number, e.identity.log_index)
+        ):
+            await self._events.accept(event, source="poll")
+        return observation
+
+    async def _poll(self) -> None:
+        window = self._s.window
+        assert window is not None
+        observation = await self.observe(window.tx_hash)
+        if self._s.window is not window:
+            return  # an applied event closed the window
+        if observation is not None and observation.tx_status is TxStatus.REVERTED:
+            await self._transaction_reverted(window)
+            return
+        window.next_poll_at += timedelta(seconds=self._booking.policy.poll_interval_seconds)
+        if window.next_poll_at > window.until:
+            workflow.logger.info(
+                "monitoring window ended without a result",
+                extra={"purpose": window.purpose.value, "tx_hash": window.tx_hash},
+            )
+            self._fx.close_window()
+        self._fx.bump_timers()
+
+    async def _transaction_reverted(self, window: Window) -> None:
+        state = self._s
+        tx_hash = window.tx_hash
+        self._fx.close_window()
+        if state.refund.sent and tx_hash == state.refund.tx:
+            state.refund.sent = False  # the operator may send it again
+            state.refund.tx = None
+            if state.status is S.PENDING_CANCELLATION and state.cancellation.current is None:
+                await self._fx.transition(
+                    S.PAID, "refund_reverted", "emergency refund reverted", tx_hash=tx_hash
+                )
+                return
+        if state.status is S.PENDING_COMPLETION and tx_hash == state.auto_complete.completion_tx:
+            state.auto_complete.completion_tx = None
+            state.auto_complete.sent = False
+            await self._fx.transition(
+                S.PAID, "completion_reverted", "completion transaction reverted", tx_hash=tx_hash
+            )
+            return
+        await self._fx.transition(
+            state.status,
+            "transaction_reverted",
+            f"{window.purpose.value} tx reverted",
+            tx_hash=tx_hash,
+        )
+
+    def _postpone(self) -> datetime:
+        at = timers.postpone(self._s, self._booking.policy, workflow.now())
+        self._fx.bump_timers()
+        return at
+
+    async def _final_check(self, expected: OnChainStatus) -> bool:
+        """Read the chain before acting on a deadline; False means "not sure yet, look again".
+
+        Inconclusive when the read fails or the contract already shows a state whose event
+        is not confirmed yet (a payment mined seconds before the deadline).
+        """
+        observation = await self.observe(None)
+        if observation is None or observation.onchain_status is not expected:
+            return False
+        self._s.backoff_steps = 0
+        return True
+
+    async def _payment_deadline_reached(self) -> None:
+        state = self._s
+        conclusive = await self._final_check(OnChainStatus.NONE)
+        if state.status is not S.PENDING_PAYMENT:
+            return  # the check found the payment
+        if not conclusive:
+            state.payment_deadline = self._postpone()
+            return
+        if state.payment.unpaid_cancel_reason is not None:
+            # The customer's cancellation, waiting for the payment authorization to expire.
+            await self._fx.transition(
+                S.CANCELLED, "cancelled_unpaid", state.payment.unpaid_cancel_reason
+            )
+        else:
+            await self._fx.transition(S.CANCELLED, "payment_timeout", "payment_timeout")
+        self._fx.close_window()
+
+    async def _cancellation_expired(self) -> None:
+        state = self._s
+        conclusive = await self._final_check(OnChainStatus.PAID)
+        if state.status is not S.PENDING_CANCELLATION:
+            return
+        if not conclusive:
+            state.cancellation.check_at = self._postpone()
+            return
+        state.cancellation.check_at = None
+        state.cancellation.current = None
+        await self._fx.transition(S.PAID, "cancellation_expired", "authorization expired unused")
+        self._fx.close_window()
+
+    async def _close_check_reached(self) -> None:
+        """After an unpaid cancellation: make sure no payment landed with a late authorization."""
+        state = self._s
+        conclusive = await self._final_check(OnChainStatus.NONE)
+        if state.close_check_at is None:
+            return  # a late payment was found and escalated
+        state.close_check_at = self._postpone() if not conclusive else None
+        self._fx.bump_timers()
+
+    def arm_close_check(self) -> None:
+        """After an unpaid cancellation, watch until the last payment authorization expires."""
+        auth = self._s.payment.current
+        if auth is not None and auth.expires_at > workflow.now():
+            self._s.close_check_at = auth.expires_at + timedelta(
+                seconds=self._booking.policy.poll_interval_seconds
+            )
+            self._fx.bump_timers()

@@ -35,10 +35,21 @@ class BookingStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in _TERMINAL
+        """No further status change is expected (a reorg may still reopen it)."""
+        return self in TERMINAL_STATUSES
+
+    @property
+    def holds_money(self) -> bool:
+        """The escrow holds this booking's money and nothing has released it yet."""
+        return self in MONEY_HELD_STATUSES
 
 
-_TERMINAL = frozenset({BookingStatus.COMPLETED, BookingStatus.CANCELLED, BookingStatus.FAILED})
+TERMINAL_STATUSES = frozenset(
+    {BookingStatus.COMPLETED, BookingStatus.CANCELLED, BookingStatus.FAILED}
+)
+MONEY_HELD_STATUSES = frozenset(
+    {BookingStatus.PAID, BookingStatus.PENDING_COMPLETION, BookingStatus.PENDING_CANCELLATION}
+)
 
 
 class ChainEventKind(StrEnum):

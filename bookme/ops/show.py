@@ -19,19 +19,10 @@ from chain.eip712 import chain_booking_id
 from chain.escrow import OnChainBooking, OnChainBookingStatus
 from db.models import Booking
 from workflows import booking_workflow_id
-from workflows.types import BookingStatus, BookingView
+from workflows.chain_agreement import agrees_with_chain
+from workflows.types import BookingStatus, BookingView, OnChainStatus
 
 S = BookingStatus
-# The contract status each workflow status implies; FAILED may sit beside any of them.
-EXPECTED_ON_CHAIN: dict[BookingStatus, tuple[OnChainBookingStatus, ...]] = {
-    S.PENDING_PAYMENT: (OnChainBookingStatus.NONE,),
-    S.PAID: (OnChainBookingStatus.PAID,),
-    S.PENDING_COMPLETION: (OnChainBookingStatus.PAID,),
-    S.PENDING_CANCELLATION: (OnChainBookingStatus.PAID,),
-    S.COMPLETED: (OnChainBookingStatus.COMPLETED,),
-    S.CANCELLED: (OnChainBookingStatus.CANCELLED,),
-    S.FAILED: tuple(OnChainBookingStatus),
-}
 MISSING = "-"
 
 
@@ -77,7 +68,8 @@ def rows(sides: Sides) -> list[Row]:
     chain_status = chain.status.name if chain is not None else None
     status_diverges = db is not None and view is not None and db.status.value != view.status.value
     if view is not None and chain is not None:
-        status_diverges |= chain.status not in EXPECTED_ON_CHAIN[BookingStatus(view.status)]
+        chain_state = OnChainStatus[chain.status.name]
+        status_diverges |= not agrees_with_chain(BookingStatus(view.status), chain_state)
     out = [
         Row(
             field="status",

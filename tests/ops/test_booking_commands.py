@@ -8,8 +8,14 @@ import pytest
 from bookme.settings import Settings
 from tests.conftest import TemporalService
 from tests.ops.conftest import run_cli
-from tests.reconcile.conftest import Rig, rig  # noqa: F401 - the fixture, shared with tests/reconcile
-from workflows import booking_workflow_id
+from tests.reconcile.conftest import (  # noqa: F401 - the fixture, shared with tests/reconcile
+    Rig,
+    rig,
+    update,
+    wait_for,
+)
+from workflows import BookingWorkflow, booking_workflow_id
+from workflows.types import CancellationRequest, CancellationRole
 
 
 @pytest.fixture
@@ -75,3 +81,23 @@ async def test_show_marks_a_divergence_and_reconcile_repairs_it(rig: Rig, settin
 
     assert "DIVERGES" not in (await run_cli(settings, "show", booking.booking_id)).out
     assert await rig.db_status(booking.booking_id) == "PAID"
+
+
+async def test_show_agrees_with_a_booking_cancelled_before_payment(rig: Rig, settings):  # noqa: F811
+    """Its chain state is NONE, which is right: show used to flag it DIVERGES (issue 15)."""
+    booking = rig.booking()
+    handle = await rig.start(booking)
+    await update(
+        handle,
+        BookingWorkflow.request_cancellation,
+        CancellationRequest(
+            role=CancellationRole.CUSTOMER, wallet=booking.customer_wallet, reason="not needed"
+        ),
+    )
+    await wait_for(lambda: rig.db_status(booking.booking_id), "CANCELLED")
+    shown = await run_cli(settings, "show", booking.booking_id)
+    assert shown.code == 0
+    status_line = next(line for line in shown.out.splitlines() if "status" in line)
+    assert status_line.count("CANCELLED") == 2  # Postgres and the workflow
+    assert "NONE" in status_line  # the chain never saw it
+    assert "DIVERGES" not in shown.out

@@ -16,6 +16,7 @@ from workflows.booking.state import BookingState
 from workflows.errors import InvalidRequest, LimitReached, WrongCaller, WrongState
 from workflows.event_checks import same_wallet
 from workflows.types import (
+    MONEY_HELD_STATUSES,
     AuthorizePaymentRequest,
     BookingInput,
     BookingStatus,
@@ -31,7 +32,7 @@ from workflows.types import (
 S = BookingStatus
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 MAX_REASON_LENGTH = 200
-MONEY_HELD = frozenset({S.PAID, S.PENDING_COMPLETION, S.PENDING_CANCELLATION})
+MONEY_HELD = MONEY_HELD_STATUSES
 # Which statuses a reported transaction of each kind makes sense in.
 REPORTABLE = {
     TransactionKind.PAYMENT: frozenset({S.PENDING_PAYMENT}),

@@ -13,14 +13,13 @@ from db.models import (
     Refund,
     SignatureNonce,
 )
-from db.statuses import BlockchainEventStatus, BookingEventKind, BookingStatus, NonceKind
+from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
 __all__ = [
     "BlockchainEvent",
     "BlockchainEventStatus",
     "Booking",
     "BookingEvent",
-    "BookingEventKind",
     "BookingStatus",
     "ChainCursor",
     "NonceKind",

@@ -33,24 +33,6 @@ class NonceKind(StrEnum):
     CANCELLATION = "cancellation"
 
 
-class BookingEventKind(StrEnum):
-    """Known audit kinds; the column is free text so a new kind needs no migration."""
-
-    CREATED = "created"
-    AUTHORIZATION_ISSUED = "authorization_issued"
-    TRANSACTION_REPORTED = "transaction_reported"
-    PAID = "paid"
-    COMPLETION_SUBMITTED = "completion_submitted"
-    COMPLETED = "completed"
-    CANCELLATION_REQUESTED = "cancellation_requested"
-    CANCELLATION_EXPIRED = "cancellation_expired"
-    CANCELLED = "cancelled"
-    EMERGENCY_CANCEL = "emergency_cancel"
-    FAILED = "failed"
-    EVENT_IGNORED = "event_ignored"
-    REVERTED = "reverted"
-
-
 # Reason written to `bookings.status_reason` when the first migration met a legacy row whose
 # status is not one of ours; the original value is kept in `bookings.legacy_status`.
 LEGACY_STATUS_UNMAPPED = "legacy_status_unmapped"

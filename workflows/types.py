@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from workflows.audit import AuditAction
+
 if TYPE_CHECKING:
     from bookme.settings import Settings
 
@@ -433,20 +435,48 @@ class Settlement:
     emergency: bool = False
 
 
+class TxColumn(StrEnum):
+    """Which of the booking row's transaction columns a sent transaction belongs in."""
+
+    COMPLETION = "completion"
+    CANCELLATION = "cancellation"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentTransaction:
+    """A transaction the booking sent (or, in old histories, was told of) and its row keeps."""
+
+    column: TxColumn
+    tx_hash: str
+
+    @classmethod
+    def completion(cls, tx_hash: str) -> SentTransaction:
+        return cls(column=TxColumn.COMPLETION, tx_hash=tx_hash)
+
+    @classmethod
+    def cancellation(cls, tx_hash: str) -> SentTransaction:
+        return cls(column=TxColumn.CANCELLATION, tx_hash=tx_hash)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TransitionRecord:
-    """One audited change: booking row + ``booking_events`` row (+ event mark, settlement)."""
+    """One audited change: booking row + ``booking_events`` row (+ event mark, settlement).
+
+    The store writes what the record says: ``sent`` names the row column for a transaction the
+    workflow sent; a chain ``event`` fills its own columns. It never interprets ``action``.
+    """
 
     booking_id: str
     dedupe_key: str
     from_status: BookingStatus
     to_status: BookingStatus
-    action: str
+    action: AuditAction
     reason: str | None = None
     event: ChainEventSignal | None = None
     event_outcome: EventOutcome | None = None
     settlement: Settlement | None = None
-    tx_hash: str | None = None
+    tx_hash: str | None = None  # the audit row's transaction
+    sent: SentTransaction | None = None
     occurred_at: datetime
 
 

@@ -25,7 +25,8 @@ from db.models import (
     SignatureNonce,
 )
 from db.nonces import reserve_nonce
-from db.statuses import BlockchainEventStatus, BookingEventKind, BookingStatus, NonceKind
+from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
+from workflows.audit import AuditAction
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ async def test_booking_and_its_records_round_trip(sessions):
             [
                 BookingEvent(
                     booking_id=booking.id,
-                    kind=BookingEventKind.CREATED,
+                    kind=AuditAction.CREATED,
                     to_status=BookingStatus.PENDING_PAYMENT,
                     actor="api:user-9",
                     details={"amount_units": str(MAX_UINT256)},

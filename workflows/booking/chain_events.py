@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 
 from chain.reason_codes import OnChainReason
 from workflows import constants as c
+from workflows.audit import AuditAction as A
 from workflows.booking.guards import MAX_REASON_LENGTH, MONEY_HELD
 from workflows.booking.state import BookingState, Window
 from workflows.event_checks import foreign_reason, mismatch_reason, settlement_legs
@@ -25,6 +26,7 @@ from workflows.types import (
     ChainEventKind,
     ChainEventSignal,
     EventOutcome,
+    SentTransaction,
     Settlement,
     TransactionKind,
 )
@@ -38,12 +40,13 @@ class Effects(Protocol):
     async def transition(
         self,
         to: BookingStatus,
-        action: str,
+        action: A,
         reason: str | None = None,
         *,
         event: ChainEventSignal | None = None,
         settlement: Settlement | None = None,
         tx_hash: str | None = None,
+        sent: SentTransaction | None = None,
         event_outcome: EventOutcome | None = EventOutcome.PROCESSED,
     ) -> None: ...
 
@@ -93,7 +96,7 @@ class ChainEventApplier:
             # A payment that beat a deferred cancellation wins: the booking is paid, and the
             # customer can cancel it under the cancellation policy like any paid booking.
             self._s.payment.unpaid_cancel_reason = None
-            await self._fx.transition(S.PAID, "payment_confirmed", event=event)
+            await self._fx.transition(S.PAID, A.PAYMENT_CONFIRMED, event=event)
             self._fx.close_window()
             self._s.cancellation.check_at = None
             await self._drain_buffer()
@@ -123,7 +126,7 @@ class ChainEventApplier:
                 # The money already moved (the chain is the truth): record it and escalate.
                 await self._fx.transition(
                     S.FAILED,
-                    "contradiction",
+                    A.CONTRADICTION,
                     mismatch,
                     event=event,
                     settlement=settlement,
@@ -131,18 +134,18 @@ class ChainEventApplier:
                 )
             elif completed:
                 await self._fx.transition(
-                    S.COMPLETED, "service_completed", event=event, settlement=settlement
+                    S.COMPLETED, A.SERVICE_COMPLETED, event=event, settlement=settlement
                 )
             else:
                 await self._fx.transition(
-                    S.CANCELLED, "booking_cancelled", event=event, settlement=settlement
+                    S.CANCELLED, A.BOOKING_CANCELLED, event=event, settlement=settlement
                 )
             self._fx.close_window()
             self.watch_finality()
         elif self._s.status is S.FAILED and self._s.refund.outstanding:
             self._s.applied[event.key] = event
             self._s.refund.outstanding = False
-            action = "completed_while_failed" if completed else "refund_recorded"
+            action = A.COMPLETED_WHILE_FAILED if completed else A.REFUND_RECORDED
             await self._fx.transition(
                 S.FAILED, action, mismatch, event=event, settlement=settlement
             )
@@ -190,7 +193,7 @@ class ChainEventApplier:
             self._s.auto_complete.sent = False
             await self._fx.transition(
                 S.PENDING_PAYMENT,
-                "payment_reorged",
+                A.PAYMENT_REORGED,
                 "payment removed by a reorg",
                 event=event,
                 event_outcome=EventOutcome.REORGED,
@@ -199,7 +202,7 @@ class ChainEventApplier:
         else:
             await self._fx.transition(
                 self._s.status,
-                "event_reverted",
+                A.EVENT_REVERTED,
                 f"{applied.kind.value} removed by a reorg after it was applied",
                 event=event,
                 event_outcome=EventOutcome.REORGED,
@@ -233,7 +236,7 @@ class ChainEventApplier:
             target = S.PENDING_CANCELLATION if emergency else S.PAID
         await self._fx.transition(
             target,
-            "settlement_reorged",
+            A.SETTLEMENT_REORGED,
             f"{applied.kind.value} removed by a reorg; the money is back in escrow",
             event=event,
             event_outcome=EventOutcome.REORGED,
@@ -250,7 +253,7 @@ class ChainEventApplier:
         try:
             await self._fx.send_refund(OnChainReason.REFUND_RESENT)
         except ActivityError as err:
-            await self._fx.transition(target, "refund_failed", str(err.cause)[:MAX_REASON_LENGTH])
+            await self._fx.transition(target, A.REFUND_FAILED, str(err.cause)[:MAX_REASON_LENGTH])
             self._fx.open_window(TransactionKind.REFUND, None)
 
     def watch_finality(self) -> None:
@@ -268,7 +271,7 @@ class ChainEventApplier:
         if self._s.rejected <= c.MAX_REJECTED_EVENTS_RECORDED:
             await self._fx.transition(
                 self._s.status,
-                "event_rejected",
+                A.EVENT_REJECTED,
                 reason,
                 event=event,
                 event_outcome=None if foreign else EventOutcome.FAILED,
@@ -280,7 +283,7 @@ class ChainEventApplier:
         self._s.refund.outstanding = True
         self._s.close_check_at = None
         await self._fx.transition(
-            S.FAILED, "contradiction", reason, event=event, event_outcome=EventOutcome.FAILED
+            S.FAILED, A.CONTRADICTION, reason, event=event, event_outcome=EventOutcome.FAILED
         )
         if self._s.refund.sent:
             return
@@ -288,5 +291,5 @@ class ChainEventApplier:
             await self._fx.send_refund(OnChainReason.ESCALATED_REFUND)
         except ActivityError as err:
             # Often the chain already settled it; the window looks, an operator can resend.
-            await self._fx.transition(S.FAILED, "refund_failed", str(err.cause)[:MAX_REASON_LENGTH])
+            await self._fx.transition(S.FAILED, A.REFUND_FAILED, str(err.cause)[:MAX_REASON_LENGTH])
             self._fx.open_window(TransactionKind.REFUND, None)

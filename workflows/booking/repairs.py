@@ -10,6 +10,7 @@ from temporalio import workflow
 
 from chain.reason_codes import OnChainReason
 from workflows import constants as c
+from workflows.audit import AuditAction as A
 from workflows.booking.chain_events import Effects
 from workflows.booking.guards import MAX_REASON_LENGTH
 from workflows.booking.state import BookingState
@@ -72,7 +73,7 @@ async def redrive(
         action = "chain_unreadable" if observation is None else "nothing_to_do"
     await effects.transition(
         state.status,
-        "redrive",
+        A.REDRIVE,
         f"{action} by {request.operator}: {request.reason}"[:MAX_REASON_LENGTH],
         tx_hash=tx_hash,
     )

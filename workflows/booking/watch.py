@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError
 
 from chain.reason_codes import OnChainReason
 from workflows import constants as c
+from workflows.audit import AuditAction as A
 from workflows.booking import timers
 from workflows.booking.chain_events import ChainEventApplier, Effects
 from workflows.booking.guards import MAX_REASON_LENGTH
@@ -26,6 +27,7 @@ from workflows.types import (
     OnChainStatus,
     OperatorTxRequest,
     OperatorTxResult,
+    SentTransaction,
     TransactionKind,
     TxStatus,
 )
@@ -85,14 +87,17 @@ class Watch:
                 seconds=self._booking.policy.monitoring_window_seconds
             )
             await self._fx.transition(
-                self._s.status, "auto_complete_failed", str(err.cause)[:MAX_REASON_LENGTH]
+                self._s.status, A.AUTO_COMPLETE_FAILED, str(err.cause)[:MAX_REASON_LENGTH]
             )
             self._fx.open_window(TransactionKind.COMPLETION, None)
             return
         auto.sent = True
         auto.completion_tx = result.tx_hash
         await self._fx.transition(
-            S.PENDING_COMPLETION, "auto_complete_sent", tx_hash=result.tx_hash
+            S.PENDING_COMPLETION,
+            A.AUTO_COMPLETE_SENT,
+            tx_hash=result.tx_hash,
+            sent=None if result.tx_hash is None else SentTransaction.completion(result.tx_hash),
         )
         self._fx.open_window(TransactionKind.COMPLETION, result.tx_hash)
 
@@ -169,19 +174,19 @@ class Watch:
             state.refund.tx = None
             if state.status is S.PENDING_CANCELLATION and state.cancellation.current is None:
                 await self._fx.transition(
-                    S.PAID, "refund_reverted", "emergency refund reverted", tx_hash=tx_hash
+                    S.PAID, A.REFUND_REVERTED, "emergency refund reverted", tx_hash=tx_hash
                 )
                 return
         if state.status is S.PENDING_COMPLETION and tx_hash == state.auto_complete.completion_tx:
             state.auto_complete.completion_tx = None
             state.auto_complete.sent = False
             await self._fx.transition(
-                S.PAID, "completion_reverted", "completion transaction reverted", tx_hash=tx_hash
+                S.PAID, A.COMPLETION_REVERTED, "completion transaction reverted", tx_hash=tx_hash
             )
             return
         await self._fx.transition(
             state.status,
-            "transaction_reverted",
+            A.TRANSACTION_REVERTED,
             f"{window.purpose.value} tx reverted",
             tx_hash=tx_hash,
         )
@@ -214,10 +219,10 @@ class Watch:
         if state.payment.unpaid_cancel_reason is not None:
             # The customer's cancellation, waiting for the payment authorization to expire.
             await self._fx.transition(
-                S.CANCELLED, "cancelled_unpaid", state.payment.unpaid_cancel_reason
+                S.CANCELLED, A.CANCELLED_UNPAID, state.payment.unpaid_cancel_reason
             )
         else:
-            await self._fx.transition(S.CANCELLED, "payment_timeout", "payment_timeout")
+            await self._fx.transition(S.CANCELLED, A.PAYMENT_TIMEOUT, "payment_timeout")
         self._fx.close_window()
 
     async def _cancellation_expired(self) -> None:
@@ -230,7 +235,7 @@ class Watch:
             return
         state.cancellation.check_at = None
         state.cancellation.current = None
-        await self._fx.transition(S.PAID, "cancellation_expired", "authorization expired unused")
+        await self._fx.transition(S.PAID, A.CANCELLATION_EXPIRED, "authorization expired unused")
         self._fx.close_window()
 
     async def _close_check_reached(self) -> None:

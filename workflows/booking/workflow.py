@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from chain.reason_codes import OnChainReason
     from workflows import constants as c
     from workflows import search_attributes as sa
+    from workflows.audit import AuditAction as A
     from workflows.booking import authorizations, guards, repairs, timers
     from workflows.booking.chain_events import ChainEventApplier
     from workflows.booking.guards import MAX_REASON_LENGTH
@@ -88,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
         EventOutcome,
         PaymentAuthorization,
         ReportTransactionRequest,
+        SentTransaction,
         Settlement,
         TransactionKind,
         TransactionReport,
@@ -265,7 +267,9 @@ class BookingWorkflow:
             ):
                 state.auto_complete.completion_tx = request.tx_hash
                 await self.transition(
-                    S.PENDING_COMPLETION, "completion_reported", tx_hash=request.tx_hash
+                    S.PENDING_COMPLETION,
+                    A.COMPLETION_REPORTED,
+                    sent=SentTransaction.completion(request.tx_hash),
                 )
             window = self.open_window(request.kind, request.tx_hash)
             return TransactionReport(
@@ -301,7 +305,7 @@ class BookingWorkflow:
                 seconds=self._policy.poll_interval_seconds
             )
             if state.status is not S.PENDING_CANCELLATION:
-                await self.transition(S.PENDING_CANCELLATION, "cancellation_authorized", reason)
+                await self.transition(S.PENDING_CANCELLATION, A.CANCELLATION_AUTHORIZED, reason)
             self.open_window(TransactionKind.CANCELLATION, None)
             return CancellationResult(status=state.status, authorization=auth)
 
@@ -325,10 +329,10 @@ class BookingWorkflow:
             # longer be used; no new authorization meanwhile.
             state.payment.unpaid_cancel_reason = reason
             state.payment_deadline = min(state.payment_deadline, live)
-            await self.transition(S.PENDING_PAYMENT, "cancellation_requested", reason)
+            await self.transition(S.PENDING_PAYMENT, A.CANCELLATION_REQUESTED, reason)
             self.bump_timers()
             return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
-        await self.transition(S.CANCELLED, "cancelled_unpaid", reason=reason)
+        await self.transition(S.CANCELLED, A.CANCELLED_UNPAID, reason=reason)
         self._watch.arm_close_check()
         return CancellationResult(status=state.status)
 
@@ -344,7 +348,13 @@ class BookingWorkflow:
             state.cancellation.check_at = None
             tx_hash = await self.send_refund(OnChainReason.EMERGENCY_REFUND)
             next_status = S.FAILED if state.status is S.FAILED else S.PENDING_CANCELLATION
-            await self.transition(next_status, "emergency_cancel_sent", reason, tx_hash=tx_hash)
+            await self.transition(
+                next_status,
+                A.EMERGENCY_CANCEL_SENT,
+                reason,
+                tx_hash=tx_hash,
+                sent=None if tx_hash is None else SentTransaction.cancellation(tx_hash),
+            )
             return EmergencyCancelResult(status=state.status, tx_hash=tx_hash)
 
     @emergency_cancel.validator
@@ -397,15 +407,20 @@ class BookingWorkflow:
     async def transition(
         self,
         to: BookingStatus,
-        action: str,
+        action: A,
         reason: str | None = None,
         *,
         event: ChainEventSignal | None = None,
         settlement: Settlement | None = None,
         tx_hash: str | None = None,
+        sent: SentTransaction | None = None,
         event_outcome: EventOutcome | None = EventOutcome.PROCESSED,
     ) -> None:
-        """Persist one audited change, then make it visible (memory, search attributes, UI)."""
+        """Persist one audited change, then make it visible (memory, search attributes, UI).
+
+        ``sent`` names a transaction this booking sent (or was told of) that the row keeps in
+        its completion or cancellation column; the store writes what it is told.
+        """
         state = self._state
         state.seq += 1
         now = workflow.now()
@@ -421,7 +436,8 @@ class BookingWorkflow:
                 event=event,
                 event_outcome=event_outcome if event is not None else None,
                 settlement=settlement,
-                tx_hash=tx_hash,
+                tx_hash=tx_hash if sent is None else sent.tx_hash,
+                sent=sent,
                 occurred_at=now,
             ),
         )

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
-class BookingStatus(StrEnum):
-    """A booking's state; the set the `bookings.status` check constraint allows."""
-
-    PENDING_PAYMENT = "PENDING_PAYMENT"
-    PAID = "PAID"
-    PENDING_COMPLETION = "PENDING_COMPLETION"
-    COMPLETED = "COMPLETED"
-    PENDING_CANCELLATION = "PENDING_CANCELLATION"
-    CANCELLED = "CANCELLED"
-    FAILED = "FAILED"
+# A booking's state, and the set the `bookings.status` check constraint allows: the domain's
+# one enum (its status sets live there too), not a copy.
+from workflows.types import BookingStatus
 
 
 class BlockchainEventStatus(StrEnum):
@@ -41,3 +33,12 @@ LEGACY_STATUS_UNMAPPED = "legacy_status_unmapped"
 def sql_in(values: type[StrEnum]) -> str:
     """`'A', 'B', ...` for a CHECK ... IN (...) clause (values are our own literals)."""
     return ", ".join(f"'{member.value}'" for member in values)
+
+
+__all__ = [
+    "LEGACY_STATUS_UNMAPPED",
+    "BlockchainEventStatus",
+    "BookingStatus",
+    "NonceKind",
+    "sql_in",
+]

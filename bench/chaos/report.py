@@ -94,13 +94,11 @@ def render(summary: RunSummary, console: Console) -> None:
     console.print("CHAOS PASSED" if passed(summary) else "CHAOS FAILED", style="bold")
 
 
+# (wanted, done) counters of `AdversaryLog.by_attack`, one column each.
 ATTACK_COLUMNS = (
-    "requests to refuse",
-    "refused",
-    "transactions to revert",
-    "reverted",
-    "victim actions",
-    "victim actions ok",
+    ("requests to refuse", "refused"),
+    ("transactions to revert", "reverted"),
+    ("victim actions", "victim actions ok"),
 )
 
 
@@ -108,11 +106,15 @@ def _render_attacks(summary: RunSummary, console: Console) -> None:
     if summary.adversary is None or not summary.adversary.refusals:
         return
     table = Table(title=f"Attacks ({summary.adversary_share:.0%} of the bookings)")
-    table.add_column("attack")
-    for column in ATTACK_COLUMNS:
-        table.add_column(column, justify="right")
+    table.add_column("attack", no_wrap=True)
+    table.add_column("requests refused", justify="right")
+    table.add_column("txs reverted", justify="right")
+    table.add_column("victim steps ok", justify="right")
     for attack, row in sorted(summary.adversary.by_attack().items()):
-        table.add_row(attack, *(str(row[c]) for c in ATTACK_COLUMNS))
+        table.add_row(
+            attack.removeprefix("attack_"),
+            *(f"{row[done]}/{row[wanted]}" for wanted, done in ATTACK_COLUMNS),
+        )
     console.print(table)
 
 

@@ -31,12 +31,12 @@ from activities import (
     Signer,
     build_activities,
 )
-from activities.reconcile_metrics import ReconcileMetrics
+from activities.reconcile import ReconcileMetrics
+from bookme.endpoints import escrow_address, rpc_urls, temporal_address
 from bookme.logging import configure_logging
-from bookme.ops.retention_schedule import ensure_retention_schedule
+from bookme.schedules import ensure_reconcile_schedule, ensure_retention_schedule
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
-from chain.deploy import Deployment
 from chain.eip712 import Eip712Domain
 from chain.escrow import EscrowReader
 from chain.keys import TransactionKey
@@ -47,32 +47,11 @@ from listener.metrics import ListenerMetrics
 from listener.store import ListenerStore
 from listener.temporal_sink import TemporalSignalSink
 from workflows import DATA_CONVERTER, WORKFLOWS
-from workflows.reconcile_schedule import ensure_reconcile_schedule
 from workflows.types import BookingPolicy
 
 log = structlog.get_logger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
-
-
-def temporal_address(settings: Settings) -> str:
-    return settings.temporal_address or f"127.0.0.1:{settings.dev_temporal_port}"
-
-
-def rpc_urls(settings: Settings) -> list[str]:
-    return list(settings.rpc_urls) or [f"http://127.0.0.1:{settings.dev_anvil_port}"]
-
-
-def escrow_address(settings: Settings) -> str:
-    """The configured escrow, else the one `bookme deploy` wrote to the deployment file."""
-    if settings.escrow_address:
-        return settings.escrow_address
-    try:
-        return Deployment.read_json(settings.deployment_file).escrow
-    except FileNotFoundError:
-        raise SettingsError(
-            f"no BOOKME_ESCROW_ADDRESS and no deployment file at {settings.deployment_file}"
-        ) from None
 
 
 @asynccontextmanager
@@ -163,7 +142,7 @@ def reconcile_activities(
         sessions=sessions,
         temporal=temporal,
         escrow=escrow,
-        deliverer=deliverer,
+        delivery=deliverer,
         resync_store=store,
         metrics=ReconcileMetrics(registry or CollectorRegistry()),
         config=ReconcileConfig.from_settings(settings),

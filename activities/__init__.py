@@ -11,9 +11,7 @@ from typing import Any
 
 from activities.booking_store import BookingStore
 from activities.chain import ChainActivities
-from activities.chain_events import signal_from_event
-from activities.reconcile import ReconcileActivities, ReconcileConfig
-from activities.reconcile_store import ResyncStore
+from activities.reconcile import ReconcileActivities, ReconcileConfig, ResyncStore
 from activities.retention import RetentionActivities
 from activities.signer import Signer
 
@@ -59,5 +57,4 @@ __all__ = [
     "RetentionActivities",
     "Signer",
     "build_activities",
-    "signal_from_event",
 ]

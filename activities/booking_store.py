@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -29,6 +30,7 @@ from db.statuses import BlockchainEventStatus
 from db.statuses import BookingStatus as DbStatus
 from workflows import constants as c
 from workflows.errors import ActivityRejected
+from workflows.event_codec import row_payload
 from workflows.types import (
     BookingInput,
     ChainEventKind,
@@ -118,6 +120,8 @@ class BookingStore:
     async def _insert_booking(
         self, booking_id: uuid.UUID, booking: BookingInput, platform_bps: int, inviter_bps: int
     ) -> None:
+        payment_deadline = timedelta(seconds=booking.policy.payment_deadline_seconds)
+        auto_complete_delay = timedelta(seconds=booking.policy.auto_complete_delay_seconds)
         async with self._sessions.begin() as session:
             inserted = await session.execute(
                 insert(Booking)
@@ -131,6 +135,10 @@ class BookingStore:
                     inviter_wallet=booking.inviter_wallet,
                     amount_units=booking.amount_units,
                     scheduled_at=booking.scheduled_at,
+                    # The workflow's own deadlines, from the policy frozen in its input: the
+                    # stuck detector reads them, whatever the settings say by then.
+                    payment_deadline_at=func.now() + payment_deadline,
+                    release_at=booking.scheduled_at + auto_complete_delay,
                     status=DbStatus.PENDING_PAYMENT,
                     blockchain_booking_id=booking.chain_booking_id.lower(),
                     platform_fee_bps=platform_bps,
@@ -296,7 +304,7 @@ class BookingStore:
                 event_type=event.kind.value,
                 chain_booking_id=event.chain_booking_id.lower(),
                 booking_id=booking_id,
-                payload=_jsonable(event.payment or event.completion or event.cancellation),
+                payload=row_payload(event),
                 status=status,
                 status_reason=reason,
                 received_at=func.now(),

@@ -9,7 +9,6 @@ from typing import TypeVar
 import structlog
 from temporalio import activity
 
-from activities.chain_events import signal_from_event
 from chain.client import ChainClient
 from chain.errors import BookingStateError, ExecutionReverted, InvalidReason, TransactionError
 from chain.escrow import EscrowReader, OnChainBookingStatus
@@ -19,6 +18,7 @@ from chain.sender import OperatorSender, OperatorTxStatus
 from chain.sender import OperatorTxResult as ChainTxResult
 from workflows import constants as c
 from workflows.errors import ActivityRejected
+from workflows.event_codec import signal_from_event
 from workflows.types import (
     ChainEventSignal,
     ChainObservation,

@@ -15,6 +15,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
 from chain.errors import EventDecodeError
+from chain.event_key import event_key
 from chain.hexutil import address, hash32, to_bytes, to_hex, to_int
 
 BOOKING_CREATED_AND_PAID_SIGNATURE = (
@@ -47,7 +48,7 @@ class EventIdentity:
 
     @property
     def key(self) -> str:
-        return f"{self.chain_id}:{self.tx_hash}:{self.log_index}"
+        return event_key(self.chain_id, self.tx_hash, self.log_index)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -65,6 +65,9 @@ class Booking(Base):
     inviter_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     amount_units: Mapped[int | None] = mapped_column(BaseUnits)
     scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The booking's own deadlines, from the policy frozen at its start (NULL on older rows).
+    payment_deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    release_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     status: Mapped[BookingStatus] = mapped_column(
         BOOKING_STATUS,
         default=BookingStatus.PENDING_PAYMENT,

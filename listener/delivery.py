@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import structlog
 
+from chain.events import DecodedEvent
 from db.statuses import BlockchainEventStatus
-from listener.events import ObservedEvent, stored_signal
+from listener.events import ObservedEvent, observed
 from listener.metrics import ListenerMetrics
 from listener.sink import SignalOutcome, SignalSink
 from listener.store import ListenerStore, StoredEvent
+from workflows.event_codec import signal_from_row
 from workflows.types import ChainEventSignal, EventIdentity
 
 log = structlog.get_logger(__name__)
@@ -93,6 +95,14 @@ class Deliverer:
             report = log.error if key in orphans else log.warning
             report("listener_event_closed_out", event_key=key, status=status, orphan=key in orphans)
 
+    async def resolve_bookings(self, chain_booking_ids: Iterable[str]) -> dict[str, str]:
+        """Booking ids by (lower-case) chain booking id, for the bookings that exist."""
+        return await self.bookings.resolve(chain_booking_ids)
+
+    async def deliver_events(self, events: Sequence[DecodedEvent]) -> None:
+        """`deliver` for events read straight from the chain (the reconciler's repairs)."""
+        await self.deliver([observed(e) for e in events])
+
     def _signal_call(
         self,
         booking: str | None,
@@ -128,7 +138,7 @@ class Deliverer:
         for event in sorted(events, key=lambda e: (e.block_number, e.log_index), reverse=True):
             cbid = (event.chain_booking_id or "").lower()
             booking = event.booking_id or bookings.get(cbid)
-            signal = stored_signal(
+            signal = signal_from_row(
                 kind=event.event_type,
                 identity=EventIdentity(
                     chain_id=chain_id,

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chain.client import ChainClient
+from chain.event_key import event_key
 from listener.config import ListenerConfig
 from listener.delivery import Deliverer
 from listener.fetch import LogFetcher
@@ -198,7 +199,7 @@ class Listener:
             start = batch.end.number + 1
 
     def _key(self, row: StoredEvent) -> str:
-        return f"{self.config.chain_id}:{row.tx_hash}:{row.log_index}"
+        return event_key(self.config.chain_id, row.tx_hash, row.log_index)
 
     async def _settle(self, start: int, end: int, present: set[str]) -> None:
         """Retract events an interrupted attempt stored (maybe signalled) that are gone now.

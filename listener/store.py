@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chain.event_key import event_key
 from db.models import BlockchainEvent, Booking, ChainCursor, RecentBlock
 from db.statuses import BlockchainEventStatus
 from listener.events import ObservedEvent
@@ -328,7 +329,7 @@ class ListenerStore:
                 rows = await conn.execute(_STORE_EVENTS, self._columns(chunk, bookings))
                 for tx_hash, log_index, status, _ in rows:
                     # Rows written now come last and win over the pre-insert snapshot.
-                    statuses[f"{self.chain_id}:{tx_hash}:{log_index}"] = status
+                    statuses[event_key(self.chain_id, tx_hash, log_index)] = status
         return statuses
 
     def _columns(

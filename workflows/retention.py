@@ -1,6 +1,6 @@
 """The daily data-retention run: one activity that deletes rows past the retention policy.
 
-Started by the Temporal Schedule ``bookme-retention`` (see ``bookme/ops/retention_schedule.py``);
+Started by the Temporal Schedule ``bookme-retention`` (see ``bookme/schedules.py``);
 the policy itself is documented in ``docs/runbook.md`` ("Data retention"). The periods travel in
 the input, so a schedule updated at worker start applies new settings without a code change.
 """

@@ -319,7 +319,7 @@ async def _shared_invariants(
     engine: AsyncEngine, reader: EscrowReader, results: CheckResults
 ) -> list[str]:
     """The reconciliation's own invariant check, once it is implemented."""
-    from activities.invariants import check_invariants
+    from activities.reconcile.invariants import check_invariants
     from db.engine import make_session_factory
 
     try:

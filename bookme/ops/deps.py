@@ -12,13 +12,13 @@ from temporalio.client import Client
 
 from bookme.dev import mask_url
 from bookme.embedded.stack import DEV_DATABASE
+from bookme.endpoints import escrow_address, rpc_urls, temporal_address
 from bookme.ops.errors import OpsError, Unreachable
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.errors import AllProvidersFailed, ChainError, ProviderError
 from chain.escrow import EscrowReader
 from db.engine import make_engine, make_session_factory
-from worker import escrow_address, rpc_urls, temporal_address
 from workflows import DATA_CONVERTER
 
 TEMPORAL_CONNECT_TIMEOUT_SECONDS = 10.0

@@ -30,8 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.booking_store import BookingStore
-from activities.chain_events import signal_from_event
-from activities.reconcile_logs import read_escrow_events
+from activities.reconcile.logs import read_escrow_events
 from bookme.ops.contract_admin import operator_key
 from bookme.ops.deps import connect_temporal, database, escrow_reader
 from bookme.ops.errors import OpsError, Refused
@@ -48,6 +47,7 @@ from workflows import booking_workflow_id
 from workflows.booking import MAX_REASON_LENGTH
 from workflows.constants import orphan_workflow_id
 from workflows.event_checks import settlement_legs
+from workflows.event_codec import signal_from_event
 from workflows.types import (
     BookingStatus,
     ChainEventSignal,

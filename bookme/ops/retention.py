@@ -7,7 +7,7 @@ from typing import IO
 
 from activities.retention import apply_retention
 from bookme.ops.deps import database
-from bookme.ops.retention_schedule import retention_request
+from bookme.schedules import retention_request
 from bookme.settings import Settings
 
 

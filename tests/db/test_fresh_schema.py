@@ -40,6 +40,7 @@ TABLES = {
     "rate_limit_counters",
 }
 BOOKKEEPING = {VERSION_TABLE, "bookme_schema_adoption"}
+HEAD = "0002"
 
 
 def _model_constraint_names() -> tuple[set[str], set[str]]:
@@ -66,9 +67,7 @@ async def test_upgrade_creates_every_table_constraint_and_index(database_url):
     db_indexes = {row[1] for row in snapshot["indexes"]}
     assert model_indexes <= db_indexes
     assert all(validated for *_, validated in snapshot["constraints"])
-    assert await fetch(database_url, "SELECT version_num FROM bookme_alembic_version") == [
-        ("0001",)
-    ]
+    assert await fetch(database_url, "SELECT version_num FROM bookme_alembic_version") == [(HEAD,)]
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -113,15 +112,13 @@ async def test_downgrade_to_base_removes_everything_and_upgrade_rebuilds_it(migr
 async def test_sync_upgrade_works_inside_a_running_event_loop(database_url):
     # The API's lifespan or a test may call the plain function from async code.
     upgrade(database_url)
-    assert await fetch(database_url, "SELECT version_num FROM bookme_alembic_version") == [
-        ("0001",)
-    ]
+    assert await fetch(database_url, "SELECT version_num FROM bookme_alembic_version") == [(HEAD,)]
 
 
 async def test_current_revision_reports_none_then_head(database_url):
     assert await current_revision(database_url) is None
     await upgrade_async(database_url)
-    assert await current_revision(database_url) == head_revision() == "0001"
+    assert await current_revision(database_url) == head_revision() == HEAD
     await downgrade_async(database_url, "base")
     assert await current_revision(database_url) is None
 
@@ -158,7 +155,7 @@ async def test_models_create_exactly_the_migrated_schema(migrated_url, postgres)
 
 async def test_concurrent_upgrades_in_one_process_take_turns(database_url):
     await asyncio.gather(*(upgrade_async(database_url) for _ in range(3)))
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
 
 
 async def test_concurrent_upgrades_from_several_processes_serialise(database_url):
@@ -183,7 +180,7 @@ async def test_concurrent_upgrades_from_several_processes_serialise(database_url
     finally:
         await engine.dispose()
     assert [process.returncode for process in processes] == [0, 0, 0], results
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
     assert await fetch(database_url, "SELECT count(*) FROM bookme_alembic_version") == [(1,)]
 
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from activities.reconcile_logs import read_escrow_events
+from activities.reconcile.logs import read_escrow_events
 from bookme.settings import Settings
 from chain.events import BookingCancelled
 from chain.reason_codes import OnChainReason

@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from activities import BookingStore
 from activities.retention import RetentionActivities
-from bookme.ops.retention_schedule import ensure_retention_schedule, retention_request
+from bookme.schedules import ensure_retention_schedule, retention_request
 from bookme.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async

@@ -21,8 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 
-from activities.chain_events import signal_from_event
-from activities.reconcile_logs import read_escrow_events
+from activities.reconcile.logs import read_escrow_events
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings
 from chain.client import ChainClient
@@ -31,7 +30,6 @@ from chain.escrow import EscrowReader
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
 from listener.delivery import Deliverer
-from listener.events import ObservedEvent, row_payload
 from listener.metrics import ListenerMetrics
 from listener.store import ListenerStore
 from listener.temporal_sink import TemporalSignalSink
@@ -139,14 +137,7 @@ class Rig:
             from_block=from_block,
             to_block=end,
         )
-        await self.deliverer.deliver(
-            [
-                ObservedEvent(
-                    signal=signal_from_event(e), contract=e.contract, payload=row_payload(e)
-                )
-                for e in events
-            ]
-        )
+        await self.deliverer.deliver_events(events)
 
     async def paid(self) -> tuple[BookingInput, WorkflowHandle[Any, BookingView]]:
         """A booking paid on-chain and heard of (PAID in the workflow and Postgres)."""

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from activities.invariants import check_invariants
+from activities.reconcile.invariants import check_invariants
 from workflows import BookingWorkflow
 from workflows.reconcile_types import (
     DivergenceKind,

@@ -14,9 +14,9 @@ from temporalio.client import Client, ScheduleIntervalSpec
 import worker
 from api.main import create_app
 from bookme.embedded.anvil import AnvilNode
+from bookme.schedules import ensure_reconcile_schedule
 from tests.api.helpers import CUSTOMER_AUTH, JWT_SECRET, OPERATOR_AUTH, serve
 from workflows import BookingWorkflow
-from workflows.reconcile_schedule import ensure_reconcile_schedule
 from workflows.reconcile_types import (
     PROGRESS_QUERY,
     RECONCILE_SCHEDULE_ID,
@@ -117,7 +117,8 @@ async def test_a_booking_past_its_payment_deadline_is_reported_stuck(rig: Rig) -
     await wait_for(lambda: rig.db_status(booking.booking_id), "PENDING_PAYMENT")
     # As if its workflow had stopped making progress two hours ago (deadline 30 min + 15 min).
     await rig.sql(
-        "UPDATE bookings SET created_at = now() - interval '2 hours' WHERE id = :id",
+        "UPDATE bookings SET created_at = now() - interval '2 hours',"
+        " payment_deadline_at = now() - interval '90 minutes' WHERE id = :id",
         id=uuid.UUID(booking.booking_id),
     )
 

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities import signal_from_event
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings
 from chain.client import ChainClient
@@ -36,6 +35,7 @@ from workflows import (
     booking_workflow_id,
     orphan_workflow_id,
 )
+from workflows.event_codec import signal_from_event
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,

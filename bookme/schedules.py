@@ -1,4 +1,6 @@
-"""The Temporal Schedule that runs ``ReconcileWorkflow`` every ``reconcile_interval_seconds``."""
+"""The Temporal Schedules the worker keeps: reconcile every ``reconcile_interval_seconds``,
+retention once a day. Client-side code: the worker creates them at start, the CLI reads the policy.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from temporalio.client import (
 
 from bookme.settings import Settings
 from workflows.reconcile_types import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_NAME, ReconcileInput
+from workflows.retention import RETENTION_SCHEDULE_ID, RetentionRequest, RetentionWorkflow
 
 log = structlog.get_logger(__name__)
 
-# Temporal appends the scheduled time to this id, one workflow per firing.
-SCHEDULED_WORKFLOW_ID = "reconcile-scheduled"
+# Temporal appends the scheduled time to these ids, one workflow per firing.
+RECONCILE_WORKFLOW_ID = "reconcile-scheduled"
+RETENTION_WORKFLOW_ID = "retention-scheduled"
+RETENTION_EVERY = timedelta(days=1)
 
 
 def reconcile_schedule(settings: Settings) -> Schedule:
@@ -32,7 +37,7 @@ def reconcile_schedule(settings: Settings) -> Schedule:
         action=ScheduleActionStartWorkflow(
             RECONCILE_WORKFLOW_NAME,
             ReconcileInput(),
-            id=SCHEDULED_WORKFLOW_ID,
+            id=RECONCILE_WORKFLOW_ID,
             task_queue=settings.task_queue,
         ),
         spec=ScheduleSpec(
@@ -67,3 +72,33 @@ async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
         "reconcile_schedule_created" if created else "reconcile_schedule_updated",
         every_seconds=settings.reconcile_interval_seconds,
     )
+
+
+def retention_request(settings: Settings, *, dry_run: bool = False) -> RetentionRequest:
+    """The policy as configured."""
+    return RetentionRequest(
+        events_days=settings.retention_events_days,
+        nonces_days=settings.retention_nonces_days,
+        rate_limit_hours=settings.retention_rate_limit_hours,
+        event_lookback_blocks=settings.reconcile_event_lookback_blocks,
+        dry_run=dry_run,
+    )
+
+
+def retention_schedule(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RetentionWorkflow.run,
+            retention_request(settings),
+            id=RETENTION_WORKFLOW_ID,
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=RETENTION_EVERY)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring an existing one to the current settings (idempotent)."""
+    created = await ensure_schedule(client, RETENTION_SCHEDULE_ID, retention_schedule(settings))
+    log.info("retention_schedule_created" if created else "retention_schedule_updated")

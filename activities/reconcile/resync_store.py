@@ -1,6 +1,12 @@
-"""The booking workflow's ``resync``: its own view written over a row edited behind its back."""
+"""The booking workflow's ``resync`` write: its own view over a row edited behind its back.
+
+The workflow's ``resync`` update calls it as an activity; the reconciler calls it directly for a
+closed workflow, which can take no update.
+"""
 
 from __future__ import annotations
+
+import uuid
 
 import structlog
 from sqlalchemy import func, select, update
@@ -9,15 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.booking_store import BookingStore, _booking_uuid
+from chain.event_key import event_key
 from db.models import BlockchainEvent, Booking, BookingEvent
 from db.statuses import BlockchainEventStatus
 from db.statuses import BookingStatus as DbStatus
+from workflows.audit import AuditAction
 from workflows.errors import ActivityRejected
 from workflows.reconcile_types import RESYNC_BOOKING, BookingResync
 from workflows.types import EventOutcome
 
 log = structlog.get_logger(__name__)
 
+# Who the reconciler's audit rows and resync requests name.
 ACTOR = "reconciler"
 
 
@@ -47,17 +56,7 @@ class ResyncStore(BookingStore):
             if row is None:
                 raise ActivityRejected(f"booking {booking_id} has no row to resync")
             db_status, db_reason = row
-            values: dict[str, object] = {
-                "status": DbStatus(record.status.value),
-                "status_reason": record.reason,
-                "version": Booking.version + 1,
-                "updated_at": func.now(),
-            }
-            if record.completion_tx_hash is not None:
-                values["completion_tx_hash"] = record.completion_tx_hash
-            if record.refund_tx_hash is not None:
-                values["cancellation_tx_hash"] = record.refund_tx_hash
-            await session.execute(update(Booking).where(Booking.id == booking_id).values(**values))
+            await self._update_row(session, booking_id, record)
             settled = await self._settled_keys(session, record)
             marked = [e for e in record.applied_events if e.key not in settled]
             for event in marked:
@@ -67,7 +66,7 @@ class ResyncStore(BookingStore):
                     booking_id=booking_id,
                     from_status=DbStatus(db_status),
                     to_status=DbStatus(record.status.value),
-                    kind="resync",
+                    kind=AuditAction.RESYNC,
                     reason=f"{record.requested_by}: {record.request_reason}",
                     actor=ACTOR,
                     dedupe_key=record.dedupe_key,
@@ -90,6 +89,23 @@ class ResyncStore(BookingStore):
         )
 
     @staticmethod
+    async def _update_row(
+        session: AsyncSession, booking_id: uuid.UUID, record: BookingResync
+    ) -> None:
+        """Status and tx hashes as the workflow holds them (a hash it lacks stays as it is)."""
+        values: dict[str, object] = {
+            "status": DbStatus(record.status.value),
+            "status_reason": record.reason,
+            "version": Booking.version + 1,
+            "updated_at": func.now(),
+        }
+        if record.completion_tx_hash is not None:
+            values["completion_tx_hash"] = record.completion_tx_hash
+        if record.refund_tx_hash is not None:
+            values["cancellation_tx_hash"] = record.refund_tx_hash
+        await session.execute(update(Booking).where(Booking.id == booking_id).values(**values))
+
+    @staticmethod
     async def _settled_keys(session: AsyncSession, record: BookingResync) -> set[str]:
         """Applied events whose row already has a final status (a FAILED mark stays FAILED)."""
         if not record.applied_events:
@@ -104,4 +120,4 @@ class ResyncStore(BookingStore):
                 BlockchainEvent.status != BlockchainEventStatus.RECEIVED,
             )
         )
-        return {f"{chain}:{tx}:{index}" for chain, tx, index in rows}
+        return {event_key(chain, tx, index) for chain, tx, index in rows}

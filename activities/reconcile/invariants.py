@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.reconcile_logs import DEFAULT_MAX_BLOCK_RANGE, read_escrow_events
+from activities.reconcile.logs import DEFAULT_MAX_BLOCK_RANGE, read_escrow_events
 from chain.escrow import EscrowReader
 from chain.events import BookingCancelled, BookingCreatedAndPaid, ServiceCompleted
 from db.models import BlockchainEvent, Booking, PlatformFee, ProviderEarning, Refund

@@ -1,27 +1,27 @@
-"""Which booking statuses agree with the chain's final state, and what a disagreement means."""
+"""The reconciler's view of agreement: booking vs chain, and what a disagreement means.
+
+Which chain state agrees with which status is `workflows.chain_agreement`'s rule (one definition
+for `bookme show`, the reconciler and the chaos checks); this adds what the reconciler needs.
+"""
 
 from __future__ import annotations
 
+from activities.chain import ONCHAIN_STATUS
 from chain.escrow import OnChainBookingStatus
-from db.statuses import BookingStatus as DbStatus
+from workflows.chain_agreement import agrees_with_chain
 from workflows.reconcile_types import DivergenceKind
-from workflows.types import BookingStatus
+from workflows.types import TERMINAL_STATUSES, BookingStatus
 
-TERMINAL = (DbStatus.COMPLETED, DbStatus.CANCELLED, DbStatus.FAILED)
-MONEY_HELD = frozenset({BookingStatus.PAID, BookingStatus.PENDING_COMPLETION,
-                        BookingStatus.PENDING_CANCELLATION})  # fmt: skip
-# The chain's final state -> the workflow statuses that agree with it.
-AGREES = {
-    OnChainBookingStatus.NONE: frozenset(
-        {BookingStatus.PENDING_PAYMENT, BookingStatus.CANCELLED, BookingStatus.FAILED}
-    ),
-    OnChainBookingStatus.PAID: MONEY_HELD | {BookingStatus.FAILED},
-    OnChainBookingStatus.COMPLETED: frozenset({BookingStatus.COMPLETED, BookingStatus.FAILED}),
-    OnChainBookingStatus.CANCELLED: frozenset({BookingStatus.CANCELLED, BookingStatus.FAILED}),
-}
+# Sorted: the same SQL for every run.
+TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 # A chain state the workflow has not reached: the event it must have missed.
 MISSING_KIND = {
     OnChainBookingStatus.PAID: DivergenceKind.MISSING_PAYMENT,
     OnChainBookingStatus.COMPLETED: DivergenceKind.MISSING_COMPLETION,
     OnChainBookingStatus.CANCELLED: DivergenceKind.MISSING_CANCELLATION,
 }
+
+
+def agrees(status: BookingStatus, onchain: OnChainBookingStatus) -> bool:
+    """The workflow's status is consistent with the escrow's state of the booking."""
+    return agrees_with_chain(status, ONCHAIN_STATUS[onchain])

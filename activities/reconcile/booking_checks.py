@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy import select
 
-from activities.reconcile.agreement import AGREES, MISSING_KIND
+from activities.reconcile.agreement import MISSING_KIND, agrees
 from activities.reconcile.audit import record_findings
 from activities.reconcile.context import Reconcile, heartbeat
 from activities.reconcile.repair import Repairs
@@ -84,7 +84,7 @@ class _BookingCheck:
                 )
             ]
         onchain = await self._r.escrow.get_booking(cbid)
-        if view.status not in AGREES[onchain.status] and cbid.lower() not in self._repaired:
+        if not agrees(view.status, onchain.status) and cbid.lower() not in self._repaired:
             return [await self._chain_divergence(booking_id, view, onchain.status, cbid)]
         if db_status != view.status.value:
             # Re-read both: the workflow persists a transition just before it shows in the query.

@@ -25,14 +25,12 @@ from activities.reconcile.logs import DEFAULT_MAX_BLOCK_RANGE, read_escrow_event
 from chain.escrow import EscrowReader
 from chain.events import BookingCancelled, BookingCreatedAndPaid, ServiceCompleted
 from db.models import BlockchainEvent, Booking, PlatformFee, ProviderEarning, Refund
-from db.statuses import BlockchainEventStatus, BookingStatus
+from db.statuses import BlockchainEventStatus
 from workflows.reconcile_types import InvariantName
+from workflows.types import MONEY_HELD_STATUSES
 
-MONEY_HELD = (
-    BookingStatus.PAID,
-    BookingStatus.PENDING_COMPLETION,
-    BookingStatus.PENDING_CANCELLATION,
-)
+# Sorted: the same SQL for every run.
+MONEY_HELD = tuple(sorted(MONEY_HELD_STATUSES))
 MAX_DETAILS = 20
 
 

@@ -123,7 +123,7 @@ def cancellation_public(result: CancellationResult) -> CancellationPublic:
     status = BookingStatus(result.status.value)
     auth = result.authorization
     if auth is None:
-        return CancellationPublic(status=status)
+        return CancellationPublic(status=status, cancels_at=result.cancels_at)
     return CancellationPublic(
         status=status,
         authorization=CancellationAuthorizationMessage(

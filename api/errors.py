@@ -30,6 +30,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
+from db.errors import is_outage
+
 log = structlog.get_logger(__name__)
 
 RETRY_AFTER_OUTAGE_SECONDS = 5
@@ -242,31 +244,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-# SQLSTATEs that mean "Postgres is not there right now", not "this request is wrong":
-# class 08 (connection exception), 53 (insufficient resources), and the shutdown/startup
-# codes a restarting server answers with (57P01 admin shutdown, 57P02 crash shutdown,
-# 57P03 cannot connect now).
-_OUTAGE_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03")
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a driver error, looked up through SQLAlchemy's and asyncpg's wrappers."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return None
-        code = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
-        if isinstance(code, str):
-            return code
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
-
-
 def is_database_outage(exc: DBAPIError) -> bool:
-    sqlstate = _sqlstate(exc)
-    return exc.connection_invalidated or (
-        sqlstate is not None and sqlstate.startswith(_OUTAGE_SQLSTATE_PREFIXES)
-    )
+    return is_outage(exc)
 
 
 async def _db_api_error(request: Request, exc: Exception) -> JSONResponse:

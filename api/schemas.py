@@ -25,7 +25,7 @@ from pydantic.alias_generators import to_camel
 
 from api.money import AmountError, parse_amount
 from api.text import StorableText
-from db.statuses import BookingStatus
+from workflows.types import BookingStatus
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_SCHEDULE_AHEAD = timedelta(days=730)
@@ -258,6 +258,11 @@ class CancellationPublic(_Camel):
     contract: str | None = None
     chain_id: int | None = None
     expires_at: datetime | None = None
+    cancels_at: datetime | None = Field(
+        default=None,
+        description="Unpaid booking with a payment authorization still valid: it becomes "
+        "CANCELLED at this time, once that authorization can no longer be used on chain.",
+    )
 
 
 class TransactionKindName(StrEnum):

@@ -73,6 +73,7 @@ router = APIRouter(prefix="/bookings", tags=["bookings"])
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _AUTH = (401, 403, 404, 422, 503)
 MAX_EVENT_ID = 2**63 - 1  # booking_events.id is a BIGINT; a larger `after` cannot be bound
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 async def booking_creator(request: Request, user: CurrentUser) -> Principal:
@@ -93,7 +94,6 @@ async def _json_body(request: Request) -> object:
 
 
 BookingCreator = Annotated[Principal, Depends(booking_creator)]
-_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 @router.post(
@@ -300,6 +300,13 @@ async def payment_authorization(
     return payment_authorization_public(auth)
 
 
+def _acting_role(user: Principal, what: str) -> CancellationRole:
+    """The role a caller acts in on a booking: a party or an operator, never a service."""
+    if user.role.value not in {r.value for r in CancellationRole}:
+        raise Forbidden(f"only the booking's parties or an operator {what}", code="wrong_caller")
+    return CancellationRole(user.role.value)
+
+
 @router.post(
     "/{booking_id}/transactions",
     response_model=TransactionReportPublic,
@@ -307,13 +314,22 @@ async def payment_authorization(
     responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def report_transaction(
-    booking: VisibleBooking, body: TransactionReportCreate, state: StateDep
+    booking: VisibleBooking, body: TransactionReportCreate, user: CurrentUser, state: StateDep
 ) -> TransactionReportPublic:
-    """Report a submitted transaction; the booking watches the chain for it."""
+    """Report a submitted transaction; the booking watches the chain for it.
+
+    Only the party who can send that transaction may report it, and a report never changes the
+    booking's status by itself: the chain does.
+    """
     report = await calls.report_transaction(
         state.temporal,
         str(booking.id),
-        ReportTransactionRequest(tx_hash=body.tx_hash, kind=TransactionKind(body.kind.value)),
+        ReportTransactionRequest(
+            tx_hash=body.tx_hash,
+            kind=TransactionKind(body.kind.value),
+            role=_acting_role(user, "report transactions"),
+            wallet=user.wallet or user.user_id,
+        ),
     )
     return transaction_report_public(report)
 
@@ -332,7 +348,7 @@ async def cancellation(
         state.temporal,
         str(booking.id),
         CancellationRequest(
-            role=CancellationRole(user.role.value),
+            role=_acting_role(user, "cancel bookings"),
             wallet=user.wallet or user.user_id,
             reason=body.reason,
         ),

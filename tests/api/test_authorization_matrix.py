@@ -55,7 +55,7 @@ EXPECTED = {
         "read": 200,
         "events": 200,
         "pay": 403,
-        "report": 202,
+        "report": 403,  # only the customer pays, so only the customer reports a payment
         "cancel": 200,
         "emergency": 403,
     },

@@ -137,11 +137,16 @@ async def test_report_transaction(client: httpx.AsyncClient) -> None:
     assert accepted.json()["monitoring_until"]
 
     wrong_state = await client.post(
-        url, json={"tx_hash": tx, "kind": "completion"}, headers=PROVIDER_AUTH
+        url, json={"tx_hash": tx, "kind": "completion"}, headers=CUSTOMER_AUTH
     )
     assert wrong_state.status_code == 409
     assert wrong_state.json()["code"] == "wrong_state"
     assert "PENDING_PAYMENT" in wrong_state.json()["message"]
+    not_the_payer = await client.post(
+        url, json={"tx_hash": tx, "kind": "payment"}, headers=PROVIDER_AUTH
+    )
+    assert not_the_payer.status_code == 403
+    assert not_the_payer.json()["code"] == "wrong_caller"
 
     bad_hash = await client.post(
         url, json={"tx_hash": "0x12", "kind": "payment"}, headers=CUSTOMER_AUTH
@@ -151,6 +156,60 @@ async def test_report_transaction(client: httpx.AsyncClient) -> None:
         url, json={"tx_hash": tx, "kind": "payment"}, headers=OTHER_PROVIDER_AUTH
     )
     assert outsider.status_code == 403
+
+
+async def test_a_providers_fake_completion_report_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    """Review H1: a made-up completion hash used to freeze the customer's cancellation."""
+    booking = await create(client)
+    await confirm_payment(temporal_client, client, booking)
+    fake = await client.post(
+        f"/bookings/{booking['id']}/transactions",
+        json={"tx_hash": "0x" + "11" * 32, "kind": "completion"},
+        headers=PROVIDER_AUTH,
+    )
+    assert fake.status_code == 403, fake.text
+    assert fake.json()["code"] == "wrong_caller"
+    # The customer's own report opens a window but does not move the status either.
+    reported = await client.post(
+        f"/bookings/{booking['id']}/transactions",
+        json={"tx_hash": "0x" + "12" * 32, "kind": "completion"},
+        headers=CUSTOMER_AUTH,
+    )
+    assert reported.status_code == 202, reported.text
+    shown = await client.get(f"/bookings/{booking['id']}", headers=CUSTOMER_AUTH)
+    assert shown.json()["status"] == "PAID"
+    cancel = await client.post(
+        f"/bookings/{booking['id']}/cancellation",
+        json={"reason": "cannot make it"},
+        headers=CUSTOMER_AUTH,
+    )
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["status"] == "PENDING_CANCELLATION"
+
+
+async def test_cancelling_with_a_live_payment_authorization_waits_for_its_expiry(
+    client: httpx.AsyncClient,
+) -> None:
+    """Review L6: the authorization in the customer's hand must not pay a cancelled booking."""
+    booking = await create(client)
+    auth = await client.post(
+        f"/bookings/{booking['id']}/payment-authorization", headers=CUSTOMER_AUTH
+    )
+    assert auth.status_code == 200, auth.text
+    url = f"/bookings/{booking['id']}/cancellation"
+    response = await client.post(url, json={"reason": "changed my mind"}, headers=CUSTOMER_AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "PENDING_PAYMENT"
+    assert body["cancelsAt"] is not None
+    assert body["cancelsAt"] > auth.json()["expiresAt"]
+    refused = await client.post(
+        f"/bookings/{booking['id']}/payment-authorization", headers=CUSTOMER_AUTH
+    )
+    assert refused.status_code == 409
+    assert "cancel" in refused.json()["message"]
 
 
 async def test_cancelling_an_unpaid_booking_is_immediate(client: httpx.AsyncClient) -> None:
@@ -189,7 +248,7 @@ async def test_cancelling_a_paid_booking_returns_a_signed_authorization(
     assert auth["bookingId"] == booking["chain_booking_id"]
     assert auth["customerAmount"] == "25500000"  # a provider cancellation refunds in full
     assert auth["providerAmount"] == "0"
-    assert auth["reason"] == "provider is ill"
+    assert auth["reason"] == "provider_cancelled"  # a code on chain; the words stay off it
     assert body["signature"].startswith("0x")
     assert body["chainId"] == 31337
 

@@ -25,7 +25,8 @@ from chain.deploy import Deployment, deploy_local
 from chain.eip712 import BookingAuthorization, CancellationAuthorization, Eip712Domain
 from chain.escrow import EscrowReader, escrow_abi
 from chain.keys import TransactionKey
-from chain.sender import OperatorSender, TransactionSender
+from chain.operator import OperatorSender
+from chain.sender import TransactionSender
 from tests.api.conftest import ApiFactory
 from tests.api.helpers import CUSTOMER, PROVIDER, SERVICE_AUTH, booking_body, serve, token
 from workflows import BookingWorkflow
@@ -209,7 +210,8 @@ async def test_pay_then_complete(api: httpx.AsyncClient, stack: Stack) -> None:
 
         events = (await api.get(f"/bookings/{booking_id}/events", headers=PROVIDER_AUTH)).json()
         statuses = [e["to_status"] for e in events["items"] if e["to_status"] != e["from_status"]]
-        assert statuses == ["PENDING_PAYMENT", "PAID", "PENDING_COMPLETION", "COMPLETED"]
+        # The customer's report opened a window; only the chain's event moved the status.
+        assert statuses == ["PENDING_PAYMENT", "PAID", "COMPLETED"]
 
 
 async def test_pay_then_provider_cancels(api: httpx.AsyncClient, stack: Stack) -> None:

@@ -95,11 +95,13 @@ async def test_healthy_when_every_dependency_is(
         assert lagging.json()["checks"]["listener"]["ok"] is False
         assert lagging.json()["checks"]["listener"]["data"]["lag_blocks"] >= 40
 
-        # The owner pauses the escrow: new payments are refused, so the API is not healthy.
+        # The operator pauses the escrow (the owner is a timelock; braking is immediate for the
+        # operator): new payments are refused, so the API is not healthy.
         await checkpoint(sessions, deployment.escrow, await chain.block_number())
-        owner = TransactionSender(
-            chain, TransactionKey(fresh_chain.accounts[0].private_key), chain_id=31337
+        operator_key = next(
+            a.private_key for a in fresh_chain.accounts if a.address == deployment.operator
         )
+        owner = TransactionSender(chain, TransactionKey(operator_key), chain_id=31337)
         _, receipt = await owner.send_and_wait(
             to=deployment.escrow, data=escrow_abi().encode_call("pause")
         )

@@ -29,6 +29,7 @@ from db.models import (
 from db.statuses import BlockchainEventStatus
 from db.statuses import BookingStatus as DbStatus
 from workflows import constants as c
+from workflows.audit import AuditAction
 from workflows.errors import ActivityRejected
 from workflows.event_codec import row_payload
 from workflows.types import (
@@ -39,11 +40,16 @@ from workflows.types import (
     OrphanRecord,
     Settlement,
     TransitionRecord,
+    TxColumn,
 )
 
 log = structlog.get_logger(__name__)
 
 ACTOR = "workflow"
+_SENT_COLUMNS = {
+    TxColumn.COMPLETION: "completion_tx_hash",
+    TxColumn.CANCELLATION: "cancellation_tx_hash",
+}
 
 
 def _jsonable(value: Any) -> Any:
@@ -158,7 +164,7 @@ class BookingStore:
                     booking_id=booking_id,
                     from_status=None,
                     to_status=DbStatus.PENDING_PAYMENT,
-                    kind="created",
+                    kind=AuditAction.CREATED,
                     actor=ACTOR,
                     dedupe_key=f"{booking.booking_id}:created",
                     details={"policy": _jsonable(booking.policy)},
@@ -260,13 +266,8 @@ class BookingStore:
             elif record.event_outcome is EventOutcome.REORGED:
                 values["blockchain_tx_hash"] = None
                 values["blockchain_confirmed_at"] = None
-        if record.tx_hash is not None and record.action in (
-            "auto_complete_sent",
-            "completion_reported",
-        ):
-            values["completion_tx_hash"] = record.tx_hash
-        if record.tx_hash is not None and record.action == "emergency_cancel_sent":
-            values["cancellation_tx_hash"] = record.tx_hash
+        if record.sent is not None:
+            values[_SENT_COLUMNS[record.sent.column]] = record.sent.tx_hash
         if event is not None and event.kind is ChainEventKind.COMPLETION:
             values["completion_tx_hash"] = event.identity.tx_hash
         if event is not None and event.kind is ChainEventKind.CANCELLATION:

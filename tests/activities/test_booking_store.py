@@ -20,10 +20,12 @@ from tests.workflows.fakes import (
     make_booking,
     payment_event,
 )
+from workflows.audit import AuditAction
 from workflows.types import (
     BookingStatus,
     ChainEventKind,
     EventOutcome,
+    SentTransaction,
     Settlement,
     TransitionRecord,
 )
@@ -263,3 +265,39 @@ async def test_unstorable_reason_in_a_transition_fails_once(store, sessions):
     with pytest.raises(ApplicationError) as raised:
         await env.run(store.apply_transition, bad)
     assert raised.value.non_retryable
+
+
+async def test_the_row_keeps_the_transaction_the_record_names_not_one_read_from_the_action(
+    store, sessions
+):
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    sent = "0x" + "c0" * 32
+    await env.run(
+        store.apply_transition,
+        _record(
+            booking,
+            1,
+            S.PENDING_PAYMENT,
+            S.PENDING_COMPLETION,
+            AuditAction.AUTO_COMPLETE_SENT,
+            tx_hash=sent,
+            sent=SentTransaction.completion(sent),
+        ),
+    )
+    # The same action with no ``sent`` changes no transaction column.
+    await env.run(
+        store.apply_transition,
+        _record(
+            booking,
+            2,
+            S.PENDING_COMPLETION,
+            S.PENDING_CANCELLATION,
+            AuditAction.EMERGENCY_CANCEL_SENT,
+            tx_hash="0x" + "e0" * 32,
+        ),
+    )
+    row = await _one(sessions, select(Booking).where(Booking.id == uuid.UUID(booking.booking_id)))
+    assert row.completion_tx_hash == sent
+    assert row.cancellation_tx_hash is None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
 import pytest
 
 from activities.reconcile.invariants import check_invariants
+from chain.eip712 import BookingAuthorization, Eip712Domain, sign_booking_authorization
 from workflows import BookingWorkflow
 from workflows.reconcile_types import (
     DivergenceKind,
@@ -15,7 +17,10 @@ from workflows.reconcile_types import (
     ReconcileAction,
     RedriveRequest,
 )
-from workflows.types import BookingStatus, CancellationRequest, CancellationRole
+from workflows.types import (
+    BookingStatus,
+    PaymentAuthorization,
+)
 
 from .conftest import USDC, Rig, update, wait_for
 
@@ -149,16 +154,11 @@ async def test_blocked_recipient_owed_balance_is_reported_and_balances(rig: Rig)
 async def test_failed_booking_is_redriven_from_the_chain(rig: Rig) -> None:
     """``redrive`` re-reads the chain: a refund landed that the FAILED booking never heard of."""
     booking, handle, auth = await rig.authorized()
-    # A payment after the unpaid booking was cancelled: FAILED, and the workflow sends the
-    # refund itself; the refund's event is never delivered (its first poll is an hour away).
-    await update(
-        handle,
-        BookingWorkflow.request_cancellation,
-        CancellationRequest(
-            wallet=booking.customer_wallet, role=CancellationRole.CUSTOMER, reason="changed mind"
-        ),
-    )
-    block = rig.pay(auth)
+    # A payment the booking never agreed to (another amount, signed with the signer key
+    # outside the workflow): FAILED, and the workflow sends the refund itself; the refund's
+    # event is never delivered (its first poll is an hour away). (A payment after an unpaid
+    # cancellation can no longer happen: the cancellation waits for the authorization to expire.)
+    block = rig.pay(_other_amount(rig, auth))
     await rig.deliver(block, block)
     await wait_for(lambda: rig.status_of(handle), S.FAILED)
     await wait_for(lambda: _refund_block(rig, booking.chain_booking_id), True)
@@ -179,6 +179,26 @@ async def test_failed_booking_is_redriven_from_the_chain(rig: Rig) -> None:
     )
     assert [row[0] for row in audit][-2:] == ["refund_recorded", "redrive"]
     await wait_for(lambda: _invariants(rig), ALL_HOLD)
+
+
+def _other_amount(rig: Rig, auth: PaymentAuthorization) -> PaymentAuthorization:
+    terms = BookingAuthorization(
+        booking_id=auth.chain_booking_id,
+        customer=auth.customer,
+        provider=auth.provider,
+        inviter=auth.inviter,
+        amount=auth.amount - USDC,
+        platform_fee_rate=auth.platform_fee_rate,
+        inviter_fee_rate=auth.inviter_fee_rate,
+        release_time=auth.release_time,
+        expiry=auth.expiry,
+        nonce=auth.nonce + 10**9,
+    )
+    domain = Eip712Domain(chain_id=rig.settings.chain_id, verifying_contract=rig.reader.address)
+    signed = sign_booking_authorization(domain, terms, rig.escrow.roles.signer.private_key)
+    return dataclasses.replace(
+        auth, amount=terms.amount, nonce=terms.nonce, signature=signed.signature
+    )
 
 
 async def _refund_block(rig: Rig, chain_booking_id: str) -> bool:

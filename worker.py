@@ -40,7 +40,8 @@ from chain.client import ChainClient
 from chain.eip712 import Eip712Domain
 from chain.escrow import EscrowReader
 from chain.keys import TransactionKey
-from chain.sender import OperatorSender, SenderConfig, TransactionSender
+from chain.operator import OperatorSender
+from chain.sender import SenderConfig, TransactionSender
 from db.engine import make_engine, make_session_factory
 from listener.delivery import Deliverer
 from listener.metrics import ListenerMetrics
@@ -83,7 +84,7 @@ async def activity_dependencies(
                 client,
                 TransactionKey(operator_key),
                 chain_id=settings.chain_id,
-                config=SenderConfig(confirmations=max(1, settings.confirmations)),
+                config=SenderConfig(confirmations=settings.confirmations),
             )
             operator = OperatorSender(sender, escrow)
         else:

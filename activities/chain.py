@@ -13,9 +13,8 @@ from chain.client import ChainClient
 from chain.errors import BookingStateError, ExecutionReverted, InvalidReason, TransactionError
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.events import ESCROW_EVENT_TOPICS, DecodedEvent, decode_escrow_logs
+from chain.operator import OperatorOutcome, OperatorSender, OperatorTxStatus
 from chain.reason_codes import OnChainReason
-from chain.sender import OperatorSender, OperatorTxStatus
-from chain.sender import OperatorTxResult as ChainTxResult
 from workflows import constants as c
 from workflows.errors import ActivityRejected
 from workflows.event_codec import signal_from_event
@@ -138,7 +137,7 @@ class ChainActivities:
         return _result(result, "emergencyCancelBooking")
 
 
-async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
+async def _operator_call(call: Awaitable[OperatorOutcome]) -> OperatorOutcome:
     """Run a send, heartbeating while it waits to be mined; chain refusals are final."""
     task = asyncio.ensure_future(call)
     try:
@@ -158,7 +157,7 @@ async def _operator_call(call: Awaitable[ChainTxResult]) -> ChainTxResult:
         raise
 
 
-def _result(result: ChainTxResult, function: str) -> OperatorTxResult:
+def _result(result: OperatorOutcome, function: str) -> OperatorTxResult:
     if result.status is OperatorTxStatus.REVERTED:
         raise ActivityRejected(
             f"{function} reverted in {result.tx_hash}", error_type=c.CHAIN_REJECTED

@@ -1,8 +1,7 @@
 """Sending transactions from one key: nonces, gas, EIP-1559 fees, confirmations, replacement.
 
-`TransactionSender` is generic (the deployer uses it too); `OperatorSender` adds the escrow's
-operator actions with idempotency: on-chain state is read first, and one in-process task per
-(booking id, action) means concurrent callers share one transaction instead of sending two.
+Generic: the deployer, the owner and admin commands and the escrow operator
+(``chain/operator.py``) all send through it. Fees are in ``chain/fees.py``.
 """
 
 from __future__ import annotations
@@ -12,43 +11,26 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from chain.client import ChainClient
-from chain.contract import ContractAbi
 from chain.errors import (
     AllProvidersFailed,
-    BookingStateError,
-    ExecutionReverted,
     ProviderError,
     RpcError,
     TransactionDropped,
     TransactionError,
 )
-from chain.escrow import EscrowReader, OnChainBookingStatus, booking_id_bytes
-from chain.hexutil import address, hash32
+from chain.fees import BPS_DENOMINATOR, MIN_REPLACEMENT_BUMP_BPS, FeeQuote, bump
+from chain.hexutil import address
 from chain.keys import TransactionKey
 from chain.metrics import TxMetrics
 from chain.models import TransactionReceipt
-from chain.reason_codes import onchain_reason
 
 log = structlog.get_logger(__name__)
-
-BPS = 10_000
-# Nodes (geth, reth, anvil) refuse a same-nonce replacement unless both fees rise >= 10 %.
-MIN_REPLACEMENT_BUMP_BPS = 1_000
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class FeeQuote:
-    """EIP-1559 fee caps for the next block, in wei."""
-
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
 
 
 @dataclass(kw_only=True)
@@ -80,7 +62,9 @@ class SentTransaction:
 class SenderConfig:
     """Knobs of a `TransactionSender`; defaults suit Base and anvil."""
 
-    confirmations: int = 1
+    # Blocks on top of the one that includes the transaction (0 = mined), as the listener counts
+    # them: a block ``n`` is final once ``head - n >= confirmations``.
+    confirmations: int = 0
     gas_headroom_bps: int = 2_000
     fee_history_blocks: int = 10
     priority_fee_percentile: float = 50.0
@@ -96,12 +80,8 @@ class SenderConfig:
     def __post_init__(self) -> None:
         if self.fee_bump_bps < MIN_REPLACEMENT_BUMP_BPS:
             raise ValueError("fee_bump_bps must be >= 1000 (nodes refuse smaller bumps)")
-        if self.confirmations < 1:
-            raise ValueError("confirmations counts the inclusion block: at least 1")
-
-
-def _bump(value: int, bps: int) -> int:
-    return value * (BPS + bps) // BPS + 1
+        if self.confirmations < 0:
+            raise ValueError("confirmations counts blocks on top of the inclusion block: >= 0")
 
 
 def _already_known(exc: RpcError) -> bool:
@@ -170,7 +150,7 @@ class TransactionSender:
         if to is not None:
             tx["to"] = to
         estimate = await self.client.estimate_gas(tx, self.config.estimate_block)
-        return estimate * (BPS + self.config.gas_headroom_bps) // BPS
+        return estimate * (BPS_DENOMINATOR + self.config.gas_headroom_bps) // BPS_DENOMINATOR
 
     # --- broadcasting ---
 
@@ -239,9 +219,9 @@ class TransactionSender:
     async def replace(self, sent: SentTransaction) -> bool:
         """Rebroadcast at the same nonce with fees bumped; False if the node refused it."""
         quote = await self.estimate_fees()
-        bump = self.config.fee_bump_bps
-        tip = max(quote.max_priority_fee_per_gas, _bump(sent.fees.max_priority_fee_per_gas, bump))
-        max_fee = max(quote.max_fee_per_gas, _bump(sent.fees.max_fee_per_gas, bump), tip)
+        bps = self.config.fee_bump_bps
+        tip = max(quote.max_priority_fee_per_gas, bump(sent.fees.max_priority_fee_per_gas, bps))
+        max_fee = max(quote.max_fee_per_gas, bump(sent.fees.max_fee_per_gas, bps), tip)
         previous = sent.fees
         sent.fees = FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
         raw, tx_hash = self._sign(sent)
@@ -280,7 +260,8 @@ class TransactionSender:
     async def wait(
         self, sent: SentTransaction, *, confirmations: int | None = None
     ) -> TransactionReceipt:
-        """The receipt once ``confirmations`` blocks include it (1 = mined); replaces if stuck."""
+        """The receipt once ``confirmations`` blocks are on top of it (0 = mined), as the listener
+        counts them; replaces the transaction if it is stuck."""
         needed = confirmations if confirmations is not None else self.config.confirmations
         config = self.config
         deadline = self._clock() + config.receipt_timeout_seconds
@@ -324,7 +305,7 @@ class TransactionSender:
             receipt = await self._mined_receipt(sent)
             if receipt is not None:
                 sent.nonce_used_elsewhere = 0
-                if head - receipt.block_number + 1 < needed:
+                if head - receipt.block_number < needed:
                     return None
                 # Re-read: a reorg while we counted may have moved or dropped it.
                 again = await self.client.get_transaction_receipt(receipt.tx_hash)
@@ -361,170 +342,3 @@ class TransactionSender:
         """`send` then `wait`."""
         sent = await self.send(to=to, data=data, value=value, gas=gas)
         return sent, await self.wait(sent, confirmations=confirmations)
-
-
-# --- the escrow operator ---
-
-
-class OperatorAction(StrEnum):
-    COMPLETE_SERVICE = "complete_service"
-    EMERGENCY_CANCEL = "emergency_cancel"
-
-
-class OperatorTxStatus(StrEnum):
-    MINED = "mined"
-    """Our transaction succeeded."""
-    ALREADY_DONE = "already_done"
-    """The booking was already final on chain (see ``booking_status``); no effect from us."""
-    REVERTED = "reverted"
-    """Our transaction was mined but reverted and the booking is still not final."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OperatorTxResult:
-    """Outcome of one operator action on one booking."""
-
-    action: OperatorAction
-    chain_booking_id: str
-    status: OperatorTxStatus
-    booking_status: OnChainBookingStatus
-    tx_hash: str | None = None
-    block_number: int | None = None
-    block_hash: str | None = None
-    gas_used: int | None = None
-    nonce: int | None = None
-    replacements: int = 0
-
-
-class OperatorSender:
-    """The operator key's escrow actions; each (booking, action) takes effect at most once."""
-
-    def __init__(self, sender: TransactionSender, escrow: EscrowReader) -> None:
-        self.sender = sender
-        self.escrow = escrow
-        self._abi: ContractAbi = escrow.contract.abi
-        self._inflight: dict[tuple[str, OperatorAction], asyncio.Task[OperatorTxResult]] = {}
-
-    async def complete_service(self, chain_booking_id: str | bytes) -> OperatorTxResult:
-        """Release a paid booking's escrow (valid once its release time has passed)."""
-        booking_id = booking_id_bytes(chain_booking_id)
-        data = self._abi.encode_call("completeService", booking_id)
-        return await self._once(OperatorAction.COMPLETE_SERVICE, booking_id, data)
-
-    async def emergency_cancel(
-        self, chain_booking_id: str | bytes, reason: str
-    ) -> OperatorTxResult:
-        """Refund a paid booking in full to its customer; ``reason`` must be a reason code."""
-        booking_id = booking_id_bytes(chain_booking_id)
-        code = onchain_reason(reason)  # InvalidReason before anything is signed or sent
-        data = self._abi.encode_call("emergencyCancelBooking", booking_id, code.value)
-        return await self._once(OperatorAction.EMERGENCY_CANCEL, booking_id, data)
-
-    async def _once(
-        self, action: OperatorAction, booking_id: bytes, data: bytes
-    ) -> OperatorTxResult:
-        key = (hash32(booking_id), action)
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(
-                self._run(action, booking_id, data), name=f"{action} {key[0]}"
-            )
-            self._inflight[key] = task
-            task.add_done_callback(lambda done: self._forget(key, done))
-        # Shielded: a cancelled caller (activity timeout) must not abandon a broadcast
-        # transaction; the next caller for the same key joins the running task instead.
-        return await asyncio.shield(task)
-
-    def _forget(
-        self, key: tuple[str, OperatorAction], task: asyncio.Task[OperatorTxResult]
-    ) -> None:
-        self._inflight.pop(key, None)
-        if not task.cancelled():
-            # Retrieved here so an error nobody awaited (cancelled caller) is not reported
-            # as "never retrieved"; callers still get it through their shield.
-            task.exception()
-
-    async def _run(
-        self, action: OperatorAction, booking_id: bytes, data: bytes
-    ) -> OperatorTxResult:
-        booking_hex = hash32(booking_id)
-        booking = await self.escrow.get_booking(booking_id)
-        if booking.status.is_final:
-            return self._already_done(action, booking_hex, booking.status)
-        if booking.status is OnChainBookingStatus.NONE:
-            raise BookingStateError(f"booking {booking_hex} is not paid on chain; cannot {action}")
-        try:
-            sent = await self.sender.send(to=self.escrow.address, data=data)
-        except ExecutionReverted as exc:
-            explained = self._abi.explain(exc)
-            # Someone (the customer, another operator process) may have finished it meanwhile.
-            booking = await self.escrow.get_booking(booking_id)
-            if booking.status.is_final:
-                return self._already_done(action, booking_hex, booking.status)
-            pending = await self.escrow.get_booking(booking_id, block="pending")
-            if pending.status.is_final:
-                # A transaction in the mempool (ours from before a restart, or anyone's)
-                # already finalises it: wait for that instead of sending a doomed second one.
-                final = await self._await_final(booking_id)
-                return self._already_done(action, booking_hex, final)
-            raise explained from None
-        receipt = await self.sender.wait(sent)
-        booking = await self.escrow.get_booking(booking_id, block=receipt.block_number)
-        if receipt.succeeded:
-            status = OperatorTxStatus.MINED
-        elif booking.status.is_final:
-            status = OperatorTxStatus.ALREADY_DONE
-        else:
-            status = OperatorTxStatus.REVERTED
-        result = OperatorTxResult(
-            action=action,
-            chain_booking_id=booking_hex,
-            status=status,
-            booking_status=booking.status,
-            tx_hash=receipt.tx_hash,
-            block_number=receipt.block_number,
-            block_hash=receipt.block_hash,
-            gas_used=receipt.gas_used,
-            nonce=sent.nonce,
-            replacements=sent.replacements,
-        )
-        log.info(
-            "operator_tx_done",
-            action=str(action),
-            chain_booking_id=booking_hex,
-            status=str(status),
-            tx_hash=receipt.tx_hash,
-            gas_used=receipt.gas_used,
-        )
-        return result
-
-    async def _await_final(self, booking_id: bytes) -> OnChainBookingStatus:
-        config = self.sender.config
-        waited = 0.0
-        while waited < config.receipt_timeout_seconds:
-            booking = await self.escrow.get_booking(booking_id)
-            if booking.status.is_final:
-                return booking.status
-            await asyncio.sleep(config.poll_interval_seconds)
-            waited += config.poll_interval_seconds
-        raise TransactionError(
-            f"booking {hash32(booking_id)} is final only in the pending state after "
-            f"{config.receipt_timeout_seconds:g}s"
-        )
-
-    @staticmethod
-    def _already_done(
-        action: OperatorAction, booking_hex: str, status: OnChainBookingStatus
-    ) -> OperatorTxResult:
-        log.info(
-            "operator_tx_skipped",
-            action=str(action),
-            chain_booking_id=booking_hex,
-            booking_status=status.name,
-        )
-        return OperatorTxResult(
-            action=action,
-            chain_booking_id=booking_hex,
-            status=OperatorTxStatus.ALREADY_DONE,
-            booking_status=status,
-        )

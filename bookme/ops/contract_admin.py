@@ -69,7 +69,7 @@ async def _send(
         escrow.contract.client,
         key,
         chain_id=settings.chain_id,
-        config=SenderConfig(confirmations=max(1, settings.confirmations)),
+        config=SenderConfig(confirmations=settings.confirmations),
     )
     abi = escrow.contract.abi
     try:

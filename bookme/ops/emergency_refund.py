@@ -39,11 +39,13 @@ from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.events import BookingCancelled, BookingCreatedAndPaid, DecodedEvent
+from chain.operator import OperatorSender, OperatorTxStatus
 from chain.reason_codes import OnChainReason
-from chain.sender import OperatorSender, OperatorTxStatus, SenderConfig, TransactionSender
+from chain.sender import SenderConfig, TransactionSender
 from db.models import Booking
 from db.statuses import BookingStatus as DbStatus
 from workflows import booking_workflow_id
+from workflows.audit import AuditAction
 from workflows.booking import MAX_REASON_LENGTH
 from workflows.constants import orphan_workflow_id
 from workflows.event_checks import settlement_legs
@@ -61,7 +63,7 @@ from workflows.types import (
 
 EMERGENCY_CANCEL_UPDATE = "emergency_cancel"
 # The audit kind of a refund sent around the workflow (the workflow's own is emergency_cancel_sent).
-OPERATOR_REFUND = "operator_refund"
+OPERATOR_REFUND = AuditAction.OPERATOR_REFUND
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +178,7 @@ async def _refund_directly(
                 escrow.contract.client,
                 key,
                 chain_id=settings.chain_id,
-                config=SenderConfig(confirmations=max(1, settings.confirmations)),
+                config=SenderConfig(confirmations=settings.confirmations),
             ),
             escrow,
         )

@@ -58,7 +58,7 @@ async def send_call(
         escrow.contract.client,
         key,
         chain_id=settings.chain_id,
-        config=SenderConfig(confirmations=max(1, settings.confirmations)),
+        config=SenderConfig(confirmations=settings.confirmations),
     )
     try:
         _, receipt = await sender.send_and_wait(to=to, data=data)

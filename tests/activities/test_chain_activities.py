@@ -15,7 +15,8 @@ from bookme.embedded.anvil import AnvilNode
 from chain.client import ChainClient
 from chain.escrow import EscrowReader
 from chain.keys import TransactionKey
-from chain.sender import OperatorSender, SenderConfig, TransactionSender
+from chain.operator import OperatorSender
+from chain.sender import SenderConfig, TransactionSender
 from tests.contracts.harness import EscrowHarness
 from workflows.types import (
     ChainEventKind,

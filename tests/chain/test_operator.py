@@ -17,8 +17,8 @@ from chain.events import (
     decode_escrow_logs,
     decode_log,
 )
+from chain.operator import OperatorAction, OperatorSender, OperatorTxStatus
 from chain.reason_codes import OnChainReason
-from chain.sender import OperatorAction, OperatorSender, OperatorTxStatus
 from tests.chain.conftest import sender_for
 from tests.contracts.harness import DEFAULT_AMOUNT, RELEASE_DELAY, EscrowHarness
 

@@ -15,8 +15,8 @@ import structlog
 
 from chain.events import DecodedEvent
 from db.statuses import BlockchainEventStatus
-from listener.events import ObservedEvent, observed
 from listener.metrics import ListenerMetrics
+from listener.observed import ObservedEvent, observed
 from listener.sink import SignalOutcome, SignalSink
 from listener.store import ListenerStore, StoredEvent
 from workflows.event_codec import signal_from_row

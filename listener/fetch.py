@@ -19,8 +19,8 @@ from chain.errors import AllProvidersFailed, EventDecodeError, LogQueryTooLarge,
 from chain.events import ESCROW_EVENT_TOPICS
 from chain.hexutil import address, hash32, to_int
 from listener.config import ListenerConfig
-from listener.events import ObservedEvent, observe
 from listener.metrics import ListenerMetrics
+from listener.observed import ObservedEvent, observe
 from listener.ranges import AdaptiveRange
 from listener.store import BlockRef
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chain.event_key import event_key
 from db.models import BlockchainEvent, Booking, ChainCursor, RecentBlock
 from db.statuses import BlockchainEventStatus
-from listener.events import ObservedEvent
 from listener.lock import Lease
+from listener.observed import ObservedEvent
 
 RECEIVED = BlockchainEventStatus.RECEIVED.value
 REORGED = BlockchainEventStatus.REORGED.value

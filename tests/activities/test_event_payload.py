@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities import BookingStore
 from chain.events import BOOKING_CANCELLED_TOPIC, BOOKING_CREATED_AND_PAID_TOPIC
-from listener.events import ObservedEvent, observe
+from listener.observed import ObservedEvent, observe
 from listener.store import ListenerStore
 from workflows.types import OrphanRecord
 

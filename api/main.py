@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -64,6 +65,15 @@ def escrow_address(settings: Settings) -> str | None:
     return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Connections:
+    """What the lifespan connects to unless it was passed in."""
+
+    engine: AsyncEngine
+    temporal: Client
+    chain: ChainClient | None
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -87,64 +97,25 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            db_engine = engine
-            if db_engine is None:
-                if not settings.database_url:
-                    raise SettingsError("BOOKME_DATABASE_URL must be set to run the API")
-                db_engine = make_engine(settings.database_url, settings.db_pool_size)
-                stack.push_async_callback(db_engine.dispose)
-            client = temporal_client
-            if client is None:
-                if not settings.temporal_address:
-                    raise SettingsError("BOOKME_TEMPORAL_ADDRESS must be set to run the API")
-                # Lazy: the API starts (and /health says why it is unhealthy) while Temporal is down.
-                client = await Client.connect(
-                    settings.temporal_address,
-                    namespace=settings.temporal_namespace,
-                    data_converter=DATA_CONVERTER,
-                    lazy=True,
-                )
-            chain = chain_client
-            if chain is None and settings.rpc_urls:
-                chain = ChainClient.from_settings(settings, registry=registry)
-                stack.push_async_callback(chain.close)
-            address = escrow_address(settings)
-            sessions = make_session_factory(db_engine)
-            suspicious_window = timedelta(seconds=settings.suspicious_window_seconds)
-            limiter = RateLimiter(sessions, keep=max(KEEP, 2 * suspicious_window))
-            app.state.bookme = AppState(
-                settings=settings,
-                options=options,
-                engine=db_engine,
-                sessions=sessions,
-                temporal=client,
-                verifier=verifier,
-                limiter=limiter,
-                registry=registry,
-                streams=StreamSlots(
-                    per_user=settings.max_streams_per_user,
-                    per_process=settings.max_streams_per_process,
-                ),
-                refusals=RefusalMonitor(
-                    limiter,
-                    threshold=settings.suspicious_refusals,
-                    window=suspicious_window,
-                    notifier=notifier if notifier is not None else LoggingNotifier(),
-                    raised=api_metrics.suspicious,
-                ),
-                health=HealthChecker(
-                    sessions=sessions,
-                    temporal=client,
-                    chain=chain,
-                    escrow=EscrowReader(chain, address) if chain and address else None,
-                    chain_id=settings.chain_id,
-                    head_stale_after_seconds=settings.head_stale_after_seconds,
-                    confirmations=settings.confirmations,
-                    max_listener_lag_blocks=options.max_listener_lag_blocks,
-                    timeout_seconds=options.health_timeout_seconds,
-                ),
+            connections = await _connect(
+                settings,
+                stack,
+                registry,
+                engine=engine,
+                temporal=temporal_client,
+                chain=chain_client,
             )
-            pruner = asyncio.create_task(_prune_forever(limiter))
+            state = build_state(
+                settings,
+                options,
+                connections,
+                verifier=verifier,
+                registry=registry,
+                api_metrics=api_metrics,
+                notifier=notifier if notifier is not None else LoggingNotifier(),
+            )
+            app.state.bookme = state
+            pruner = asyncio.create_task(_prune_forever(state.limiter))
             try:
                 log.info("api started", environment=settings.environment.value)
                 yield
@@ -153,6 +124,96 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await pruner
 
+    return _routed_app(settings, lifespan, api_metrics)
+
+
+async def _connect(
+    settings: Settings,
+    stack: AsyncExitStack,
+    registry: CollectorRegistry,
+    *,
+    engine: AsyncEngine | None,
+    temporal: Client | None,
+    chain: ChainClient | None,
+) -> Connections:
+    """Connect what was not passed in; `stack` closes only what was connected here."""
+    if engine is None:
+        if not settings.database_url:
+            raise SettingsError("BOOKME_DATABASE_URL must be set to run the API")
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        stack.push_async_callback(engine.dispose)
+    if temporal is None:
+        if not settings.temporal_address:
+            raise SettingsError("BOOKME_TEMPORAL_ADDRESS must be set to run the API")
+        # Lazy: the API starts (and /health says why it is unhealthy) while Temporal is down.
+        temporal = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=DATA_CONVERTER,
+            lazy=True,
+        )
+    if chain is None and settings.rpc_urls:
+        chain = ChainClient.from_settings(settings, registry=registry)
+        stack.push_async_callback(chain.close)
+    return Connections(engine=engine, temporal=temporal, chain=chain)
+
+
+def build_state(
+    settings: Settings,
+    options: ApiOptions,
+    connections: Connections,
+    *,
+    verifier: TokenVerifier,
+    registry: CollectorRegistry,
+    api_metrics: ApiMetrics,
+    notifier: SuspicionNotifier,
+) -> AppState:
+    """Everything the handlers reach through `api.deps`, over the given connections."""
+    chain = connections.chain
+    address = escrow_address(settings)
+    sessions = make_session_factory(connections.engine)
+    suspicious_window = timedelta(seconds=settings.suspicious_window_seconds)
+    limiter = RateLimiter(sessions, keep=max(KEEP, 2 * suspicious_window))
+    return AppState(
+        settings=settings,
+        options=options,
+        engine=connections.engine,
+        sessions=sessions,
+        temporal=connections.temporal,
+        verifier=verifier,
+        limiter=limiter,
+        registry=registry,
+        streams=StreamSlots(
+            per_user=settings.max_streams_per_user,
+            per_process=settings.max_streams_per_process,
+        ),
+        refusals=RefusalMonitor(
+            limiter,
+            threshold=settings.suspicious_refusals,
+            window=suspicious_window,
+            notifier=notifier,
+            raised=api_metrics.suspicious,
+        ),
+        health=HealthChecker(
+            sessions=sessions,
+            temporal=connections.temporal,
+            chain=chain,
+            escrow=EscrowReader(chain, address) if chain and address else None,
+            chain_id=settings.chain_id,
+            head_stale_after_seconds=settings.head_stale_after_seconds,
+            confirmations=settings.confirmations,
+            max_listener_lag_blocks=options.max_listener_lag_blocks,
+            timeout_seconds=options.health_timeout_seconds,
+        ),
+    )
+
+
+def _routed_app(
+    settings: Settings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    api_metrics: ApiMetrics,
+) -> FastAPI:
+    """The application: its middleware, from the innermost out, and its routers."""
     app = FastAPI(
         title="BookMe escrow API",
         version="1.0.0",

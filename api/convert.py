@@ -1,10 +1,14 @@
-"""Conversions from ORM rows and workflow results to the HTTP response models."""
+"""Conversions at the HTTP edge: a request to the workflow's input, rows and results to responses."""
 
 from __future__ import annotations
 
+import uuid
+
+from api.errors import InvalidField
 from api.money import format_units
 from api.schemas import (
     BookingAuthorizationMessage,
+    BookingCreate,
     BookingDetail,
     BookingEventPublic,
     BookingLive,
@@ -16,15 +20,40 @@ from api.schemas import (
     TransactionKindName,
     TransactionReportPublic,
 )
+from bookme.settings import Settings
+from chain.eip712 import chain_booking_id
 from db.models import Booking, BookingEvent
 from db.statuses import BookingStatus
 from workflows.types import (
+    BookingInput,
+    BookingPolicy,
     BookingView,
     CancellationResult,
     EmergencyCancelResult,
     PaymentAuthorization,
     TransactionReport,
 )
+
+
+def booking_input(body: BookingCreate, settings: Settings, booking_id: uuid.UUID) -> BookingInput:
+    """The booking workflow's input for a create request; 422 over the amount cap."""
+    units = body.amount_units
+    if units > settings.max_booking_amount_units:
+        cap = format_units(settings.max_booking_amount_units)
+        raise InvalidField("body.amount", f"must not exceed the cap of {cap} USDC")
+    return BookingInput(
+        booking_id=str(booking_id),
+        chain_booking_id=chain_booking_id(booking_id),
+        customer_wallet=body.customer_wallet,
+        provider_wallet=body.provider_wallet,
+        inviter_wallet=body.inviter_wallet,
+        amount_units=units,
+        scheduled_at=body.scheduled_at_utc(),
+        service_id=body.service_id,
+        customer_id=body.customer_id,
+        provider_id=body.provider_id,
+        policy=BookingPolicy.from_settings(settings),
+    )
 
 
 def booking_public(row: Booking) -> BookingPublic:

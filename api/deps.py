@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.auth import Principal, Role, TokenVerifier
-from api.booking_store import get_booking
+from api.booking_reads import get_booking
 from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.health import HealthChecker
 from api.ratelimit import Quota, RateLimiter

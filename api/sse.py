@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.booking_store import list_events
+from api.booking_reads import list_events
 from api.convert import event_public
 from db.models import BookingEvent
 

@@ -18,8 +18,7 @@ from activities.reconcile.context import ACTOR, Reconcile
 from activities.reconcile.logs import read_escrow_events
 from chain.events import DecodedEvent
 from db.models import Booking
-from workflows.booking import BookingWorkflow
-from workflows.constants import booking_workflow_id
+from workflows.client import BookingClient
 from workflows.event_codec import signal_from_event
 from workflows.reconcile_types import BookingResync, ResyncRequest
 from workflows.types import BookingView, ChainEventSignal
@@ -42,9 +41,8 @@ class Repairs:
 
     async def view(self, booking_id: str) -> BookingView | None:
         """The ``status`` query; None when there is no workflow (or it cannot answer)."""
-        handle = self._r.temporal.get_workflow_handle(booking_workflow_id(booking_id))
         try:
-            return await handle.query(BookingWorkflow.status)
+            return await BookingClient.for_booking(self._r.temporal, booking_id).status()
         except RPCError as exc:
             if _not_found(exc):
                 return None
@@ -72,10 +70,8 @@ class Repairs:
     async def resync(self, booking_id: str, view: BookingView, why: str, run_id: str) -> None:
         """The workflow's ``resync`` update; a closed workflow's final view is written directly."""
         request = ResyncRequest(operator=ACTOR, reason=f"{why} (run {run_id})"[:MAX_RESYNC_REASON])
-        handle = self._r.temporal.get_workflow_handle(booking_workflow_id(booking_id))
         try:
-            # temporalio's stubs type an `async def` update's result as the coroutine itself.
-            await handle.execute_update(BookingWorkflow.resync, request)  # type: ignore[unused-coroutine]
+            await BookingClient.for_booking(self._r.temporal, booking_id).resync(request)
             return
         except RPCError as exc:
             if not _not_found(exc):

@@ -7,11 +7,12 @@ import uuid
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import workflow_calls as calls
 from api.convert import emergency_cancel_public
 from api.deps import OperatorUser, StateDep, VisibleBooking
 from api.errors import error_responses
 from api.schemas import EmergencyCancelCreate, EmergencyCancelPublic
+from api.temporal_errors import answered
+from workflows.client import BookingClient
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_types import ReconcileInput, manual_reconcile_workflow_id
 from workflows.types import EmergencyCancelRequest
@@ -28,11 +29,9 @@ async def emergency_cancel(
     operator: OperatorUser, booking: VisibleBooking, body: EmergencyCancelCreate, state: StateDep
 ) -> EmergencyCancelPublic:
     """Refund the booking's escrow in full with the operator key (operators only)."""
-    result = await calls.emergency_cancel(
-        state.temporal,
-        str(booking.id),
-        EmergencyCancelRequest(operator=operator.user_id, reason=body.reason),
-    )
+    request = EmergencyCancelRequest(operator=operator.user_id, reason=body.reason)
+    workflow = BookingClient.for_booking(state.temporal, str(booking.id))
+    result = await answered(workflow.emergency_cancel(request))
     return emergency_cancel_public(result)
 
 

@@ -9,11 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from api import workflow_calls as calls
 from api.auth import Principal, Role
-from api.booking_store import (
+from api.booking_reads import (
     BookingFilter,
-    get_booking,
     list_bookings,
     list_events,
     wait_for_booking,
@@ -21,6 +19,7 @@ from api.booking_store import (
 from api.booking_terms import CREATED_BY_THE_MARKETPLACE, MARKETPLACE_FIELDS, creation_refusal
 from api.convert import (
     booking_detail,
+    booking_input,
     booking_public,
     cancellation_public,
     event_public,
@@ -38,7 +37,7 @@ from api.deps import (
     WatchRefusals,
 )
 from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
-from api.money import format_units
+from api.idempotency import booking_id_for, recorded_replay, start_once
 from api.schemas import (
     BookingCreate,
     BookingDetail,
@@ -54,14 +53,12 @@ from api.schemas import (
     schedule_problem,
 )
 from api.sse import booking_events
-from bookme.settings import Settings
-from chain.eip712 import chain_booking_id
+from api.temporal_errors import answered, live_view
 from db.models import Booking
 from db.statuses import BookingStatus
+from workflows.client import BookingClient
 from workflows.types import (
     AuthorizePaymentRequest,
-    BookingInput,
-    BookingPolicy,
     CancellationRequest,
     CancellationRole,
     ReportTransactionRequest,
@@ -128,60 +125,19 @@ async def create_booking(
     ] = None,
 ) -> BookingPublic:
     """Create a booking and start its workflow; returns it once it is recorded."""
-    settings = state.settings
-    units = body.amount_units
-    if units > settings.max_booking_amount_units:
-        raise InvalidField("body.amount", f"must not exceed the cap of {_cap(settings)} USDC")
-    scheduled_at = body.scheduled_at_utc()
-    booking_id = calls.booking_id_for(user.user_id, idempotency_key)
-    booking = BookingInput(
-        booking_id=str(booking_id),
-        chain_booking_id=chain_booking_id(booking_id),
-        customer_wallet=body.customer_wallet,
-        provider_wallet=body.provider_wallet,
-        inviter_wallet=body.inviter_wallet,
-        amount_units=units,
-        scheduled_at=scheduled_at,
-        service_id=body.service_id,
-        customer_id=body.customer_id,
-        provider_id=body.provider_id,
-        policy=BookingPolicy.from_settings(settings),
-    )
-    fingerprint = calls.request_hash(
-        {
-            "service_id": body.service_id,
-            "provider_id": body.provider_id,
-            "customer_id": body.customer_id,
-            "customer_wallet": body.customer_wallet,
-            "provider_wallet": body.provider_wallet,
-            "inviter_wallet": body.inviter_wallet,
-            "amount_units": units,
-            "scheduled_at": scheduled_at.isoformat(),
-        }
-    )
+    booking_id = booking_id_for(user.user_id, idempotency_key)
+    booking = booking_input(body, state.settings, booking_id)
     if idempotency_key is not None:
-        # A replay of a recorded booking is answered from Postgres and never starts a
-        # workflow: after Temporal's retention the id would be free to start a second run.
-        async with state.sessions() as session:
-            existing = await get_booking(session, booking_id)
+        existing = await recorded_replay(state.sessions, booking)
         if existing is not None:
-            if not _same_booking(existing, booking):
-                raise calls.idempotency_conflict()
-            response.headers["Location"] = f"/bookings/{booking_id}"
-            response.headers["Idempotent-Replayed"] = "true"
-            response.status_code = status.HTTP_200_OK
-            return booking_public(existing)
+            return _created(response, existing, replayed=True)
     # Checked after the replay: a retry of a recorded booking is answered even once its
     # time has passed; only a new booking must be ahead of now.
-    problem = schedule_problem(scheduled_at, datetime.now(UTC))
+    problem = schedule_problem(booking.scheduled_at, datetime.now(UTC))
     if problem is not None:
         raise InvalidField("body.scheduled_at", problem)
-    outcome = await calls.start_booking(
-        state.temporal,
-        booking,
-        task_queue=settings.task_queue,
-        fingerprint=fingerprint,
-        created_by=user.user_id,
+    outcome = await start_once(
+        state.temporal, booking, task_queue=state.settings.task_queue, created_by=user.user_id
     )
     row = await wait_for_booking(
         state.sessions, booking_id, within=state.options.create_wait_seconds
@@ -191,29 +147,16 @@ async def create_booking(
             "the booking was accepted but is not recorded yet; retry with the same Idempotency-Key",
             code="booking_pending",
         )
-    response.headers["Location"] = f"/bookings/{booking_id}"
-    if outcome.replayed:
+    return _created(response, row, replayed=outcome.replayed)
+
+
+def _created(response: Response, row: Booking, *, replayed: bool) -> BookingPublic:
+    """The booking, with where it lives; a replay answers 200 and says so."""
+    response.headers["Location"] = f"/bookings/{row.id}"
+    if replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
     return booking_public(row)
-
-
-def _same_booking(row: Booking, booking: BookingInput) -> bool:
-    """Whether the recorded booking is the one this request describes."""
-    return (
-        row.service_id == booking.service_id
-        and row.provider_id == booking.provider_id
-        and row.customer_id == booking.customer_id
-        and row.customer_wallet == booking.customer_wallet
-        and row.provider_wallet == booking.provider_wallet
-        and row.inviter_wallet == booking.inviter_wallet
-        and row.amount_units == booking.amount_units
-        and row.scheduled_at == booking.scheduled_at
-    )
-
-
-def _cap(settings: Settings) -> str:
-    return format_units(settings.max_booking_amount_units)
 
 
 def _wallet_param(name: str, value: str | None) -> str | None:
@@ -261,7 +204,7 @@ async def list_bookings_route(
 @router.get("/{booking_id}", response_model=BookingDetail, responses=error_responses(*_AUTH))
 async def get_booking_route(booking: VisibleBooking, state: StateDep) -> BookingDetail:
     """One booking: the stored row and its workflow's live view."""
-    view = await calls.live_view(state.temporal, str(booking.id))
+    view = await live_view(state.temporal, str(booking.id))
     return booking_detail(booking, view)
 
 
@@ -294,9 +237,9 @@ async def payment_authorization(
     """A signed payment authorization for the booking's customer to submit on chain."""
     if user.role is not Role.CUSTOMER or user.wallet is None:
         raise Forbidden("only the booking's customer can pay", code="wrong_caller")
-    auth = await calls.authorize_payment(
-        state.temporal, str(booking.id), AuthorizePaymentRequest(caller_wallet=user.wallet)
-    )
+    workflow = BookingClient.for_booking(state.temporal, str(booking.id))
+    request = AuthorizePaymentRequest(caller_wallet=user.wallet)
+    auth = await answered(workflow.authorize_payment(request))
     return payment_authorization_public(auth)
 
 
@@ -321,16 +264,14 @@ async def report_transaction(
     Only the party who can send that transaction may report it, and a report never changes the
     booking's status by itself: the chain does.
     """
-    report = await calls.report_transaction(
-        state.temporal,
-        str(booking.id),
-        ReportTransactionRequest(
-            tx_hash=body.tx_hash,
-            kind=TransactionKind(body.kind.value),
-            role=_acting_role(user, "report transactions"),
-            wallet=user.wallet or user.user_id,
-        ),
+    request = ReportTransactionRequest(
+        tx_hash=body.tx_hash,
+        kind=TransactionKind(body.kind.value),
+        role=_acting_role(user, "report transactions"),
+        wallet=user.wallet or user.user_id,
     )
+    workflow = BookingClient.for_booking(state.temporal, str(booking.id))
+    report = await answered(workflow.report_transaction(request))
     return transaction_report_public(report)
 
 
@@ -344,15 +285,13 @@ async def cancellation(
     booking: VisibleBooking, body: CancellationCreate, user: CurrentUser, state: StateDep
 ) -> CancellationPublic:
     """Cancel: at once when unpaid, else a signed cancellation authorization to submit."""
-    result = await calls.request_cancellation(
-        state.temporal,
-        str(booking.id),
-        CancellationRequest(
-            role=_acting_role(user, "cancel bookings"),
-            wallet=user.wallet or user.user_id,
-            reason=body.reason,
-        ),
+    request = CancellationRequest(
+        role=_acting_role(user, "cancel bookings"),
+        wallet=user.wallet or user.user_id,
+        reason=body.reason,
     )
+    workflow = BookingClient.for_booking(state.temporal, str(booking.id))
+    result = await answered(workflow.request_cancellation(request))
     return cancellation_public(result)
 
 

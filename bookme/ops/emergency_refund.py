@@ -31,10 +31,11 @@ from temporalio.client import WorkflowExecutionStatus
 
 from activities.booking_store import BookingStore
 from activities.reconcile.logs import read_escrow_events
+from bookme.ops.booking_refs import is_chain_booking_id
 from bookme.ops.contract_admin import operator_key
 from bookme.ops.deps import connect_temporal, database, escrow_reader
 from bookme.ops.errors import OpsError, Refused
-from bookme.ops.workflow_calls import describe, execute_update, is_chain_booking_id
+from bookme.ops.temporal_errors import answered
 from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from chain.escrow import EscrowReader, OnChainBookingStatus
@@ -47,6 +48,7 @@ from db.statuses import BookingStatus as DbStatus
 from workflows import booking_workflow_id
 from workflows.audit import AuditAction
 from workflows.booking import MAX_REASON_LENGTH
+from workflows.client import BookingClient
 from workflows.constants import orphan_workflow_id
 from workflows.event_checks import settlement_legs
 from workflows.event_codec import signal_from_event
@@ -54,14 +56,12 @@ from workflows.types import (
     BookingStatus,
     ChainEventSignal,
     EmergencyCancelRequest,
-    EmergencyCancelResult,
     EventOutcome,
     OrphanRecord,
     Settlement,
     TransitionRecord,
 )
 
-EMERGENCY_CANCEL_UPDATE = "emergency_cancel"
 # The audit kind of a refund sent around the workflow (the workflow's own is emergency_cancel_sent).
 OPERATOR_REFUND = AuditAction.OPERATOR_REFUND
 
@@ -93,13 +93,10 @@ async def emergency_cancel(
     why = "no booking row: an orphan payment"
     if target.booking_id is not None:
         try:
-            client = await connect_temporal(settings)
-            result = await execute_update(
-                client,
-                target.workflow_id,
-                EMERGENCY_CANCEL_UPDATE,
-                EmergencyCancelRequest(operator=operator, reason=reason),
-                EmergencyCancelResult,
+            workflow = BookingClient(await connect_temporal(settings), target.workflow_id)
+            request = EmergencyCancelRequest(operator=operator, reason=reason)
+            result = await answered(
+                workflow.emergency_cancel(request), target.workflow_id, "emergency_cancel"
             )
         except OpsError as exc:
             why = str(exc)
@@ -148,8 +145,8 @@ async def _resolve(settings: Settings, ref: str) -> RefundTarget:
 
 async def _workflow_open(settings: Settings, target: RefundTarget) -> bool:
     try:
-        client = await connect_temporal(settings)
-        description = await describe(client, target.workflow_id)
+        workflow = BookingClient(await connect_temporal(settings), target.workflow_id)
+        description = await answered(workflow.describe(), target.workflow_id, "describe")
     except OpsError:
         return False  # unknown counts as closed: its outcome is then written to Postgres
     return description.status is WorkflowExecutionStatus.RUNNING

@@ -7,8 +7,9 @@ from typing import IO
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
+from bookme.ops.booking_refs import workflow_id_for
 from bookme.ops.deps import connect_temporal
-from bookme.ops.workflow_calls import rpc_error, workflow_id_for
+from bookme.ops.temporal_errors import rpc_error
 from bookme.settings import Settings
 from workflows import DATA_CONVERTER, WORKFLOWS
 

@@ -11,15 +11,17 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from bookme.ops.booking_refs import is_chain_booking_id
 from bookme.ops.deps import connect_temporal, database, escrow_reader, history_url
 from bookme.ops.errors import OpsError
-from bookme.ops.workflow_calls import booking_view, describe, is_chain_booking_id
+from bookme.ops.temporal_errors import answered
 from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from chain.escrow import OnChainBooking, OnChainBookingStatus
 from db.models import Booking
 from workflows import booking_workflow_id
 from workflows.chain_agreement import agrees_with_chain
+from workflows.client import BookingClient
 from workflows.types import BookingStatus, BookingView, OnChainStatus
 
 S = BookingStatus
@@ -177,11 +179,11 @@ async def gather(settings: Settings, ref: str) -> Sides:
     booking_id = str(db.id) if db is not None else str(uuid.UUID(ref))
     cbid = (db.blockchain_booking_id if db is not None else None) or chain_booking_id(booking_id)
     workflow_id = (db.workflow_id if db is not None else None) or booking_workflow_id(booking_id)
-    client = await connect_temporal(settings)
+    workflow = BookingClient(await connect_temporal(settings), workflow_id)
     view: BookingView | None = None
     history = history_url(settings, workflow_id)
     try:
-        described = await describe(client, workflow_id)
+        described = await answered(workflow.describe(), workflow_id, "describe")
     except OpsError as exc:
         if "no workflow" not in str(exc):
             raise
@@ -189,7 +191,7 @@ async def gather(settings: Settings, ref: str) -> Sides:
     else:
         history = history_url(settings, workflow_id, described.run_id)
         note = described.status.name if described.status else "unknown"
-        view = await booking_view(client, workflow_id)
+        view = await answered(workflow.status(), workflow_id, "status")
     async with escrow_reader(settings) as escrow:
         onchain = await escrow.get_booking(cbid)
     return Sides(

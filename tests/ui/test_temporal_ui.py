@@ -54,7 +54,7 @@ S = BookingStatus
 async def _paid(stack: Stack) -> str:
     booking = stack.booking(scheduled_at=datetime.now(UTC) + timedelta(days=2))
     handle = await stack.start(booking)
-    # By name: temporalio's stubs mistype an async update method's result (see api/workflow_calls).
+    # By name: temporalio's stubs mistype an async update method's result (see workflows/client.py).
     auth = await handle.execute_update(
         "authorize_payment",
         AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),

@@ -10,12 +10,16 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bookme.settings_checks import JWT_ALGORITHMS, production_problems
+from chain.basis_points import BPS_DENOMINATOR
+
+if TYPE_CHECKING:
+    from workflows.types import BookingPolicy
 
 DEV_JWT_SECRET = "dev-secret-change-me"  # noqa: S105 - refused outside development
 
@@ -98,10 +102,10 @@ class Settings(BaseSettings):
     settlement_finality_seconds: int = Field(default=900, ge=0)
 
     # --- Fee policy, basis points (must equal the contract's on-chain policy) ---
-    platform_fee_bps: int = Field(default=1000, ge=0, le=10_000)
-    platform_fee_with_inviter_bps: int = Field(default=500, ge=0, le=10_000)
-    inviter_fee_bps: int = Field(default=500, ge=0, le=10_000)
-    late_cancellation_provider_bps: int = Field(default=5000, ge=0, le=10_000)
+    platform_fee_bps: int = Field(default=1000, ge=0, le=BPS_DENOMINATOR)
+    platform_fee_with_inviter_bps: int = Field(default=500, ge=0, le=BPS_DENOMINATOR)
+    inviter_fee_bps: int = Field(default=500, ge=0, le=BPS_DENOMINATOR)
+    late_cancellation_provider_bps: int = Field(default=5000, ge=0, le=BPS_DENOMINATOR)
 
     # --- API ---
     api_host: str = "127.0.0.1"
@@ -151,6 +155,12 @@ class Settings(BaseSettings):
     dev_temporal_port: int = 7233
     dev_temporal_ui_port: int = 8233
     dev_anvil_port: int = 8545
+
+    @field_validator("owner_timelock_delay_seconds", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``BOOKME_OWNER_TIMELOCK_DELAY_SECONDS=`` (as in .env.example) means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rpc_urls", "trusted_proxies", mode="before")
     @classmethod
@@ -204,6 +214,28 @@ class Settings(BaseSettings):
     def owner_key(self) -> SecretStr | None:
         """The contract owner key (unpause, signer rotation) from the environment or its file."""
         return _read_key(self.owner_private_key, self.owner_key_file, "owner")
+
+    def booking_policy(self) -> BookingPolicy:
+        """The policy a new booking (or orphan payment) is frozen with, from these settings."""
+        # Imported here: reading settings should not load the workflow package (and Temporal).
+        from workflows.types import BookingPolicy
+
+        return BookingPolicy(
+            chain_id=self.chain_id,
+            confirmations=self.confirmations,
+            monitoring_window_seconds=self.monitoring_window_seconds,
+            push_grace_seconds=self.push_grace_seconds,
+            poll_interval_seconds=self.poll_interval_seconds,
+            payment_deadline_seconds=self.payment_deadline_seconds,
+            authorization_ttl_seconds=self.authorization_ttl_seconds,
+            auto_complete_delay_seconds=self.auto_complete_delay_seconds,
+            late_cancellation_window_seconds=self.late_cancellation_window_seconds,
+            late_cancellation_provider_bps=self.late_cancellation_provider_bps,
+            platform_fee_bps=self.platform_fee_bps,
+            platform_fee_with_inviter_bps=self.platform_fee_with_inviter_bps,
+            inviter_fee_bps=self.inviter_fee_bps,
+            settlement_finality_seconds=self.settlement_finality_seconds,
+        )
 
 
 def _read_key(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:

@@ -242,3 +242,10 @@ def test_compose_mounts_the_signer_and_operator_keys_into_the_worker_only():
         environment = service.get("environment") or {}
         if name != "worker":
             assert not any(key.endswith("_KEY_FILE") for key in environment), name
+
+
+def test_env_example_loads_as_it_is():
+    """A copy of .env.example is a working development .env (empty values mean unset)."""
+    settings = Settings(_env_file=ROOT / ".env.example")
+    assert settings.owner_timelock_delay_seconds is None
+    assert settings.trusted_proxies == []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BPS_DENOMINATOR = 10_000
+from chain.basis_points import bps_of
+
 # Nodes (geth, reth, anvil) refuse a same-nonce replacement unless both fees rise >= 10 %.
 MIN_REPLACEMENT_BUMP_BPS = 1_000
 
@@ -19,4 +20,4 @@ class FeeQuote:
 
 def bump(value: int, bps: int) -> int:
     """``value`` raised by ``bps`` basis points, and by at least 1 (a replacement must rise)."""
-    return value * (BPS_DENOMINATOR + bps) // BPS_DENOMINATOR + 1
+    return value + bps_of(value, bps) + 1

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
+from chain.basis_points import bps_of
 from chain.client import ChainClient
 from chain.errors import (
     AllProvidersFailed,
@@ -24,7 +25,7 @@ from chain.errors import (
     TransactionDropped,
     TransactionError,
 )
-from chain.fees import BPS_DENOMINATOR, MIN_REPLACEMENT_BUMP_BPS, FeeQuote, bump
+from chain.fees import MIN_REPLACEMENT_BUMP_BPS, FeeQuote, bump
 from chain.hexutil import address
 from chain.keys import TransactionKey
 from chain.metrics import TxMetrics
@@ -150,7 +151,7 @@ class TransactionSender:
         if to is not None:
             tx["to"] = to
         estimate = await self.client.estimate_gas(tx, self.config.estimate_block)
-        return estimate * (BPS_DENOMINATOR + self.config.gas_headroom_bps) // BPS_DENOMINATOR
+        return estimate + bps_of(estimate, self.config.gas_headroom_bps)
 
     # --- broadcasting ---
 

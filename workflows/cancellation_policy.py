@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chain.basis_points import BPS_DENOMINATOR, bps_of
 from workflows.types import BookingPolicy, CancellationRole, CancellationSplit
-
-BPS = 10_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,8 +29,8 @@ class CancellationPolicy:
         )
 
     def __post_init__(self) -> None:
-        if not 0 <= self.late_provider_bps <= BPS:
-            raise ValueError("late_provider_bps must be within 0..10000")
+        if not 0 <= self.late_provider_bps <= BPS_DENOMINATOR:
+            raise ValueError(f"late_provider_bps must be within 0..{BPS_DENOMINATOR}")
 
     def is_late(self, *, scheduled_at: datetime, now: datetime) -> bool:
         return scheduled_at - now < self.late_window
@@ -42,7 +41,7 @@ class CancellationPolicy:
         if amount < 0:
             raise ValueError("amount must not be negative")
         if role is CancellationRole.CUSTOMER and self.is_late(scheduled_at=scheduled_at, now=now):
-            provider = amount * self.late_provider_bps // BPS
+            provider = bps_of(amount, self.late_provider_bps)
             return CancellationSplit(
                 customer_amount=amount - provider,
                 provider_amount=provider,

@@ -7,14 +7,13 @@ fee rates or split) means money moved differently than this booking allowed, and
 
 from __future__ import annotations
 
+from chain.basis_points import bps_of
 from workflows.types import (
     BookingInput,
     CancellationSplit,
     ChainEventKind,
     ChainEventSignal,
 )
-
-BPS = 10_000
 
 
 def same_wallet(a: str | None, b: str | None) -> bool:
@@ -26,8 +25,8 @@ def expected_fees(booking: BookingInput) -> tuple[int, int, int]:
     platform_rate, inviter_rate = booking.policy.fee_rates(
         has_inviter=booking.inviter_wallet is not None
     )
-    platform_fee = booking.amount_units * platform_rate // BPS
-    inviter_fee = booking.amount_units * inviter_rate // BPS
+    platform_fee = bps_of(booking.amount_units, platform_rate)
+    inviter_fee = bps_of(booking.amount_units, inviter_rate)
     return platform_fee, inviter_fee, booking.amount_units - platform_fee - inviter_fee
 
 

@@ -48,7 +48,6 @@ from listener.metrics import ListenerMetrics
 from listener.store import ListenerStore
 from listener.temporal_sink import TemporalSignalSink
 from workflows import DATA_CONVERTER, WORKFLOWS
-from workflows.types import BookingPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -132,7 +131,7 @@ def reconcile_activities(
     deliverer = Deliverer(
         ListenerStore(engine, chain_id=settings.chain_id, contract_address=escrow.address),
         TemporalSignalSink(
-            temporal, policy=BookingPolicy.from_settings(settings), task_queue=settings.task_queue
+            temporal, policy=settings.booking_policy(), task_queue=settings.task_queue
         ),
         # The listener's own series live in the listener process; these stay private.
         ListenerMetrics(CollectorRegistry()),

@@ -37,7 +37,7 @@ from worker import activity_dependencies, build_worker
 from workflows import DATA_CONVERTER, BookingWorkflow, booking_workflow_id
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_types import ReconcileInput
-from workflows.types import BookingInput, BookingPolicy
+from workflows.types import BookingInput
 
 RESULTS = Path(__file__).parent / "results" / "reconcile.json"
 DATABASE = "bookme_bench_reconcile"
@@ -47,7 +47,7 @@ START_CONCURRENCY = 50
 async def _seed(client: Client, settings: Settings, roles: DevRoles, count: int) -> None:
     limit = asyncio.Semaphore(START_CONCURRENCY)
     customer, provider = roles.wallets[0].address, roles.wallets[1].address
-    policy = BookingPolicy.from_settings(settings)
+    policy = settings.booking_policy()
 
     async def start() -> None:
         booking_id = str(uuid.uuid4())

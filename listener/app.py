@@ -19,7 +19,6 @@ from listener.config import ListenerConfig
 from listener.service import Listener
 from listener.temporal_sink import TemporalSignalSink
 from workflows import DATA_CONVERTER
-from workflows.types import BookingPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +95,7 @@ async def run(
             data_converter=DATA_CONVERTER,
         )
         sink = TemporalSignalSink(
-            temporal, policy=BookingPolicy.from_settings(settings), task_queue=settings.task_queue
+            temporal, policy=settings.booking_policy(), task_queue=settings.task_queue
         )
         listener = Listener(
             config=listener_config(settings, contract),

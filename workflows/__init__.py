@@ -1,7 +1,7 @@
 """Temporal workflows and the types shared with the API, listener and worker.
 
 ``WORKFLOWS`` is what ``worker.py`` registers; ``DATA_CONVERTER`` is what every client and
-worker uses (see ``workflows/types.py`` for why the default converter suffices).
+worker uses (see ``workflows/types/__init__.py`` for why the default converter suffices).
 """
 
 from temporalio.converter import DataConverter

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from workflows.types import BookingStatus, ChainEventSignal
+# The booking workflow's operator updates and the resync activity's input live with the other
+# booking types; re-exported here for the reconciler and the CLI that import them from here.
+from workflows.types import BookingResync as BookingResync
+from workflows.types import RedriveRequest as RedriveRequest
+from workflows.types import RedriveResult as RedriveResult
+from workflows.types import ResyncRequest as ResyncRequest
+from workflows.types import ResyncResult as ResyncResult
 
 RECONCILE_WORKFLOW_NAME = "reconcile"
 RECONCILE_SCHEDULE_ID = "bookme-reconcile"
@@ -112,55 +118,6 @@ class ReconcileCarry:
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[ReconcileFinding] = field(default_factory=list)
     repaired_chain_ids: list[str] = field(default_factory=list)
-
-
-# --- booking workflow operator updates (resync, redrive) -------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResyncRequest:
-    """Re-write the workflow's own view to Postgres (after a row was edited behind its back)."""
-
-    operator: str
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResyncResult:
-    status: BookingStatus
-    events_marked: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class BookingResync:
-    """Input of the ``resync_booking`` activity: the workflow's view, written over the row."""
-
-    booking_id: str
-    dedupe_key: str
-    status: BookingStatus
-    reason: str | None
-    completion_tx_hash: str | None
-    refund_tx_hash: str | None
-    applied_events: list[ChainEventSignal]
-    requested_by: str
-    request_reason: str
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class RedriveRequest:
-    """Operator: re-read the chain for a FAILED booking and apply it / retry the failed step."""
-
-    operator: str
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class RedriveResult:
-    status: BookingStatus
-    action: str  # "applied_chain_events", "refund_resent", "refund_pending", "nothing_to_do"
-    applied_event_keys: list[str]
-    tx_hash: str | None = None
 
 
 # --- reconcile activities ----------------------------------------------------------------------

@@ -227,7 +227,7 @@ async def rig(
         ListenerStore(engine, chain_id=settings.chain_id, contract_address=reader.address),
         TemporalSignalSink(
             temporal_client,
-            policy=BookingPolicy.from_settings(settings),
+            policy=settings.booking_policy(),
             task_queue=settings.task_queue,
         ),
         ListenerMetrics(CollectorRegistry()),

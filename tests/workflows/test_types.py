@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import asdict, fields, is_dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
+import workflows.types
 from bookme.settings import Settings
 from workflows import DATA_CONVERTER
 from workflows.types import (
@@ -103,7 +106,15 @@ def test_event_must_carry_exactly_its_own_fields():
 
 def test_policy_defaults_are_the_settings_defaults():
     defaults = Settings.model_construct()
-    assert BookingPolicy() == BookingPolicy.from_settings(defaults)
+    assert BookingPolicy() == defaults.booking_policy()
+
+
+def test_every_policy_knob_comes_from_the_setting_of_the_same_name():
+    changed = {
+        f.name: getattr(Settings.model_construct(), f.name) + 1 for f in fields(BookingPolicy)
+    }
+    settings = Settings.model_construct(**changed)
+    assert asdict(settings.booking_policy()) == changed
 
 
 @pytest.mark.parametrize(
@@ -113,3 +124,20 @@ def test_policy_defaults_are_the_settings_defaults():
 def test_policy_refuses_values_that_would_spin_or_overflow(field, value):
     with pytest.raises(ValueError, match=field):
         BookingPolicy(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        value
+        for value in map(vars(workflows.types).get, workflows.types.__all__)
+        if is_dataclass(value)
+    ],
+    ids=lambda cls: cls.__name__,
+)
+def test_a_type_decodes_without_its_submodule_in_sys_modules(cls, monkeypatch):
+    """The sandbox passes ``workflows.types`` through but not its submodules, so the converter's
+    ``get_type_hints`` finds no module globals: annotations must be objects, not strings (no
+    ``from __future__ import annotations`` in ``workflows/types/``)."""
+    monkeypatch.delitem(sys.modules, cls.__module__)
+    assert get_type_hints(cls)

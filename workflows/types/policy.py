@@ -1,0 +1,98 @@
+"""What one booking runs under: its policy (frozen into the input) and the workflow's start input.
+
+``Settings.booking_policy()`` builds the policy from configuration; this module imports no
+settings, so workflow code never depends on ``bookme``.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from chain.basis_points import BPS_DENOMINATOR
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class BuildsBookingPolicy(Protocol):
+    def booking_policy(self) -> "BookingPolicy": ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingPolicy:
+    """Every knob one booking runs under, frozen into its input so its history shows them."""
+
+    chain_id: int = 31337
+    confirmations: int = 2
+    monitoring_window_seconds: int = 180
+    push_grace_seconds: int = 30
+    poll_interval_seconds: int = 10
+    payment_deadline_seconds: int = 1800
+    authorization_ttl_seconds: int = 300
+    auto_complete_delay_seconds: int = 7200
+    late_cancellation_window_seconds: int = 86400
+    late_cancellation_provider_bps: int = 5000
+    platform_fee_bps: int = 1000
+    platform_fee_with_inviter_bps: int = 500
+    inviter_fee_bps: int = 500
+    # Old histories carry no such field: the default keeps them decoding.
+    settlement_finality_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        # A zero interval would spin the workflow's timer loop; refuse it at the client.
+        for name in (
+            "monitoring_window_seconds",
+            "poll_interval_seconds",
+            "payment_deadline_seconds",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in (
+            "confirmations",
+            "push_grace_seconds",
+            "authorization_ttl_seconds",
+            "auto_complete_delay_seconds",
+            "late_cancellation_window_seconds",
+            "settlement_finality_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in (
+            "late_cancellation_provider_bps",
+            "platform_fee_bps",
+            "platform_fee_with_inviter_bps",
+            "inviter_fee_bps",
+        ):
+            if not 0 <= getattr(self, name) <= BPS_DENOMINATOR:
+                raise ValueError(f"{name} must be within 0..{BPS_DENOMINATOR} bps")
+
+    @classmethod
+    def from_settings(cls, settings: BuildsBookingPolicy) -> "BookingPolicy":
+        """Transitional alias of ``settings.booking_policy()``, for callers not yet moved."""
+        return settings.booking_policy()
+
+    def fee_rates(self, *, has_inviter: bool) -> tuple[int, int]:
+        """(platformFeeRate, inviterFeeRate) in bps, as the contract's fee policy expects them."""
+        if has_inviter:
+            return self.platform_fee_with_inviter_bps, self.inviter_fee_bps
+        return self.platform_fee_bps, 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingInput:
+    """Start input of ``BookingWorkflow``; the API builds it when a booking is created."""
+
+    booking_id: str
+    chain_booking_id: str
+    customer_wallet: str
+    provider_wallet: str
+    inviter_wallet: str | None = None
+    amount_units: int
+    scheduled_at: datetime
+    service_id: str
+    customer_id: str
+    provider_id: str
+    policy: BookingPolicy = field(default_factory=BookingPolicy)
+
+    @property
+    def inviter_or_zero(self) -> str:
+        return self.inviter_wallet or ZERO_ADDRESS

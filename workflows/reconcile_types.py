@@ -21,9 +21,6 @@ from workflows.types import ResyncResult as ResyncResult
 RECONCILE_WORKFLOW_NAME = "reconcile"
 RECONCILE_SCHEDULE_ID = "bookme-reconcile"
 PROGRESS_QUERY = "progress"
-# Operator updates on the booking workflow (names the CLI calls by string).
-RESYNC_UPDATE = "resync"
-REDRIVE_UPDATE = "redrive"
 # Activity the booking workflow's `resync` calls (a test fake registers the same name).
 RESYNC_BOOKING = "resync_booking"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -175,6 +176,22 @@ class BookingAuthorization:
             "nonce": self.nonce,
         }
 
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> BookingAuthorization:
+        """The inverse of ``as_message``; numbers as ints or decimal strings (the API's JSON)."""
+        return cls(
+            booking_id=message["bookingId"],
+            customer=message["customer"],
+            provider=message["provider"],
+            inviter=message["inviter"],
+            amount=int(message["amount"]),
+            platform_fee_rate=int(message["platformFeeRate"]),
+            inviter_fee_rate=int(message["inviterFeeRate"]),
+            release_time=int(message["releaseTime"]),
+            expiry=int(message["expiry"]),
+            nonce=int(message["nonce"]),
+        )
+
     def struct_hash(self) -> bytes:
         """``hashStruct(BookingAuthorization)``."""
         return keccak(
@@ -266,6 +283,20 @@ class CancellationAuthorization:
             "expiry": self.expiry,
             "nonce": self.nonce,
         }
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> CancellationAuthorization:
+        """The inverse of ``as_message``; numbers as ints or decimal strings (the API's JSON)."""
+        return cls(
+            booking_id=message["bookingId"],
+            customer_amount=int(message["customerAmount"]),
+            provider_amount=int(message["providerAmount"]),
+            platform_amount=int(message["platformAmount"]),
+            inviter_amount=int(message["inviterAmount"]),
+            reason=message["reason"],
+            expiry=int(message["expiry"]),
+            nonce=int(message["nonce"]),
+        )
 
     def struct_hash(self) -> bytes:
         """``hashStruct(CancellationAuthorization)``; the reason enters as its keccak256."""

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
-from bookme.demo import Party, Run, Target, fee, render, units
-from bookme.demo_stack import StackUrls
+from api.money import format_units
+from bookme.demo import booking_authorization_from_api, cancellation_authorization_from_api
+from bookme.demo.expected import ExpectedBalances
+from bookme.demo.render import render
+from bookme.demo.runs import Party, Run
+from bookme.demo.target import StackUrls, Target
+from chain.basis_points import bps_of
+from chain.eip712 import ZERO_ADDRESS, BookingAuthorization, CancellationAuthorization
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_GUARD_SECONDS = 480  # private stack start (<=180 s) + the demo's own 300 s budget
@@ -32,6 +39,8 @@ PARTIES = (
     Party(label="customer", address="0x" + "11" * 20),
     Party(label="provider", address="0x" + "22" * 20),
 )
+INVITER = Party(label="inviter", address="0x" + "33" * 20)
+TREASURY = Party(label="treasury", address="0x" + "44" * 20)
 
 
 def _completed_run() -> Run:
@@ -46,10 +55,65 @@ def _completed_run() -> Run:
 
 
 def test_units_and_fee_match_the_contract_rounding():
-    assert units(25_000_003) == "25.000003"
-    assert units(5) == "0.000005"
-    assert fee(25_000_003, 500) == 1_250_000  # Math.mulDiv floors
-    assert fee(40_000_001, 1000) == 4_000_000
+    assert format_units(25_000_003) == "25.000003"
+    assert format_units(5) == "0.000005"
+    assert bps_of(25_000_003, 500) == 1_250_000  # Math.mulDiv floors
+    assert bps_of(40_000_001, 1000) == 4_000_000
+
+
+def _payment(inviter: str) -> BookingAuthorization:
+    return BookingAuthorization(
+        booking_id="0x" + "ab" * 32,
+        customer=PARTIES[0].address,
+        provider=PARTIES[1].address,
+        inviter=inviter,
+        amount=25_000_003,
+        platform_fee_rate=500,
+        inviter_fee_rate=500,
+        release_time=1_767_225_600,
+        expiry=1_767_218_700,
+        nonce=2**130 + 1,
+    )
+
+
+def _as_api_json(message: dict[str, object]) -> dict[str, object]:
+    """The API sends every uint256 as a decimal string."""
+    return {k: str(v) if isinstance(v, int) else v for k, v in message.items()}
+
+
+def test_authorizations_read_back_from_the_api_shape():
+    payment = _payment(INVITER.address)
+    assert booking_authorization_from_api(_as_api_json(payment.as_message())) == payment
+    assert BookingAuthorization.from_message(payment.as_message()) == payment
+    cancellation = CancellationAuthorization(
+        booking_id=payment.booking_id,
+        customer_amount=15_000_001,
+        provider_amount=10_000_000,
+        platform_amount=5_000_000,
+        inviter_amount=0,
+        reason="customer_late",
+        expiry=1_767_218_700,
+        nonce=7,
+    )
+    api_json = _as_api_json(cancellation.as_message())
+    assert cancellation_authorization_from_api(api_json) == cancellation
+
+
+def test_expected_balances_follow_the_contract_split():
+    treasury = TREASURY.address
+    parties = (*PARTIES, INVITER, TREASURY)
+    expected = ExpectedBalances(parties, treasury=treasury)
+    expected.completion(_payment(INVITER.address))
+    assert expected.delta == {
+        PARTIES[0].address: -25_000_003,
+        PARTIES[1].address: 25_000_003 - 2 * 1_250_000,
+        INVITER.address: 1_250_000,
+        treasury: 1_250_000,
+    }
+    alone = ExpectedBalances(parties, treasury=treasury)
+    alone.completion(replace(_payment(ZERO_ADDRESS), inviter_fee_rate=0))
+    assert alone.delta[INVITER.address] == 0
+    assert sum(alone.delta.values()) == 0
 
 
 def test_render_passes_only_when_every_balance_is_exact():

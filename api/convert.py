@@ -26,7 +26,6 @@ from db.models import Booking, BookingEvent
 from db.statuses import BookingStatus
 from workflows.types import (
     BookingInput,
-    BookingPolicy,
     BookingView,
     CancellationResult,
     EmergencyCancelResult,
@@ -52,7 +51,7 @@ def booking_input(body: BookingCreate, settings: Settings, booking_id: uuid.UUID
         service_id=body.service_id,
         customer_id=body.customer_id,
         provider_id=body.provider_id,
-        policy=BookingPolicy.from_settings(settings),
+        policy=settings.booking_policy(),
     )
 
 

@@ -6,15 +6,10 @@ settings, so workflow code never depends on ``bookme``.
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from chain.basis_points import BPS_DENOMINATOR
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-
-
-class BuildsBookingPolicy(Protocol):
-    def booking_policy(self) -> "BookingPolicy": ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,11 +59,6 @@ class BookingPolicy:
         ):
             if not 0 <= getattr(self, name) <= BPS_DENOMINATOR:
                 raise ValueError(f"{name} must be within 0..{BPS_DENOMINATOR} bps")
-
-    @classmethod
-    def from_settings(cls, settings: BuildsBookingPolicy) -> "BookingPolicy":
-        """Transitional alias of ``settings.booking_policy()``, for callers not yet moved."""
-        return settings.booking_policy()
 
     def fee_rates(self, *, has_inviter: bool) -> tuple[int, int]:
         """(platformFeeRate, inviterFeeRate) in bps, as the contract's fee policy expects them."""

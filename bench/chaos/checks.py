@@ -41,6 +41,8 @@ from chain.events import (
     ServiceCompleted,
     decode_escrow_logs,
 )
+from workflows.chain_agreement import settled_with_chain
+from workflows.types import BookingStatus, OnChainStatus
 
 # The API's clients reconnect after an outage; a 503 this long after it is still the outage's.
 OUTAGE_GRACE_SECONDS = 20.0
@@ -58,22 +60,6 @@ APPLIED = frozenset(
     }
 )
 RETRACTED = frozenset({"payment_reorged", "settlement_reorged", "event_reverted"})
-TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
-MONEY_HELD = ("PAID", "PENDING_COMPLETION", "PENDING_CANCELLATION")
-CHAIN_FOR_DB: dict[str, frozenset[OnChainBookingStatus]] = {
-    "COMPLETED": frozenset({OnChainBookingStatus.COMPLETED}),
-    "CANCELLED": frozenset({OnChainBookingStatus.NONE, OnChainBookingStatus.CANCELLED}),
-    # FAILED is final once the money moved (refunded or completed) or never arrived.
-    "FAILED": frozenset(
-        {
-            OnChainBookingStatus.NONE,
-            OnChainBookingStatus.CANCELLED,
-            OnChainBookingStatus.COMPLETED,
-        }
-    ),
-}
-
-
 # Audit rows that mean an operator refund was sent or is owed for the booking.
 REFUND_AUDIT_SQL = (
     "SELECT booking_id::text AS b FROM booking_events WHERE kind IN"
@@ -178,10 +164,12 @@ async def _final_states(
     for row in bookings:
         on_chain = (await reader.get_booking(row.blockchain_booking_id)).status
         results.final_states[row.status] += 1
-        if row.status not in TERMINAL:
+        status = BookingStatus(row.status)
+        if not status.is_terminal:
             stuck.append(f"booking {row.id} still {row.status} (chain {on_chain.name})")
             continue
-        if on_chain not in CHAIN_FOR_DB[row.status]:
+        # Final and the money finished moving (FAILED with a refund still owed is not).
+        if not settled_with_chain(status, OnChainStatus[on_chain.name]):
             mismatch.append(f"booking {row.id}: Postgres {row.status}, chain {on_chain.name}")
     known = {str(row.id) for row in bookings}
     for record in records:
@@ -268,7 +256,11 @@ async def _money(
     by_chain_id: dict[str, Any],
 ) -> None:
     problems: list[str] = []
-    held = sum(int(b.amount_units or 0) for b in by_chain_id.values() if b.status in MONEY_HELD)
+    held = sum(
+        int(b.amount_units or 0)
+        for b in by_chain_id.values()
+        if BookingStatus(b.status).holds_money
+    )
     orphan_paid: dict[str, int] = {}
     released: dict[str, int] = defaultdict(int)
     for event in events:

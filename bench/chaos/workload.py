@@ -46,12 +46,13 @@ from chain.eip712 import (
 from chain.escrow import EscrowReader, escrow_abi
 from chain.keys import TransactionKey
 from chain.sender import TransactionSender
+from workflows.types import TERMINAL_STATUSES
 
 ZERO = "0x0000000000000000000000000000000000000000"
 GAS_WEI = 10 * 10**18
 FLOW_SECONDS = 240.0
 RETRY_MAX_SECONDS = 2.0
-TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

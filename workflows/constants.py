@@ -93,8 +93,10 @@ MAX_CANCELLATION_AUTHORIZATIONS = 4  # per requesting role
 MAX_REPORTED_TRANSACTIONS = 8  # per party
 MAX_AUTO_COMPLETE_ATTEMPTS = 3
 MAX_REJECTED_EVENTS_RECORDED = 20
-# completeService is refused until block.timestamp >= releaseTime; block time lags wall time.
-AUTO_COMPLETE_MARGIN = timedelta(seconds=15)
+# The chain judges times by block.timestamp, which lags wall time: act this long after a time
+# the contract checks (completeService refused until releaseTime; an authorization usable
+# until its expiry).
+BLOCK_TIME_MARGIN = timedelta(seconds=15)
 # An authorization handed out with less life left than this is replaced, not reused.
 MIN_REUSABLE_AUTHORIZATION = timedelta(seconds=60)
 # workflow.patched ids: behaviour added after histories were recorded (see the replay test).

@@ -52,7 +52,7 @@ ZERO = "0x0000000000000000000000000000000000000000"
 GAS_WEI = 10 * 10**18
 FLOW_SECONDS = 240.0
 RETRY_MAX_SECONDS = 2.0
-TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+TERMINAL = TERMINAL_STATUSES  # StrEnum members: the rows' status strings compare equal
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

@@ -25,7 +25,7 @@ from workflows.types import (
     BookingStatus,
     ChainEventKind,
     EventOutcome,
-    SentTransaction,
+    RowTransaction,
     Settlement,
     TransitionRecord,
 )
@@ -283,7 +283,7 @@ async def test_the_row_keeps_the_transaction_the_record_names_not_one_read_from_
             S.PENDING_COMPLETION,
             AuditAction.AUTO_COMPLETE_SENT,
             tx_hash=sent,
-            sent=SentTransaction.completion(sent),
+            sent=RowTransaction.completion(sent),
         ),
     )
     # The same action with no ``sent`` changes no transaction column.

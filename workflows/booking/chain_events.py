@@ -26,7 +26,7 @@ from workflows.types import (
     ChainEventKind,
     ChainEventSignal,
     EventOutcome,
-    SentTransaction,
+    RowTransaction,
     Settlement,
     TransactionKind,
 )
@@ -46,7 +46,7 @@ class Effects(Protocol):
         event: ChainEventSignal | None = None,
         settlement: Settlement | None = None,
         tx_hash: str | None = None,
-        sent: SentTransaction | None = None,
+        sent: RowTransaction | None = None,
         event_outcome: EventOutcome | None = EventOutcome.PROCESSED,
     ) -> None: ...
 
@@ -223,7 +223,7 @@ class ChainEventApplier:
             self._s.auto_complete.attempts = 0
             # Give the re-inclusion a window before sending a completion of our own.
             self._s.auto_complete.at = max(
-                self._s.release_at + c.AUTO_COMPLETE_MARGIN,
+                self._s.release_at + c.BLOCK_TIME_MARGIN,
                 now + timedelta(seconds=self._booking.policy.monitoring_window_seconds),
             )
         else:

@@ -41,6 +41,15 @@ REPORTABLE = {
 }
 
 
+def party_wallet(booking: BookingInput, role: CancellationRole) -> str | None:
+    """The wallet a party acts with on this booking (operators act by name, not wallet)."""
+    if role is CancellationRole.CUSTOMER:
+        return booking.customer_wallet
+    if role is CancellationRole.PROVIDER:
+        return booking.provider_wallet
+    return None
+
+
 # --- budgets ---------------------------------------------------------------------------------
 
 
@@ -76,14 +85,11 @@ def reusable_payment_auth(state: BookingState, now: datetime) -> PaymentAuthoriz
 
 
 def live_payment_auth_until(state: BookingState, now: datetime) -> datetime | None:
-    """When the last payment authorization stops being usable on chain, if it still is.
-
-    The contract compares expiry with the block's timestamp, which lags wall time a little.
-    """
+    """When the last payment authorization stops being usable on chain, if it still is."""
     auth = state.payment.current
     if auth is None or auth.expires_at <= now:
         return None
-    return auth.expires_at + c.AUTO_COMPLETE_MARGIN
+    return auth.expires_at + c.BLOCK_TIME_MARGIN
 
 
 def check_authorize(
@@ -158,10 +164,7 @@ def check_reporter(
         if not request.wallet.strip():
             raise WrongCaller("an operator report must name the operator")
         return
-    wallet = (
-        booking.customer_wallet if role is CancellationRole.CUSTOMER else booking.provider_wallet
-    )
-    if not same_wallet(request.wallet, wallet):
+    if not same_wallet(request.wallet, party_wallet(booking, role) or ""):
         raise WrongCaller(f"the caller is not this booking's {role.value}")
     kind = request.kind
     if kind is TransactionKind.PAYMENT and role is not CancellationRole.CUSTOMER:
@@ -205,15 +208,10 @@ def check_cancellation(
     state: BookingState, booking: BookingInput, request: CancellationRequest, now: datetime
 ) -> None:
     check_reason(request.reason)
-    if request.role is CancellationRole.CUSTOMER and not same_wallet(
-        request.wallet, booking.customer_wallet
-    ):
-        raise WrongCaller("the caller is not this booking's customer")
-    if request.role is CancellationRole.PROVIDER and not same_wallet(
-        request.wallet, booking.provider_wallet
-    ):
-        raise WrongCaller("the caller is not this booking's provider")
-    if request.role is CancellationRole.OPERATOR and not request.wallet.strip():
+    wallet = party_wallet(booking, request.role)
+    if wallet is not None and not same_wallet(request.wallet, wallet):
+        raise WrongCaller(f"the caller is not this booking's {request.role.value}")
+    if wallet is None and not request.wallet.strip():
         raise WrongCaller("an operator cancellation must name the operator")
     if state.status is S.PENDING_PAYMENT:
         return

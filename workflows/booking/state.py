@@ -101,7 +101,7 @@ class BookingState:
         policy = booking.policy
         release_at = booking.scheduled_at + timedelta(seconds=policy.auto_complete_delay_seconds)
         return cls(
-            auto_complete=AutoCompleteState(at=release_at + c.AUTO_COMPLETE_MARGIN),
+            auto_complete=AutoCompleteState(at=release_at + c.BLOCK_TIME_MARGIN),
             release_at=release_at,
             payment_deadline=now + timedelta(seconds=policy.payment_deadline_seconds),
             updated_at=now,

@@ -27,7 +27,7 @@ from workflows.types import (
     OnChainStatus,
     OperatorTxRequest,
     OperatorTxResult,
-    SentTransaction,
+    RowTransaction,
     TransactionKind,
     TxStatus,
 )
@@ -97,7 +97,7 @@ class Watch:
             S.PENDING_COMPLETION,
             A.AUTO_COMPLETE_SENT,
             tx_hash=result.tx_hash,
-            sent=None if result.tx_hash is None else SentTransaction.completion(result.tx_hash),
+            sent=None if result.tx_hash is None else RowTransaction.completion(result.tx_hash),
         )
         self._fx.open_window(TransactionKind.COMPLETION, result.tx_hash)
 

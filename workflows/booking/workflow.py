@@ -89,7 +89,7 @@ with workflow.unsafe.imports_passed_through():
         EventOutcome,
         PaymentAuthorization,
         ReportTransactionRequest,
-        SentTransaction,
+        RowTransaction,
         Settlement,
         TransactionKind,
         TransactionReport,
@@ -269,7 +269,7 @@ class BookingWorkflow:
                 await self.transition(
                     S.PENDING_COMPLETION,
                     A.COMPLETION_REPORTED,
-                    sent=SentTransaction.completion(request.tx_hash),
+                    sent=RowTransaction.completion(request.tx_hash),
                 )
             window = self.open_window(request.kind, request.tx_hash)
             return TransactionReport(
@@ -353,7 +353,7 @@ class BookingWorkflow:
                 A.EMERGENCY_CANCEL_SENT,
                 reason,
                 tx_hash=tx_hash,
-                sent=None if tx_hash is None else SentTransaction.cancellation(tx_hash),
+                sent=None if tx_hash is None else RowTransaction.cancellation(tx_hash),
             )
             return EmergencyCancelResult(status=state.status, tx_hash=tx_hash)
 
@@ -413,7 +413,7 @@ class BookingWorkflow:
         event: ChainEventSignal | None = None,
         settlement: Settlement | None = None,
         tx_hash: str | None = None,
-        sent: SentTransaction | None = None,
+        sent: RowTransaction | None = None,
         event_outcome: EventOutcome | None = EventOutcome.PROCESSED,
     ) -> None:
         """Persist one audited change, then make it visible (memory, search attributes, UI).

@@ -32,18 +32,18 @@ class Settlement:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SentTransaction:
+class RowTransaction:
     """A transaction the booking sent (or, in old histories, was told of) and its row keeps."""
 
     column: TxColumn
     tx_hash: str
 
     @classmethod
-    def completion(cls, tx_hash: str) -> "SentTransaction":
+    def completion(cls, tx_hash: str) -> "RowTransaction":
         return cls(column=TxColumn.COMPLETION, tx_hash=tx_hash)
 
     @classmethod
-    def cancellation(cls, tx_hash: str) -> "SentTransaction":
+    def cancellation(cls, tx_hash: str) -> "RowTransaction":
         return cls(column=TxColumn.CANCELLATION, tx_hash=tx_hash)
 
 
@@ -65,7 +65,7 @@ class TransitionRecord:
     event_outcome: EventOutcome | None = None
     settlement: Settlement | None = None
     tx_hash: str | None = None  # the audit row's transaction
-    sent: SentTransaction | None = None
+    sent: RowTransaction | None = None
     occurred_at: datetime
 
 

@@ -47,13 +47,19 @@ def _service_user() -> str | None:
     return _SERVICE_USER
 
 
-def _hand_to(user: str, path: Path) -> None:
-    entry = pwd.getpwnam(user)
+def open_path_to(path: Path) -> None:
+    """Let any user traverse every parent of ``path`` (the service user runs the server's
+    binaries from the venv and keeps its data under the checkout, whose parents may be
+    private: ``mktemp -d`` makes a 0700 directory)."""
     for parent in path.parents:
-        # The server must traverse every parent of its data dir.
         mode = parent.stat().st_mode
         if mode & 0o005 != 0o005:
             parent.chmod(mode | 0o005)
+
+
+def _hand_to(user: str, path: Path) -> None:
+    entry = pwd.getpwnam(user)
+    open_path_to(path)
     os.chown(path, entry.pw_uid, entry.pw_gid)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
@@ -85,6 +91,7 @@ class EmbeddedPostgres:
         bin_dir = _bin_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user:
+            open_path_to(bin_dir / "initdb")
             _hand_to(self._user, self.data_dir)
         if not (self.data_dir / "PG_VERSION").exists():
             initdb = subprocess.run(

@@ -33,6 +33,10 @@ class DirectoryMissing(LookupError):
         self.message = message
 
 
+class DirectoryUnavailable(RuntimeError):
+    """The directory cannot be read at all (its table or a column is missing, a bad setting)."""
+
+
 class PartyDirectory(Protocol):
     """Lookups over the marketplace's own data. Each returns None when the fact is absent."""
 
@@ -51,6 +55,8 @@ class PartyDirectory(Protocol):
     async def inviter_wallet(self, *, customer_id: str, provider_id: str) -> str | None:
         """The inviter of a booking under the marketplace's referral rule, None for none.
 
-        Never the customer's own wallet: a self-referral is refused by the caller.
+        Never the customer's own wallet: a self-referral is refused by the caller. Raises
+        `DirectoryMissing` ("inviter_wallet") when the customer has a referrer who cannot be
+        paid (no such user, no wallet): dropping the inviter would silently take their fee.
         """
         ...

@@ -60,3 +60,22 @@ class PartyDirectory(Protocol):
         paid (no such user, no wallet): dropping the inviter would silently take their fee.
         """
         ...
+
+
+def referral_inviter(referrer_id: str | None, referrer: DirectoryUser | None) -> str | None:
+    """The marketplace's referral rule: a booking's inviter is the customer's referrer's wallet.
+
+    None when the customer has no referrer; a referrer the directory cannot pay (no such user,
+    no wallet) is `DirectoryMissing`, not "no inviter", so no referrer loses a fee silently.
+    """
+    if referrer_id is None:
+        return None
+    if referrer is None:
+        raise DirectoryMissing(
+            "inviter_wallet", f"the customer's referrer {referrer_id!r} is not a known user"
+        )
+    if not referrer.wallets:
+        raise DirectoryMissing(
+            "inviter_wallet", f"the customer's referrer {referrer_id!r} has no wallet"
+        )
+    return referrer.wallets[0]

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     # their finality period) are replayed from history when they next wake. Bounds the RSS.
     worker_max_cached_workflows: int = Field(default=500, ge=0)
     temporal_ui_url: str = ""  # for history links; empty = the embedded dev server's Web UI
+    # A Temporal cluster over TLS or Temporal Cloud (bookme/temporal_connect.py). TLS is on when
+    # any of these (or an API key) is set; BOOKME_TEMPORAL_TLS=true for a publicly trusted server.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_cert_file: Path | None = None  # mTLS: with BOOKME_TEMPORAL_TLS_KEY_FILE
+    temporal_tls_key_file: Path | None = None
+    temporal_tls_server_name: str = ""
+    temporal_api_key: SecretStr | None = None
+    # A profile of Temporal's own client config (TEMPORAL_CONFIG_FILE, TEMPORAL_* variables),
+    # read under the BOOKME_TEMPORAL_* settings; empty = not read.
+    temporal_profile: str = ""
 
     # --- Chain: empty provider list = embedded anvil ---
     rpc_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -76,6 +87,9 @@ class Settings(BaseSettings):
     head_stale_after_seconds: float = Field(default=30.0, gt=0)
     listener_poll_interval_seconds: float = Field(default=1.0, gt=0)
     listener_max_block_range: int = Field(default=2000, ge=1)
+    # Worker, API and listener re-check the chain against these settings this often (chain id,
+    # contract code, signing domain, fee policy, roles, USDC; bookme/world.py); 0 = at start only.
+    world_check_interval_seconds: int = Field(default=300, ge=0)
 
     # --- Keys: from the environment or a file, never logged ---
     signer_private_key: SecretStr | None = None
@@ -156,10 +170,17 @@ class Settings(BaseSettings):
     dev_temporal_ui_port: int = 8233
     dev_anvil_port: int = 8545
 
-    @field_validator("owner_timelock_delay_seconds", mode="before")
+    @field_validator(
+        "owner_timelock_delay_seconds",
+        "temporal_tls_ca_file",
+        "temporal_tls_cert_file",
+        "temporal_tls_key_file",
+        "temporal_api_key",
+        mode="before",
+    )
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
-        """``BOOKME_OWNER_TIMELOCK_DELAY_SECONDS=`` (as in .env.example) means unset."""
+        """An empty value (``BOOKME_OWNER_TIMELOCK_DELAY_SECONDS=``, as in .env.example) is unset."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rpc_urls", "trusted_proxies", mode="before")

@@ -164,6 +164,16 @@ class Settings(BaseSettings):
     retention_nonces_days: int = Field(default=30, ge=1)
     retention_rate_limit_hours: int = Field(default=24, ge=1)
 
+    # --- Party directory: the marketplace's users table (README "Your bookings and users") ---
+    # Checked as SQL identifiers and quoted; the table may be schema-qualified. The referrer
+    # column holds the referrer's user id ("" = no referrals); the subject column holds the
+    # identity provider's subject, e.g. a Privy DID ("" = none).
+    directory_users_table: str = "users"
+    directory_id_column: str = "id"
+    directory_wallet_column: str = "wallet_address"
+    directory_referrer_column: str = "referred_by"
+    directory_subject_column: str = "privy_did"
+
     # --- Embedded service ports for `make dev` (tests pick free ports) ---
     dev_postgres_port: int = 5432
     dev_temporal_port: int = 7233

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionDescription,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.workflow import UpdateMethodMultiParam
 
@@ -65,6 +70,40 @@ class BookingClient:
             memo=memo,
         )
         return cls(client, workflow_id)
+
+    @classmethod
+    async def adopt(
+        cls,
+        client: Client,
+        booking: BookingInput,
+        request: AuthorizePaymentRequest,
+        *,
+        task_queue: str,
+        memo: Mapping[str, Any],
+    ) -> PaymentAuthorization:
+        """Start the booking's workflow unless it runs, and ask it to authorize payment: one call.
+
+        Update-with-start under ``USE_EXISTING``: concurrent adoptions of one booking (from any
+        number of API processes) share one workflow, the first start input wins, and each gets
+        the update's answer. A closed workflow is never restarted (``REJECT_DUPLICATE``):
+        ``WorkflowAlreadyStartedError``.
+        """
+        start = WithStartWorkflowOperation(
+            BookingWorkflow.run,
+            booking,
+            id=booking_workflow_id(booking.booking_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            memo=memo,
+        )
+        # The stubs refuse the typed update reference, as in `_update`.
+        auth: PaymentAuthorization = await client.execute_update_with_start_workflow(
+            BookingWorkflow.authorize_payment,  # type: ignore[arg-type]
+            request,
+            start_workflow_operation=start,
+        )
+        return auth
 
     @property
     def workflow_id(self) -> str:

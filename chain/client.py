@@ -252,6 +252,7 @@ class ChainClient:
             raise WrongChain(
                 f"provider serves chain {chain_id}, expected {self._expected_chain_id}",
                 provider=provider.label,
+                chain_id=chain_id,
             )
         provider.chain_checked = True
 

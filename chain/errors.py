@@ -18,6 +18,7 @@
     │   └── BookingStateError      the booking's on-chain state forbids the action
     ├── DeploymentError            deploy refused (e.g. MockUSDC on a non-local chain)
     └── DeploymentMismatch         chain id / contract domain differ from configuration
+        └── WorldMismatch          the same, as chain/world_check's list of differences
 
 Messages never carry private keys or provider URLs with credentials.
 """
@@ -58,7 +59,11 @@ class StaleHead(ProviderError):
 
 
 class WrongChain(ProviderError):
-    """The provider answers for a chain id other than the configured one."""
+    """The provider answers for a chain id other than the configured one (``chain_id``)."""
+
+    def __init__(self, message: str, *, provider: str = "", chain_id: int | None = None) -> None:
+        super().__init__(message, provider=provider)
+        self.chain_id = chain_id
 
 
 class AllProvidersFailed(ChainError):
@@ -145,3 +150,11 @@ class DeploymentError(ChainError):
 
 class DeploymentMismatch(ChainError):
     """The chain or contract found does not match configuration: refuse to start."""
+
+
+class WorldMismatch(DeploymentMismatch):
+    """The chain differs from the settings (chain/world_check.py); one line names every difference."""
+
+    def __init__(self, message: str, differences: tuple[object, ...]) -> None:
+        super().__init__(message)
+        self.differences = differences

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.booking_row import adopt_marketplace_row, managed_columns
 from db.errors import is_invalid_data, sqlstate
 from db.models import (
     BlockchainEvent,
@@ -126,8 +126,7 @@ class BookingStore:
     async def _insert_booking(
         self, booking_id: uuid.UUID, booking: BookingInput, platform_bps: int, inviter_bps: int
     ) -> None:
-        payment_deadline = timedelta(seconds=booking.policy.payment_deadline_seconds)
-        auto_complete_delay = timedelta(seconds=booking.policy.auto_complete_delay_seconds)
+        columns = managed_columns(booking, platform_bps, inviter_bps)
         async with self._sessions.begin() as session:
             inserted = await session.execute(
                 insert(Booking)
@@ -136,27 +135,17 @@ class BookingStore:
                     service_id=booking.service_id,
                     customer_id=booking.customer_id,
                     provider_id=booking.provider_id,
-                    customer_wallet=booking.customer_wallet,
-                    provider_wallet=booking.provider_wallet,
-                    inviter_wallet=booking.inviter_wallet,
-                    amount_units=booking.amount_units,
                     scheduled_at=booking.scheduled_at,
-                    # The workflow's own deadlines, from the policy frozen in its input: the
-                    # stuck detector reads them, whatever the settings say by then.
-                    payment_deadline_at=func.now() + payment_deadline,
-                    release_at=booking.scheduled_at + auto_complete_delay,
                     status=DbStatus.PENDING_PAYMENT,
-                    blockchain_booking_id=booking.chain_booking_id.lower(),
-                    platform_fee_bps=platform_bps,
-                    inviter_fee_bps=inviter_bps,
-                    workflow_id=c.booking_workflow_id(booking.booking_id),
                     created_at=func.now(),
-                    updated_at=func.now(),
+                    **columns,
                 )
                 .on_conflict_do_nothing(index_elements=[Booking.id])
                 .returning(Booking.id)
             )
             if inserted.scalar_one_or_none() is None:
+                # The marketplace's own row (adopted: updated, never duplicated), or a retry.
+                await adopt_marketplace_row(session, booking_id, booking, columns)
                 await self._check_same_booking(session, booking_id, booking)
             await session.execute(
                 insert(BookingEvent)

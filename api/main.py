@@ -30,9 +30,9 @@ from api.ratelimit import KEEP, RateLimiter
 from api.routes import admin, bookings, health, metrics
 from api.stream_slots import StreamSlots
 from api.suspicious import LoggingNotifier, RefusalMonitor, SuspicionNotifier
+from bookme.endpoints import known_escrow_address
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
-from chain.deploy import Deployment
 from chain.escrow import EscrowReader
 from db.engine import make_engine, make_session_factory
 from workflows import DATA_CONVERTER
@@ -54,15 +54,6 @@ in signed authorizations are decimal strings of base units.
 
 **Errors**: every error body is `{"code", "message", "details"}` with a stable `code`.
 """
-
-
-def escrow_address(settings: Settings) -> str | None:
-    """The escrow address from settings, else from the deployment file `make dev` writes."""
-    if settings.escrow_address:
-        return settings.escrow_address
-    if settings.deployment_file.is_file():
-        return Deployment.read_json(settings.deployment_file).escrow
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +161,7 @@ def build_state(
 ) -> AppState:
     """Everything the handlers reach through `api.deps`, over the given connections."""
     chain = connections.chain
-    address = escrow_address(settings)
+    address = known_escrow_address(settings)
     sessions = make_session_factory(connections.engine)
     suspicious_window = timedelta(seconds=settings.suspicious_window_seconds)
     limiter = RateLimiter(sessions, keep=max(KEEP, 2 * suspicious_window))

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from bench.results import Latency, Report, rate
 from bookme.embedded.anvil import AnvilNode
+from bookme.settings import default_booking_policy
 from chain.client import ChainClient
 from chain.deploy import Deployment
 from chain.events import ESCROW_EVENT_TOPICS
@@ -143,6 +144,8 @@ class ListenerBench:
                 confirmations=0,
                 start_block=start,
                 poll_interval=1.0,
+                max_block_range=2000,
+                head_stale_after=30.0,
             ),
             client=client,
             engine=engine,
@@ -220,7 +223,7 @@ class ListenerBench:
         # Same payloads under fresh chain booking ids (fresh workflow ids) for the ceilings:
         # orphan workflow ids come from chain booking ids and are never reused.
         sample = sink.events[: self.ceiling_sample]
-        policy = BookingPolicy(confirmations=0)
+        policy = default_booking_policy(confirmations=0)
         f.ceiling_before = await self._ceiling(policy, _fresh_ids(sample), "before", ApplyOnce)
         f.ceiling_local_before = await self._ceiling(
             policy, _fresh_ids(sample), "before", ApplyOnceLocal
@@ -353,7 +356,9 @@ class ListenerBench:
             activities=[self.applied.apply],
         ):
             self.applied.expect(10**9)
-            live_sink = TemporalSignalSink(self.temporal, policy=BookingPolicy(), task_queue=queue)
+            live_sink = TemporalSignalSink(
+                self.temporal, policy=default_booking_policy(), task_queue=queue
+            )
             listener, close = await self.listener(live_sink, emitter.address, start, urls)
             self.figures.live_applied = Latency.of_seconds(
                 await send_all(listener, self.applied.at.get)

@@ -8,9 +8,10 @@ point at a real service instead.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -267,6 +268,11 @@ class Settings(BaseSettings):
             inviter_fee_bps=self.inviter_fee_bps,
             settlement_finality_seconds=self.settlement_finality_seconds,
         )
+
+
+def default_booking_policy(**overrides: Any) -> BookingPolicy:
+    """The policy under default settings (environment ignored), with `overrides`: tests, benches."""
+    return replace(Settings.model_construct().booking_policy(), **overrides)
 
 
 def _read_key(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:

@@ -13,11 +13,12 @@ class ListenerConfig:
 
     chain_id: int
     contract_address: str
-    confirmations: int = 2
+    # Required: their defaults live in Settings (confirmations, poll interval, range, staleness).
+    confirmations: int
     # First block to scan when no checkpoint exists (the deployment block is a good choice).
     start_block: int = 0
-    poll_interval: float = 1.0
-    max_block_range: int = 2000
+    poll_interval: float
+    max_block_range: int
     min_block_range: int = 1
     initial_block_range: int = 500
     # How many block hashes behind the checkpoint are kept to find a fork point.
@@ -27,7 +28,7 @@ class ListenerConfig:
     # Pause before re-reading a block whose hash disagrees (the "second read").
     reorg_confirm_delay: float = 0.2
     # No newHeads notification for this long while polling sees progress: re-subscribe.
-    head_stale_after: float = 30.0
+    head_stale_after: float
     # How often a standby retries the leadership lock.
     standby_retry: float = 1.0
     # Backoff bounds after a failed cycle (provider, Postgres or Temporal trouble).

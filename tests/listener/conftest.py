@@ -69,6 +69,8 @@ def make_listener(
             "confirmations": 0,
             "start_block": driver.deployment.block_number,
             "poll_interval": 0.05,
+            "max_block_range": 2000,
+            "head_stale_after": 30.0,
             "reorg_confirm_delay": 0.01,
             "standby_retry": 0.1,
             "retry_initial": 0.05,

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.chaos.rpc_proxy import FaultProxy
-from bookme.settings import Settings
+from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
 from listener.store import REVERT_UNHEARD_REASON
 from listener.temporal_sink import TemporalSignalSink
@@ -20,7 +20,7 @@ from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
 from worker import activity_dependencies
 from workflows import OrphanPaymentWorkflow, orphan_workflow_id
-from workflows.types import BookingPolicy, OrphanResult
+from workflows.types import OrphanResult
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +228,7 @@ async def test_orphan_payment_reorged_away_is_never_refunded(
         task_queue=f"orphan-reorg-{uuid.uuid4().hex[:10]}",
     )
     # Short waits so the workflow gives up on a re-inclusion within seconds.
-    policy = BookingPolicy(
+    policy = default_booking_policy(
         confirmations=2,
         push_grace_seconds=1,
         poll_interval_seconds=1,

@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bookme.settings import default_booking_policy
 from chain.client import ChainClient
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.conftest import MakeListener, insert_booking
@@ -16,7 +17,6 @@ from tests.listener.driver import EscrowDriver
 from tests.listener.receivers import ReceivingBooking, ReceivingOrphan
 from workflows import DATA_CONVERTER
 from workflows.constants import booking_workflow_id, orphan_workflow_id
-from workflows.types import BookingPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ async def test_live_listener_signals_workflows_through_temporal(
     )
     task_queue = f"listener-test-{uuid.uuid4()}"
     booking = str(uuid.uuid4())
-    sink = TemporalSignalSink(client, policy=BookingPolicy(), task_queue=task_queue)
+    sink = TemporalSignalSink(client, policy=default_booking_policy(), task_queue=task_queue)
     async with (
         Worker(client, task_queue=task_queue, workflows=[ReceivingBooking, ReceivingOrphan]),
         ChainClient([driver.node.ws_url, driver.node.http_url]) as chain,

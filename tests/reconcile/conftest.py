@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.reconcile.logs import read_escrow_events
 from bookme.embedded.anvil import AnvilNode
-from bookme.settings import Settings
+from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
 from chain.eip712 import BookingAuthorization, chain_booking_id
 from chain.escrow import EscrowReader
@@ -65,7 +65,7 @@ class Rig:
 
     @property
     def policy(self) -> BookingPolicy:
-        return BookingPolicy(
+        return default_booking_policy(
             chain_id=self.settings.chain_id,
             confirmations=0,
             push_grace_seconds=3600,

@@ -12,9 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("chain", "db", "workflows", "activities", "listener", "api", "bookme")
-# The one settings object (and logging setup) every process reads: below the services, above
-# chain and workflows (it builds the BookingPolicy a booking is frozen with).
-CONFIG = {"bookme.settings", "bookme.settings_checks", "bookme.logging"}
+# The one settings object (with logging setup and the endpoint fallbacks) every process reads:
+# below the services, above chain and workflows (it builds the BookingPolicy a booking is frozen
+# with; the endpoints read the deployment file).
+CONFIG = {"bookme.settings", "bookme.settings_checks", "bookme.logging", "bookme.endpoints"}
 # The `bookme` command line on top of everything it dispatches to.
 CLI = {"bookme.cli", "bookme.__main__"}
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from temporalio import activity
 
+from bookme.settings import default_booking_policy
 from chain.eip712 import chain_booking_id
 from workflows import constants as c
 from workflows.errors import ActivityRejected
 from workflows.event_checks import expected_fees
 from workflows.types import (
     BookingInput,
-    BookingPolicy,
     CancellationAuthorization,
     CancellationFields,
     ChainEventKind,
@@ -71,7 +71,7 @@ def make_booking(
         service_id="service-1",
         customer_id="customer-1",
         provider_id="provider-1",
-        policy=BookingPolicy(**policy),
+        policy=default_booking_policy(**policy),
     )
 
 

@@ -6,11 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bookme.settings import default_booking_policy
 from workflows.cancellation_policy import CancellationPolicy
-from workflows.types import BookingPolicy, CancellationRole
+from workflows.types import CancellationRole
 
 APPOINTMENT = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
-POLICY = CancellationPolicy.from_booking_policy(BookingPolicy())  # 24 h window, 50 % to provider
+POLICY = CancellationPolicy.from_booking_policy(
+    default_booking_policy()
+)  # 24 h window, 50 % to provider
 
 
 def test_early_customer_cancellation_refunds_in_full():

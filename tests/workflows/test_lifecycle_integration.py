@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from bookme.embedded.anvil import AnvilNode
-from bookme.settings import Settings
+from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
 from chain.eip712 import BookingAuthorization, CancellationAuthorization, chain_booking_id
 from chain.events import decode_escrow_logs
@@ -39,7 +39,6 @@ from workflows.event_codec import signal_from_event
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,
-    BookingPolicy,
     BookingStatus,
     BookingView,
     CancellationRequest,
@@ -75,7 +74,7 @@ class Stack:
             service_id="svc",
             customer_id="cust",
             provider_id="prov",
-            policy=BookingPolicy(
+            policy=default_booking_policy(
                 confirmations=0,
                 push_grace_seconds=0,  # no listener here: poll from the first second
                 poll_interval_seconds=1,
@@ -337,7 +336,7 @@ async def test_orphan_payment_is_refunded_by_the_operator(stack, fresh_chain):
     ]
     orphan = OrphanPaymentInput(
         event=paid,
-        policy=BookingPolicy(
+        policy=default_booking_policy(
             confirmations=0,
             push_grace_seconds=1,
             poll_interval_seconds=1,

@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bookme.settings import default_booking_policy
 from tests.workflows.conftest import BookingHarness
 from tests.workflows.fakes import FakeActivities, cancellation_event, make_booking, payment_event
 from workflows import WORKFLOWS, OrphanPaymentWorkflow, orphan_workflow_id
@@ -36,7 +37,7 @@ async def _start(harness, orphan):
 
 async def test_orphan_payment_is_refunded_once_via_the_pushed_event(harness):
     unknown = make_booking(now=await harness.env.get_current_time())
-    orphan = OrphanPaymentInput(event=payment_event(unknown))
+    orphan = OrphanPaymentInput(event=payment_event(unknown), policy=default_booking_policy())
     first = await _start(harness, orphan)
     second = await _start(harness, orphan)  # the listener delivered it twice
     assert second.result_run_id == first.result_run_id
@@ -54,7 +55,9 @@ async def test_orphan_payment_is_refunded_once_via_the_pushed_event(harness):
 
 async def test_orphan_refund_found_by_polling(harness):
     unknown = make_booking(now=await harness.env.get_current_time())
-    handle = await _start(harness, OrphanPaymentInput(event=payment_event(unknown)))
+    handle = await _start(
+        harness, OrphanPaymentInput(event=payment_event(unknown), policy=default_booking_policy())
+    )
     harness.fakes.chain_events = [cancellation_event(unknown)]
     await harness.env.sleep(timedelta(seconds=31))
     result = await handle.result()
@@ -86,7 +89,7 @@ async def test_payment_reorged_away_before_the_refund_is_never_refunded(harness)
     # The revert reaches the workflow together with its start, before any refund is sent.
     handle = await harness.env.client.start_workflow(
         OrphanPaymentWorkflow.run,
-        OrphanPaymentInput(event=paid),
+        OrphanPaymentInput(event=paid, policy=default_booking_policy()),
         id=orphan_workflow_id(unknown.chain_booking_id),
         task_queue=harness.task_queue,
         start_signal="chain_event_reverted",
@@ -110,7 +113,7 @@ async def test_payment_reorged_away_before_the_refund_is_never_refunded(harness)
 async def test_reorged_payment_that_comes_back_is_refunded_once_it_is_back(harness):
     unknown = make_booking(now=await harness.env.get_current_time())
     paid = payment_event(unknown)
-    handle = await _start(harness, OrphanPaymentInput(event=paid))
+    handle = await _start(harness, OrphanPaymentInput(event=paid, policy=default_booking_policy()))
     fakes = harness.fakes
     await harness.until(lambda: len(fakes.refunds_sent) == 1, "first refund sent")
     await handle.signal(OrphanPaymentWorkflow.chain_event_reverted, paid)
@@ -134,7 +137,9 @@ async def test_reorged_payment_that_comes_back_is_refunded_once_it_is_back(harne
 
 async def test_refund_reorged_while_being_recorded_is_sent_again(gated):
     unknown = make_booking(now=await gated.env.get_current_time())
-    handle = await _start(gated, OrphanPaymentInput(event=payment_event(unknown)))
+    handle = await _start(
+        gated, OrphanPaymentInput(event=payment_event(unknown), policy=default_booking_policy())
+    )
     fakes = gated.fakes
     refund = cancellation_event(unknown)
     await handle.signal(OrphanPaymentWorkflow.booking_cancelled, refund)
@@ -154,7 +159,9 @@ async def test_refund_reorged_while_being_recorded_is_sent_again(gated):
 
 async def test_revert_of_an_unrelated_event_changes_nothing(harness):
     unknown = make_booking(now=await harness.env.get_current_time())
-    handle = await _start(harness, OrphanPaymentInput(event=payment_event(unknown)))
+    handle = await _start(
+        harness, OrphanPaymentInput(event=payment_event(unknown), policy=default_booking_policy())
+    )
     await handle.signal(OrphanPaymentWorkflow.chain_event_reverted, payment_event(unknown))
     await handle.signal(OrphanPaymentWorkflow.booking_cancelled, cancellation_event(unknown))
     result = await handle.result()
@@ -195,7 +202,9 @@ async def gated(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Booking
 
 async def test_refund_reorged_after_it_was_recorded_is_sent_again(harness):
     unknown = make_booking(now=await harness.env.get_current_time())
-    handle = await _start(harness, OrphanPaymentInput(event=payment_event(unknown)))
+    handle = await _start(
+        harness, OrphanPaymentInput(event=payment_event(unknown), policy=default_booking_policy())
+    )
     refund = cancellation_event(unknown)
     await handle.signal(OrphanPaymentWorkflow.booking_cancelled, refund)
 

@@ -1,6 +1,6 @@
 """Input, records and result of the orphan-payment workflow (a payment no booking row knows)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.types.events import ChainEventSignal
@@ -12,7 +12,7 @@ class OrphanPaymentInput:
     """A payment for a chain booking id the database does not know."""
 
     event: ChainEventSignal
-    policy: BookingPolicy = field(default_factory=BookingPolicy)
+    policy: BookingPolicy
 
 
 @dataclass(frozen=True, kw_only=True)

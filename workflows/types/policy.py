@@ -14,22 +14,27 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 @dataclass(frozen=True, kw_only=True)
 class BookingPolicy:
-    """Every knob one booking runs under, frozen into its input so its history shows them."""
+    """Every knob one booking runs under, frozen into its input so its history shows them.
 
-    chain_id: int = 31337
-    confirmations: int = 2
-    monitoring_window_seconds: int = 180
-    push_grace_seconds: int = 30
-    poll_interval_seconds: int = 10
-    payment_deadline_seconds: int = 1800
-    authorization_ttl_seconds: int = 300
-    auto_complete_delay_seconds: int = 7200
-    late_cancellation_window_seconds: int = 86400
-    late_cancellation_provider_bps: int = 5000
-    platform_fee_bps: int = 1000
-    platform_fee_with_inviter_bps: int = 500
-    inviter_fee_bps: int = 500
-    # Old histories carry no such field: the default keeps them decoding.
+    No defaults: `Settings.booking_policy()` is the one source (`default_booking_policy()` in
+    `bookme.settings` for tests and benches).
+    """
+
+    chain_id: int
+    confirmations: int
+    monitoring_window_seconds: int
+    push_grace_seconds: int
+    poll_interval_seconds: int
+    payment_deadline_seconds: int
+    authorization_ttl_seconds: int
+    auto_complete_delay_seconds: int
+    late_cancellation_window_seconds: int
+    late_cancellation_provider_bps: int
+    platform_fee_bps: int
+    platform_fee_with_inviter_bps: int
+    inviter_fee_bps: int
+    # Histories from before this field carry none: the default (the setting's default at the
+    # time) keeps them decoding. Every other knob is required: its default lives in Settings.
     settlement_finality_seconds: int = 900
 
     def __post_init__(self) -> None:

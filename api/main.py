@@ -194,6 +194,7 @@ def build_state(
             head_stale_after_seconds=settings.head_stale_after_seconds,
             confirmations=settings.confirmations,
             max_listener_lag_blocks=options.max_listener_lag_blocks,
+            operator_min_balance_wei=settings.operator_min_balance_wei,
             timeout_seconds=options.health_timeout_seconds,
         ),
     )

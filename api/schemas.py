@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import (
@@ -303,18 +303,29 @@ class EmergencyCancelPublic(BaseModel):
 
 
 class CheckResult(BaseModel):
-    """One dependency's state."""
+    """One dependency's state: `code` is short and stable (`ok`, `timeout`, `paused`...)."""
 
     ok: bool
+    code: str = Field(examples=["ok", "timeout", "error", "paused", "lagging", "low_balance"])
     detail: str
+    critical: bool = Field(
+        default=False, description="Whether this check failing makes the service unavailable."
+    )
     data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
 class HealthReport(BaseModel):
-    """Every dependency; `status` is `ok` only when all of them are."""
+    """`ok`, `degraded` (a non-critical check fails: still serving) or `unavailable`; `checks`
+    is empty when the caller may not see the details (BOOKME_OBSERVABILITY_RESTRICTED)."""
 
-    status: str = Field(examples=["ok", "unavailable"])
-    checks: dict[str, CheckResult]
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: dict[str, CheckResult] = Field(default_factory=dict)
+
+
+class Liveness(BaseModel):
+    """The process is up; nothing else is checked."""
+
+    status: Literal["ok"] = "ok"
 
 
 def schedule_problem(scheduled_at: datetime, now: datetime) -> str | None:

@@ -159,6 +159,22 @@ class Settings(BaseSettings):
     reconcile_received_grace_seconds: int = Field(default=600, ge=0)
     reconcile_stuck_grace_seconds: int = Field(default=900, ge=0)
     worker_metrics_port: int = Field(default=9464, ge=0)  # 0 = no /metrics from the worker
+    # The listener's /metrics (0 = off); on by default, as the worker's. Both servers bind here:
+    # loopback by default, 0.0.0.0 where Prometheus scrapes from another host or container.
+    listener_metrics_port: int = Field(default=9465, ge=0)
+    metrics_host: str = "127.0.0.1"
+    # The API's detailed /health and /metrics: restricted, only operator tokens and these
+    # networks (addresses or CIDRs) see them; everyone else gets the status alone (and 403).
+    observability_restricted: bool = False
+    observability_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- Operator gas: its ETH pays auto-completes and refunds ---
+    # Below this balance /health says degraded and the OperatorGasLow alert fires.
+    operator_min_balance_wei: int = Field(default=10**16, ge=0)
+    # No operator transaction is signed with a higher maxFeePerGas; when the market needs more
+    # the send is refused (retried later by the booking), never overpaid.
+    operator_max_fee_per_gas_wei: int = Field(default=100 * 10**9, ge=1)
+    operator_balance_interval_seconds: float = Field(default=60.0, gt=0)
 
     # --- Data retention (Temporal Schedule bookme-retention, daily; docs/runbook.md) ---
     retention_events_days: int = Field(default=90, ge=1)
@@ -200,6 +216,21 @@ class Settings(BaseSettings):
         """Lists are comma-separated (BOOKME_RPC_URLS in order: WebSocket first, HTTP backups)."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("observability_networks", mode="before")
+    @classmethod
+    def _observability_networks(cls, value: object) -> object:
+        """Comma-separated addresses or CIDRs."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in value if isinstance(value, list) else []:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"BOOKME_OBSERVABILITY_NETWORKS: {entry!r} is not an IP address or CIDR"
+                ) from None
         return value
 
     @field_validator("trusted_proxies")

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import structlog
-from temporalio.client import Client, RPCError, RPCStatusCode
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client
 
 from listener.sink import SignalOutcome
-from workflows.booking import BookingWorkflow
-from workflows.constants import TASK_QUEUE, booking_workflow_id, orphan_workflow_id
-from workflows.orphan import OrphanPaymentWorkflow
-from workflows.types import BookingPolicy, ChainEventKind, ChainEventSignal, OrphanPaymentInput
+from workflows.client import BookingClient, OrphanClient
+from workflows.constants import TASK_QUEUE
+from workflows.types import BookingPolicy, ChainEventKind, ChainEventSignal
 
 log = structlog.get_logger(__name__)
-
-_BOOKING_SIGNALS: dict[ChainEventKind, Callable[..., Any]] = {
-    ChainEventKind.PAYMENT: BookingWorkflow.payment_confirmed,
-    ChainEventKind.COMPLETION: BookingWorkflow.service_completed,
-    ChainEventKind.CANCELLATION: BookingWorkflow.booking_cancelled,
-}
-# The orphan workflow is started by its payment; the refund's cancellation reaches it too.
-_ORPHAN_START_SIGNAL = "payment_confirmed"
-
-
-def _not_found(exc: RPCError) -> bool:
-    return exc.status is RPCStatusCode.NOT_FOUND
 
 
 class TemporalSignalSink:
@@ -41,22 +23,9 @@ class TemporalSignalSink:
         self._policy = policy
         self._task_queue = task_queue
 
-    async def _signal(
-        self, workflow_id: str, signal: Callable[..., Any], event: ChainEventSignal
-    ) -> bool:
-        """False when no such workflow is running (finished, or never started)."""
-        try:
-            await self._client.get_workflow_handle(workflow_id).signal(signal, event)
-        except RPCError as exc:
-            if not _not_found(exc):
-                raise
-            return False
-        return True
-
     async def deliver(self, booking_id: str, event: ChainEventSignal) -> SignalOutcome:
         """The event's signal to its booking's workflow."""
-        workflow_id = booking_workflow_id(booking_id)
-        if await self._signal(workflow_id, _BOOKING_SIGNALS[event.kind], event):
+        if await BookingClient.for_booking(self._client, booking_id).deliver(event):
             return SignalOutcome.SIGNALLED
         # Finished (or never started): a late duplicate has nobody left to tell.
         log.warning(
@@ -71,8 +40,7 @@ class TemporalSignalSink:
         """`chain_event_reverted` to the booking's workflow, or to the orphan refund's."""
         if booking_id is None:
             return await self._revert_orphan(event)
-        workflow_id = booking_workflow_id(booking_id)
-        if await self._signal(workflow_id, BookingWorkflow.chain_event_reverted, event):
+        if await BookingClient.for_booking(self._client, booking_id).revert(event):
             return SignalOutcome.SIGNALLED
         log.error(
             "listener_revert_for_closed_workflow",
@@ -84,8 +52,7 @@ class TemporalSignalSink:
 
     async def _revert_orphan(self, event: ChainEventSignal) -> SignalOutcome:
         """A running orphan refund must hear that its payment (or refund) is gone."""
-        workflow_id = orphan_workflow_id(event.chain_booking_id)
-        if await self._signal(workflow_id, OrphanPaymentWorkflow.chain_event_reverted, event):
+        if await OrphanClient(self._client, event.chain_booking_id).revert(event):
             return SignalOutcome.SIGNALLED
         # Never started (not a payment) or already finished: reconciliation sees the money.
         log.warning(
@@ -98,32 +65,19 @@ class TemporalSignalSink:
 
     async def orphan(self, event: ChainEventSignal) -> SignalOutcome:
         """Payments start (or reach) the orphan refund; its cancellation reaches it too."""
-        workflow_id = orphan_workflow_id(event.chain_booking_id)
+        orphan = OrphanClient(self._client, event.chain_booking_id)
         if event.kind is ChainEventKind.PAYMENT:
-            try:
-                await self._client.start_workflow(
-                    OrphanPaymentWorkflow.run,
-                    OrphanPaymentInput(event=event, policy=self._policy),
-                    id=workflow_id,
-                    task_queue=self._task_queue,
-                    start_signal=_ORPHAN_START_SIGNAL,
-                    start_signal_args=[event],
-                    # A finished refund must never be started again for a replayed payment.
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                )
-            except WorkflowAlreadyStartedError:
+            started = await orphan.start(event, policy=self._policy, task_queue=self._task_queue)
+            if not started:
                 return SignalOutcome.WORKFLOW_CLOSED
             log.warning(
                 "listener_orphan_payment",
                 chain_booking_id=event.chain_booking_id,
                 event_key=event.key,
-                workflow_id=workflow_id,
+                workflow_id=orphan.workflow_id,
             )
             return SignalOutcome.STARTED
-        if event.kind is ChainEventKind.CANCELLATION and await self._signal(
-            workflow_id, OrphanPaymentWorkflow.booking_cancelled, event
-        ):
+        if event.kind is ChainEventKind.CANCELLATION and await orphan.cancelled(event):
             return SignalOutcome.SIGNALLED
         log.warning(
             "listener_event_for_unknown_booking",

@@ -1,36 +1,46 @@
-"""One booking workflow as its clients reach it: start, the updates, the ``status`` query.
+"""A booking's workflow (and an orphan payment's) as its clients reach it: start, updates,
+signals, the ``status`` query.
 
-The API, the ``bookme`` CLI and the reconciler all call a booking through `BookingClient`, so
-each update goes by typed reference (``BookingWorkflow.x``, never by name) and the SDK's stub
+The API, the ``bookme`` CLI, the reconciler and the listener all call a booking through
+`BookingClient` (orphan refunds through `OrphanClient`), so each update and signal goes by typed
+reference (``BookingWorkflow.x``, never by name) and the SDK's stub
 mistyping is silenced once, in `BookingClient._update`. Temporal's errors pass through
 unchanged: each edge maps them its own way (HTTP errors, ``OpsError``, a missing view).
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
+    RPCError,
+    RPCStatusCode,
     WithStartWorkflowOperation,
     WorkflowExecutionDescription,
     WorkflowHandle,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import UpdateMethodMultiParam
 
 from workflows.booking import BookingWorkflow
-from workflows.constants import booking_workflow_id
+from workflows.constants import booking_workflow_id, orphan_workflow_id
+from workflows.orphan import OrphanPaymentWorkflow
 from workflows.reconcile_types import RedriveRequest, RedriveResult, ResyncRequest, ResyncResult
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,
+    BookingPolicy,
     BookingView,
     CancellationRequest,
     CancellationResult,
+    ChainEventKind,
+    ChainEventSignal,
     EmergencyCancelRequest,
     EmergencyCancelResult,
+    OrphanPaymentInput,
     PaymentAuthorization,
     ReportTransactionRequest,
     TransactionReport,
@@ -38,6 +48,25 @@ from workflows.types import (
 
 RequestT = TypeVar("RequestT")
 ResultT = TypeVar("ResultT")
+
+_EVENT_SIGNALS: dict[ChainEventKind, Callable[..., Any]] = {
+    ChainEventKind.PAYMENT: BookingWorkflow.payment_confirmed,
+    ChainEventKind.COMPLETION: BookingWorkflow.service_completed,
+    ChainEventKind.CANCELLATION: BookingWorkflow.booking_cancelled,
+}
+# The orphan refund is started by its payment's signal (signal-with-start).
+_ORPHAN_START_SIGNAL = "payment_confirmed"
+
+
+async def _signal(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], arg: Any) -> bool:
+    """Send `signal`; False when no such workflow is running (finished, or never started)."""
+    try:
+        await handle.signal(signal, arg)
+    except RPCError as exc:
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
 
 
 class BookingClient:
@@ -135,6 +164,14 @@ class BookingClient:
     async def resync(self, request: ResyncRequest) -> ResyncResult:
         return await self._update(BookingWorkflow.resync, request)
 
+    async def deliver(self, event: ChainEventSignal) -> bool:
+        """The chain event's signal; False when the workflow is not running."""
+        return await _signal(self._handle, _EVENT_SIGNALS[event.kind], event)
+
+    async def revert(self, event: ChainEventSignal) -> bool:
+        """``chain_event_reverted``: a reorg removed `event`; False when not running."""
+        return await _signal(self._handle, BookingWorkflow.chain_event_reverted, event)
+
     async def _update(
         self,
         update: UpdateMethodMultiParam[[BookingWorkflow, RequestT], Coroutine[Any, Any, ResultT]],
@@ -143,3 +180,45 @@ class BookingClient:
         # temporalio's stubs type an `async def` update as returning its coroutine, so they refuse
         # the (correct) typed reference here; the call returns the awaited value.
         return await self._handle.execute_update(update, request)  # type: ignore[arg-type]
+
+
+class OrphanClient:
+    """The refund workflow of a payment no booking row knows (``orphan-<chain booking id>``)."""
+
+    def __init__(self, client: Client, chain_booking_id: str) -> None:
+        self._client = client
+        self._handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(
+            orphan_workflow_id(chain_booking_id)
+        )
+
+    @property
+    def workflow_id(self) -> str:
+        return self._handle.id
+
+    async def start(
+        self, payment: ChainEventSignal, *, policy: BookingPolicy, task_queue: str
+    ) -> bool:
+        """Start the refund with its payment (or signal the running one); False if it finished."""
+        try:
+            await self._client.start_workflow(
+                OrphanPaymentWorkflow.run,
+                OrphanPaymentInput(event=payment, policy=policy),
+                id=self.workflow_id,
+                task_queue=task_queue,
+                start_signal=_ORPHAN_START_SIGNAL,
+                start_signal_args=[payment],
+                # A finished refund must never be started again for a replayed payment.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
+
+    async def cancelled(self, event: ChainEventSignal) -> bool:
+        """The refund's cancellation event; False when not running."""
+        return await _signal(self._handle, OrphanPaymentWorkflow.booking_cancelled, event)
+
+    async def revert(self, event: ChainEventSignal) -> bool:
+        """A reorg removed the payment or the refund; False when not running."""
+        return await _signal(self._handle, OrphanPaymentWorkflow.chain_event_reverted, event)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.booking_row import adopt_marketplace_row, managed_columns
+from db import outbox
 from db.errors import is_invalid_data, sqlstate
 from db.models import (
     BlockchainEvent,
@@ -236,6 +237,8 @@ class BookingStore:
                 await self._record_settlement(session, booking_id, event, record.settlement)
             if event is not None and record.event_outcome is EventOutcome.REORGED:
                 await self._revert_settlement(session, event)
+            # The marketplace's webhooks, committed with the change they announce.
+            await outbox.record_transition(session, booking_id, record)
 
     async def _update_booking(
         self, session: AsyncSession, booking_id: uuid.UUID, record: TransitionRecord

@@ -15,6 +15,9 @@ from db.models import (
 )
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
+# Registers the webhook tables on Base.metadata (migrations and models compared as one schema).
+from db.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
+
 __all__ = [
     "BlockchainEvent",
     "BlockchainEventStatus",
@@ -29,6 +32,9 @@ __all__ = [
     "RecentBlock",
     "Refund",
     "SignatureNonce",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookOutbox",
     "make_engine",
     "make_session_factory",
 ]

@@ -12,7 +12,7 @@ import yaml  # type: ignore[import-untyped]
 from eth_account import Account
 from pydantic import SecretStr, ValidationError
 
-from bookme.settings import DEV_JWT_SECRET, Settings, SettingsError
+from bookme.settings import DEV_JWT_SECRET, DEV_WEBHOOK_ENCRYPTION_KEY, Settings, SettingsError
 from bookme.settings_checks import ANVIL_ADDRESSES, CANONICAL_USDC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +85,9 @@ def _anvil_key(index: int) -> str:
     return "0x" + bytes(account.key).hex()
 
 
+WEBHOOK_KEY = "q0XqjNTo0Cf7OljPgu-W3jLI5a5HjPqQbbT2hjJ8yT8="  # a Fernet key made for this test
+
+
 def _production(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "production",
@@ -94,6 +97,7 @@ def _production(**overrides: object) -> Settings:
         "rpc_urls": ["https://rpc.example"],
         "chain_id": 8453,
         "usdc_address": BASE_MAINNET_USDC,
+        "webhook_encryption_key": SecretStr(WEBHOOK_KEY),
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -249,3 +253,20 @@ def test_env_example_loads_as_it_is():
     settings = Settings(_env_file=ROOT / ".env.example")
     assert settings.owner_timelock_delay_seconds is None
     assert settings.trusted_proxies == []
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (DEV_WEBHOOK_ENCRYPTION_KEY, "WEBHOOK_ENCRYPTION_KEY is the development default"),
+        ("not-a-key", "WEBHOOK_ENCRYPTION_KEY is not a Fernet key"),
+    ],
+)
+def test_production_refuses_a_placeholder_webhook_encryption_key(key, problem):
+    with pytest.raises(ValidationError, match=problem):
+        _production(webhook_encryption_key=SecretStr(key))
+
+
+def test_production_refuses_a_webhook_retry_horizon_under_a_day():
+    with pytest.raises(ValidationError, match="WEBHOOK_RETRY_HORIZON_SECONDS must be at least"):
+        _production(webhook_retry_horizon_seconds=3600)

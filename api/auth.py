@@ -1,9 +1,12 @@
 """Bearer JWT authentication: HS256 shared secret in development, a JWKS URL in production.
 
-Claims: ``sub`` (user id), ``role`` (customer | provider | operator | service), ``wallet``
-(required for customers and providers), ``exp`` (required); ``aud``/``iss`` are checked when
-configured. ``service`` is the marketplace's server-to-server credential: with operators, the
-only callers trusted to decide a booking's terms (price, parties, inviter).
+Claims: ``sub`` (user id) and ``exp`` (required); ``aud``/``iss`` are checked when configured.
+A token that carries a role claim (``role`` by default: customer | provider | user | operator |
+service) is taken at its word, with its ``wallet`` claim (required for customers and providers).
+A token without one (Privy's carry only ``sub``) names a marketplace user whose role and wallets
+come from the party directory (`api/principals.py`). ``service`` is the marketplace's
+server-to-server credential: with operators, the only callers trusted to decide a booking's terms
+(price, parties, inviter).
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ LEEWAY_SECONDS = 30
 class Role(StrEnum):
     CUSTOMER = "customer"
     PROVIDER = "provider"
+    # A marketplace user: the customer of the bookings whose customer wallet they hold, the
+    # provider of those whose provider wallet they hold (a user may be both, on different ones).
+    USER = "user"
     OPERATOR = "operator"
     SERVICE = "service"
 
 
-# Parties act on bookings through the wallet their token names.
+# A token claiming one of these roles must name the wallet the party acts through.
 WALLET_ROLES = frozenset({Role.CUSTOMER, Role.PROVIDER})
+# Roles that may be a party to a booking, through the wallets they hold.
+PARTY_ROLES = frozenset({Role.CUSTOMER, Role.PROVIDER, Role.USER})
 # Callers whose word on price, provider wallet, inviter and customer the service takes: the
 # marketplace's own server and operators, never a party to the booking.
 TERMS_ROLES = frozenset({Role.OPERATOR, Role.SERVICE})
@@ -46,6 +54,12 @@ class Principal:
     user_id: str
     role: Role
     wallet: str | None
+    # Every wallet the caller acts through, `wallet` (the primary one) first.
+    wallets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.wallet is not None and self.wallet not in self.wallets:
+            object.__setattr__(self, "wallets", (self.wallet, *self.wallets))
 
     @property
     def is_operator(self) -> bool:
@@ -56,16 +70,30 @@ class Principal:
         """True for the callers trusted to set a booking's price, parties and inviter."""
         return self.role in TERMS_ROLES
 
+    def holds(self, wallet: str | None) -> bool:
+        """Whether `wallet` (any case) is one of the caller's."""
+        wanted = (wallet or "").lower()
+        return bool(wanted) and any(own.lower() == wanted for own in self.wallets)
+
+    def parties(self, *, customer_wallet: str | None, provider_wallet: str | None) -> set[Role]:
+        """Which of the booking's parties this caller is, in their role (deny by default)."""
+        found = set()
+        if self.role in (Role.CUSTOMER, Role.USER) and self.holds(customer_wallet):
+            found.add(Role.CUSTOMER)
+        if self.role in (Role.PROVIDER, Role.USER) and self.holds(provider_wallet):
+            found.add(Role.PROVIDER)
+        return found
+
+    def acting_party(
+        self, *, customer_wallet: str | None, provider_wallet: str | None
+    ) -> Role | None:
+        """The one party the caller acts as on the booking: None if none, or both (ambiguous)."""
+        found = self.parties(customer_wallet=customer_wallet, provider_wallet=provider_wallet)
+        return found.pop() if len(found) == 1 else None
+
     def is_party(self, *, customer_wallet: str | None, provider_wallet: str | None) -> bool:
         """True when this caller, in their role, is the booking's customer or provider."""
-        if self.wallet is None:
-            return False
-        own = self.wallet.lower()
-        if self.role is Role.CUSTOMER:
-            return (customer_wallet or "").lower() == own
-        if self.role is Role.PROVIDER:
-            return (provider_wallet or "").lower() == own
-        return False
+        return bool(self.parties(customer_wallet=customer_wallet, provider_wallet=provider_wallet))
 
     def may_see(self, *, customer_wallet: str | None, provider_wallet: str | None) -> bool:
         """Operators see every booking; others only their own (deny by default)."""
@@ -74,8 +102,28 @@ class Principal:
         )
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Turn verified claims into a Principal, refusing anything incomplete."""
+@dataclass(frozen=True, kw_only=True)
+class ClaimMapping:
+    """Which claims name the caller's role and wallet, and which subjects are the service."""
+
+    role_claim: str = "role"
+    wallet_claim: str = "wallet"
+    # The role of a token without a role claim, unless the party directory says otherwise.
+    default_role: Role = Role.USER
+    service_subjects: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClaimMapping:
+        return cls(
+            role_claim=settings.jwt_role_claim,
+            wallet_claim=settings.jwt_wallet_claim,
+            default_role=Role(settings.jwt_default_role or Role.USER),
+            service_subjects=frozenset(settings.jwt_service_subjects),
+        )
+
+
+def token_subject(claims: dict[str, Any]) -> str:
+    """The token's `sub`, refused when missing or unstorable."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("token has no subject", code="invalid_token")
@@ -83,18 +131,44 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     problem = unstorable_problem(sub)
     if problem is not None:
         raise Unauthorized(f"token subject {problem}", code="invalid_token")
+    return sub
+
+
+def claimed_wallet(claims: dict[str, Any], mapping: ClaimMapping) -> str | None:
+    """The wallet claim, checksummed (None when absent; 401 when it is not an address)."""
+    wallet = claims.get(mapping.wallet_claim)
+    if wallet is None:
+        return None
+    if not isinstance(wallet, str) or not is_hex_address(wallet):
+        raise Unauthorized("token wallet is not an address", code="invalid_token")
+    return to_checksum_address(wallet)
+
+
+def claimed_principal(claims: dict[str, Any], mapping: ClaimMapping) -> Principal | None:
+    """The caller the claims name by themselves; None when the directory must say (no role)."""
+    sub = token_subject(claims)
+    if sub in mapping.service_subjects:
+        return Principal(user_id=sub, role=Role.SERVICE, wallet=None)
+    if not mapping.role_claim or mapping.role_claim not in claims:
+        return None
     try:
-        role = Role(str(claims.get("role")))
+        role = Role(str(claims.get(mapping.role_claim)))
     except ValueError:
         raise Unauthorized(
             f"token role must be one of {', '.join(Role)}", code="invalid_token"
         ) from None
-    wallet = claims.get("wallet")
-    if wallet is not None and (not isinstance(wallet, str) or not is_hex_address(wallet)):
-        raise Unauthorized("token wallet is not an address", code="invalid_token")
+    wallet = claimed_wallet(claims, mapping)
     if wallet is None and role in WALLET_ROLES:
         raise Unauthorized("token has no wallet", code="invalid_token")
-    return Principal(user_id=sub, role=role, wallet=to_checksum_address(wallet) if wallet else None)
+    return Principal(user_id=sub, role=role, wallet=wallet)
+
+
+def principal_from_claims(claims: dict[str, Any], mapping: ClaimMapping | None = None) -> Principal:
+    """Turn verified claims into a Principal, refusing anything incomplete (no role included)."""
+    principal = claimed_principal(claims, mapping or ClaimMapping())
+    if principal is None:
+        raise Unauthorized(f"token role must be one of {', '.join(Role)}", code="invalid_token")
+    return principal
 
 
 class TokenVerifier:
@@ -108,6 +182,7 @@ class TokenVerifier:
         jwks_client: jwt.PyJWKClient | None = None,
         audience: str | None = None,
         issuer: str | None = None,
+        mapping: ClaimMapping | None = None,
     ) -> None:
         if (secret is None) == (jwks_client is None):
             raise SettingsError("configure exactly one of a JWT secret or a JWKS URL")
@@ -122,6 +197,7 @@ class TokenVerifier:
         self._jwks = jwks_client
         self._audience = audience or None
         self._issuer = issuer or None
+        self.mapping = mapping or ClaimMapping()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -130,13 +206,18 @@ class TokenVerifier:
             "algorithm": settings.jwt_algorithm,
             "audience": settings.jwt_audience,
             "issuer": settings.jwt_issuer,
+            "mapping": ClaimMapping.from_settings(settings),
         }
         if settings.jwks_url:
             return cls(jwks_client=jwt.PyJWKClient(settings.jwks_url, cache_keys=True), **common)
         return cls(secret=settings.jwt_secret.get_secret_value(), **common)
 
     async def verify(self, token: str) -> Principal:
-        """The caller behind `token`, or Unauthorized (ServiceUnavailable if the JWKS is down)."""
+        """The caller the token's own claims name (no directory), or Unauthorized."""
+        return principal_from_claims(await self.verified_claims(token), self.mapping)
+
+    async def verified_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a valid token, or Unauthorized (ServiceUnavailable if the JWKS is down)."""
         try:
             key: Any = self._secret
             if self._jwks is not None:
@@ -160,7 +241,8 @@ class TokenVerifier:
             ) from None
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthorized(f"invalid token: {exc}", code="invalid_token") from None
-        return principal_from_claims(claims)
+        token_subject(claims)
+        return claims
 
 
 def mint_token(

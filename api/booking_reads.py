@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import InvalidField
@@ -24,6 +24,8 @@ class BookingFilter:
     status: str | None = None
     customer_wallet: str | None = None
     provider_wallet: str | None = None
+    # Bookings where any of these is the customer's or the provider's wallet (a user's own).
+    party_wallets: tuple[str, ...] | None = None
 
 
 def encode_cursor(created_at: datetime, booking_id: uuid.UUID) -> str:
@@ -62,6 +64,11 @@ async def list_bookings(
         stmt = stmt.where(Booking.customer_wallet == flt.customer_wallet)
     if flt.provider_wallet is not None:
         stmt = stmt.where(Booking.provider_wallet == flt.provider_wallet)
+    if flt.party_wallets is not None:
+        wallets = list(flt.party_wallets)
+        stmt = stmt.where(
+            or_(Booking.customer_wallet.in_(wallets), Booking.provider_wallet.in_(wallets))
+        )
     if cursor is not None:
         created_at, after_id = decode_cursor(cursor)
         stmt = stmt.where(tuple_(Booking.created_at, Booking.id) < tuple_(created_at, after_id))

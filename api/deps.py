@@ -21,10 +21,12 @@ from api.auth import Principal, Role, TokenVerifier
 from api.booking_reads import get_booking
 from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.health import HealthChecker
+from api.principals import authenticate
 from api.ratelimit import Quota, RateLimiter
 from api.stream_slots import StreamSlots
 from api.suspicious import RefusalMonitor, is_refusal
 from bookme.settings import Settings
+from db.directory import PartyDirectory
 from db.models import Booking
 
 
@@ -55,6 +57,9 @@ class AppState:
     registry: CollectorRegistry
     streams: StreamSlots
     refusals: RefusalMonitor
+    # The marketplace's party directory (db/directory.py); None: tokens must carry a role claim
+    # or get BOOKME_JWT_DEFAULT_ROLE.
+    directory: PartyDirectory | None = None
 
 
 def get_state(request: Request) -> AppState:
@@ -87,9 +92,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
-    bearerFormat="JWT",
-    description="JWT with claims `sub`, `role` (customer | provider | operator | service) and "
-    "`wallet`.",
+    bearerFormat="JWT or API key",
+    description="A JWT from the identity provider (only `sub` needed when the party directory "
+    "knows the subject; else claims `role` and `wallet`), or a `bm_live_…` API key (`service`).",
 )
 
 
@@ -97,10 +102,15 @@ async def current_user(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The verified caller; 401 without a valid bearer token."""
+    """The verified caller; 401 without a valid bearer token, 403 for an unknown user."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required", code="missing_token")
-    return await state.verifier.verify(credentials.credentials)
+    return await authenticate(
+        credentials.credentials,
+        verifier=state.verifier,
+        sessions=state.sessions,
+        directory=state.directory,
+    )
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

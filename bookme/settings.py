@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from workflows.types import BookingPolicy
 
 DEV_JWT_SECRET = "dev-secret-change-me"  # noqa: S105 - refused outside development
-# A published Fernet key, refused in production (bookme/settings_checks.py).
-DEV_WEBHOOK_ENCRYPTION_KEY = "ZGV2LXdlYmhvb2sta2V5LWNoYW5nZS1tZS0zMmJ5dGU="
 
 
 class Environment(StrEnum):
@@ -152,6 +150,29 @@ class Settings(BaseSettings):
     suspicious_refusals: int = Field(default=5, ge=1)
     suspicious_window_seconds: int = Field(default=300, ge=60)
 
+    # --- Identity (README "Integrating with your marketplace" > "Identity") ---
+    # Claim names read from a verified token. A token with a role claim is taken at its word
+    # (role and wallet from the claims); one without (Privy: only `sub`) is looked up in the
+    # party directory, or given `jwt_default_role` when there is none.
+    jwt_role_claim: str = "role"
+    jwt_wallet_claim: str = "wallet"
+    # Empty: a marketplace user, customer or provider per booking; "customer" or "provider" pin it.
+    jwt_default_role: str = ""
+    # Subjects of client-credentials tokens from the identity provider that are the marketplace's
+    # server (role `service`), comma-separated.
+    jwt_service_subjects: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Sign-In with Ethereum: the domain (host[:port] of the marketplace's frontend) a signed
+    # message must name, and how long a nonce stays usable.
+    siwe_domain: str = "localhost"
+    siwe_nonce_ttl_seconds: int = Field(default=600, ge=30)
+    # Whether a payment authorization needs the customer's wallet linked with SIWE first.
+    # Empty = on in production, off elsewhere.
+    require_wallet_proof: bool | None = None
+    # Browser origins of the marketplace's frontend allowed to call the API (comma-separated;
+    # "*" is any origin, refused in production together with credentials).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+
     # --- Reconciliation (issue #7): schedule, scan windows, invariant thresholds ---
     reconcile_interval_seconds: int = Field(default=6 * 3600, ge=60)
     # Event gap check: blocks below the listener's checkpoint re-read by a scheduled run
@@ -177,20 +198,6 @@ class Settings(BaseSettings):
     # the send is refused (retried later by the booking), never overpaid.
     operator_max_fee_per_gas_wei: int = Field(default=100 * 10**9, ge=1)
     operator_balance_interval_seconds: float = Field(default=60.0, gt=0)
-
-    # --- Webhooks to the marketplace (README "Integrating with your marketplace" > "Webhooks") ---
-    # Fernet key encrypting the endpoints' signing secrets at rest; the development default is
-    # refused in production. Changing it makes stored secrets unreadable: rotate them after.
-    webhook_encryption_key: SecretStr = SecretStr(DEV_WEBHOOK_ENCRYPTION_KEY)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    # A failed delivery is retried with doubling waits (initial .. max) until the horizon has
-    # passed since the event (or its replay), then marked dead (replay it with the CLI).
-    webhook_retry_initial_seconds: float = Field(default=10.0, gt=0)
-    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
-    webhook_retry_horizon_seconds: float = Field(default=3 * 86400.0, gt=0)
-    # After `bookme webhooks rotate`, the old secret keeps signing (a second v1=) this long.
-    webhook_secret_overlap_seconds: int = Field(default=86400, ge=0)
-    webhook_poll_interval_seconds: float = Field(default=2.0, gt=0)
 
     # --- Data retention (Temporal Schedule bookme-retention, daily; docs/runbook.md) ---
     retention_events_days: int = Field(default=90, ge=1)
@@ -226,7 +233,9 @@ class Settings(BaseSettings):
         """An empty value (``BOOKME_OWNER_TIMELOCK_DELAY_SECONDS=``, as in .env.example) is unset."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("rpc_urls", "trusted_proxies", mode="before")
+    @field_validator(
+        "rpc_urls", "trusted_proxies", "jwt_service_subjects", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """Lists are comma-separated (BOOKME_RPC_URLS in order: WebSocket first, HTTP backups)."""
@@ -263,6 +272,22 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("require_wallet_proof", mode="before")
+    @classmethod
+    def _by_environment_when_empty(cls, value: object) -> object:
+        """``BOOKME_REQUIRE_WALLET_PROOF=`` (as in .env.example): decided by the environment."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("jwt_default_role")
+    @classmethod
+    def _party_role(cls, value: str) -> str:
+        """Only a party role: a default of operator or service would make every token one."""
+        if value not in ("", "customer", "provider", "user"):
+            raise SettingsError(
+                f"BOOKME_JWT_DEFAULT_ROLE={value!r} must be empty, customer, provider or user"
+            )
+        return value
+
     @field_validator("jwt_algorithm")
     @classmethod
     def _known_jwt_algorithm(cls, value: str) -> str:
@@ -281,6 +306,12 @@ class Settings(BaseSettings):
         if problems:
             raise SettingsError("refusing to start: " + "; ".join(problems))
         return self
+
+    def wallet_proof_required(self) -> bool:
+        """Whether paying needs a wallet linked with SIWE (`require_wallet_proof`, else by env)."""
+        if self.require_wallet_proof is not None:
+            return self.require_wallet_proof
+        return self.environment is Environment.PRODUCTION
 
     def signer_key(self) -> SecretStr | None:
         """The EIP-712 signer key from the environment or its file."""

@@ -1,6 +1,7 @@
 """SQLAlchemy models, engine/session factory and Alembic migrations (see db.migrate)."""
 
 from db.engine import make_engine, make_session_factory
+from db.identity_models import ApiKey, SiweNonce, WalletLink
 from db.models import (
     BlockchainEvent,
     Booking,
@@ -15,10 +16,8 @@ from db.models import (
 )
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
-# Registers the webhook tables on Base.metadata (migrations and models compared as one schema).
-from db.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
-
 __all__ = [
+    "ApiKey",
     "BlockchainEvent",
     "BlockchainEventStatus",
     "Booking",
@@ -32,9 +31,8 @@ __all__ = [
     "RecentBlock",
     "Refund",
     "SignatureNonce",
-    "WebhookDelivery",
-    "WebhookEndpoint",
-    "WebhookOutbox",
+    "SiweNonce",
+    "WalletLink",
     "make_engine",
     "make_session_factory",
 ]

@@ -11,7 +11,6 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, Role
 from api.booking_reads import (
-    BookingFilter,
     list_bookings,
     list_events,
     wait_for_booking,
@@ -38,6 +37,7 @@ from api.deps import (
 )
 from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
 from api.idempotency import booking_id_for, recorded_replay, start_once
+from api.party_access import acting_as, listing_filter, require_proven_wallet
 from api.schemas import (
     BookingCreate,
     BookingDetail,
@@ -60,7 +60,6 @@ from workflows.client import BookingClient
 from workflows.types import (
     AuthorizePaymentRequest,
     CancellationRequest,
-    CancellationRole,
     ReportTransactionRequest,
     TransactionKind,
 )
@@ -179,23 +178,11 @@ async def list_bookings_route(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> BookingPage:
     """List bookings newest first (keyset-paginated); non-operators see only their own."""
-    customer_wallet = _wallet_param("customer", customer)
-    provider_wallet = _wallet_param("provider", provider)
-    if user.role is Role.CUSTOMER:
-        if customer_wallet not in (None, user.wallet):
-            raise Forbidden("customers list only their own bookings", code="not_your_wallet")
-        customer_wallet = user.wallet
-    elif user.role is Role.PROVIDER:
-        if provider_wallet not in (None, user.wallet):
-            raise Forbidden("providers list only their own bookings", code="not_your_wallet")
-        provider_wallet = user.wallet
-    elif not user.is_operator:
-        # A service credential creates bookings; it is no party to them and sees none.
-        raise Forbidden("only parties and operators list bookings", code="not_a_party")
-    flt = BookingFilter(
+    flt = listing_filter(
+        user,
         status=None if status_ is None else status_.value,
-        customer_wallet=customer_wallet,
-        provider_wallet=provider_wallet,
+        customer=_wallet_param("customer", customer),
+        provider=_wallet_param("provider", provider),
     )
     rows, next_cursor = await list_bookings(session, flt, limit=limit, cursor=cursor)
     return BookingPage(items=[booking_public(r) for r in rows], next_cursor=next_cursor)
@@ -235,19 +222,16 @@ async def payment_authorization(
     booking: VisibleBooking, user: CurrentUser, state: StateDep
 ) -> PaymentAuthorizationPublic:
     """A signed payment authorization for the booking's customer to submit on chain."""
-    if user.role is not Role.CUSTOMER or user.wallet is None:
+    party = user.acting_party(
+        customer_wallet=booking.customer_wallet, provider_wallet=booking.provider_wallet
+    )
+    if party is not Role.CUSTOMER or booking.customer_wallet is None:
         raise Forbidden("only the booking's customer can pay", code="wrong_caller")
+    await require_proven_wallet(state.sessions, state.settings, user, booking.customer_wallet)
     workflow = BookingClient.for_booking(state.temporal, str(booking.id))
-    request = AuthorizePaymentRequest(caller_wallet=user.wallet)
+    request = AuthorizePaymentRequest(caller_wallet=booking.customer_wallet)
     auth = await answered(workflow.authorize_payment(request))
     return payment_authorization_public(auth)
-
-
-def _acting_role(user: Principal, what: str) -> CancellationRole:
-    """The role a caller acts in on a booking: a party or an operator, never a service."""
-    if user.role.value not in {r.value for r in CancellationRole}:
-        raise Forbidden(f"only the booking's parties or an operator {what}", code="wrong_caller")
-    return CancellationRole(user.role.value)
 
 
 @router.post(
@@ -264,11 +248,9 @@ async def report_transaction(
     Only the party who can send that transaction may report it, and a report never changes the
     booking's status by itself: the chain does.
     """
+    role, wallet = acting_as(user, booking, "report transactions")
     request = ReportTransactionRequest(
-        tx_hash=body.tx_hash,
-        kind=TransactionKind(body.kind.value),
-        role=_acting_role(user, "report transactions"),
-        wallet=user.wallet or user.user_id,
+        tx_hash=body.tx_hash, kind=TransactionKind(body.kind.value), role=role, wallet=wallet
     )
     workflow = BookingClient.for_booking(state.temporal, str(booking.id))
     report = await answered(workflow.report_transaction(request))
@@ -285,11 +267,8 @@ async def cancellation(
     booking: VisibleBooking, body: CancellationCreate, user: CurrentUser, state: StateDep
 ) -> CancellationPublic:
     """Cancel: at once when unpaid, else a signed cancellation authorization to submit."""
-    request = CancellationRequest(
-        role=_acting_role(user, "cancel bookings"),
-        wallet=user.wallet or user.user_id,
-        reason=body.reason,
-    )
+    role, wallet = acting_as(user, booking, "cancel bookings")
+    request = CancellationRequest(role=role, wallet=wallet, reason=body.reason)
     workflow = BookingClient.for_booking(state.temporal, str(booking.id))
     result = await answered(workflow.request_cancellation(request))
     return cancellation_public(result)

@@ -38,15 +38,11 @@ TABLES = {
     "chain_cursor",
     "recent_blocks",
     "rate_limit_counters",
-    # 0003: webhooks to the marketplace
-    "webhook_endpoints",
-    "webhook_secrets",
-    "webhook_outbox",
-    "webhook_deliveries",
-    "webhook_attempts",
 }
 BOOKKEEPING = {VERSION_TABLE, "bookme_schema_adoption"}
-HEAD = "0002"
+# 0004: identity (wallets proven with SIWE, their nonces, service API keys)
+TABLES |= {"wallet_links", "siwe_nonces", "api_keys"}
+HEAD = "0004"
 
 
 def _model_constraint_names() -> tuple[set[str], set[str]]:

@@ -22,7 +22,7 @@ from db.models import Booking
 from workflows import booking_workflow_id
 from workflows.chain_agreement import agrees_with_chain
 from workflows.client import BookingClient
-from workflows.types import BookingStatus, BookingView, OnChainStatus
+from workflows.types import ZERO_ADDRESS, BookingStatus, BookingView, OnChainStatus
 
 S = BookingStatus
 MISSING = "-"
@@ -63,98 +63,80 @@ def _same(*values: object) -> bool:
     return len(shown) <= 1
 
 
-def rows(sides: Sides) -> list[Row]:
-    """The comparison, one row per fact; ``diverges`` marks disagreement between sides."""
+# Facts compared as plain values: (row, Postgres column, workflow view field, on-chain field).
+# None: that side does not know the fact. "" on chain: the chain booking id `show` asked for.
+_FACTS: tuple[tuple[str, str, str | None, str | None], ...] = (
+    ("amount (units)", "amount_units", "amount_units", "amount"),
+    ("customer", "customer_wallet", "customer_wallet", "customer"),
+    ("provider", "provider_wallet", "provider_wallet", "provider"),
+    ("inviter", "inviter_wallet", "inviter_wallet", "inviter"),
+    ("chain booking id", "blockchain_booking_id", "chain_booking_id", ""),
+    ("payment tx", "blockchain_tx_hash", None, None),
+    ("completion tx", "completion_tx_hash", "completion_tx_hash", None),
+    ("cancellation/refund tx", "cancellation_tx_hash", "refund_tx_hash", None),
+)
+
+
+def _field(obj: object, name: str | None) -> object:
+    return getattr(obj, name) if obj is not None and name is not None else None
+
+
+def _paid(sides: Sides) -> OnChainBooking | None:
+    """The on-chain booking, when the contract holds one (not NONE)."""
+    chain = sides.chain
+    return chain if chain is not None and chain.status is not OnChainBookingStatus.NONE else None
+
+
+def _status_row(sides: Sides) -> Row:
     db, view, chain = sides.db, sides.view, sides.chain
-    paid = chain is not None and chain.status is not OnChainBookingStatus.NONE
-    chain_status = chain.status.name if chain is not None else None
-    status_diverges = db is not None and view is not None and db.status.value != view.status.value
+    diverges = db is not None and view is not None and db.status.value != view.status.value
     if view is not None and chain is not None:
         chain_state = OnChainStatus[chain.status.name]
-        status_diverges |= not agrees_with_chain(BookingStatus(view.status), chain_state)
-    out = [
-        Row(
-            field="status",
-            db=_text(db.status.value if db else None),
-            workflow=_text(view.status.value if view else None),
-            chain=_text(chain_status),
-            diverges=status_diverges,
-        )
-    ]
+        diverges |= not agrees_with_chain(BookingStatus(view.status), chain_state)
+    return Row(
+        field="status",
+        db=_text(db.status.value if db else None),
+        workflow=_text(view.status.value if view else None),
+        chain=_text(chain.status.name if chain is not None else None),
+        diverges=diverges,
+    )
 
-    def fact(name: str, d: object, w: object, c: object) -> None:
-        out.append(
-            Row(
-                field=name,
-                db=_text(d),
-                workflow=_text(w),
-                chain=_text(c),
-                diverges=not _same(d, w, c),
-            )
-        )
 
-    fact(
-        "amount (units)",
-        db.amount_units if db else None,
-        view.amount_units if view else None,
-        chain.amount if paid and chain else None,
+def _fact_row(
+    sides: Sides, name: str, column: str, view_field: str | None, onchain: str | None
+) -> Row:
+    d, w = _field(sides.db, column), _field(sides.view, view_field)
+    c = sides.chain_booking_id if onchain == "" else _field(_paid(sides), onchain)
+    if c == ZERO_ADDRESS:
+        c = None  # the contract's "no inviter"
+    return Row(
+        field=name, db=_text(d), workflow=_text(w), chain=_text(c), diverges=not _same(d, w, c)
     )
-    for name, attr, onchain in (
-        ("customer", "customer_wallet", "customer"),
-        ("provider", "provider_wallet", "provider"),
-        ("inviter", "inviter_wallet", "inviter"),
-    ):
-        chain_value = getattr(chain, onchain) if paid and chain else None
-        if chain_value == "0x" + "0" * 40:
-            chain_value = None
-        fact(
-            name,
-            getattr(db, attr) if db else None,
-            getattr(view, attr) if view else None,
-            chain_value,
-        )
-    fact(
-        "chain booking id",
-        db.blockchain_booking_id if db else None,
-        view.chain_booking_id if view else None,
-        sides.chain_booking_id,
+
+
+def _release_row(sides: Sides) -> Row:
+    view, paid = sides.view, _paid(sides)
+    release = datetime.fromtimestamp(paid.release_time, UTC) if paid else None
+    return Row(
+        field="release time",
+        db=MISSING,
+        workflow=_text(view.release_at if view else None),
+        chain=_text(release),
+        diverges=bool(paid and view and int(view.release_at.timestamp()) != paid.release_time),
     )
-    fact("payment tx", db.blockchain_tx_hash if db else None, None, None)
-    fact(
-        "completion tx",
-        db.completion_tx_hash if db else None,
-        view.completion_tx_hash if view else None,
-        None,
+
+
+def rows(sides: Sides) -> list[Row]:
+    """The comparison, one row per fact; ``diverges`` marks disagreement between sides."""
+    reason = Row(
+        field="reason",
+        db=_text(sides.db.status_reason if sides.db else None),
+        workflow=_text(sides.view.reason if sides.view else None),
+        chain=MISSING,
+        diverges=False,
     )
-    fact(
-        "cancellation/refund tx",
-        db.cancellation_tx_hash if db else None,
-        view.refund_tx_hash if view else None,
-        None,
-    )
-    out.append(
-        Row(
-            field="release time",
-            db=MISSING,
-            workflow=_text(view.release_at if view else None),
-            chain=_text(
-                datetime.fromtimestamp(chain.release_time, UTC) if paid and chain else None
-            ),
-            diverges=bool(
-                paid and chain and view and int(view.release_at.timestamp()) != chain.release_time
-            ),
-        )
-    )
-    out.append(
-        Row(
-            field="reason",
-            db=_text(db.status_reason if db else None),
-            workflow=_text(view.reason if view else None),
-            chain=MISSING,
-            diverges=False,
-        )
-    )
-    return out
+    facts = [_fact_row(sides, *fact) for fact in _FACTS]
+    return [_status_row(sides), *facts, _release_row(sides), reason]
 
 
 async def _db_row(settings: Settings, ref: str) -> Booking | None:

@@ -43,8 +43,6 @@ LONG_FUNCTIONS = {
     "worker.py::activity_dependencies": "wiring, one dependency per few lines",
     # One flat transaction writing the operator refund's audit rows.
     "bookme/ops/emergency_refund.py::_record": "one transaction's inserts",
-    # The db/workflow/chain comparison table; review §6.4 proposes making it table-driven.
-    "bookme/ops/show.py::rows": "to make table-driven (Fact rows)",
     # A deployment script: contract, token, roles, funding, each step a call and a wait.
     "chain/deploy.py::deploy_local": "sequential deployment steps",
     # Decodes the three escrow events' data layouts with their checks in one place.

@@ -77,6 +77,7 @@ def production_problems(settings: Settings) -> list[str]:
     """Every reason ``settings`` must not run in production (empty when none)."""
     return [
         *jwt_problems(settings),
+        *webhook_problems(settings),
         *key_problems(settings),
         *chain_problems(settings.chain_id, settings.usdc_address),
         *service_problems(settings),
@@ -160,6 +161,38 @@ def chain_problems(chain_id: int, usdc_address: str) -> list[str]:
     if usdc_address.lower() != canonical.lower():
         return [f"BOOKME_USDC_ADDRESS is not USDC on chain {chain_id} (that is {canonical})"]
     return []
+
+
+# A retry horizon shorter than this loses events over a weekend outage of the marketplace.
+MIN_WEBHOOK_RETRY_HORIZON_SECONDS = 86400
+
+
+def webhook_problems(settings: Settings) -> list[str]:
+    """The webhook secrets' encryption key must be a real one; retries must span a day."""
+    from bookme.settings import DEV_WEBHOOK_ENCRYPTION_KEY
+
+    problems = []
+    key = settings.webhook_encryption_key.get_secret_value()
+    if key == DEV_WEBHOOK_ENCRYPTION_KEY:
+        problems.append("BOOKME_WEBHOOK_ENCRYPTION_KEY is the development default")
+    elif not _is_fernet_key(key):
+        problems.append(
+            "BOOKME_WEBHOOK_ENCRYPTION_KEY is not a Fernet key (urlsafe base64, 32 bytes)"
+        )
+    if settings.webhook_retry_horizon_seconds < MIN_WEBHOOK_RETRY_HORIZON_SECONDS:
+        problems.append(
+            f"BOOKME_WEBHOOK_RETRY_HORIZON_SECONDS must be at least {MIN_WEBHOOK_RETRY_HORIZON_SECONDS}"
+        )
+    return problems
+
+
+def _is_fernet_key(key: str) -> bool:
+    import base64
+
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        return False
 
 
 def service_problems(settings: Settings) -> list[str]:

@@ -16,6 +16,9 @@ from db.models import (
 )
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
+# Registers the webhook tables on Base.metadata (migrations and models compared as one schema).
+from db.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
+
 __all__ = [
     "ApiKey",
     "BlockchainEvent",
@@ -33,6 +36,9 @@ __all__ = [
     "SignatureNonce",
     "SiweNonce",
     "WalletLink",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookOutbox",
     "make_engine",
     "make_session_factory",
 ]

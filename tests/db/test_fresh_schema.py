@@ -38,6 +38,12 @@ TABLES = {
     "chain_cursor",
     "recent_blocks",
     "rate_limit_counters",
+    # 0003: webhooks to the marketplace
+    "webhook_endpoints",
+    "webhook_secrets",
+    "webhook_outbox",
+    "webhook_deliveries",
+    "webhook_attempts",
 }
 BOOKKEEPING = {VERSION_TABLE, "bookme_schema_adoption"}
 # 0004: identity (wallets proven with SIWE, their nonces, service API keys)

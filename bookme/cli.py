@@ -7,7 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from bookme.logging import configure_logging
+from bookme.ops.api_keys import add_api_key_commands, run_api_key_command
 from bookme.ops.commands import OPERATOR_COMMANDS, add_operator_commands, run_operator_command
+from bookme.ops.deploy_args import __doc__ as deploy_help
+from bookme.ops.deploy_args import add_deploy_arguments
 from bookme.settings import Settings, SettingsError
 
 
@@ -19,13 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head")
     deploy = commands.add_parser(
         "deploy",
-        help="deploy MockUSDC + BookingEscrow on a local chain with anvil's published roles",
+        help="deploy the escrow and its owner timelock (any chain; --dry-run first)",
+        description=deploy_help,
     )
-    deploy.add_argument(
-        "--if-missing",
-        action="store_true",
-        help="keep the deployment file's contracts when the chain still has them",
-    )
+    add_deploy_arguments(deploy)
     demo = commands.add_parser(
         "demo", help="drive five real bookings through the API and wallets; exit 1 if any is off"
     )
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="keep a private stack running after the demo"
     )
     add_operator_commands(commands)
+    add_api_key_commands(commands)
     return parser
 
 
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command in OPERATOR_COMMANDS:
         return run_operator_command(args, settings)
+    if args.command == "api-keys":
+        return run_api_key_command(args, settings)
     if args.command == "dev":
         from bookme.dev import run_dev
 
@@ -67,15 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database_url, args.revision)
         return 0
     if args.command == "deploy":
-        import asyncio
-
-        from bookme.devchain import deploy_for_local_chain
-
         if not settings.rpc_urls:
             parser.error("BOOKME_RPC_URLS is not set (make dev deploys on its embedded anvil)")
-        deployment = asyncio.run(deploy_for_local_chain(settings, keep_existing=args.if_missing))
-        print(deployment.escrow)  # noqa: T201 - the command's output
-        return 0
+        from bookme.ops.deploy import run_deploy_command
+
+        return run_deploy_command(args, settings)
     if args.command == "demo":
         from bookme.demo import run_demo
 

@@ -9,13 +9,11 @@ import structlog
 from eth_account import Account
 
 from bookme.embedded.anvil import DevAccount
-from bookme.settings import Settings
 from chain.artifacts import load_artifact
 from chain.client import ChainClient
 from chain.deploy import (
     Deployment,
     deploy_local,
-    fee_policy_from_settings,
     verify_deployment,
 )
 from chain.errors import DeploymentMismatch
@@ -105,22 +103,3 @@ async def ensure_deployed(
     )
     deployment.write_json(deployment_file)
     return deployment, True
-
-
-async def deploy_for_local_chain(settings: Settings, *, keep_existing: bool) -> Deployment:
-    """`bookme deploy`: local chains only, roles from anvil's published accounts."""
-    roles = DevRoles.from_accounts(anvil_default_accounts())
-    client = ChainClient.from_settings(settings)
-    try:
-        if not keep_existing:
-            settings.deployment_file.unlink(missing_ok=True)
-        deployment, _ = await ensure_deployed(
-            client,
-            roles,
-            settings.deployment_file,
-            fee_policy_from_settings(settings),
-            owner_delay_seconds=settings.owner_timelock_delay_seconds,
-        )
-        return deployment
-    finally:
-        await client.close()

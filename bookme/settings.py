@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     # The contract owner: only `bookme unpause` / `bookme rotate-signer` need it (keep it offline).
     owner_private_key: SecretStr | None = None
     owner_key_file: Path | None = None
+    # The account `bookme deploy` sends from off local chains: it pays the gas and owns nothing
+    # afterwards (the escrow's owner is the timelock). Only the one-shot deploy job holds it.
+    deployer_private_key: SecretStr | None = None
+    deployer_key_file: Path | None = None
     # Delay of the OwnerTimelock that owns the escrow (`bookme deploy`): empty = 0 on local chains
     # (31337/1337), 48 h elsewhere; 0 is refused off local chains (chain/deploy.py).
     owner_timelock_delay_seconds: int | None = Field(default=None, ge=0)
@@ -340,6 +344,10 @@ class Settings(BaseSettings):
     def owner_key(self) -> SecretStr | None:
         """The contract owner key (unpause, signer rotation) from the environment or its file."""
         return _read_key(self.owner_private_key, self.owner_key_file, "owner")
+
+    def deployer_key(self) -> SecretStr | None:
+        """The key `bookme deploy` sends from (off local chains) from the environment or its file."""
+        return _read_key(self.deployer_private_key, self.deployer_key_file, "deployer")
 
     def booking_policy(self) -> BookingPolicy:
         """The policy a new booking (or orphan payment) is frozen with, from these settings."""

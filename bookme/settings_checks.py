@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from chain.keys import InvalidKeyError, TransactionKey
+from chain.networks import CANONICAL_USDC, LOCAL_CHAIN_IDS
 
 if TYPE_CHECKING:
     from bookme.settings import Settings
@@ -54,15 +55,6 @@ ANVIL_ADDRESSES = frozenset(
         "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
     }
 )
-
-# Circle's native USDC per chain id (developers.circle.com, "USDC contract addresses").
-CANONICAL_USDC = {
-    8453: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",  # Base mainnet
-    84532: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",  # Base Sepolia
-}
-
-# Chain ids of local development nodes (anvil/hardhat 31337, ganache/geth --dev 1337).
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 # HS256 is only as strong as its secret: an offline brute force of a short or patterned one
 # yields operator tokens. 32 bytes, and an entropy estimate that 32 random bytes clear in any
@@ -137,7 +129,7 @@ def published_key_problem(secret: SecretStr | None, setting: str) -> str | None:
 
 def key_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
-    for name in ("signer", "operator", "owner"):
+    for name in ("signer", "operator", "owner", "deployer"):
         # After file loading: compose passes keys as *_KEY_FILE, never as values.
         setting = (
             f"{name.upper()}_PRIVATE_KEY"

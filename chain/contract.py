@@ -67,9 +67,13 @@ class ContractAbi:
         """The function's outputs (a struct output is one nested tuple)."""
         return tuple(abi_decode(self._functions[name].outputs, data))
 
+    def encode_constructor_args(self, *args: Any) -> bytes:
+        """The ABI-encoded constructor arguments (what an explorer asks for to verify)."""
+        return abi_encode(self._constructor_inputs, args)
+
     def encode_deploy(self, bytecode: str | bytes, *args: Any) -> bytes:
         """Creation code followed by the ABI-encoded constructor arguments."""
-        return to_bytes(bytecode) + abi_encode(self._constructor_inputs, args)
+        return to_bytes(bytecode) + self.encode_constructor_args(*args)
 
     def decode_error(self, revert_data: bytes) -> tuple[str, tuple[Any, ...]] | None:
         """(name, args) of a custom error, ``Error(string)`` or ``Panic(uint256)``; None if unknown."""

@@ -1,4 +1,4 @@
-"""Deploying MockUSDC + BookingEscrow (local chains), the deployment file, and the startup check.
+"""Deploying the escrow (executing a chain/deploy_plan.py plan), the deployment file, the startup check.
 
 The escrow's owner is always an OwnerTimelock (OpenZeppelin TimelockController without an
 admin) whose proposer, canceller and executor is the owner account: every owner change
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,18 +22,38 @@ from pydantic import SecretStr
 
 from chain.artifacts import load_artifact
 from chain.client import ChainClient
-from chain.contract import ContractAbi
+from chain.deploy_plan import (
+    DEFAULT_OWNER_DELAY_SECONDS,
+    DeployPlan,
+    Roles,
+    owner_delay_for_chain,
+    plan_deployment,
+    usdc_for_chain,
+)
 from chain.errors import DeploymentError, DeploymentMismatch
 from chain.escrow import EscrowReader, FeePolicy
 from chain.hexutil import address
 from chain.keys import TransactionKey
+from chain.models import TransactionReceipt
+from chain.networks import LOCAL_CHAIN_IDS
 from chain.sender import SenderConfig, TransactionSender
 
 log = structlog.get_logger(__name__)
 
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
-# Off local chains, when no delay is configured: two days to notice and cancel a bad change.
-DEFAULT_OWNER_DELAY_SECONDS = 48 * 3600
+# Re-exported: the dev chain, the API's health and older callers import them from here.
+__all__ = [
+    "DEFAULT_OWNER_DELAY_SECONDS",
+    "LOCAL_CHAIN_IDS",
+    "Deployment",
+    "PlanCost",
+    "deploy",
+    "deploy_local",
+    "estimate_plan",
+    "fee_policy_from_settings",
+    "owner_delay_for_chain",
+    "verify_deployment",
+]
+
 EXPECTED_DOMAIN_NAME = "BookingEscrow"
 EXPECTED_DOMAIN_VERSION = "1"
 
@@ -87,32 +107,130 @@ class Deployment:
         )
 
 
-async def _deploy_contract(sender: TransactionSender, name: str, *args: Any) -> tuple[str, int]:
-    artifact = load_artifact(name)
-    code = ContractAbi(artifact.abi).encode_deploy(artifact.bytecode, *args)
-    sent, receipt = await sender.send_and_wait(to=None, data=code)
-    if not receipt.succeeded or receipt.contract_address is None:
-        raise DeploymentError(f"deploying {name} failed in transaction {sent.tx_hash}")
-    log.info("contract_deployed", contract=name, address=receipt.contract_address)
-    return receipt.contract_address, receipt.block_number
+@dataclass(frozen=True, kw_only=True)
+class PlanCost:
+    """What a plan may cost: gas per transaction (None: needs an earlier step mined first)."""
+
+    gas: tuple[int | None, ...]
+    max_fee_per_gas: int
+    deployer_balance: int
+
+    @property
+    def max_cost_wei(self) -> int:
+        """The most the estimated transactions can cost at the quoted maxFeePerGas."""
+        return sum(g for g in self.gas if g is not None) * self.max_fee_per_gas
 
 
-def owner_delay_for_chain(chain_id: int, configured: int | None) -> int:
-    """The OwnerTimelock delay to deploy with: ``configured``, else 0 locally and 48 h elsewhere.
+async def estimate_plan(sender: TransactionSender, plan: DeployPlan) -> PlanCost:
+    """Gas of every step (with the sender's headroom), the fee quote and the deployer's balance."""
+    gas: list[int | None] = []
+    created: set[str] = set()
+    for tx in plan.transactions:
+        if tx.to is not None and tx.to in created:
+            # A mint into the MockUSDC an earlier step deploys: nothing to call yet.
+            gas.append(None)
+        else:
+            gas.append(await sender.estimate_gas(to=tx.to, data=tx.data, value=tx.value))
+        if tx.creates is not None:
+            created.add(tx.creates)
+    fees = await sender.estimate_fees()
+    balance = await sender.client.get_balance(plan.deployer)
+    return PlanCost(gas=tuple(gas), max_fee_per_gas=fees.max_fee_per_gas, deployer_balance=balance)
 
-    A zero delay is refused off local chains: it would let one leaked owner key move the escrow
-    at once, which is what the timelock exists to prevent.
-    """
-    local = chain_id in LOCAL_CHAIN_IDS
-    delay = configured if configured is not None else (0 if local else DEFAULT_OWNER_DELAY_SECONDS)
-    if delay < 0:
-        raise DeploymentError(f"the owner timelock delay cannot be negative ({delay})")
-    if delay == 0 and not local:
+
+async def check_before_sending(client: ChainClient, plan: DeployPlan, cost: PlanCost) -> None:
+    """Refuse a plan that cannot finish: no token at the USDC address, a moved nonce, no ETH."""
+    if not plan.mock_usdc and not await client.get_code(plan.usdc):
         raise DeploymentError(
-            f"refusing an owner timelock delay of 0 on chain {chain_id}: only local chains "
-            f"{sorted(LOCAL_CHAIN_IDS)} may skip the delay"
+            f"no contract at the USDC address {plan.usdc} on chain {plan.chain_id} "
+            "(is BOOKME_RPC_URLS on the right chain?)"
         )
-    return delay
+    nonce = await client.get_transaction_count(plan.deployer, "pending")
+    if nonce != plan.first_nonce:
+        raise DeploymentError(
+            f"the deployer {plan.deployer} is at nonce {nonce}, the plan at {plan.first_nonce}: "
+            "another transaction from it is in flight; plan again"
+        )
+    if cost.deployer_balance < cost.max_cost_wei:
+        raise DeploymentError(
+            f"the deployer {plan.deployer} holds {cost.deployer_balance} wei; the deployment may "
+            f"cost up to {cost.max_cost_wei} wei: fund it with ETH on chain {plan.chain_id} first"
+        )
+
+
+async def execute_plan(sender: TransactionSender, plan: DeployPlan) -> int:
+    """Send the plan's transactions; the escrow's block number.
+
+    Each contract creation is awaited and must land at the planned address before the next one
+    is sent (the escrow's owner is the planned timelock address). Plain calls (funding) are sent
+    back to back, then awaited together.
+    """
+    escrow_block = -1
+    waits: list[Awaitable[TransactionReceipt]] = []
+    for tx in plan.transactions:
+        if tx.creates is None:
+            waits.append(sender.wait(await sender.send(to=tx.to, data=tx.data, value=tx.value)))
+            continue
+        sent, receipt = await sender.send_and_wait(to=None, data=tx.data)
+        if not receipt.succeeded or receipt.contract_address is None:
+            raise DeploymentError(f"{tx.label} failed in transaction {sent.tx_hash}")
+        if address(receipt.contract_address) != tx.creates:
+            raise DeploymentError(
+                f"{tx.label} landed at {receipt.contract_address}, planned {tx.creates}: "
+                "the deployer sent another transaction meanwhile; nothing more was sent"
+            )
+        log.info("contract_deployed", step=tx.label, address=tx.creates, tx_hash=sent.tx_hash)
+        if tx.creates == plan.escrow:
+            escrow_block = receipt.block_number
+    receipts = await asyncio.gather(*waits)
+    failed = [r.tx_hash for r in receipts if not r.succeeded]
+    if failed:
+        raise DeploymentError(f"funding test wallets failed in {failed}")
+    return escrow_block
+
+
+def deployment_from_plan(plan: DeployPlan, block_number: int) -> Deployment:
+    """The deployment file's record of an executed plan."""
+    return Deployment(
+        chain_id=plan.chain_id,
+        escrow=plan.escrow,
+        usdc=plan.usdc,
+        deployer=plan.deployer,
+        block_number=block_number,
+        signer=address(plan.roles.signer),
+        operator=address(plan.roles.operator),
+        treasury=address(plan.roles.treasury),
+        mock_usdc=plan.mock_usdc,
+        timelock=plan.timelock,
+        owner=address(plan.roles.owner),
+        owner_delay_seconds=plan.owner_delay_seconds,
+        contracts_sha256=load_artifact("BookingEscrow").sources_sha256,
+    )
+
+
+async def deploy(
+    client: ChainClient,
+    key: TransactionKey,
+    plan: DeployPlan,
+    *,
+    sender_config: SenderConfig | None = None,
+) -> Deployment:
+    """Check, then execute ``plan`` from ``key`` (its deployer); nothing is sent if a check fails."""
+    if key.address != plan.deployer:
+        raise DeploymentError(f"the plan deploys from {plan.deployer}, the key is {key.address}")
+    sender = TransactionSender(client, key, chain_id=plan.chain_id, config=sender_config)
+    await check_before_sending(client, plan, await estimate_plan(sender, plan))
+    deployment = deployment_from_plan(plan, await execute_plan(sender, plan))
+    log.info(
+        "deployment_done",
+        chain_id=plan.chain_id,
+        escrow=plan.escrow,
+        usdc=plan.usdc,
+        timelock=plan.timelock,
+        owner_delay_seconds=plan.owner_delay_seconds,
+        block_number=deployment.block_number,
+    )
+    return deployment
 
 
 async def deploy_local(
@@ -134,80 +252,33 @@ async def deploy_local(
 
     The escrow is owned by a new OwnerTimelock with ``owner_delay_seconds`` (see
     ``owner_delay_for_chain``) whose proposer and executor is ``owner_address`` (default: the
-    deployer; a multisig in production).
-
-    Each ``fund`` wallet gets ``amount_units`` of MockUSDC and, if ``fund_eth_wei`` > 0, that
-    much native currency from the deployer (for gas).
-
-    MockUSDC is only ever deployed on a local chain id (31337, 1337): anywhere else a real
-    USDC address is required.
+    deployer; a multisig in production). Each ``fund`` wallet gets ``amount_units`` of MockUSDC
+    and, if ``fund_eth_wei`` > 0, that much native currency from the deployer (for gas).
+    MockUSDC is only ever deployed on a local chain id (chain/networks.py).
     """
     key = deployer_key if isinstance(deployer_key, TransactionKey) else TransactionKey(deployer_key)
     chain_id = await client.chain_id()
-    if usdc_address is None and chain_id not in LOCAL_CHAIN_IDS:
-        raise DeploymentError(
-            f"refusing to deploy MockUSDC on chain {chain_id}: only local chains "
-            f"{sorted(LOCAL_CHAIN_IDS)}; pass the real USDC address instead"
-        )
-    if fund and usdc_address is not None:
-        raise DeploymentError("funding wallets needs the MockUSDC this command deploys")
-    owner_delay = owner_delay_for_chain(chain_id, owner_delay_seconds)
-    owner = address(owner_address or key.address)
-    sender = TransactionSender(client, key, chain_id=chain_id, config=sender_config)
-    mock = usdc_address is None
-    if usdc_address is None:
-        usdc_address, _ = await _deploy_contract(sender, "MockUSDC")
-    timelock, _ = await _deploy_contract(sender, "OwnerTimelock", owner_delay, [owner], [owner])
-    escrow, block_number = await _deploy_contract(
-        sender,
-        "BookingEscrow",
-        address(usdc_address),
-        address(signer_address),
-        address(operator_address),
-        address(treasury_address),
-        timelock,
-    )
-    if fund:
-        usdc_abi = ContractAbi(load_artifact("MockUSDC").abi)
-        # Sent back to back (distinct nonces from the sender), then awaited together.
-        sent = [
-            await sender.send(
-                to=usdc_address, data=usdc_abi.encode_call("mint", address(w), amount_units)
-            )
-            for w in fund
-        ]
-        if fund_eth_wei:
-            sent += [await sender.send(to=address(w), data=b"", value=fund_eth_wei) for w in fund]
-        receipts = await asyncio.gather(*(sender.wait(s) for s in sent))
-        failed = [s.tx_hash for s, r in zip(sent, receipts, strict=True) if not r.succeeded]
-        if failed:
-            raise DeploymentError(f"funding test wallets failed in {failed}")
-    deployment = Deployment(
-        chain_id=chain_id,
-        escrow=escrow,
-        usdc=address(usdc_address),
-        deployer=key.address,
-        block_number=block_number,
+    # Refusals first: nothing (not even the nonce) is asked of the chain for a refused plan.
+    usdc_for_chain(chain_id, usdc_address)
+    owner_delay_for_chain(chain_id, owner_delay_seconds)
+    roles = Roles(
         signer=address(signer_address),
         operator=address(operator_address),
         treasury=address(treasury_address),
-        mock_usdc=mock,
-        timelock=timelock,
-        owner=owner,
-        owner_delay_seconds=owner_delay,
-        contracts_sha256=load_artifact("BookingEscrow").sources_sha256,
+        owner=address(owner_address or key.address),
     )
-    log.info(
-        "deployment_done",
+    plan = plan_deployment(
         chain_id=chain_id,
-        escrow=escrow,
-        usdc=deployment.usdc,
-        timelock=timelock,
-        owner_delay_seconds=owner_delay,
-        funded=len(fund),
-        block_number=block_number,
+        deployer=key.address,
+        nonce=await client.get_transaction_count(key.address, "pending"),
+        roles=roles,
+        usdc_address=usdc_address,
+        owner_delay_seconds=owner_delay_seconds,
+        fund=fund,
+        amount_units=amount_units,
+        fund_eth_wei=fund_eth_wei,
     )
-    return deployment
+    return await deploy(client, key, plan, sender_config=sender_config)
 
 
 async def verify_deployment(

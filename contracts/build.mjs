@@ -6,9 +6,15 @@
 // Node; a test fails when the committed artifacts no longer match the sources. The hash is
 // sha256 over, for every contracts/*.sol sorted by file name: name, NUL, file bytes, NUL; then
 // "@openzeppelin/contracts@<version>" with the version from package-lock.json.
+//
+// For the contracts deployed on a real chain it also writes the Solidity standard-JSON input an
+// explorer needs to verify them (chain/artifacts/standard-input/<name>.json): exactly the sources
+// the contract's metadata names (its own file and every import, OpenZeppelin's inlined) and the
+// settings it was compiled with, so recompiling it reproduces the deployed bytecode byte for byte
+// (metadata hash included). chain/verification.py hands it out with `bookme deploy`.
 
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import solc from "solc";
@@ -19,6 +25,9 @@ const ARTIFACTS_DIR = join(ROOT, "chain", "artifacts");
 const NODE_MODULES = join(ROOT, "node_modules");
 // HostileToken is a test-only mock; OwnerTimelock is the escrow's owner (chain/deploy.py).
 const CONTRACT_NAMES = ["BookingEscrow", "HostileToken", "MockUSDC", "OwnerTimelock"];
+// What `bookme deploy` puts on a real chain, hence what an explorer must be able to verify.
+const VERIFIED_NAMES = ["BookingEscrow", "OwnerTimelock"];
+const STANDARD_INPUT_DIR = join(ARTIFACTS_DIR, "standard-input");
 const OZ = "@openzeppelin/contracts";
 
 function readJson(path) {
@@ -72,6 +81,29 @@ function findImports(path) {
   }
 }
 
+// The standard-JSON input that compiles `name` alone: the sources its metadata lists, the same
+// settings. Sources outside the metadata would not change the bytecode, but an explorer (and a
+// reviewer) should see only what the contract is built from.
+function standardInput(name, compiled, input, settings) {
+  const metadata = JSON.parse(compiled.metadata);
+  const sources = {};
+  for (const path of Object.keys(metadata.sources).sort()) {
+    const own = input.sources[path];
+    const content = own ? own.content : findImports(path).contents;
+    if (content === undefined) throw new Error(`${name}: cannot read source ${path}`);
+    sources[path] = { content };
+  }
+  return {
+    language: "Solidity",
+    sources,
+    settings: {
+      optimizer: settings.optimizer,
+      evmVersion: settings.evmVersion,
+      outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"] } },
+    },
+  };
+}
+
 function main() {
   const solcVersion = checkedVersion("solc");
   const ozVersion = checkedVersion(OZ);
@@ -85,7 +117,7 @@ function main() {
   const settings = {
     optimizer: { enabled: true, runs: 200 },
     evmVersion: "cancun",
-    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
+    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "metadata"] } },
   };
   const input = {
     language: "Solidity",
@@ -120,6 +152,13 @@ function main() {
     const path = join(ARTIFACTS_DIR, `${name}.json`);
     writeFileSync(path, `${JSON.stringify(artifact, null, 2)}\n`);
     console.log(`wrote ${path} (${compiled.evm.bytecode.object.length / 2} bytes)`);
+  }
+  mkdirSync(STANDARD_INPUT_DIR, { recursive: true });
+  for (const name of VERIFIED_NAMES) {
+    const compiled = output.contracts[`contracts/${name}.sol`][name];
+    const path = join(STANDARD_INPUT_DIR, `${name}.json`);
+    writeFileSync(path, `${JSON.stringify(standardInput(name, compiled, input, settings), null, 2)}\n`);
+    console.log(`wrote ${path}`);
   }
 }
 

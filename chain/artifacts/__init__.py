@@ -17,6 +17,8 @@ from typing import Any
 
 # HostileToken is a test-only mock (misbehaving ERC-20); OwnerTimelock owns the escrow.
 CONTRACT_NAMES = ("BookingEscrow", "HostileToken", "MockUSDC", "OwnerTimelock")
+# What `bookme deploy` puts on a real chain: build.mjs writes their standard-JSON inputs.
+VERIFIED_CONTRACT_NAMES = ("BookingEscrow", "OwnerTimelock")
 OPENZEPPELIN_PACKAGE = "@openzeppelin/contracts"
 
 # chain/artifacts/__init__.py -> repository root (only meaningful in a source checkout).
@@ -62,6 +64,24 @@ def load_artifact(name: str) -> Artifact:
     )
 
 
+def load_standard_input(name: str) -> dict[str, Any]:
+    """``chain/artifacts/standard-input/<name>.json``: the solc standard-JSON input of ``name``."""
+    if name not in VERIFIED_CONTRACT_NAMES:
+        raise ArtifactError(
+            f"no standard-JSON input for {name!r}; one of {VERIFIED_CONTRACT_NAMES}"
+        )
+    try:
+        path = resources.files(__name__).joinpath("standard-input", f"{name}.json")
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"standard-input/{name}.json is missing; run `make contracts`"
+        ) from None
+    if data.get("language") != "Solidity" or f"contracts/{name}.sol" not in data.get("sources", {}):
+        raise ArtifactError(f"standard-input/{name}.json is malformed; run `make contracts`")
+    return data
+
+
 def sources_sha256(root: Path | None = None) -> str:
     """The hash ``contracts/build.mjs`` records, recomputed from the sources under ``root``."""
     base = _REPO_ROOT if root is None else root
@@ -95,9 +115,11 @@ def openzeppelin_version(root: Path | None = None) -> str:
 
 __all__ = [
     "CONTRACT_NAMES",
+    "VERIFIED_CONTRACT_NAMES",
     "Artifact",
     "ArtifactError",
     "load_artifact",
+    "load_standard_input",
     "openzeppelin_version",
     "sources_sha256",
 ]

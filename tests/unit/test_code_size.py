@@ -43,8 +43,6 @@ LONG_FUNCTIONS = {
     "worker.py::activity_dependencies": "wiring, one dependency per few lines",
     # One flat transaction writing the operator refund's audit rows.
     "bookme/ops/emergency_refund.py::_record": "one transaction's inserts",
-    # A deployment script: contract, token, roles, funding, each step a call and a wait.
-    "chain/deploy.py::deploy_local": "sequential deployment steps",
     # Decodes the three escrow events' data layouts with their checks in one place.
     "chain/events.py::decode_log": "one decoder per event kind, inline",
     # Metric declarations (name, help, labels), nothing else.

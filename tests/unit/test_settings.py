@@ -13,7 +13,8 @@ from eth_account import Account
 from pydantic import SecretStr, ValidationError
 
 from bookme.settings import DEV_JWT_SECRET, DEV_WEBHOOK_ENCRYPTION_KEY, Settings, SettingsError
-from bookme.settings_checks import ANVIL_ADDRESSES, CANONICAL_USDC
+from bookme.settings_checks import ANVIL_ADDRESSES
+from chain.networks import CANONICAL_USDC
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "0x" + "ab" * 32

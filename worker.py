@@ -72,7 +72,7 @@ async def activity_dependencies(
         stack.push_async_callback(engine.dispose)
         sessions = make_session_factory(engine)
         client = ChainClient.from_settings(
-            settings.model_copy(update={"rpc_urls": rpc_urls(settings)})
+            settings.model_copy(update={"rpc_urls": rpc_urls(settings)}), registry=registry
         )
         stack.push_async_callback(client.close)
         escrow = EscrowReader(client, escrow_address(settings))
@@ -83,7 +83,11 @@ async def activity_dependencies(
                 client,
                 TransactionKey(operator_key),
                 chain_id=settings.chain_id,
-                config=SenderConfig(confirmations=settings.confirmations),
+                config=SenderConfig(
+                    confirmations=settings.confirmations,
+                    max_fee_per_gas_cap=settings.operator_max_fee_per_gas_wei,
+                ),
+                registry=registry,
             )
             operator = OperatorSender(sender, escrow)
         else:

@@ -203,7 +203,8 @@ class Settings(BaseSettings):
     # No operator transaction is signed with a higher maxFeePerGas; when the market needs more
     # the send is refused (retried later by the booking), never overpaid.
     operator_max_fee_per_gas_wei: int = Field(default=100 * 10**9, ge=1)
-    operator_balance_interval_seconds: float = Field(default=60.0, gt=0)
+    # How often the worker samples the operator balance, bookings by status, webhook backlog.
+    worker_gauges_interval_seconds: float = Field(default=60.0, gt=0)
 
     # --- Webhooks to the marketplace (README "Integrating with your marketplace" > "Webhooks") ---
     # Fernet key encrypting the endpoints' signing secrets at rest; the development default is

@@ -15,6 +15,7 @@
     ├── InvalidReason              an on-chain reason that is not a reason code (free text)
     ├── TransactionError           an operator transaction did not end as expected
     │   ├── TransactionDropped     its nonce was used by a transaction we did not send
+    │   ├── FeeCapExceeded         the gas price needs a max fee above the cap: not sent
     │   └── BookingStateError      the booking's on-chain state forbids the action
     ├── DeploymentError            deploy refused (e.g. MockUSDC on a non-local chain)
     └── DeploymentMismatch         chain id / contract domain differ from configuration
@@ -138,6 +139,18 @@ class TransactionError(ChainError):
 
 class TransactionDropped(TransactionError):
     """The nonce was consumed by a transaction this sender did not broadcast."""
+
+
+class FeeCapExceeded(TransactionError):
+    """Inclusion now needs a max fee per gas above the configured cap; nothing was signed.
+
+    A TransactionError, so activities retry it with backoff like any send that did not happen.
+    """
+
+    def __init__(self, message: str, *, needed: int, cap: int) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.cap = cap
 
 
 class BookingStateError(TransactionError):

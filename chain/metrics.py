@@ -57,6 +57,12 @@ class TxMetrics:
             ["sender"],
             registry=registry,
         )
+        self.fee_cap_refusals = Counter(
+            "bookme_tx_fee_cap_refusals",
+            "Sends and replacements refused because the gas price needed a max fee above the cap.",
+            ["sender"],
+            registry=registry,
+        )
         self.confirmed = Counter(
             "bookme_tx_confirmed",
             "Transactions confirmed, by outcome (succeeded, reverted).",

@@ -63,12 +63,14 @@ async def test_eip1559_fees_follow_the_base_fee(fresh_chain: AnvilNode, client: 
     history = await client.fee_history(1, "latest", [50.0])
     assert quote.max_priority_fee_per_gas >= 7
     assert quote.max_fee_per_gas == 2 * history.next_base_fee + quote.max_priority_fee_per_gas
-    # The cap bounds the fee cap, but never below the tip (that transaction would be invalid).
+    # A cap that still covers the next base fee and the tip lowers the fee cap to it (less
+    # headroom, still includable); below that nothing is signed (tests/chain/test_fee_cap.py).
+    cap = history.next_base_fee + quote.max_priority_fee_per_gas
     capped = await sender_for(
-        client, fresh_chain, 5, max_fee_per_gas_cap=10, min_priority_fee_wei=1
+        client, fresh_chain, 5, max_fee_per_gas_cap=cap, min_priority_fee_wei=7
     ).estimate_fees()
-    assert capped.max_fee_per_gas == max(10, capped.max_priority_fee_per_gas)
-    assert capped.max_fee_per_gas < quote.max_fee_per_gas
+    assert capped.max_fee_per_gas == cap < quote.max_fee_per_gas
+    assert capped.max_priority_fee_per_gas == quote.max_priority_fee_per_gas
 
 
 async def test_gas_estimate_has_headroom(fresh_chain: AnvilNode, client: ChainClient):

@@ -144,35 +144,54 @@ def is_escrow_event(raw_log: Mapping[str, Any]) -> bool:
     return len(topics) > 0 and str(topics[0]).lower() in _KNOWN_TOPICS
 
 
-def decode_log(raw_log: Mapping[str, Any], chain_id: int) -> DecodedEvent:
-    """Decode one raw JSON-RPC log; EventDecodeError if it is not a well-formed escrow event."""
+def _common_fields(raw_log: Mapping[str, Any], chain_id: int) -> tuple[str, bytes, dict[str, Any]]:
+    """(topic0, data, the fields every escrow event has), or EventDecodeError."""
     try:
         topics = [str(t).lower() for t in raw_log["topics"]]
         if not topics or topics[0] not in _KNOWN_TOPICS:
             raise EventDecodeError(f"not an escrow booking event (topic0 {topics[:1]})")
         if len(topics) != 2:
             raise EventDecodeError(f"expected 2 topics, got {len(topics)}")
-        topic0 = topics[0]
-        data = to_bytes(raw_log["data"])
-        identity = EventIdentity(
-            chain_id=chain_id,
-            tx_hash=hash32(raw_log["transactionHash"]),
-            log_index=to_int(raw_log["logIndex"]),
-        )
-        position = LogPosition(
-            block_number=to_int(raw_log["blockNumber"]),
-            block_hash=hash32(raw_log["blockHash"]),
-        )
         common: dict[str, Any] = {
-            "identity": identity,
-            "position": position,
+            "identity": EventIdentity(
+                chain_id=chain_id,
+                tx_hash=hash32(raw_log["transactionHash"]),
+                log_index=to_int(raw_log["logIndex"]),
+            ),
+            "position": LogPosition(
+                block_number=to_int(raw_log["blockNumber"]),
+                block_hash=hash32(raw_log["blockHash"]),
+            ),
             "contract": address(raw_log["address"]),
             "booking_id": hash32(topics[1]),
         }
+        return topics[0], to_bytes(raw_log["data"]), common
     except EventDecodeError:
         raise
     except Exception as exc:  # missing keys, bad hex, wrong lengths: one error type out
         raise EventDecodeError(f"malformed escrow log: {type(exc).__name__}: {exc}") from exc
+
+
+def _cancelled(data: bytes, common: dict[str, Any]) -> BookingCancelled:
+    try:
+        values = abi_decode(_CANCELLED_TYPES, data)
+    except Exception as exc:  # eth-abi raises several unrelated types on bad input
+        raise EventDecodeError(f"malformed BookingCancelled data: {exc}") from exc
+    cancelled_by, customer_amount, provider_amount, platform_amount, inviter_amount, reason = values
+    return BookingCancelled(
+        **common,
+        cancelled_by=address(cancelled_by),
+        customer_amount=customer_amount,
+        provider_amount=provider_amount,
+        platform_amount=platform_amount,
+        inviter_amount=inviter_amount,
+        reason=reason,
+    )
+
+
+def decode_log(raw_log: Mapping[str, Any], chain_id: int) -> DecodedEvent:
+    """Decode one raw JSON-RPC log; EventDecodeError if it is not a well-formed escrow event."""
+    topic0, data, common = _common_fields(raw_log, chain_id)
     if topic0 == BOOKING_CREATED_AND_PAID_TOPIC:
         customer, provider, inviter, amount, platform_rate, inviter_rate = _static_words(
             topic0, data
@@ -195,20 +214,7 @@ def decode_log(raw_log: Mapping[str, Any], chain_id: int) -> DecodedEvent:
             platform_fee=_word_uint(platform_fee),
             inviter_fee=_word_uint(inviter_fee),
         )
-    try:
-        values = abi_decode(_CANCELLED_TYPES, data)
-    except Exception as exc:  # eth-abi raises several unrelated types on bad input
-        raise EventDecodeError(f"malformed BookingCancelled data: {exc}") from exc
-    cancelled_by, customer_amount, provider_amount, platform_amount, inviter_amount, reason = values
-    return BookingCancelled(
-        **common,
-        cancelled_by=address(cancelled_by),
-        customer_amount=customer_amount,
-        provider_amount=provider_amount,
-        platform_amount=platform_amount,
-        inviter_amount=inviter_amount,
-        reason=reason,
-    )
+    return _cancelled(data, common)
 
 
 def decode_escrow_logs(

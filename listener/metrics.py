@@ -9,6 +9,13 @@ class ListenerMetrics:
     """Heads, checkpoint, lag, events by type and outcome, reorgs, ranges, leadership."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._progress(registry)
+        self._ranges(registry)
+        self._reorgs(registry)
+        self._connection(registry)
+
+    def _progress(self, registry: CollectorRegistry) -> None:
+        """Where the listener is: head, confirmed, checkpoint, lag, events handled."""
         self.head = Gauge("bookme_listener_head_block", "Chain head seen.", registry=registry)
         self.confirmed = Gauge(
             "bookme_listener_confirmed_block",
@@ -38,6 +45,9 @@ class ListenerMetrics:
         self.blocks_scanned = Counter(
             "bookme_listener_blocks_scanned", "Blocks covered by eth_getLogs.", registry=registry
         )
+
+    def _ranges(self, registry: CollectorRegistry) -> None:
+        """The adaptive eth_getLogs range and the reads it had to redo."""
         self.log_range = Gauge(
             "bookme_listener_log_range_blocks",
             "Current adaptive eth_getLogs range.",
@@ -59,6 +69,8 @@ class ListenerMetrics:
             "Cycles skipped because the serving provider was behind the checkpoint.",
             registry=registry,
         )
+
+    def _reorgs(self, registry: CollectorRegistry) -> None:
         self.reorgs = Counter(
             "bookme_listener_reorgs",
             "Confirmed reorgs that rewound the checkpoint.",
@@ -75,6 +87,9 @@ class ListenerMetrics:
             "Hash mismatches the second read did not confirm.",
             registry=registry,
         )
+
+    def _connection(self, registry: CollectorRegistry) -> None:
+        """Subscriptions, failed cycles, leadership and the serving provider."""
         self.subscriptions = Counter(
             "bookme_listener_subscriptions",
             "newHeads subscriptions opened, by outcome (opened, dropped, stale, unavailable).",

@@ -70,7 +70,27 @@ class ReconcileWorkflow:
 
     @workflow.run
     async def run(self, request: ReconcileInput) -> ReconcileReport:
-        carry = request.carry or await self._start(request)
+        carry = await self._scan_bookings(request, request.carry or await self._start(request))
+        self._set_progress(carry, "workflows")
+        running = await self._scan(
+            RECONCILE_WORKFLOWS,
+            EventGapRequest(
+                run_id=carry.window.run_id,
+                from_block=carry.window.from_block,
+                to_block=carry.window.to_block,
+            ),
+        )
+        carry = _merge(carry, running)
+        self._set_progress(carry, "invariants")
+        report = await self._finish(carry)
+        self._set_progress(carry, "done")
+        workflow.set_current_details(_summary(request, report))
+        return report
+
+    async def _scan_bookings(
+        self, request: ReconcileInput, carry: ReconcileCarry
+    ) -> ReconcileCarry:
+        """Page through the bookings; continue as new when the history grows long."""
         while True:
             page: PhaseResult = await self._scan(
                 RECONCILE_BOOKINGS_PAGE,
@@ -85,7 +105,7 @@ class ReconcileWorkflow:
             carry = _merge(carry, page, after=page.last_id, scanned=page.scanned)
             self._set_progress(carry, "bookings")
             if page.last_id is None:
-                break
+                return carry
             info = workflow.info()
             if (
                 info.is_continue_as_new_suggested()
@@ -99,17 +119,9 @@ class ReconcileWorkflow:
                         carry=carry,
                     )
                 )
-        self._set_progress(carry, "workflows")
-        running = await self._scan(
-            RECONCILE_WORKFLOWS,
-            EventGapRequest(
-                run_id=carry.window.run_id,
-                from_block=carry.window.from_block,
-                to_block=carry.window.to_block,
-            ),
-        )
-        carry = _merge(carry, running)
-        self._set_progress(carry, "invariants")
+
+    async def _finish(self, carry: ReconcileCarry) -> ReconcileReport:
+        """The invariants and stuck checks, then the run's report."""
         finish: FinishResult = await workflow.execute_activity(
             RECONCILE_FINISH,
             FinishRequest(run_id=carry.window.run_id, counts=dict(carry.counts)),
@@ -118,7 +130,7 @@ class ReconcileWorkflow:
             retry_policy=SCAN_RETRY,
         )
         carry = _merge(carry, PhaseResult(findings=finish.findings, scanned=0))
-        report = ReconcileReport(
+        return ReconcileReport(
             counts=carry.counts,
             invariants=finish.invariants,
             stuck=finish.stuck,
@@ -128,9 +140,6 @@ class ReconcileWorkflow:
             to_block=carry.window.to_block,
             invariant_details=finish.invariant_details,
         )
-        self._set_progress(carry, "done")
-        workflow.set_current_details(_summary(request, report))
-        return report
 
     async def _start(self, request: ReconcileInput) -> ReconcileCarry:
         info = workflow.info()

@@ -256,41 +256,59 @@ async def _record(
                 )
             )
             return "the orphan's blockchain_events rows (payment and refund)"
-        status = await _current_status(sessions, target.booking_id)
-        customer, provider, platform, inviter = settlement_legs(refund)
-        before = BookingStatus(status.value)
-        closes = not workflow_open
-        after = (
-            before if workflow_open or before is BookingStatus.FAILED else BookingStatus.CANCELLED
+        before = BookingStatus((await _current_status(sessions, target.booking_id)).value)
+        record = _refund_transition(
+            target.booking_id,
+            before,
+            refund,
+            operator=operator,
+            reason=reason,
+            closes=not workflow_open,
+            at=now,
         )
-        await store.apply_transition(
-            TransitionRecord(
-                booking_id=target.booking_id,
-                dedupe_key=f"{target.booking_id}:{OPERATOR_REFUND}:{refund.key}",
-                from_status=before,
-                to_status=after,
-                action=OPERATOR_REFUND,
-                reason=f"emergency by {operator}: {reason}",
-                # An open workflow applies the event itself; a closed one never will.
-                event=refund if closes else None,
-                event_outcome=EventOutcome.PROCESSED if closes else None,
-                settlement=Settlement(
-                    kind=refund.kind,
-                    customer_amount=customer,
-                    provider_amount=provider,
-                    platform_amount=platform,
-                    inviter_amount=inviter,
-                    emergency=True,
-                )
-                if closes
-                else None,
-                tx_hash=refund.identity.tx_hash,
-                occurred_at=now,
-            )
-        )
+        await store.apply_transition(record)
     if workflow_open:
         return f"audit row {OPERATOR_REFUND} (the open workflow applies the chain event)"
-    return f"booking {before.value} -> {after.value}, refund legs and audit row {OPERATOR_REFUND}"
+    return f"booking {before.value} -> {record.to_status.value}, refund legs and audit row {OPERATOR_REFUND}"
+
+
+def _refund_transition(
+    booking_id: str,
+    before: BookingStatus,
+    refund: ChainEventSignal,
+    *,
+    operator: str,
+    reason: str,
+    closes: bool,
+    at: datetime,
+) -> TransitionRecord:
+    """The audit row; when no open workflow will apply the event (`closes`), the event, the
+    refund legs and the status too (CANCELLED, or FAILED kept)."""
+    after = before if not closes or before is BookingStatus.FAILED else BookingStatus.CANCELLED
+    settlement = None
+    if closes:
+        customer, provider, platform, inviter = settlement_legs(refund)
+        settlement = Settlement(
+            kind=refund.kind,
+            customer_amount=customer,
+            provider_amount=provider,
+            platform_amount=platform,
+            inviter_amount=inviter,
+            emergency=True,
+        )
+    return TransitionRecord(
+        booking_id=booking_id,
+        dedupe_key=f"{booking_id}:{OPERATOR_REFUND}:{refund.key}",
+        from_status=before,
+        to_status=after,
+        action=OPERATOR_REFUND,
+        reason=f"emergency by {operator}: {reason}",
+        event=refund if closes else None,
+        event_outcome=EventOutcome.PROCESSED if closes else None,
+        settlement=settlement,
+        tx_hash=refund.identity.tx_hash,
+        occurred_at=at,
+    )
 
 
 async def _current_status(sessions: async_sessionmaker[AsyncSession], booking_id: str) -> DbStatus:

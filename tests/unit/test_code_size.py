@@ -41,14 +41,6 @@ LARGE_MODULES = {
 LONG_FUNCTIONS = {
     # Builds every activity with its engine, chain client, signer and operator in one exit stack.
     "worker.py::activity_dependencies": "wiring, one dependency per few lines",
-    # One flat transaction writing the operator refund's audit rows.
-    "bookme/ops/emergency_refund.py::_record": "one transaction's inserts",
-    # Decodes the three escrow events' data layouts with their checks in one place.
-    "chain/events.py::decode_log": "one decoder per event kind, inline",
-    # Metric declarations (name, help, labels), nothing else.
-    "listener/metrics.py::ListenerMetrics.__init__": "metric declarations",
-    # The phases of a run and continue-as-new, in order; each phase is one activity call.
-    "workflows/reconcile.py::ReconcileWorkflow.run": "the run's phases in order",
 }
 
 

@@ -32,9 +32,14 @@ from activities import (
     build_activities,
 )
 from activities.reconcile import ReconcileMetrics
+from activities.webhooks import WebhookDispatcher
 from bookme.endpoints import escrow_address, rpc_urls, temporal_address
 from bookme.logging import configure_logging
-from bookme.schedules import ensure_reconcile_schedule, ensure_retention_schedule
+from bookme.schedules import (
+    ensure_reconcile_schedule,
+    ensure_retention_schedule,
+    ensure_webhook_relay,
+)
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.eip712 import Eip712Domain
@@ -119,6 +124,7 @@ async def activity_dependencies(
             chain=chain,
             reconcile=reconcile,
             retention=RetentionActivities(sessions),
+            webhooks=WebhookDispatcher.from_settings(settings, sessions, registry),
         )
 
 
@@ -184,6 +190,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with worker:
             await ensure_reconcile_schedule(client, settings)
             await ensure_retention_schedule(client, settings)
+            await ensure_webhook_relay(client, settings)
             log.info(
                 "worker_started",
                 task_queue=settings.task_queue,

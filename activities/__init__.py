@@ -14,6 +14,7 @@ from activities.chain import ChainActivities
 from activities.reconcile import ReconcileActivities, ReconcileConfig, ResyncStore
 from activities.retention import RetentionActivities
 from activities.signer import Signer
+from activities.webhooks import WebhookDispatcher
 
 
 def build_activities(
@@ -23,6 +24,7 @@ def build_activities(
     chain: ChainActivities,
     reconcile: ReconcileActivities | None = None,
     retention: RetentionActivities | None = None,
+    webhooks: WebhookDispatcher | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity the booking, orphan and reconcile workflows call, bound to dependencies.
 
@@ -35,6 +37,8 @@ def build_activities(
         extra += reconcile.activities()
     if retention is not None:
         extra.append(retention.apply_retention)
+    if webhooks is not None:
+        extra.append(webhooks.dispatch_webhooks)
     return [
         *extra,
         store.record_booking,
@@ -56,5 +60,6 @@ __all__ = [
     "ResyncStore",
     "RetentionActivities",
     "Signer",
+    "WebhookDispatcher",
     "build_activities",
 ]

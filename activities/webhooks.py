@@ -134,6 +134,21 @@ class WebhookDispatcher:
         self._metrics = metrics
         self._config = config or DeliveryConfig()
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: CollectorRegistry | None,
+    ) -> WebhookDispatcher:
+        """The worker's dispatcher; its metrics on the worker's registry."""
+        return cls(
+            sessions,
+            SecretBox(settings.webhook_encryption_key.get_secret_value()),
+            WebhookMetrics(registry if registry is not None else CollectorRegistry()),
+            DeliveryConfig.from_settings(settings),
+        )
+
     @activity.defn(name=DISPATCH_WEBHOOKS)
     async def dispatch_webhooks(self, request: DispatchRequest) -> DispatchResult:
         """Send until nothing is due or ``max_seconds`` have passed."""

@@ -1,5 +1,6 @@
 """The Temporal Schedules the worker keeps: reconcile every ``reconcile_interval_seconds``,
-retention once a day. Client-side code: the worker creates them at start, the CLI reads the policy.
+retention once a day; and the one long-running webhook relay. Client-side code: the worker
+creates them at start, the CLI reads the policy.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 
 from bookme.settings import Settings
 from workflows.reconcile_types import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_NAME, ReconcileInput
 from workflows.retention import RETENTION_SCHEDULE_ID, RetentionRequest, RetentionWorkflow
+from workflows.webhook_relay import WEBHOOK_RELAY_WORKFLOW_ID, RelayInput, WebhookRelayWorkflow
 
 log = structlog.get_logger(__name__)
 
@@ -102,3 +105,20 @@ async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
     """Create the schedule, or bring an existing one to the current settings (idempotent)."""
     created = await ensure_schedule(client, RETENTION_SCHEDULE_ID, retention_schedule(settings))
     log.info("retention_schedule_created" if created else "retention_schedule_updated")
+
+
+async def ensure_webhook_relay(
+    client: Client, settings: Settings, *, workflow_id: str = WEBHOOK_RELAY_WORKFLOW_ID
+) -> None:
+    """Start the webhook relay unless it runs (every worker asks; one instance runs).
+
+    A running relay keeps the input it started with until its next continue-as-new.
+    """
+    await client.start_workflow(
+        WebhookRelayWorkflow.run,
+        RelayInput(poll_interval_seconds=settings.webhook_poll_interval_seconds),
+        id=workflow_id,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    log.info("webhook_relay_running", workflow_id=workflow_id)

@@ -11,6 +11,7 @@ from workflows.constants import TASK_QUEUE, booking_workflow_id, orphan_workflow
 from workflows.orphan import OrphanPaymentWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.webhook_relay import WebhookRelayWorkflow
 
 DATA_CONVERTER = DataConverter.default
 
@@ -19,6 +20,7 @@ WORKFLOWS: list[type] = [
     OrphanPaymentWorkflow,
     ReconcileWorkflow,
     RetentionWorkflow,
+    WebhookRelayWorkflow,
 ]
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "OrphanPaymentWorkflow",
     "ReconcileWorkflow",
     "RetentionWorkflow",
+    "WebhookRelayWorkflow",
     "booking_workflow_id",
     "orphan_workflow_id",
 ]

@@ -32,14 +32,10 @@ from activities import (
     build_activities,
 )
 from activities.reconcile import ReconcileMetrics
-from activities.webhooks import WebhookDispatcher
+from activities.tx_ledger import PostgresTxLedger
 from bookme.endpoints import escrow_address, rpc_urls, temporal_address
 from bookme.logging import configure_logging
-from bookme.schedules import (
-    ensure_reconcile_schedule,
-    ensure_retention_schedule,
-    ensure_webhook_relay,
-)
+from bookme.schedules import ensure_reconcile_schedule, ensure_retention_schedule
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.eip712 import Eip712Domain
@@ -77,22 +73,21 @@ async def activity_dependencies(
         stack.push_async_callback(engine.dispose)
         sessions = make_session_factory(engine)
         client = ChainClient.from_settings(
-            settings.model_copy(update={"rpc_urls": rpc_urls(settings)}), registry=registry
+            settings.model_copy(update={"rpc_urls": rpc_urls(settings)})
         )
         stack.push_async_callback(client.close)
         escrow = EscrowReader(client, escrow_address(settings))
         operator_key = settings.operator_key()
         operator = None
         if operator_key is not None:
+            key = TransactionKey(operator_key)
             sender = TransactionSender(
                 client,
-                TransactionKey(operator_key),
+                key,
                 chain_id=settings.chain_id,
-                config=SenderConfig(
-                    confirmations=settings.confirmations,
-                    max_fee_per_gas_cap=settings.operator_max_fee_per_gas_wei,
-                ),
-                registry=registry,
+                config=SenderConfig(confirmations=settings.confirmations),
+                # Nonces from Postgres: every replica sends with this key (chain/ledger.py).
+                ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
             )
             operator = OperatorSender(sender, escrow)
         else:
@@ -124,7 +119,6 @@ async def activity_dependencies(
             chain=chain,
             reconcile=reconcile,
             retention=RetentionActivities(sessions),
-            webhooks=WebhookDispatcher.from_settings(settings, sessions, registry),
         )
 
 
@@ -190,7 +184,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with worker:
             await ensure_reconcile_schedule(client, settings)
             await ensure_retention_schedule(client, settings)
-            await ensure_webhook_relay(client, settings)
             log.info(
                 "worker_started",
                 task_queue=settings.task_queue,

@@ -1,7 +1,8 @@
 """The escrow's operator actions (auto-complete, emergency refund), sent idempotently.
 
-On-chain state is read first, and one in-process task per (booking id, action) means
-concurrent callers share one transaction instead of sending two.
+A transaction the sender's ledger recorded for the (escrow, action, booking) is awaited, never
+repeated (a retry after a crash, another replica); otherwise on-chain state is read first. One
+in-process task per (booking id, action) means concurrent callers share one transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chain.errors import BookingStateError, ExecutionReverted, TransactionError
 from chain.escrow import EscrowReader, OnChainBookingStatus, booking_id_bytes
 from chain.hexutil import hash32
 from chain.reason_codes import onchain_reason
-from chain.sender import TransactionSender
+from chain.sender import SentTransaction, TransactionSender
 
 log = structlog.get_logger(__name__)
 
@@ -98,26 +99,16 @@ class OperatorSender:
 
     async def _run(self, action: OperatorAction, booking_id: bytes, data: bytes) -> OperatorOutcome:
         booking_hex = hash32(booking_id)
-        booking = await self.escrow.get_booking(booking_id)
-        if booking.status.is_final:
-            return self._already_done(action, booking_hex, booking.status)
-        if booking.status is OnChainBookingStatus.NONE:
-            raise BookingStateError(f"booking {booking_hex} is not paid on chain; cannot {action}")
-        try:
-            sent = await self.sender.send(to=self.escrow.address, data=data)
-        except ExecutionReverted as exc:
-            explained = self._abi.explain(exc)
-            # Someone (the customer, another operator process) may have finished it meanwhile.
-            booking = await self.escrow.get_booking(booking_id)
-            if booking.status.is_final:
-                return self._already_done(action, booking_hex, booking.status)
-            pending = await self.escrow.get_booking(booking_id, block="pending")
-            if pending.status.is_final:
-                # A transaction in the mempool (ours from before a restart, or anyone's)
-                # already finalises it: wait for that instead of sending a doomed second one.
-                final = await self._await_final(booking_id)
-                return self._already_done(action, booking_hex, final)
-            raise explained from None
+        intent = f"{action}:{self.escrow.address.lower()}:{booking_hex}"
+        sent = await self.sender.recorded(intent)
+        if sent is not None:
+            # Recorded before a crash or by another replica: wait on that one, never a second.
+            sent = await self.sender.resume(sent)
+        else:
+            fresh = await self._send(action, booking_id, data, intent)
+            if isinstance(fresh, OperatorOutcome):
+                return fresh
+            sent = fresh
         receipt = await self.sender.wait(sent)
         booking = await self.escrow.get_booking(booking_id, block=receipt.block_number)
         if receipt.succeeded:
@@ -147,6 +138,32 @@ class OperatorSender:
             gas_used=receipt.gas_used,
         )
         return result
+
+    async def _send(
+        self, action: OperatorAction, booking_id: bytes, data: bytes, intent: str
+    ) -> SentTransaction | OperatorOutcome:
+        """Send after reading the chain; the outcome instead when there is nothing to send."""
+        booking_hex = hash32(booking_id)
+        booking = await self.escrow.get_booking(booking_id)
+        if booking.status.is_final:
+            return self._already_done(action, booking_hex, booking.status)
+        if booking.status is OnChainBookingStatus.NONE:
+            raise BookingStateError(f"booking {booking_hex} is not paid on chain; cannot {action}")
+        try:
+            return await self.sender.send(to=self.escrow.address, data=data, intent=intent)
+        except ExecutionReverted as exc:
+            explained = self._abi.explain(exc)
+            # Someone (the customer, another operator process) may have finished it meanwhile.
+            booking = await self.escrow.get_booking(booking_id)
+            if booking.status.is_final:
+                return self._already_done(action, booking_hex, booking.status)
+            pending = await self.escrow.get_booking(booking_id, block="pending")
+            if pending.status.is_final:
+                # A transaction in the mempool (ours from before a restart, or anyone's)
+                # already finalises it: wait for that instead of sending a doomed second one.
+                final = await self._await_final(booking_id)
+                return self._already_done(action, booking_hex, final)
+            raise explained from None
 
     async def _await_final(self, booking_id: bytes) -> OnChainBookingStatus:
         config = self.sender.config

@@ -10,7 +10,6 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -20,75 +19,22 @@ from chain.basis_points import bps_of
 from chain.client import ChainClient
 from chain.errors import (
     AllProvidersFailed,
-    FeeCapExceeded,
     ProviderError,
     RpcError,
     TransactionDropped,
     TransactionError,
 )
-from chain.fees import (
-    MIN_REPLACEMENT_BUMP_BPS,
-    FeeQuote,
-    quote_within_cap,
-    replacement_within_cap,
-)
+from chain.fees import FeeQuote, bump
 from chain.hexutil import address
 from chain.keys import TransactionKey
+from chain.ledger import SentTransaction, TxDraft, TxLedger, TxOutcome
 from chain.metrics import TxMetrics
 from chain.models import TransactionReceipt
+from chain.sender_config import SenderConfig
 
 log = structlog.get_logger(__name__)
 
-
-@dataclass(kw_only=True)
-class SentTransaction:
-    """A broadcast transaction and its same-nonce replacements (newest last)."""
-
-    nonce: int
-    to: str | None
-    data: bytes
-    value: int
-    gas: int
-    fees: FeeQuote
-    hashes: list[str] = field(default_factory=list)
-    broadcast_at: float = 0.0
-    nonce_used_elsewhere: int = 0
-    checked_at_head: int = -1
-
-    @property
-    def tx_hash(self) -> str:
-        """Hash of the newest broadcast version."""
-        return self.hashes[-1]
-
-    @property
-    def replacements(self) -> int:
-        return len(self.hashes) - 1
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SenderConfig:
-    """Knobs of a `TransactionSender`; defaults suit Base and anvil."""
-
-    # Blocks on top of the one that includes the transaction (0 = mined), as the listener counts
-    # them: a block ``n`` is final once ``head - n >= confirmations``.
-    confirmations: int = 0
-    gas_headroom_bps: int = 2_000
-    fee_history_blocks: int = 10
-    priority_fee_percentile: float = 50.0
-    min_priority_fee_wei: int = 1_000_000
-    max_fee_per_gas_cap: int | None = None
-    replace_after_seconds: float = 30.0
-    max_replacements: int = 5
-    fee_bump_bps: int = 1_250
-    poll_interval_seconds: float = 0.5
-    receipt_timeout_seconds: float = 600.0
-    estimate_block: str = "pending"
-
-    def __post_init__(self) -> None:
-        if self.fee_bump_bps < MIN_REPLACEMENT_BUMP_BPS:
-            raise ValueError("fee_bump_bps must be >= 1000 (nodes refuse smaller bumps)")
-        if self.confirmations < 0:
-            raise ValueError("confirmations counts blocks on top of the inclusion block: >= 0")
+__all__ = ["SenderConfig", "SentTransaction", "TransactionSender"]
 
 
 def _already_known(exc: RpcError) -> bool:
@@ -108,8 +54,11 @@ class TransactionSender:
         config: SenderConfig | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ledger: TxLedger | None = None,
     ) -> None:
         self.client = client
+        # None: nonces from an in-process counter, for a key only this process uses.
+        self._ledger = ledger
         self._metrics = TxMetrics(registry if registry is not None else CollectorRegistry())
         self._key = key
         self.chain_id = chain_id
@@ -146,11 +95,10 @@ class TransactionSender:
             base_fee = (head.base_fee_per_gas or 0) if head else 0
             tip = await self.client.max_priority_fee()
         tip = max(tip, config.min_priority_fee_wei)
-        try:
-            return quote_within_cap(base_fee=base_fee, tip=tip, cap=config.max_fee_per_gas_cap)
-        except FeeCapExceeded:
-            self._metrics.fee_cap_refusals.labels(self.address).inc()
-            raise
+        max_fee = 2 * base_fee + tip
+        if config.max_fee_per_gas_cap is not None:
+            max_fee = max(min(max_fee, config.max_fee_per_gas_cap), tip)
+        return FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
 
     async def estimate_gas(self, *, to: str | None, data: bytes, value: int = 0) -> int:
         """Gas estimate with headroom; raises ExecutionReverted if the call would revert."""
@@ -188,20 +136,63 @@ class TransactionSender:
             raise
 
     async def send(
-        self, *, to: str | None, data: bytes, value: int = 0, gas: int | None = None
+        self,
+        *,
+        to: str | None,
+        data: bytes,
+        value: int = 0,
+        gas: int | None = None,
+        intent: str | None = None,
     ) -> SentTransaction:
-        """Estimate, sign with the next nonce and broadcast; returns before it is mined."""
+        """Estimate, sign with the next nonce and broadcast; returns before it is mined.
+
+        With a ledger and an ``intent``, a transaction already recorded for the intent (by this
+        process or another replica) is re-broadcast and returned instead of a new one.
+        """
+        if intent is not None and (found := await self.recorded(intent)) is not None:
+            return await self.resume(found)
         if gas is None:
             gas = await self.estimate_gas(to=to, data=data, value=value)
         fees = await self.estimate_fees()
-        target = address(to) if to is not None else None
+        draft = TxDraft(
+            to=address(to) if to is not None else None,
+            data=data,
+            value=value,
+            gas=gas,
+            fees=fees,
+            intent=intent,
+        )
+        if self._ledger is None:
+            sent = await self._send_in_process(draft)
+        else:
+            sent = await self._send_recorded(self._ledger, draft)
+        sent.broadcast_at = self._clock()
+        self._metrics.sent.labels(self.address).inc()
+        log.info(
+            "tx_sent",
+            sender=self.address,
+            tx_hash=sent.tx_hash,
+            nonce=sent.nonce,
+            gas=sent.gas,
+            max_fee_per_gas=sent.fees.max_fee_per_gas,
+            max_priority_fee_per_gas=sent.fees.max_priority_fee_per_gas,
+        )
+        return sent
+
+    async def _send_in_process(self, draft: TxDraft) -> SentTransaction:
+        """Nonces from this process's counter: right only while no other process uses the key."""
         # Allocation, signing and broadcast happen under one lock so a failed broadcast
         # never leaves a gap in front of later nonces.
         async with self._nonce_lock:
             if self._next_nonce is None:
                 self._next_nonce = await self.client.get_transaction_count(self.address, "pending")
             sent = SentTransaction(
-                nonce=self._next_nonce, to=target, data=data, value=value, gas=gas, fees=fees
+                nonce=self._next_nonce,
+                to=draft.to,
+                data=draft.data,
+                value=draft.value,
+                gas=draft.gas,
+                fees=draft.fees,
             )
             raw, tx_hash = self._sign(sent)
             try:
@@ -211,30 +202,44 @@ class TransactionSender:
                 raise
             self._next_nonce = sent.nonce + 1
         sent.hashes.append(tx_hash)
+        return sent
+
+    async def _send_recorded(self, ledger: TxLedger, draft: TxDraft) -> SentTransaction:
+        """Nonce from the ledger, recorded before broadcast (see chain/ledger.py for why)."""
+        # Any count the node reports is a floor: those nonces are taken whoever took them.
+        floor = await self.client.get_transaction_count(self.address, "pending")
+        sent = await ledger.issue(draft, floor=floor, sign=self._sign)
+        # A failed broadcast raises and leaves the record: the retry re-broadcasts it.
+        await self._submit(sent.raw, sent.tx_hash)
+        return sent
+
+    async def recorded(self, intent: str) -> SentTransaction | None:
+        """The ledger's live or succeeded transaction for ``intent`` (None without a ledger)."""
+        return None if self._ledger is None else await self._ledger.find(intent)
+
+    async def resume(self, sent: SentTransaction) -> SentTransaction:
+        """Re-broadcast a recorded transaction (the same signed bytes) before waiting on it."""
+        try:
+            await self._submit(sent.raw, sent.tx_hash)
+        except RpcError as exc:
+            # Mined in another version, dropped, or refused for now: `wait` tells which.
+            log.info("tx_rebroadcast_refused", nonce=sent.nonce, error=exc.rpc_message)
         sent.broadcast_at = self._clock()
-        self._metrics.sent.labels(self.address).inc()
-        log.info(
-            "tx_sent",
-            sender=self.address,
-            tx_hash=tx_hash,
-            nonce=sent.nonce,
-            gas=gas,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-        )
+        log.info("tx_resumed", sender=self.address, nonce=sent.nonce, tx_hash=sent.tx_hash)
         return sent
 
     async def replace(self, sent: SentTransaction) -> bool:
         """Rebroadcast at the same nonce with fees bumped; False if the node refused it."""
-        bps, cap = self.config.fee_bump_bps, self.config.max_fee_per_gas_cap
-        try:  # above the cap the stuck transaction keeps waiting at its fees, never overpays
-            quote = await self.estimate_fees()
-            fees = replacement_within_cap(sent.fees, quote, bps, cap)
-        except FeeCapExceeded:
-            return False
-        tip, max_fee = fees.max_priority_fee_per_gas, fees.max_fee_per_gas
-        previous, sent.fees = sent.fees, fees
+        quote = await self.estimate_fees()
+        bps = self.config.fee_bump_bps
+        tip = max(quote.max_priority_fee_per_gas, bump(sent.fees.max_priority_fee_per_gas, bps))
+        max_fee = max(quote.max_fee_per_gas, bump(sent.fees.max_fee_per_gas, bps), tip)
+        previous = sent.fees
+        sent.fees = FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
         raw, tx_hash = self._sign(sent)
+        if self._ledger is not None:
+            # Written before any node sees it, so whoever resumes this nonce knows every version.
+            await self._ledger.record_version(sent, raw=raw, tx_hash=tx_hash)
         try:
             await self._submit(raw, tx_hash)
         except RpcError as exc:
@@ -245,6 +250,7 @@ class TransactionSender:
             )
             return False
         sent.hashes.append(tx_hash)
+        sent.raw = raw
         sent.broadcast_at = self._clock()
         self._metrics.replaced.labels(self.address).inc()
         log.warning(
@@ -281,12 +287,16 @@ class TransactionSender:
             except (AllProvidersFailed, ProviderError) as exc:
                 # Every provider down for a moment must not abandon a broadcast transaction.
                 log.warning("tx_wait_rpc_failed", nonce=sent.nonce, error=str(exc))
+            except TransactionDropped:
+                await self._settle(sent, TxOutcome.DROPPED, None)
+                raise
             else:
                 if receipt is not None:
-                    self._metrics.confirmed.labels(
-                        self.address, "succeeded" if receipt.succeeded else "reverted"
-                    ).inc()
+                    outcome = TxOutcome.SUCCEEDED if receipt.succeeded else TxOutcome.REVERTED
+                    self._metrics.confirmed.labels(self.address, outcome.value).inc()
+                    await self._settle(sent, outcome, receipt)
                     return receipt
+
             if self._clock() >= deadline:
                 raise TransactionError(
                     f"transaction {sent.tx_hash} (nonce {sent.nonce}) not confirmed in "
@@ -333,12 +343,42 @@ class TransactionSender:
                         f"nonce {sent.nonce} of {self.address} was used by another transaction"
                     )
                 return None
+        waited = self._clock() - max(sent.broadcast_at, sent.healed_at)
+        if self._ledger is not None and waited >= self.config.heal_gap_seconds:
+            await self._heal_gap(sent)
         if (
             self._clock() - sent.broadcast_at >= self.config.replace_after_seconds
             and sent.replacements < self.config.max_replacements
         ):
             await self.replace(sent)
         return None
+
+    async def _settle(
+        self, sent: SentTransaction, outcome: TxOutcome, receipt: TransactionReceipt | None
+    ) -> None:
+        if self._ledger is not None:
+            await self._ledger.settle(sent, outcome, receipt)
+
+    async def _heal_gap(self, sent: SentTransaction) -> None:
+        """Re-broadcast the ledger's transaction at the lowest unmined nonce, if below ours.
+
+        A sender that died between recording and broadcasting holds every later nonce back; its
+        signed bytes are in the ledger, so any transaction waiting behind it can send them.
+        """
+        assert self._ledger is not None
+        sent.healed_at = self._clock()
+        mined_nonce = await self.client.get_transaction_count(self.address, "latest")
+        if mined_nonce > sent.nonce:
+            return  # ours is mined or replaced: `_poll` will see which
+        blocker = await self._ledger.unsettled_at(mined_nonce)
+        if blocker is None:
+            return
+        try:
+            await self._submit(blocker.raw, blocker.tx_hash)
+        except RpcError as exc:
+            log.info("tx_gap_rebroadcast_refused", nonce=blocker.nonce, error=exc.rpc_message)
+        else:
+            log.info("tx_gap_rebroadcast", nonce=blocker.nonce, tx_hash=blocker.tx_hash)
 
     async def send_and_wait(
         self,

@@ -16,6 +16,9 @@ from db.models import (
 )
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
+# Registers the transaction ledger's tables (migration 0006) on Base.metadata.
+from db.tx_ledger_models import LedgerTransaction, TxNonce
+
 # Registers the webhook tables on Base.metadata (migrations and models compared as one schema).
 from db.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
 
@@ -27,6 +30,7 @@ __all__ = [
     "BookingEvent",
     "BookingStatus",
     "ChainCursor",
+    "LedgerTransaction",
     "NonceKind",
     "PlatformFee",
     "ProviderEarning",
@@ -35,6 +39,7 @@ __all__ = [
     "Refund",
     "SignatureNonce",
     "SiweNonce",
+    "TxNonce",
     "WalletLink",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -48,7 +48,9 @@ TABLES = {
 BOOKKEEPING = {VERSION_TABLE, "bookme_schema_adoption"}
 # 0004: identity (wallets proven with SIWE, their nonces, service API keys)
 TABLES |= {"wallet_links", "siwe_nonces", "api_keys"}
-HEAD = "0004"
+# 0006: the transaction ledger (each sending key's nonces, every transaction before broadcast)
+TABLES |= {"tx_nonces", "tx_ledger"}
+HEAD = "0006"
 
 
 def _model_constraint_names() -> tuple[set[str], set[str]]:

@@ -33,9 +33,14 @@ from activities import (
 )
 from activities.reconcile import ReconcileMetrics
 from activities.tx_ledger import PostgresTxLedger
+from activities.webhooks import WebhookDispatcher
 from bookme.endpoints import escrow_address, rpc_urls, temporal_address
 from bookme.logging import configure_logging
-from bookme.schedules import ensure_reconcile_schedule, ensure_retention_schedule
+from bookme.schedules import (
+    ensure_reconcile_schedule,
+    ensure_retention_schedule,
+    ensure_webhook_relay,
+)
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.eip712 import Eip712Domain
@@ -73,7 +78,7 @@ async def activity_dependencies(
         stack.push_async_callback(engine.dispose)
         sessions = make_session_factory(engine)
         client = ChainClient.from_settings(
-            settings.model_copy(update={"rpc_urls": rpc_urls(settings)})
+            settings.model_copy(update={"rpc_urls": rpc_urls(settings)}), registry=registry
         )
         stack.push_async_callback(client.close)
         escrow = EscrowReader(client, escrow_address(settings))
@@ -85,7 +90,11 @@ async def activity_dependencies(
                 client,
                 key,
                 chain_id=settings.chain_id,
-                config=SenderConfig(confirmations=settings.confirmations),
+                config=SenderConfig(
+                    confirmations=settings.confirmations,
+                    max_fee_per_gas_cap=settings.operator_max_fee_per_gas_wei,
+                ),
+                registry=registry,
                 # Nonces from Postgres: every replica sends with this key (chain/ledger.py).
                 ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
             )
@@ -119,6 +128,7 @@ async def activity_dependencies(
             chain=chain,
             reconcile=reconcile,
             retention=RetentionActivities(sessions),
+            webhooks=WebhookDispatcher.from_settings(settings, sessions, registry),
         )
 
 
@@ -184,6 +194,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with worker:
             await ensure_reconcile_schedule(client, settings)
             await ensure_retention_schedule(client, settings)
+            await ensure_webhook_relay(client, settings)
             log.info(
                 "worker_started",
                 task_queue=settings.task_queue,

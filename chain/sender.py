@@ -19,12 +19,13 @@ from chain.basis_points import bps_of
 from chain.client import ChainClient
 from chain.errors import (
     AllProvidersFailed,
+    FeeCapExceeded,
     ProviderError,
     RpcError,
     TransactionDropped,
     TransactionError,
 )
-from chain.fees import FeeQuote, bump
+from chain.fees import FeeQuote, quote_within_cap, replacement_within_cap
 from chain.hexutil import address
 from chain.keys import TransactionKey
 from chain.ledger import SentTransaction, TxDraft, TxLedger, TxOutcome
@@ -95,10 +96,11 @@ class TransactionSender:
             base_fee = (head.base_fee_per_gas or 0) if head else 0
             tip = await self.client.max_priority_fee()
         tip = max(tip, config.min_priority_fee_wei)
-        max_fee = 2 * base_fee + tip
-        if config.max_fee_per_gas_cap is not None:
-            max_fee = max(min(max_fee, config.max_fee_per_gas_cap), tip)
-        return FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+        try:
+            return quote_within_cap(base_fee=base_fee, tip=tip, cap=config.max_fee_per_gas_cap)
+        except FeeCapExceeded:
+            self._metrics.fee_cap_refusals.labels(self.address).inc()
+            raise
 
     async def estimate_gas(self, *, to: str | None, data: bytes, value: int = 0) -> int:
         """Gas estimate with headroom; raises ExecutionReverted if the call would revert."""
@@ -230,12 +232,14 @@ class TransactionSender:
 
     async def replace(self, sent: SentTransaction) -> bool:
         """Rebroadcast at the same nonce with fees bumped; False if the node refused it."""
-        quote = await self.estimate_fees()
-        bps = self.config.fee_bump_bps
-        tip = max(quote.max_priority_fee_per_gas, bump(sent.fees.max_priority_fee_per_gas, bps))
-        max_fee = max(quote.max_fee_per_gas, bump(sent.fees.max_fee_per_gas, bps), tip)
-        previous = sent.fees
-        sent.fees = FeeQuote(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+        bps, cap = self.config.fee_bump_bps, self.config.max_fee_per_gas_cap
+        try:  # above the cap the stuck transaction keeps waiting at its fees, never overpays
+            quote = await self.estimate_fees()
+            fees = replacement_within_cap(sent.fees, quote, bps, cap)
+        except FeeCapExceeded:
+            return False
+        tip, max_fee = fees.max_priority_fee_per_gas, fees.max_fee_per_gas
+        previous, sent.fees = sent.fees, fees
         raw, tx_hash = self._sign(sent)
         if self._ledger is not None:
             # Written before any node sees it, so whoever resumes this nonce knows every version.
@@ -296,7 +300,6 @@ class TransactionSender:
                     self._metrics.confirmed.labels(self.address, outcome.value).inc()
                     await self._settle(sent, outcome, receipt)
                     return receipt
-
             if self._clock() >= deadline:
                 raise TransactionError(
                     f"transaction {sent.tx_hash} (nonce {sent.nonce}) not confirmed in "

@@ -86,6 +86,14 @@ HELP: dict[str, tuple[str, str]] = {
         "settled bookings and old rate-limit counters, per the BOOKME_RETENTION_* settings "
         "(docs/runbook.md, 'Data retention'). --dry-run only counts.",
     ),
+    "webhooks": (
+        "manage the marketplace's webhook endpoints and replay events",
+        "add prints the endpoint's signing secret once; rotate prints a new one while the old one "
+        "keeps signing for BOOKME_WEBHOOK_SECRET_OVERLAP_SECONDS (two v1= signatures); remove "
+        "stops deliveries to it; replay sends events again (--event, --booking, --since/--until). "
+        "Use it when the marketplace adds a receiver or rotates its secret, and to resend events "
+        "after an endpoint was down longer than the retry horizon and its deliveries died.",
+    ),
 }
 
 
@@ -143,6 +151,9 @@ def add_operator_commands(commands: Any) -> None:
     add("retention").add_argument(
         "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
     )
+    from bookme.ops.webhooks import add_webhook_arguments
+
+    add_webhook_arguments(add("webhooks"))
 
 
 def _coroutine(
@@ -187,6 +198,10 @@ def _coroutine(
         from bookme.ops.replay import replay
 
         return lambda: replay(settings, args.booking, out)
+    if command == "webhooks":
+        from bookme.ops.webhooks import webhooks
+
+        return lambda: webhooks(settings, args, out)
     from bookme.ops.retention import retention
 
     return lambda: retention(settings, dry_run=args.dry_run, out=out)

@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api.auth import TokenVerifier
 from api.body_limit import BodyLimitMiddleware
 from api.deps import ApiOptions, AppState, UserRateLimit
+from api.directory import party_directory
 from api.errors import error_responses, install_error_handlers
 from api.health import HealthChecker
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -34,6 +35,7 @@ from bookme.endpoints import known_escrow_address
 from bookme.settings import Settings, SettingsError
 from chain.client import ChainClient
 from chain.escrow import EscrowReader
+from db.directory import PartyDirectory
 from db.engine import make_engine, make_session_factory
 from workflows import DATA_CONVERTER
 
@@ -75,6 +77,7 @@ def create_app(
     token_verifier: TokenVerifier | None = None,
     options: ApiOptions | None = None,
     notifier: SuspicionNotifier | None = None,
+    directory: PartyDirectory | None = None,
 ) -> FastAPI:
     """Build the API; anything passed in is used as is and left open at shutdown."""
     settings = settings if settings is not None else Settings()
@@ -104,6 +107,7 @@ def create_app(
                 registry=registry,
                 api_metrics=api_metrics,
                 notifier=notifier if notifier is not None else LoggingNotifier(),
+                directory=directory,
             )
             app.state.bookme = state
             pruner = asyncio.create_task(_prune_forever(state.limiter))
@@ -158,6 +162,7 @@ def build_state(
     registry: CollectorRegistry,
     api_metrics: ApiMetrics,
     notifier: SuspicionNotifier,
+    directory: PartyDirectory | None = None,
 ) -> AppState:
     """Everything the handlers reach through `api.deps`, over the given connections."""
     chain = connections.chain
@@ -174,6 +179,8 @@ def build_state(
         verifier=verifier,
         limiter=limiter,
         registry=registry,
+        # The one passed in (tests), else SQL over the marketplace's users table (settings).
+        directory=directory if directory is not None else party_directory(settings, sessions),
         streams=StreamSlots(
             per_user=settings.max_streams_per_user,
             per_process=settings.max_streams_per_process,
@@ -220,10 +227,11 @@ def _routed_app(
     # Here rather than only in uvicorn: every server the app runs under (python -m api, the
     # uvicorn CLI in compose, tests) honours the same trusted proxies, and no others.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    for module in (bookings, admin):
+    # bookings.seed_router: the seed frontend's path for payment authorizations, an alias.
+    for router in (bookings.router, bookings.seed_router, admin.router):
         # Every authenticated route has a per-user limit by default.
         app.include_router(
-            module.router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
+            router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
         )
     for module in (health, metrics):
         app.include_router(module.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 USDC_DECIMALS = 6
 UNITS_PER_USDC: int = 10**USDC_DECIMALS
@@ -38,3 +39,27 @@ def format_units(units: int) -> str:
     if frac == 0:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{frac:0{USDC_DECIMALS}d}".rstrip("0")
+
+
+def exact_units(whole_usdc: Decimal) -> int | None:
+    """Whole USDC (a SQL DECIMAL, e.g. the seed's `bookings.amount`) -> base units, exactly.
+
+    None unless that is a positive integer: 25.5 -> 25_500_000, but 1.2345678 (a 7th decimal),
+    0, negatives, NaN and infinities have no base-unit value. Integer arithmetic, no rounding.
+    """
+    if not whole_usdc.is_finite():
+        return None
+    sign, digits, exponent = whole_usdc.as_tuple()
+    if sign or not isinstance(exponent, int) or len(digits) > _MAX_WHOLE_DIGITS:
+        return None
+    mantissa = int("".join(map(str, digits)))
+    shift = exponent + USDC_DECIMALS
+    if shift > _MAX_WHOLE_DIGITS:
+        return None
+    if shift >= 0:
+        units = mantissa * 10**shift
+    else:
+        units, rest = divmod(mantissa, 10**-shift)
+        if rest:
+            return None
+    return units if units > 0 else None

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from api.adoption import MarketplaceBooking, PayableBooking, adopt
 from api.auth import Principal, Role
 from api.booking_reads import (
     list_bookings,
@@ -212,16 +213,29 @@ async def list_events_route(
     return BookingEventPage(items=[event_public(r) for r in rows], next_after=next_after)
 
 
+PAYMENT_AUTHORIZATION_RESPONSES = error_responses(401, 403, 404, 409, 422, 429, 503)
+PAYMENT_AUTHORIZATION_DOC = (
+    "A booking the marketplace inserted into its own `bookings` table (PENDING_PAYMENT, no "
+    "wallets, no workflow) is adopted by its customer's first request: price, parties and "
+    "inviter come from the row and the party directory, never from the request, and its "
+    "workflow starts. What the directory lacks, a self-referral, a row not PENDING_PAYMENT "
+    "or an amount with no exact base-unit value is 409, naming the field in `details`."
+)
+
+
 @router.post(
     "/{booking_id}/payment-authorization",
     response_model=PaymentAuthorizationPublic,
-    responses=error_responses(401, 403, 404, 409, 422, 429, 503),
+    responses=PAYMENT_AUTHORIZATION_RESPONSES,
     dependencies=[SignatureRateLimit, WatchRefusals],
+    description=PAYMENT_AUTHORIZATION_DOC,
 )
 async def payment_authorization(
-    booking: VisibleBooking, user: CurrentUser, state: StateDep
+    booking: PayableBooking, user: CurrentUser, state: StateDep
 ) -> PaymentAuthorizationPublic:
     """A signed payment authorization for the booking's customer to submit on chain."""
+    if isinstance(booking, MarketplaceBooking):
+        return payment_authorization_public(await adopt(state, booking, user))
     party = user.acting_party(
         customer_wallet=booking.customer_wallet, provider_wallet=booking.provider_wallet
     )
@@ -317,6 +331,21 @@ async def stream(
     )
 
 
+# The seed frontend's path (`fetch('/api/bookings/${id}/authorize-payment')`): the same handler,
+# body and response (`authorization` and `signature` as the seed reads them, and more).
+seed_router = APIRouter(prefix="/api/bookings", tags=["bookings"])
+seed_router.add_api_route(
+    "/{booking_id}/authorize-payment",
+    payment_authorization,
+    methods=["POST"],
+    response_model=PaymentAuthorizationPublic,
+    responses=PAYMENT_AUTHORIZATION_RESPONSES,
+    dependencies=[SignatureRateLimit, WatchRefusals],
+    summary="Payment Authorization (the seed frontend's path)",
+    description=PAYMENT_AUTHORIZATION_DOC,
+)
+
+
 def _last_event_id(value: str | None) -> int:
     if value is None or value == "":
         return 0
@@ -326,4 +355,4 @@ def _last_event_id(value: str | None) -> int:
     return int(value)
 
 
-__all__ = ["router"]
+__all__ = ["router", "seed_router"]

@@ -41,7 +41,10 @@ from bookme.schedules import (
     ensure_retention_schedule,
     ensure_webhook_relay,
 )
+from bookme.search_attributes import ensure_search_attributes
 from bookme.settings import Settings, SettingsError
+from bookme.temporal_connect import connect_temporal, temporal_connection
+from bookme.world import watch_world_own_client
 from chain.client import ChainClient
 from chain.eip712 import Eip712Domain
 from chain.escrow import EscrowReader
@@ -181,15 +184,21 @@ def build_worker(
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set, then shut down gracefully."""
-    client = await Client.connect(
-        temporal_address(settings),
-        namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
-    )
+    client = await connect_temporal(settings, data_converter=DATA_CONVERTER)
+    await ensure_search_attributes(client, settings.environment, temporal_connection(settings))
     registry = CollectorRegistry()
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, registry=registry)
-    async with activity_dependencies(settings, client, registry) as activities:
+    async with (
+        watch_world_own_client(
+            settings,
+            rpc_urls(settings),
+            escrow_address(settings),
+            registry=registry,
+            process="worker",
+        ),
+        activity_dependencies(settings, client, registry) as activities,
+    ):
         worker = build_worker(client, settings, activities)
         async with worker:
             await ensure_reconcile_schedule(client, settings)

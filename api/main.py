@@ -31,8 +31,11 @@ from api.ratelimit import KEEP, RateLimiter
 from api.routes import admin, bookings, health, metrics
 from api.stream_slots import StreamSlots
 from api.suspicious import LoggingNotifier, RefusalMonitor, SuspicionNotifier
+from api.world_health import WorldHealth
 from bookme.endpoints import known_escrow_address
 from bookme.settings import Settings, SettingsError
+from bookme.temporal_connect import connect_temporal
+from bookme.world import WorldWatch, watch_world
 from chain.client import ChainClient
 from chain.escrow import EscrowReader
 from db.directory import PartyDirectory
@@ -99,6 +102,7 @@ def create_app(
                 temporal=temporal_client,
                 chain=chain_client,
             )
+            world = await _watch_world(settings, connections, stack, registry)
             state = build_state(
                 settings,
                 options,
@@ -109,6 +113,8 @@ def create_app(
                 notifier=notifier if notifier is not None else LoggingNotifier(),
                 directory=directory,
             )
+            if world is not None:
+                state.health.components = (*state.health.components, WorldHealth(world))
             app.state.bookme = state
             pruner = asyncio.create_task(_prune_forever(state.limiter))
             try:
@@ -138,19 +144,29 @@ async def _connect(
         engine = make_engine(settings.database_url, settings.db_pool_size)
         stack.push_async_callback(engine.dispose)
     if temporal is None:
-        if not settings.temporal_address:
+        if not settings.temporal_address and not settings.temporal_profile:
             raise SettingsError("BOOKME_TEMPORAL_ADDRESS must be set to run the API")
         # Lazy: the API starts (and /health says why it is unhealthy) while Temporal is down.
-        temporal = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=DATA_CONVERTER,
-            lazy=True,
-        )
+        temporal = await connect_temporal(settings, data_converter=DATA_CONVERTER, lazy=True)
     if chain is None and settings.rpc_urls:
         chain = ChainClient.from_settings(settings, registry=registry)
         stack.push_async_callback(chain.close)
     return Connections(engine=engine, temporal=temporal, chain=chain)
+
+
+async def _watch_world(
+    settings: Settings,
+    connections: Connections,
+    stack: AsyncExitStack,
+    registry: CollectorRegistry,
+) -> WorldWatch | None:
+    """The chain checked against the settings (refusing to start in production), if configured."""
+    address = known_escrow_address(settings)
+    if connections.chain is None or not address:
+        return None
+    return await stack.enter_async_context(
+        watch_world(settings, connections.chain, address, registry=registry, process="api")
+    )
 
 
 def build_state(

@@ -8,10 +8,11 @@ from contextlib import AsyncExitStack
 
 import structlog
 from prometheus_client import CollectorRegistry, start_http_server
-from temporalio.client import Client
 
-from bookme.endpoints import EscrowContract, escrow_contract, rpc_urls, temporal_address
+from bookme.endpoints import EscrowContract, escrow_contract, rpc_urls
 from bookme.settings import Settings, SettingsError
+from bookme.temporal_connect import connect_temporal
+from bookme.world import watch_world
 from chain.client import ChainClient
 from db.engine import make_engine
 from listener.config import ListenerConfig
@@ -57,11 +58,10 @@ async def run(
         stack.push_async_callback(client.close)
         engine = make_engine(settings.database_url, pool_size=4)
         stack.push_async_callback(engine.dispose)
-        temporal = await Client.connect(
-            temporal_address(settings),
-            namespace=settings.temporal_namespace,
-            data_converter=DATA_CONVERTER,
+        await stack.enter_async_context(
+            watch_world(settings, client, contract.address, registry=registry, process="listener")
         )
+        temporal = await connect_temporal(settings, data_converter=DATA_CONVERTER)
         sink = TemporalSignalSink(
             temporal, policy=settings.booking_policy(), task_queue=settings.task_queue
         )

@@ -8,27 +8,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
-from temporalio.service import RPCError, RPCStatusCode
 
 from bookme.embedded.process import ManagedProcess, port_open
+from bookme.search_attributes import CLI_TYPE_NAMES, register_search_attributes
 from workflows.search_attributes import ALL_KEYS
 
-_CLI_TYPE_NAMES = {
-    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
-    SearchAttributeIndexedValueType.TEXT: "Text",
-    SearchAttributeIndexedValueType.INT: "Int",
-    SearchAttributeIndexedValueType.DOUBLE: "Double",
-    SearchAttributeIndexedValueType.BOOL: "Bool",
-    SearchAttributeIndexedValueType.DATETIME: "Datetime",
-    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
-}
+# Re-exported: the test fixtures register through here.
+__all__ = [
+    "TemporalDevServer",
+    "register_search_attributes",
+    "search_attribute_flags",
+    "venv_binary",
+]
 
 
 def venv_binary(name: str) -> Path:
@@ -42,32 +34,8 @@ def venv_binary(name: str) -> Path:
 def search_attribute_flags() -> list[str]:
     flags: list[str] = []
     for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}"]
+        flags += ["--search-attribute", f"{key.name}={CLI_TYPE_NAMES[key.indexed_value_type]}"]
     return flags
-
-
-async def register_search_attributes(client: Client, namespace: str) -> None:
-    """Register the project's search attributes (idempotent): servers we did not start need it too."""
-    wanted = {key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in ALL_KEYS}
-    try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        missing = {k: v for k, v in wanted.items() if k not in existing.custom_attributes}
-    except RPCError as err:
-        # The time-skipping test server implements Add but not List.
-        if err.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        missing = wanted
-    if not missing:
-        return
-    try:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
-        )
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
 
 
 @dataclass

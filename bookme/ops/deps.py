@@ -12,9 +12,11 @@ from temporalio.client import Client
 
 from bookme.dev import mask_url
 from bookme.embedded.stack import DEV_DATABASE
-from bookme.endpoints import escrow_address, rpc_urls, temporal_address
+from bookme.endpoints import escrow_address, rpc_urls
 from bookme.ops.errors import OpsError, Unreachable
 from bookme.settings import Settings, SettingsError
+from bookme.temporal_connect import TemporalUnreachable, temporal_connection
+from bookme.temporal_connect import connect_temporal as connect_to_temporal
 from chain.client import ChainClient
 from chain.errors import AllProvidersFailed, ChainError, ProviderError
 from chain.escrow import EscrowReader
@@ -60,19 +62,20 @@ async def _port_open(address: str) -> str | None:
 
 
 async def connect_temporal(settings: Settings) -> Client:
-    address = temporal_address(settings)
+    """The processes' one code path (TLS, API key, profile), failing as `Unreachable`."""
+    try:
+        address = temporal_connection(settings).address
+    except SettingsError as exc:
+        raise OpsError(str(exc)) from None
     # Checked first: the SDK retries a refused connection for half a minute, and abandoning
     # its connect call leaves a native thread that crashes the interpreter at exit.
     refused = await _port_open(address)
     if refused is not None:
         raise Unreachable(f"Temporal at {address} is unreachable: {refused}")
     try:
-        return await Client.connect(
-            address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
-        )
-    except RuntimeError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise Unreachable(f"Temporal at {address} is unreachable: {reason}") from None
+        return await connect_to_temporal(settings, data_converter=DATA_CONVERTER)
+    except TemporalUnreachable as exc:
+        raise Unreachable(str(exc)) from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -91,6 +91,7 @@ async def test_healthy_when_every_dependency_is(
             "contract",
             "listener",
             "operator_gas",
+            "world",
         }
         assert {name for name, check in checks.items() if check["critical"]} == {
             "postgres",
@@ -153,6 +154,31 @@ async def test_low_operator_gas_is_degraded(
     assert (gas["ok"], gas["code"], gas["critical"]) == (False, "low_balance", False)
     assert gas["data"]["balance_wei"] == str(balance)
     assert gas["data"]["min_balance_wei"] == str(balance + 1)
+
+
+async def test_a_chain_that_differs_from_the_settings_is_degraded_and_named(
+    factory: ApiFactory, fresh_chain: AnvilNode, deployment: Deployment
+) -> None:
+    app = factory.app(
+        settings={
+            "rpc_urls": [fresh_chain.http_url],
+            "escrow_address": deployment.escrow,
+            "platform_fee_bps": 800,
+        }
+    )
+    async with serve(app) as client:
+        response = await client.get("/health")
+        metrics = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    world = response.json()["checks"]["world"]
+    assert (world["ok"], world["code"], world["critical"]) == (False, "mismatch", False)
+    assert world["detail"] == (
+        "chain check failed: on-chain platform_fee_bps is 1000, settings say 800"
+    )
+    assert world["data"]["failing"] == "fee_policy"
+    assert 'bookme_world_check_ok{check="fee_policy"} 0.0' in metrics.text
+    assert 'bookme_world_check_ok{check="usdc"} 1.0' in metrics.text
 
 
 async def test_missing_chain_configuration_is_degraded_not_503(factory: ApiFactory) -> None:

@@ -14,8 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("chain", "db", "workflows", "activities", "listener", "api", "bookme")
 # The one settings object (with logging setup and the endpoint fallbacks) every process reads:
 # below the services, above chain and workflows (it builds the BookingPolicy a booking is frozen
-# with; the endpoints read the deployment file).
-CONFIG = {"bookme.settings", "bookme.settings_checks", "bookme.logging", "bookme.endpoints"}
+# with; the endpoints read the deployment file). With it, what every process does with its
+# settings at start: connect to Temporal (one code path) and check the chain against them.
+CONFIG = {
+    "bookme.settings",
+    "bookme.settings_checks",
+    "bookme.logging",
+    "bookme.endpoints",
+    "bookme.temporal_connect",
+    "bookme.world",
+}
 # The `bookme` command line on top of everything it dispatches to.
 CLI = {"bookme.cli", "bookme.__main__"}
 

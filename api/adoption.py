@@ -215,7 +215,7 @@ async def adoption_terms(
         scheduled_at=scheduled_at,
         service_id=service_id,
         customer_id=str(row.customer_id),
-        provider_id=provider.user_id,
+        provider_id=str(row.provider_id),  # as the row spells it: adoption matches on it
         policy=settings.booking_policy(),
     )
     return booking, paying

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -44,6 +44,7 @@ from bookme.schedules import (
 from bookme.search_attributes import ensure_search_attributes
 from bookme.settings import Settings, SettingsError
 from bookme.temporal_connect import connect_temporal, temporal_connection
+from bookme.worker_metrics import serve_worker_metrics, worker_gauges
 from bookme.world import watch_world_own_client
 from chain.client import ChainClient
 from chain.eip712 import Eip712Domain
@@ -184,11 +185,11 @@ def build_worker(
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set, then shut down gracefully."""
+    # Before connecting: the SDK's own metrics come from the runtime the client is created in.
+    registry = CollectorRegistry()
+    serve_worker_metrics(settings, registry)
     client = await connect_temporal(settings, data_converter=DATA_CONVERTER)
     await ensure_search_attributes(client, settings.environment, temporal_connection(settings))
-    registry = CollectorRegistry()
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, registry=registry)
     async with (
         watch_world_own_client(
             settings,
@@ -198,6 +199,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             process="worker",
         ),
         activity_dependencies(settings, client, registry) as activities,
+        worker_gauges(settings, registry),
     ):
         worker = build_worker(client, settings, activities)
         async with worker:

@@ -83,10 +83,12 @@ def run_dev(settings: Settings) -> int:
 def ports_in_use(settings: Settings) -> list[str]:
     """The local ports this run would listen on that something already holds, each named."""
     wanted = [("API", "BOOKME_API_PORT", settings.api_port)]
-    if settings.worker_metrics_port:
-        wanted.append(
-            ("worker metrics", "BOOKME_WORKER_METRICS_PORT", settings.worker_metrics_port)
-        )
+    for name, var, port in (
+        ("worker metrics", "BOOKME_WORKER_METRICS_PORT", settings.worker_metrics_port),
+        ("listener metrics", "BOOKME_LISTENER_METRICS_PORT", settings.listener_metrics_port),
+    ):
+        if port:
+            wanted.append((name, var, port))
     if not settings.database_url:
         wanted.append(("Postgres", "BOOKME_DEV_POSTGRES_PORT", settings.dev_postgres_port))
     if not settings.temporal_address:
@@ -173,6 +175,18 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
+def _metrics_urls(settings: Settings) -> str:
+    """Where Prometheus scrapes this stack (the API's /metrics, the worker's, the listener's)."""
+    host = settings.metrics_host
+    urls = [f"http://{settings.api_host}:{settings.api_port}/metrics"]
+    urls += [
+        f"http://{host}:{port}/metrics"
+        for port in (settings.worker_metrics_port, settings.listener_metrics_port)
+        if port
+    ]
+    return ", ".join(urls)
+
+
 def _summary(
     settings: Settings, endpoints: ServiceEndpoints, chain: ChainSetup, seconds: float
 ) -> str:
@@ -183,6 +197,7 @@ def _summary(
     rows = [
         ("API docs", f"{api}/docs", ""),
         ("Health", f"{api}/health", ""),
+        ("Metrics", _metrics_urls(settings), ""),
         (
             "Temporal UI",
             endpoints.temporal_ui_url or "(the external server's UI)",

@@ -15,7 +15,10 @@ from listener.app import run
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m listener", description=__doc__)
     parser.add_argument(
-        "--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0 = off)"
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics here (0 = off; default BOOKME_LISTENER_METRICS_PORT)",
     )
     parser.add_argument(
         "--start-block",

@@ -36,11 +36,23 @@ def listener_config(settings: Settings, contract: EscrowContract) -> ListenerCon
     )
 
 
+def serve_metrics(settings: Settings, port: int | None, registry: CollectorRegistry) -> int:
+    """Serve /metrics on `port` (None: BOOKME_LISTENER_METRICS_PORT, on by default; 0: off)."""
+    port = settings.listener_metrics_port if port is None else port
+    if port:
+        try:
+            start_http_server(port, addr=settings.metrics_host, registry=registry)
+        except OSError as exc:
+            # Following the chain matters more than being scraped (ListenerDown alerts on it).
+            log.error("metrics_port_unavailable", port=port, error=exc.strerror)
+    return port
+
+
 async def run(
     settings: Settings,
     stop: asyncio.Event,
     *,
-    metrics_port: int = 0,
+    metrics_port: int | None = None,
     start_block: int | None = None,
 ) -> None:
     """Follow the chain (or stand by) until `stop` is set."""
@@ -48,8 +60,7 @@ async def run(
         raise SettingsError("BOOKME_DATABASE_URL is required to run the listener")
     contract = escrow_contract(settings, start_block)
     registry = CollectorRegistry()
-    if metrics_port:
-        start_http_server(metrics_port, addr="0.0.0.0", registry=registry)  # noqa: S104
+    metrics_port = serve_metrics(settings, metrics_port, registry)
     async with AsyncExitStack() as stack:
         client = ChainClient.from_settings(
             settings.model_copy(update={"rpc_urls": rpc_urls(settings, websocket=True)}),

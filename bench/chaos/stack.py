@@ -156,6 +156,7 @@ class ChaosStack:
             "BOOKME_API_HOST": "127.0.0.1",
             "BOOKME_API_PORT": str(self.api_port),
             "BOOKME_WORKER_METRICS_PORT": "0",  # the default port may be taken by `make dev`
+            "BOOKME_LISTENER_METRICS_PORT": "0",
             "PGSSLMODE": "disable",
             **self.timers.env(),
         }

@@ -29,7 +29,15 @@ MAX_TIMER_SECONDS = 120
 READY_LINE = "BookMe dev stack ready"
 START_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 45.0
-PORTS = ("postgres", "temporal", "temporal_ui", "anvil", "api", "worker_metrics")
+PORTS = (
+    "postgres",
+    "temporal",
+    "temporal_ui",
+    "anvil",
+    "api",
+    "worker_metrics",
+    "listener_metrics",
+)
 # A URL here would point the private stack at someone else's service.
 FOREIGN_ENV = (
     "BOOKME_DATABASE_URL",
@@ -135,6 +143,7 @@ class PrivateStack:
                 "BOOKME_API_PORT": str(ports["api"]),
                 # A running `make dev`'s worker already holds the default metrics port.
                 "BOOKME_WORKER_METRICS_PORT": str(ports["worker_metrics"]),
+                "BOOKME_LISTENER_METRICS_PORT": str(ports["listener_metrics"]),
                 **self.timers.env(),
             }
         )

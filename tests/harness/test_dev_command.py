@@ -28,6 +28,9 @@ def _ports() -> dict[str, str]:
         "BOOKME_DEV_TEMPORAL_PORT": str(free_port()),
         "BOOKME_DEV_TEMPORAL_UI_PORT": str(free_port()),
         "BOOKME_DEV_ANVIL_PORT": str(free_port()),
+        # A running `make dev` (or another test's process) may hold the default metrics ports.
+        "BOOKME_WORKER_METRICS_PORT": str(free_port()),
+        "BOOKME_LISTENER_METRICS_PORT": str(free_port()),
     }
 
 

@@ -30,13 +30,14 @@ from chain.deploy_plan import (
     plan_deployment,
     usdc_for_chain,
 )
-from chain.errors import DeploymentError, DeploymentMismatch
-from chain.escrow import EscrowReader, FeePolicy
+from chain.errors import DeploymentError
+from chain.escrow import FeePolicy
 from chain.hexutil import address
 from chain.keys import TransactionKey
 from chain.models import TransactionReceipt
 from chain.networks import LOCAL_CHAIN_IDS
 from chain.sender import SenderConfig, TransactionSender
+from chain.world_check import ExpectedWorld, check_world, mismatch
 
 log = structlog.get_logger(__name__)
 
@@ -53,9 +54,6 @@ __all__ = [
     "owner_delay_for_chain",
     "verify_deployment",
 ]
-
-EXPECTED_DOMAIN_NAME = "BookingEscrow"
-EXPECTED_DOMAIN_VERSION = "1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,47 +287,14 @@ async def verify_deployment(
     usdc_address: str | None = None,
     fee_policy: FeePolicy | None = None,
 ) -> None:
-    """Startup check: the chain and the escrow's EIP-712 domain match configuration, or raise."""
-    actual_chain = await client.chain_id()
-    if actual_chain != chain_id:
-        raise DeploymentMismatch(
-            f"the RPC provider serves chain id {actual_chain} but BOOKME_CHAIN_ID is {chain_id}"
-        )
-    escrow_address = address(escrow_address)
-    if not await client.get_code(escrow_address):
-        raise DeploymentMismatch(
-            f"no contract at escrow address {escrow_address} on chain {chain_id} "
-            "(wrong BOOKME_ESCROW_ADDRESS or deployment file, or a restarted dev chain?)"
-        )
-    reader = EscrowReader(client, escrow_address)
-    try:
-        domain = await reader.eip712_domain()
-    except Exception as exc:
-        raise DeploymentMismatch(
-            f"the contract at {escrow_address} does not answer eip712Domain(): not a BookingEscrow"
-        ) from exc
-    problems: list[str] = []
-    if domain.name != EXPECTED_DOMAIN_NAME:
-        problems.append(f"domain name {domain.name!r} != {EXPECTED_DOMAIN_NAME!r}")
-    if domain.version != EXPECTED_DOMAIN_VERSION:
-        problems.append(f"domain version {domain.version!r} != {EXPECTED_DOMAIN_VERSION!r}")
-    if domain.chain_id != chain_id:
-        problems.append(f"domain chainId {domain.chain_id} != {chain_id}")
-    if domain.verifying_contract != escrow_address:
-        problems.append(f"verifyingContract {domain.verifying_contract} != {escrow_address}")
-    if usdc_address:
-        token = await reader.usdc_address()
-        if token != address(usdc_address):
-            problems.append(f"escrow token {token} != configured USDC {address(usdc_address)}")
-    if fee_policy is not None:
-        on_chain = await reader.fee_policy()
-        if on_chain != fee_policy:
-            problems.append(f"on-chain fee policy {on_chain} != configured {fee_policy}")
-    if problems:
-        raise DeploymentMismatch(
-            f"escrow {escrow_address} on chain {chain_id} does not match configuration: "
-            + "; ".join(problems)
-        )
+    """Startup check (chain/world_check.py, as every process runs it): raise `WorldMismatch`
+    naming every difference from the configuration on one line."""
+    expected = ExpectedWorld(
+        chain_id=chain_id, escrow=escrow_address, usdc=usdc_address or None, fee_policy=fee_policy
+    )
+    differences = await check_world(client, expected)
+    if differences:
+        raise mismatch(differences)
     log.info("deployment_verified", chain_id=chain_id, escrow=escrow_address)
 
 

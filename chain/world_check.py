@@ -52,7 +52,7 @@ class ExpectedWorld:
 
     chain_id: int
     escrow: str
-    fee_policy: FeePolicy
+    fee_policy: FeePolicy | None = None
     usdc: str | None = None
     signer: str | None = None
     operator: str | None = None
@@ -157,8 +157,8 @@ def compare(expected: ExpectedWorld, observed: ObservedWorld) -> list[Difference
         return [
             Difference(
                 check=WorldCheck.CONTRACT_CODE,
-                message=f"no contract code at escrow {address(expected.escrow)} "
-                f"on chain {expected.chain_id}",
+                message=f"no contract code at escrow {address(expected.escrow)} on chain "
+                f"{expected.chain_id} (wrong BOOKME_ESCROW_ADDRESS or deployment file?)",
             )
         ]
     if observed.domain is None:
@@ -170,7 +170,7 @@ def compare(expected: ExpectedWorld, observed: ObservedWorld) -> list[Difference
             )
         ]
     found = _domain_differences(expected, observed.domain)
-    if observed.fee_policy is not None:
+    if expected.fee_policy is not None and observed.fee_policy is not None:
         found += _fee_differences(expected.fee_policy, observed.fee_policy)
     found += _role_differences(expected, observed)
     if expected.usdc is not None and not _same_address(observed.usdc, expected.usdc):

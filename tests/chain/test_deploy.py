@@ -84,24 +84,24 @@ async def test_deploys_funds_and_verifies(
 @pytest.mark.integration
 async def test_verify_refuses_mismatches(fresh_chain: AnvilNode, client: ChainClient):
     deployment = await deploy(fresh_chain, client)
-    with pytest.raises(
-        DeploymentMismatch, match="serves chain id 31337 but BOOKME_CHAIN_ID is 8453"
-    ):
+    with pytest.raises(DeploymentMismatch, match="chain id is 31337, settings say 8453"):
         await verify_deployment(client, chain_id=8453, escrow_address=deployment.escrow)
-    with pytest.raises(DeploymentMismatch, match="no contract at escrow address"):
+    with pytest.raises(DeploymentMismatch, match="no contract code at escrow"):
         await verify_deployment(
             client, chain_id=31337, escrow_address=fresh_chain.accounts[9].address
         )
     with pytest.raises(DeploymentMismatch, match="does not answer eip712Domain"):
         await verify_deployment(client, chain_id=31337, escrow_address=deployment.usdc)
-    with pytest.raises(DeploymentMismatch, match="escrow token"):
+    with pytest.raises(DeploymentMismatch, match="the escrow's USDC is"):
         await verify_deployment(
             client,
             chain_id=31337,
             escrow_address=deployment.escrow,
             usdc_address=fresh_chain.accounts[8].address,
         )
-    with pytest.raises(DeploymentMismatch, match="fee policy"):
+    with pytest.raises(
+        DeploymentMismatch, match="on-chain platform_fee_bps is 1000, settings say 800"
+    ):
         await verify_deployment(
             client,
             chain_id=31337,

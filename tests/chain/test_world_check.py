@@ -66,7 +66,10 @@ def test_a_wrong_chain_id_is_the_only_difference_reported():
 def test_no_code_at_the_escrow_address():
     [difference] = compare(EXPECTED, ObservedWorld(chain_id=8453, code_present=False))
     assert difference.check is WorldCheck.CONTRACT_CODE
-    assert difference.message == f"no contract code at escrow {ESCROW} on chain 8453"
+    assert difference.message == (
+        f"no contract code at escrow {ESCROW} on chain 8453 "
+        "(wrong BOOKME_ESCROW_ADDRESS or deployment file?)"
+    )
 
 
 def test_a_contract_without_eip712_domain_is_not_an_escrow():
@@ -114,9 +117,16 @@ def test_fee_roles_and_usdc_differences_are_each_named():
     }
 
 
-def test_unconfigured_roles_and_usdc_are_not_checked():
-    expected = replace(EXPECTED, usdc=None, signer=None, operator=None)
-    assert compare(expected, replace(OBSERVED, signer=USDC, operator=USDC, usdc=SIGNER)) == []
+def test_unconfigured_roles_usdc_and_fees_are_not_checked():
+    expected = replace(EXPECTED, usdc=None, signer=None, operator=None, fee_policy=None)
+    observed = replace(
+        OBSERVED,
+        signer=USDC,
+        operator=USDC,
+        usdc=SIGNER,
+        fee_policy=replace(FEES, inviter_fee_bps=1),
+    )
+    assert compare(expected, observed) == []
 
 
 def test_the_failure_is_one_line_naming_every_difference():
@@ -156,9 +166,8 @@ async def test_a_deployed_escrow_is_checked_question_by_question(fresh_chain: An
         ),
         f"the escrow's signer is {roles.signer.address}, settings' signer key is "
         f"{roles.stranger.address}": replace(right, signer=roles.stranger.address),
-        f"no contract code at escrow {roles.other.address} on chain 31337": replace(
-            right, escrow=roles.other.address
-        ),
+        f"no contract code at escrow {roles.other.address} on chain 31337 (wrong "
+        "BOOKME_ESCROW_ADDRESS or deployment file?)": replace(right, escrow=roles.other.address),
     }
     # Unpinned to a chain id, as the worker's own client is not; a pinned one is tested below.
     async with ChainClient([fresh_chain.http_url], registry=CollectorRegistry()) as client:

@@ -29,8 +29,10 @@ from api.health import HealthChecker
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.ratelimit import KEEP, RateLimiter
 from api.routes import admin, bookings, health, metrics
+from api.routes.webhooks import router as webhooks_router
 from api.stream_slots import StreamSlots
-from api.suspicious import LoggingNotifier, RefusalMonitor, SuspicionNotifier
+from api.suspicious import RefusalMonitor, SuspicionNotifier
+from api.webhook_notifier import OutboxNotifier
 from api.world_health import WorldHealth
 from bookme.endpoints import known_escrow_address
 from bookme.settings import Settings, SettingsError
@@ -110,7 +112,7 @@ def create_app(
                 verifier=verifier,
                 registry=registry,
                 api_metrics=api_metrics,
-                notifier=notifier if notifier is not None else LoggingNotifier(),
+                notifier=notifier,
                 directory=directory,
             )
             if world is not None:
@@ -177,7 +179,7 @@ def build_state(
     verifier: TokenVerifier,
     registry: CollectorRegistry,
     api_metrics: ApiMetrics,
-    notifier: SuspicionNotifier,
+    notifier: SuspicionNotifier | None,
     directory: PartyDirectory | None = None,
 ) -> AppState:
     """Everything the handlers reach through `api.deps`, over the given connections."""
@@ -205,7 +207,8 @@ def build_state(
             limiter,
             threshold=settings.suspicious_refusals,
             window=suspicious_window,
-            notifier=notifier,
+            # The marketplace hears of it through the webhook outbox unless a test passes one.
+            notifier=notifier if notifier is not None else OutboxNotifier(sessions),
             raised=api_metrics.suspicious,
         ),
         health=HealthChecker(
@@ -249,6 +252,9 @@ def _routed_app(
         app.include_router(
             router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
         )
+    app.include_router(
+        webhooks_router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
+    )
     for module in (health, metrics):
         app.include_router(module.router)
     return app

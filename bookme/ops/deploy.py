@@ -122,6 +122,25 @@ async def _kept(
     return existing
 
 
+def _check_pinned_escrow(settings: Settings, chain_id: int) -> None:
+    """With BOOKME_ESCROW_ADDRESS set off local chains, only its own deployment file is kept.
+
+    A lost deployment volume must not make the deploy job put a second escrow on chain (the
+    services would follow it, the bookings paid into the first would not): restore the file.
+    """
+    pinned = settings.escrow_address
+    if not pinned or is_local(chain_id):
+        return
+    path = settings.deployment_file
+    recorded = Deployment.read_json(path).escrow if path.exists() else None
+    if recorded is None or recorded.lower() != pinned.lower():
+        raise OpsError(
+            f"BOOKME_ESCROW_ADDRESS names {address(pinned)} but {path} "
+            + (f"names {recorded}" if recorded else "is missing")
+            + ": restore that escrow's deployment file, or unset BOOKME_ESCROW_ADDRESS to deploy a new one"
+        )
+
+
 def print_plan(plan: DeployPlan, cost: PlanCost, out: IO[str]) -> None:
     """Every step of the plan: what it sends, from whom, to where, how much data and gas."""
     out.write(
@@ -167,6 +186,7 @@ async def run_deploy(settings: Settings, args: argparse.Namespace, out: IO[str])
     async with ChainClient.from_settings(settings) as client:
         chain_id = await client.chain_id()
         request = deploy_request(settings, args, chain_id)
+        _check_pinned_escrow(settings, chain_id)
         deployment = (
             await _kept(client, settings, chain_id, request.roles.signer)
             if args.if_missing

@@ -192,7 +192,8 @@ async def test_deploys_behind_a_two_day_timelock_on_circles_usdc_and_keeps_it(
     assert "compiler v0.8.27+commit.40a35a09, optimizer 200 runs, EVM cancun" in out
 
     sent = await nonce(chain)
-    again = await deploy_cli(settings, *argv("--if-missing"))
+    pinned = settings_for(sepolia, tmp_path, escrow_address=deployment.escrow.lower())
+    again = await deploy_cli(pinned, *argv("--if-missing"))
     assert again.startswith(f"kept the deployment in {settings.deployment_file}")
     assert await nonce(chain) == sent == 2
 
@@ -280,6 +281,8 @@ async def test_the_emitted_standard_json_input_recompiles_to_the_deployed_byteco
             "anvil's published accounts",
         ),
         ({"deployer_private_key": None}, {}, "no deployer key: set BOOKME_DEPLOYER_KEY_FILE"),
+        # A lost deployment volume: never a second escrow while the first one is configured.
+        ({"escrow_address": ROLES["treasury"]}, {}, "restore that escrow's deployment file"),
     ],
 )
 async def test_refusals_send_nothing(

@@ -22,13 +22,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth import TokenVerifier
 from api.body_limit import BodyLimitMiddleware
+from api.cors import install_cors
 from api.deps import ApiOptions, AppState, UserRateLimit
 from api.directory import party_directory
 from api.errors import error_responses, install_error_handlers
 from api.health import HealthChecker
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.ratelimit import KEEP, RateLimiter
-from api.routes import admin, bookings, health, metrics
+from api.routes import admin, bookings, health, metrics, wallets
 from api.routes.webhooks import router as webhooks_router
 from api.stream_slots import StreamSlots
 from api.suspicious import RefusalMonitor, SuspicionNotifier
@@ -257,6 +258,11 @@ def _routed_app(
     )
     for module in (health, metrics):
         app.include_router(module.router)
+    app.include_router(
+        wallets.router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
+    )
+    # Last, so outermost: preflights are answered first and every response carries the headers.
+    install_cors(app, settings)
     return app
 
 

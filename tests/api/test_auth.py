@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -17,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from api.auth import Principal, Role, TokenVerifier, mint_token
+from api.auth import ClaimMapping, Principal, Role, TokenVerifier, claimed_principal, mint_token
 from api.errors import ServiceUnavailable, Unauthorized
 from bookme.settings import Settings, SettingsError
+from tests.api.jwks import serve_jwk_set
 
 SECRET = "unit-test-secret-0123456789abcdef"
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -106,27 +105,8 @@ def jwks_url(rsa_key: rsa.RSAPrivateKey) -> Iterator[str]:
     """A real HTTP JWKS endpoint on a loopback port."""
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
-    document = json.dumps({"keys": [jwk]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_jwk_set(jwk) as url:
+        yield url
 
 
 async def test_jwks_verifies_rs256_tokens(jwks_url: str, rsa_key: rsa.RSAPrivateKey) -> None:
@@ -220,3 +200,54 @@ async def test_dev_token_command_mints_a_token_the_api_accepts(
     monkeypatch.setenv("BOOKME_JWKS_URL", "https://id.example/jwks")
     with pytest.raises(SystemExit):
         main(["--sub", "alice", "--role", "operator"])
+
+
+def test_a_marketplace_user_is_the_party_whose_wallet_they_hold() -> None:
+    other = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+    third = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+    user = Principal(user_id="u", role=Role.USER, wallet=WALLET, wallets=(WALLET, other))
+    assert user.wallets == (WALLET, other)
+    as_customer = {"customer_wallet": WALLET.lower(), "provider_wallet": third}
+    as_provider = {"customer_wallet": third, "provider_wallet": other}
+    assert user.acting_party(**as_customer) is Role.CUSTOMER
+    assert user.acting_party(**as_provider) is Role.PROVIDER
+    assert user.may_see(**as_provider)
+    assert user.acting_party(customer_wallet=third, provider_wallet=third) is None
+    assert not user.may_see(customer_wallet=third, provider_wallet=None)
+    # Holding both sides of one booking names no single party: acting is refused.
+    assert user.acting_party(customer_wallet=WALLET, provider_wallet=other) is None
+    # A customer token never acts as provider, even holding the provider's wallet.
+    customer = Principal(user_id="c", role=Role.CUSTOMER, wallet=other)
+    assert customer.acting_party(**as_provider) is None
+    walletless = Principal(user_id="w", role=Role.USER, wallet=None)
+    assert not walletless.may_see(customer_wallet=None, provider_wallet=None)
+
+
+async def test_claim_names_service_subjects_and_missing_roles_follow_the_mapping() -> None:
+    mapping = ClaimMapping(
+        role_claim="https://bookme.example/role",
+        wallet_claim="https://bookme.example/wallet",
+        service_subjects=frozenset({"client-1@clients"}),
+    )
+    verifier = TokenVerifier(algorithm="HS256", secret=SECRET, mapping=mapping)
+    now = int(time.time())
+    claims = {
+        "sub": "p1",
+        "exp": now + 60,
+        "https://bookme.example/role": "provider",
+        "https://bookme.example/wallet": WALLET,
+    }
+    principal = await verifier.verify(jwt.encode(claims, SECRET, algorithm="HS256"))
+    assert (principal.role, principal.wallet) == (Role.PROVIDER, WALLET)
+    service = jwt.encode({"sub": "client-1@clients", "exp": now + 60}, SECRET, algorithm="HS256")
+    assert (await verifier.verify(service)).role is Role.SERVICE
+    # Our default claim names mean nothing under this mapping: no role, so no principal alone.
+    plain = mint_token(SECRET, sub="u", role="operator")
+    assert claimed_principal(await verifier.verified_claims(plain), mapping) is None
+    with pytest.raises(Unauthorized):
+        await verifier.verify(plain)
+    with pytest.raises(ValueError, match="JWT_DEFAULT_ROLE"):
+        Settings(_env_file=None, jwt_default_role="operator")
+    assert ClaimMapping.from_settings(Settings(jwt_default_role="customer")).default_role is (
+        Role.CUSTOMER
+    )

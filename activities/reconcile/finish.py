@@ -8,7 +8,7 @@ import structlog
 from sqlalchemy import select
 
 from activities.reconcile.agreement import TERMINAL
-from activities.reconcile.audit import record_findings
+from activities.reconcile.audit import alert_broken_invariants, record_findings
 from activities.reconcile.context import Reconcile
 from activities.reconcile.invariants import check_invariants
 from activities.reconcile.stuck import find_stuck
@@ -58,6 +58,7 @@ async def finish_run(reconcile: Reconcile, request: FinishRequest) -> FinishResu
     reconcile.metrics.last_run.set(datetime.now(UTC).timestamp())
     if not report.holds:
         log.error("reconcile_invariant_broken", invariants=counts, details=report.details())
+        await alert_broken_invariants(reconcile, request.run_id, report.details())
     return FinishResult(
         findings=findings,
         invariants=counts,

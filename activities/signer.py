@@ -13,16 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from chain.eip712 import (
-    BookingAuthorization,
-    Eip712Domain,
-    TypedDataError,
-    sign_booking_authorization,
-    sign_cancellation_authorization,
-)
+from chain.eip712 import BookingAuthorization, Eip712Domain, TypedDataError
 from chain.eip712 import CancellationAuthorization as ChainCancellation
 from chain.errors import InvalidReason
 from chain.reason_codes import onchain_reason
+from chain.signing import sign_booking_authorization, sign_cancellation_authorization
 from db.models import SignatureNonce
 from db.nonces import reserve_nonce
 from db.statuses import NonceKind

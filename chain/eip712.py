@@ -1,15 +1,16 @@
-"""EIP-712 typed data of the BookingEscrow contract: validation, digests and signing.
+"""EIP-712 typed data of the BookingEscrow contract: the domain, the signed structs, booking ids.
 
-The digests are computed here field by field (the same ``abi.encode`` the contract does) and
-the signer key signs the 32-byte digest. eth-account's typed-data encoder is not used to sign
-because it silently accepts lowercase or badly checksummed addresses and right-pads short
-``bytes32`` values; every field is validated when an authorization is constructed instead.
+Each struct is a field table (Python attribute, Solidity name and type) from which its type
+string, validation, ABI tuple, message and ``hashStruct`` all follow, the same ``abi.encode`` the
+contract does. Every field is validated when a struct is constructed: eth-account's typed-data
+encoder silently accepts lowercase or badly checksummed addresses and right-pads short
+``bytes32`` values, so it is not trusted to. Digests and signatures: ``chain/signing.py``.
 
 Errors::
 
     ValueError
      └── TypedDataError          an authorization, domain or id refused before signing
-          └── InvalidPrivateKeyError   the key is not a usable secp256k1 key (never echoed)
+          └── InvalidPrivateKeyError   (chain/signing.py) the key is unusable (never echoed)
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar
 
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
 from eth_utils.address import is_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import SecretStr
 
 from chain.reason_codes import MAX_ONCHAIN_REASON_BYTES
 
@@ -34,29 +33,13 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 _UINT256_MAX = 2**256 - 1
 _BYTES32_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_PRIVATE_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-BOOKING_AUTHORIZATION_TYPE = (
-    "BookingAuthorization(bytes32 bookingId,address customer,address provider,address inviter,"
-    "uint256 amount,uint256 platformFeeRate,uint256 inviterFeeRate,uint256 releaseTime,"
-    "uint256 expiry,uint256 nonce)"
-)
-CANCELLATION_AUTHORIZATION_TYPE = (
-    "CancellationAuthorization(bytes32 bookingId,uint256 customerAmount,uint256 providerAmount,"
-    "uint256 platformAmount,uint256 inviterAmount,string reason,uint256 expiry,uint256 nonce)"
-)
 DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
-BOOKING_AUTHORIZATION_TYPEHASH = keccak(text=BOOKING_AUTHORIZATION_TYPE)
-CANCELLATION_AUTHORIZATION_TYPEHASH = keccak(text=CANCELLATION_AUTHORIZATION_TYPE)
 
 
 class TypedDataError(ValueError):
     """Typed-data input refused before signing; the message names the field, never a key."""
-
-
-class InvalidPrivateKeyError(TypedDataError):
-    """The signing key is not a 32-byte secp256k1 private key (its value is never included)."""
 
 
 def _check_address(field: str, value: object) -> None:
@@ -117,9 +100,106 @@ class Eip712Domain:
         }
 
 
+@dataclass(frozen=True)
+class _Field:
+    """One member of a signed struct: its Python attribute, Solidity name and Solidity type."""
+
+    attr: str
+    name: str
+    solidity: str  # bytes32 | address | uint256 | string
+
+
+def _type_string(primary: str, fields: tuple[_Field, ...]) -> str:
+    return f"{primary}({','.join(f'{f.solidity} {f.name}' for f in fields)})"
+
+
+class _SignedStruct:
+    """A struct the contract verifies, driven by its field table: validation, the ABI tuple,
+    the EIP-712 message and its inverse, and ``hashStruct``, all in the table's order."""
+
+    FIELDS: ClassVar[tuple[_Field, ...]]
+    TYPEHASH: ClassVar[bytes]
+
+    def _validate(self) -> None:
+        for f in self.FIELDS:
+            value = getattr(self, f.attr)
+            if f.solidity == "bytes32":
+                _check_bytes32(f.attr, value)
+            elif f.solidity == "address":
+                _check_address(f.attr, value)
+            elif f.solidity == "uint256":
+                _check_uint256(f.attr, value)
+            elif not isinstance(value, str):
+                raise TypedDataError(f"{f.attr} must be a string, got {type(value).__name__}")
+
+    def as_abi_tuple(self) -> tuple[Any, ...]:
+        """The struct in ABI order, as the contract function's first argument."""
+        return tuple(_abi_value(f, getattr(self, f.attr)) for f in self.FIELDS)
+
+    def as_message(self) -> dict[str, Any]:
+        """The struct with its Solidity field names (EIP-712 message, API payloads)."""
+        return {f.name: getattr(self, f.attr) for f in self.FIELDS}
+
+    @classmethod
+    def _from_message_values(cls, message: Mapping[str, Any]) -> dict[str, Any]:
+        # Numbers as ints or decimal strings (the API's JSON).
+        return {
+            f.attr: int(message[f.name]) if f.solidity == "uint256" else message[f.name]
+            for f in cls.FIELDS
+        }
+
+    def struct_hash(self) -> bytes:
+        """``hashStruct``: a string member enters as its keccak256 (EIP-712)."""
+        types = ["bytes32"] + [
+            "bytes32" if f.solidity == "string" else f.solidity for f in self.FIELDS
+        ]
+        values: list[Any] = [self.TYPEHASH]
+        for f in self.FIELDS:
+            value = getattr(self, f.attr)
+            values.append(keccak(text=value) if f.solidity == "string" else _abi_value(f, value))
+        return keccak(abi_encode(types, values))
+
+
+def _abi_value(f: _Field, value: Any) -> Any:
+    return bytes.fromhex(value[2:]) if f.solidity == "bytes32" else value
+
+
+BOOKING_AUTHORIZATION_FIELDS = (
+    _Field("booking_id", "bookingId", "bytes32"),
+    _Field("customer", "customer", "address"),
+    _Field("provider", "provider", "address"),
+    _Field("inviter", "inviter", "address"),
+    _Field("amount", "amount", "uint256"),
+    _Field("platform_fee_rate", "platformFeeRate", "uint256"),
+    _Field("inviter_fee_rate", "inviterFeeRate", "uint256"),
+    _Field("release_time", "releaseTime", "uint256"),
+    _Field("expiry", "expiry", "uint256"),
+    _Field("nonce", "nonce", "uint256"),
+)
+CANCELLATION_AUTHORIZATION_FIELDS = (
+    _Field("booking_id", "bookingId", "bytes32"),
+    _Field("customer_amount", "customerAmount", "uint256"),
+    _Field("provider_amount", "providerAmount", "uint256"),
+    _Field("platform_amount", "platformAmount", "uint256"),
+    _Field("inviter_amount", "inviterAmount", "uint256"),
+    _Field("reason", "reason", "string"),
+    _Field("expiry", "expiry", "uint256"),
+    _Field("nonce", "nonce", "uint256"),
+)
+BOOKING_AUTHORIZATION_TYPE = _type_string("BookingAuthorization", BOOKING_AUTHORIZATION_FIELDS)
+CANCELLATION_AUTHORIZATION_TYPE = _type_string(
+    "CancellationAuthorization", CANCELLATION_AUTHORIZATION_FIELDS
+)
+BOOKING_AUTHORIZATION_TYPEHASH = keccak(text=BOOKING_AUTHORIZATION_TYPE)
+CANCELLATION_AUTHORIZATION_TYPEHASH = keccak(text=CANCELLATION_AUTHORIZATION_TYPE)
+
+
 @dataclass(frozen=True, kw_only=True)
-class BookingAuthorization:
+class BookingAuthorization(_SignedStruct):
     """The signer's permission for ``customer`` to pay booking ``booking_id`` into escrow."""
+
+    FIELDS: ClassVar[tuple[_Field, ...]] = BOOKING_AUTHORIZATION_FIELDS
+    TYPEHASH: ClassVar[bytes] = BOOKING_AUTHORIZATION_TYPEHASH
 
     booking_id: str
     customer: str
@@ -133,90 +213,20 @@ class BookingAuthorization:
     nonce: int
 
     def __post_init__(self) -> None:
-        _check_bytes32("booking_id", self.booking_id)
-        for field in ("customer", "provider", "inviter"):
-            _check_address(field, getattr(self, field))
-        for field in (
-            "amount",
-            "platform_fee_rate",
-            "inviter_fee_rate",
-            "release_time",
-            "expiry",
-            "nonce",
-        ):
-            _check_uint256(field, getattr(self, field))
-
-    def as_abi_tuple(self) -> tuple[bytes, str, str, str, int, int, int, int, int, int]:
-        """The struct in ABI order, as ``createAndPayBooking``'s first argument."""
-        return (
-            bytes.fromhex(self.booking_id[2:]),
-            self.customer,
-            self.provider,
-            self.inviter,
-            self.amount,
-            self.platform_fee_rate,
-            self.inviter_fee_rate,
-            self.release_time,
-            self.expiry,
-            self.nonce,
-        )
-
-    def as_message(self) -> dict[str, Any]:
-        """The struct with its Solidity field names (EIP-712 message, API payloads)."""
-        return {
-            "bookingId": self.booking_id,
-            "customer": self.customer,
-            "provider": self.provider,
-            "inviter": self.inviter,
-            "amount": self.amount,
-            "platformFeeRate": self.platform_fee_rate,
-            "inviterFeeRate": self.inviter_fee_rate,
-            "releaseTime": self.release_time,
-            "expiry": self.expiry,
-            "nonce": self.nonce,
-        }
+        self._validate()
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> BookingAuthorization:
-        """The inverse of ``as_message``; numbers as ints or decimal strings (the API's JSON)."""
-        return cls(
-            booking_id=message["bookingId"],
-            customer=message["customer"],
-            provider=message["provider"],
-            inviter=message["inviter"],
-            amount=int(message["amount"]),
-            platform_fee_rate=int(message["platformFeeRate"]),
-            inviter_fee_rate=int(message["inviterFeeRate"]),
-            release_time=int(message["releaseTime"]),
-            expiry=int(message["expiry"]),
-            nonce=int(message["nonce"]),
-        )
-
-    def struct_hash(self) -> bytes:
-        """``hashStruct(BookingAuthorization)``."""
-        return keccak(
-            abi_encode(
-                [
-                    "bytes32",
-                    "bytes32",
-                    "address",
-                    "address",
-                    "address",
-                    "uint256",
-                    "uint256",
-                    "uint256",
-                    "uint256",
-                    "uint256",
-                    "uint256",
-                ],
-                [BOOKING_AUTHORIZATION_TYPEHASH, *self.as_abi_tuple()],
-            )
-        )
+        """The inverse of ``as_message``."""
+        return cls(**cls._from_message_values(message))
 
 
 @dataclass(frozen=True, kw_only=True)
-class CancellationAuthorization:
+class CancellationAuthorization(_SignedStruct):
     """The signer's split of a paid booking's escrow on cancellation; amounts sum to the total."""
+
+    FIELDS: ClassVar[tuple[_Field, ...]] = CANCELLATION_AUTHORIZATION_FIELDS
+    TYPEHASH: ClassVar[bytes] = CANCELLATION_AUTHORIZATION_TYPEHASH
 
     booking_id: str
     customer_amount: int
@@ -228,18 +238,7 @@ class CancellationAuthorization:
     nonce: int
 
     def __post_init__(self) -> None:
-        _check_bytes32("booking_id", self.booking_id)
-        for field in (
-            "customer_amount",
-            "provider_amount",
-            "platform_amount",
-            "inviter_amount",
-            "expiry",
-            "nonce",
-        ):
-            _check_uint256(field, getattr(self, field))
-        if not isinstance(self.reason, str):
-            raise TypedDataError(f"reason must be a string, got {type(self.reason).__name__}")
+        self._validate()
         try:
             encoded = self.reason.encode("utf-8")
         except UnicodeEncodeError:
@@ -251,147 +250,17 @@ class CancellationAuthorization:
                 f"{MAX_ONCHAIN_REASON_BYTES} (a reason code, chain/reason_codes.py)"
             )
 
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> CancellationAuthorization:
+        """The inverse of ``as_message``."""
+        return cls(**cls._from_message_values(message))
+
     @property
     def total(self) -> int:
         """What the split adds up to (must equal the booking's escrowed amount on chain)."""
         return (
             self.customer_amount + self.provider_amount + self.platform_amount + self.inviter_amount
         )
-
-    def as_abi_tuple(self) -> tuple[bytes, int, int, int, int, str, int, int]:
-        """The struct in ABI order, as ``cancelBooking``'s first argument."""
-        return (
-            bytes.fromhex(self.booking_id[2:]),
-            self.customer_amount,
-            self.provider_amount,
-            self.platform_amount,
-            self.inviter_amount,
-            self.reason,
-            self.expiry,
-            self.nonce,
-        )
-
-    def as_message(self) -> dict[str, Any]:
-        """The struct with its Solidity field names (EIP-712 message, API payloads)."""
-        return {
-            "bookingId": self.booking_id,
-            "customerAmount": self.customer_amount,
-            "providerAmount": self.provider_amount,
-            "platformAmount": self.platform_amount,
-            "inviterAmount": self.inviter_amount,
-            "reason": self.reason,
-            "expiry": self.expiry,
-            "nonce": self.nonce,
-        }
-
-    @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> CancellationAuthorization:
-        """The inverse of ``as_message``; numbers as ints or decimal strings (the API's JSON)."""
-        return cls(
-            booking_id=message["bookingId"],
-            customer_amount=int(message["customerAmount"]),
-            provider_amount=int(message["providerAmount"]),
-            platform_amount=int(message["platformAmount"]),
-            inviter_amount=int(message["inviterAmount"]),
-            reason=message["reason"],
-            expiry=int(message["expiry"]),
-            nonce=int(message["nonce"]),
-        )
-
-    def struct_hash(self) -> bytes:
-        """``hashStruct(CancellationAuthorization)``; the reason enters as its keccak256."""
-        return keccak(
-            abi_encode(
-                [
-                    "bytes32",
-                    "bytes32",
-                    "uint256",
-                    "uint256",
-                    "uint256",
-                    "uint256",
-                    "bytes32",
-                    "uint256",
-                    "uint256",
-                ],
-                [
-                    CANCELLATION_AUTHORIZATION_TYPEHASH,
-                    bytes.fromhex(self.booking_id[2:]),
-                    self.customer_amount,
-                    self.provider_amount,
-                    self.platform_amount,
-                    self.inviter_amount,
-                    keccak(text=self.reason),
-                    self.expiry,
-                    self.nonce,
-                ],
-            )
-        )
-
-
-AuthorizationT = TypeVar("AuthorizationT", BookingAuthorization, CancellationAuthorization)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SignedAuthorization(Generic[AuthorizationT]):
-    """An authorization with the signer's signature over its digest in ``domain``."""
-
-    authorization: AuthorizationT
-    domain: Eip712Domain
-    digest: str
-    """0x-hex of the 32-byte EIP-712 digest that was signed."""
-    signature: str
-    """0x-hex of the 65-byte signature r || s || v (v is 27 or 28, s in the lower half)."""
-    signer: str
-    """Checksummed address of the key that signed."""
-
-
-def typed_data_digest(domain: Eip712Domain, struct_hash: bytes) -> bytes:
-    """``keccak256(0x1901 || domainSeparator || structHash)``, as ``_hashTypedDataV4``."""
-    return keccak(b"\x19\x01" + domain.separator() + struct_hash)
-
-
-def booking_authorization_digest(domain: Eip712Domain, auth: BookingAuthorization) -> bytes:
-    """The digest the contract recovers the signer from in ``createAndPayBooking``."""
-    return typed_data_digest(domain, auth.struct_hash())
-
-
-def cancellation_authorization_digest(
-    domain: Eip712Domain, auth: CancellationAuthorization
-) -> bytes:
-    """The digest the contract recovers the signer from in ``cancelBooking``."""
-    return typed_data_digest(domain, auth.struct_hash())
-
-
-def sign_booking_authorization(
-    domain: Eip712Domain, auth: BookingAuthorization, private_key: SecretStr | str | bytes
-) -> SignedAuthorization[BookingAuthorization]:
-    """Sign a payment authorization with the signer key."""
-    _check_types(domain, auth, BookingAuthorization)
-    digest = booking_authorization_digest(domain, auth)
-    signature, signer = _sign_digest(digest, private_key)
-    return SignedAuthorization(
-        authorization=auth,
-        domain=domain,
-        digest="0x" + digest.hex(),
-        signature="0x" + signature.hex(),
-        signer=signer,
-    )
-
-
-def sign_cancellation_authorization(
-    domain: Eip712Domain, auth: CancellationAuthorization, private_key: SecretStr | str | bytes
-) -> SignedAuthorization[CancellationAuthorization]:
-    """Sign a cancellation authorization with the signer key."""
-    _check_types(domain, auth, CancellationAuthorization)
-    digest = cancellation_authorization_digest(domain, auth)
-    signature, signer = _sign_digest(digest, private_key)
-    return SignedAuthorization(
-        authorization=auth,
-        domain=domain,
-        digest="0x" + digest.hex(),
-        signature="0x" + signature.hex(),
-        signer=signer,
-    )
 
 
 def chain_booking_id(booking_uuid: uuid.UUID | str) -> str:
@@ -407,76 +276,6 @@ def chain_booking_id(booking_uuid: uuid.UUID | str) -> str:
     return "0x" + keccak(text=str(booking_uuid)).hex()
 
 
-def booking_typed_data(domain: Eip712Domain, auth: BookingAuthorization) -> dict[str, Any]:
-    """Full EIP-712 JSON of a payment authorization (wallets, ``eth_signTypedData_v4``)."""
-    return _typed_data(
-        domain, "BookingAuthorization", BOOKING_AUTHORIZATION_TYPE, auth.as_message()
-    )
-
-
-def cancellation_typed_data(
-    domain: Eip712Domain, auth: CancellationAuthorization
-) -> dict[str, Any]:
-    """Full EIP-712 JSON of a cancellation authorization."""
-    return _typed_data(
-        domain, "CancellationAuthorization", CANCELLATION_AUTHORIZATION_TYPE, auth.as_message()
-    )
-
-
-def _typed_data(
-    domain: Eip712Domain, primary_type: str, type_string: str, message: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "types": {
-            "EIP712Domain": _fields(DOMAIN_TYPE),
-            primary_type: _fields(type_string),
-        },
-        "primaryType": primary_type,
-        "domain": domain.as_typed_data(),
-        "message": message,
-    }
-
-
-def _fields(type_string: str) -> list[dict[str, str]]:
-    inner = type_string[type_string.index("(") + 1 : -1]
-    fields = []
-    for member in inner.split(","):
-        solidity_type, name = member.split(" ")
-        fields.append({"name": name, "type": solidity_type})
-    return fields
-
-
-def _check_types(domain: object, auth: object, expected: type) -> None:
-    # Frozen dataclasses validate on construction; this guards against look-alike objects.
-    if not isinstance(domain, Eip712Domain):
-        raise TypedDataError(f"domain must be an Eip712Domain, got {type(domain).__name__}")
-    if not isinstance(auth, expected):
-        raise TypedDataError(f"expected a {expected.__name__}, got {type(auth).__name__}")
-
-
-def _key_bytes(private_key: SecretStr | str | bytes) -> bytes:
-    if isinstance(private_key, SecretStr):
-        private_key = private_key.get_secret_value()
-    if isinstance(private_key, bytes):
-        if len(private_key) != 32:
-            raise InvalidPrivateKeyError("private key must be exactly 32 bytes")
-        return private_key
-    if isinstance(private_key, str) and _PRIVATE_KEY_RE.fullmatch(private_key.strip()):
-        return bytes.fromhex(private_key.strip().removeprefix("0x"))
-    raise InvalidPrivateKeyError("private key must be 32 bytes or 64 hex digits (0x optional)")
-
-
-def _sign_digest(digest: bytes, private_key: SecretStr | str | bytes) -> tuple[bytes, str]:
-    key = _key_bytes(private_key)
-    try:
-        account = Account.from_key(key)
-        signed = account.unsafe_sign_hash(digest)
-    except Exception:
-        # eth-keys messages may quote the key; replace them with one that cannot.
-        raise InvalidPrivateKeyError("private key is not a valid secp256k1 key") from None
-    return bytes(signed.signature), str(account.address)
-
-
 __all__ = [
     "BOOKING_AUTHORIZATION_TYPEHASH",
     "CANCELLATION_AUTHORIZATION_TYPEHASH",
@@ -486,15 +285,6 @@ __all__ = [
     "BookingAuthorization",
     "CancellationAuthorization",
     "Eip712Domain",
-    "InvalidPrivateKeyError",
-    "SignedAuthorization",
     "TypedDataError",
-    "booking_authorization_digest",
-    "booking_typed_data",
-    "cancellation_authorization_digest",
-    "cancellation_typed_data",
     "chain_booking_id",
-    "sign_booking_authorization",
-    "sign_cancellation_authorization",
-    "typed_data_digest",
 ]

@@ -41,11 +41,11 @@ from chain.eip712 import (
     CancellationAuthorization,
     Eip712Domain,
     chain_booking_id,
-    sign_booking_authorization,
 )
 from chain.escrow import EscrowReader, escrow_abi
 from chain.keys import TransactionKey
 from chain.sender import TransactionSender
+from chain.signing import sign_booking_authorization
 from workflows.types import TERMINAL_STATUSES
 
 ZERO = "0x0000000000000000000000000000000000000000"

@@ -36,9 +36,9 @@ from chain.eip712 import (
     CancellationAuthorization,
     Eip712Domain,
     chain_booking_id,
-    sign_booking_authorization,
 )
 from chain.escrow import OnChainBookingStatus
+from chain.signing import sign_booking_authorization
 
 POLL_SECONDS = 1.0
 ORPHAN_REFUND_SECONDS = 120

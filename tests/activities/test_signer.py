@@ -14,13 +14,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import Signer
-from chain.eip712 import (
-    BookingAuthorization,
-    CancellationAuthorization,
-    Eip712Domain,
-    booking_typed_data,
-    cancellation_typed_data,
-)
+from chain.eip712 import BookingAuthorization, CancellationAuthorization, Eip712Domain
+from chain.signing import booking_typed_data, cancellation_typed_data
 from db.models import SignatureNonce
 from tests.activities.conftest import ESCROW, SIGNER_ADDRESS
 from tests.workflows.fakes import make_booking

@@ -10,7 +10,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from temporalio.client import Client
 
-from chain.eip712 import BookingAuthorization, Eip712Domain, booking_typed_data
+from chain.eip712 import BookingAuthorization, Eip712Domain
+from chain.signing import booking_typed_data
 from tests.api.fakes import SIGNER_ADDRESS
 from tests.api.helpers import (
     CUSTOMER,

@@ -17,18 +17,20 @@ from chain.eip712 import (
     BookingAuthorization,
     CancellationAuthorization,
     Eip712Domain,
-    InvalidPrivateKeyError,
     TypedDataError,
+    chain_booking_id,
+)
+from chain.errors import InvalidReason
+from chain.reason_codes import MAX_ONCHAIN_REASON_BYTES, OnChainReason, onchain_reason
+from chain.signing import (
+    InvalidPrivateKeyError,
     booking_authorization_digest,
     booking_typed_data,
     cancellation_authorization_digest,
     cancellation_typed_data,
-    chain_booking_id,
     sign_booking_authorization,
     sign_cancellation_authorization,
 )
-from chain.errors import InvalidReason
-from chain.reason_codes import MAX_ONCHAIN_REASON_BYTES, OnChainReason, onchain_reason
 from tests.contracts.harness import EscrowHarness
 
 # anvil's published dev account #1: a test key, never a real one.

@@ -23,9 +23,8 @@ from chain.eip712 import (
     CancellationAuthorization,
     Eip712Domain,
     chain_booking_id,
-    sign_booking_authorization,
-    sign_cancellation_authorization,
 )
+from chain.signing import sign_booking_authorization, sign_cancellation_authorization
 
 USDC = 10**6
 CUSTOMER_FUNDS = 1_000_000 * USDC

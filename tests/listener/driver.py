@@ -17,14 +17,9 @@ from chain.artifacts import load_artifact
 from chain.client import ChainClient
 from chain.contract import ContractAbi
 from chain.deploy import Deployment, deploy_local
-from chain.eip712 import (
-    ZERO_ADDRESS,
-    BookingAuthorization,
-    Eip712Domain,
-    chain_booking_id,
-    sign_booking_authorization,
-)
+from chain.eip712 import ZERO_ADDRESS, BookingAuthorization, Eip712Domain, chain_booking_id
 from chain.events import BOOKING_CREATED_AND_PAID_TOPIC
+from chain.signing import sign_booking_authorization
 
 USDC = 10**6
 AMOUNT = 10 * USDC

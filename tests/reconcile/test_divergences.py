@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from activities.reconcile.invariants import check_invariants
-from chain.eip712 import BookingAuthorization, Eip712Domain, sign_booking_authorization
+from chain.eip712 import BookingAuthorization, Eip712Domain
+from chain.signing import sign_booking_authorization
 from workflows import BookingWorkflow
 from workflows.reconcile_types import (
     DivergenceKind,

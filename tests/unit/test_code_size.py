@@ -29,8 +29,6 @@ LARGE_MODULES = {
     # The typed eth_* facade and the provider failover in one; review §3 proposes
     # chain/failover.py (lower priority).
     "chain/client.py": "RPC facade plus failover; chain/failover.py to extract",
-    # Both EIP-712 structs, each with its fields, validation, ABI tuple, message and hashes.
-    "chain/eip712.py": "two signed structs with their encoders; one field table would shrink it",
     # One class per table with its CHECK clauses, which must mirror the migration's.
     "db/models.py": "ORM tables with their constraints (declarations)",
     # The Temporal shell: one short handler per signal, update and query, each delegating to

@@ -4,7 +4,7 @@
 settings, so workflow code never depends on ``bookme``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from chain.basis_points import BPS_DENOMINATOR
@@ -86,7 +86,7 @@ class BookingInput:
     service_id: str
     customer_id: str
     provider_id: str
-    policy: BookingPolicy = field(default_factory=BookingPolicy)
+    policy: BookingPolicy
 
     @property
     def inviter_or_zero(self) -> str:

@@ -34,6 +34,7 @@ from chain.world_check import (
     WorldCheck,
     check_world,
     failure_line,
+    unanswered,
 )
 
 log = structlog.get_logger(__name__)
@@ -130,8 +131,10 @@ class WorldWatch:
             log.warning("world_check_unreachable", process=self.process, error=type(exc).__name__)
             return self._status
         failing = frozenset(d.check for d in differences)
+        # Unanswered (on another chain, no escrow at the address) is not agreeing either.
+        not_ok = failing | unanswered(differences)
         for check in WorldCheck:
-            self._gauge.labels(check=check.value).set(0 if check in failing else 1)
+            self._gauge.labels(check=check.value).set(0 if check in not_ok else 1)
         self._status = WorldStatus(
             checked_at=time.time(), differences=tuple(differences), failing=failing
         )

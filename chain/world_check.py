@@ -27,7 +27,11 @@ from chain.hexutil import address
 
 
 class WorldCheck(StrEnum):
-    """One question asked of the chain; the label of `bookme_world_check_ok`."""
+    """One question asked of the chain, in the order asked; the label of `bookme_world_check_ok`.
+
+    The first two gate the rest: on another chain, or without an escrow's code at the address,
+    the later questions have no answer.
+    """
 
     CHAIN_ID = "chain_id"
     CONTRACT_CODE = "contract_code"
@@ -164,7 +168,7 @@ def compare(expected: ExpectedWorld, observed: ObservedWorld) -> list[Difference
     if observed.domain is None:
         return [
             Difference(
-                check=WorldCheck.SIGNING_DOMAIN,
+                check=WorldCheck.CONTRACT_CODE,
                 message=f"the contract at {address(expected.escrow)} does not answer "
                 "eip712Domain(): not a BookingEscrow",
             )
@@ -212,3 +216,13 @@ async def observe(client: ChainClient, escrow_address: str) -> ObservedWorld:
 async def check_world(client: ChainClient, expected: ExpectedWorld) -> list[Difference]:
     """`observe` then `compare`."""
     return compare(expected, await observe(client, expected.escrow))
+
+
+def unanswered(differences: Sequence[Difference]) -> frozenset[WorldCheck]:
+    """The checks a gating difference (chain id, contract code) left without an answer."""
+    order = list(WorldCheck)
+    gates = [order.index(d.check) for d in differences if d.check in _GATES]
+    return frozenset(order[min(gates) + 1 :]) if gates else frozenset()
+
+
+_GATES = frozenset({WorldCheck.CHAIN_ID, WorldCheck.CONTRACT_CODE})

@@ -18,6 +18,7 @@ from chain.world_check import (
     compare,
     failure_line,
     mismatch,
+    unanswered,
 )
 from tests.contracts.harness import EscrowHarness
 
@@ -74,7 +75,17 @@ def test_no_code_at_the_escrow_address():
 
 def test_a_contract_without_eip712_domain_is_not_an_escrow():
     [difference] = compare(EXPECTED, ObservedWorld(chain_id=8453, code_present=True))
+    assert difference.check is WorldCheck.CONTRACT_CODE
     assert "does not answer eip712Domain(): not a BookingEscrow" in difference.message
+
+
+def test_a_gating_difference_leaves_the_later_checks_unanswered():
+    on_another_chain = compare(EXPECTED, replace(OBSERVED, chain_id=1))
+    assert unanswered(on_another_chain) == set(WorldCheck) - {WorldCheck.CHAIN_ID}
+    no_code = compare(EXPECTED, ObservedWorld(chain_id=8453, code_present=False))
+    assert unanswered(no_code) == set(WorldCheck) - {WorldCheck.CHAIN_ID, WorldCheck.CONTRACT_CODE}
+    fees = compare(EXPECTED, replace(OBSERVED, fee_policy=replace(FEES, inviter_fee_bps=1)))
+    assert unanswered(fees) == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -176,7 +187,7 @@ async def test_a_deployed_escrow_is_checked_question_by_question(fresh_chain: An
             assert [d.message for d in await check_world(client, expected)] == [message]
         not_an_escrow = replace(right, escrow=harness.usdc.address)
         [difference] = await check_world(client, not_an_escrow)
-        assert difference.check is WorldCheck.SIGNING_DOMAIN
+        assert difference.check is WorldCheck.CONTRACT_CODE
     # A client pinned to the configured chain refuses the provider; the check still says why.
     async with ChainClient(
         [fresh_chain.http_url], registry=CollectorRegistry(), expected_chain_id=84532

@@ -216,6 +216,14 @@ def test_commands_are_real_entry_points_copied_into_the_image():
     assert services()["deploy"]["command"][:3] == ["bookme", "deploy", "--if-missing"]
 
 
+def test_the_image_runs_in_production_unless_told_otherwise():
+    assert "BOOKME_ENVIRONMENT=production" in next(
+        line for line in dockerfile() if line.startswith("ENV PATH=")
+    )
+    for name, service in app_services():
+        assert service["environment"]["BOOKME_ENVIRONMENT"] == "production", name
+
+
 def test_the_api_listens_where_its_port_is_published():
     api = services()["api"]
     environment = api["environment"]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
 from eth_account import Account
 from pydantic import SecretStr, ValidationError
 
@@ -203,50 +201,6 @@ def test_production_refuses_a_local_chain_id(chain_id):
 def test_jwt_algorithms_are_allow_listed_in_every_environment(algorithm, environment):
     with pytest.raises(ValidationError, match="BOOKME_JWT_ALGORITHM"):
         _production(environment=environment, jwt_algorithm=algorithm)
-
-
-# --- the container image and the compose file (security review H4, M6) ---
-
-
-def _compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return loaded
-
-
-def test_the_image_runs_in_production_and_compose_does_not_override_it():
-    assert re.search(
-        r"^ENV .*BOOKME_ENVIRONMENT=production", (ROOT / "Dockerfile").read_text(), re.M
-    )
-    for name, service in _compose()["services"].items():
-        environment = service.get("environment") or {}
-        value = str(environment.get("BOOKME_ENVIRONMENT", "${BOOKME_ENVIRONMENT:?}"))
-        # Either required from the caller (no default) or production; never a silent fallback.
-        assert value.startswith("${BOOKME_ENVIRONMENT:?") or value == "production", (name, value)
-
-
-def test_compose_secrets_have_no_defaults():
-    text = (ROOT / "docker-compose.yml").read_text()
-    for variable in ("BOOKME_JWT_SECRET", "POSTGRES_PASSWORD"):
-        uses = re.findall(r"\$\{" + variable + r"([^}]*)\}", text)
-        assert uses, variable
-        assert all(use.startswith(":?") for use in uses), (variable, uses)
-
-
-def test_compose_publishes_ports_on_localhost_only():
-    for name, service in _compose()["services"].items():
-        for port in service.get("ports", []):
-            assert str(port).startswith("127.0.0.1:"), (name, port)
-
-
-def test_compose_mounts_the_signer_and_operator_keys_into_the_worker_only():
-    services = _compose()["services"]
-    with_keys = {name for name, service in services.items() if service.get("secrets")}
-    assert with_keys == {"worker"}
-    assert set(services["worker"]["secrets"]) == {"signer_key", "operator_key"}
-    for name, service in services.items():
-        environment = service.get("environment") or {}
-        if name != "worker":
-            assert not any(key.endswith("_KEY_FILE") for key in environment), name
 
 
 def test_env_example_loads_as_it_is():

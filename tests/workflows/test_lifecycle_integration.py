@@ -1,4 +1,5 @@
-"""Full lifecycles on real Temporal + Postgres + anvil, with the real activities and worker.
+"""Full lifecycles on real Temporal + Postgres + anvil, with the real activities and two worker
+replicas on one task queue (each its own sender on the one operator key).
 
 No listener runs here: every chain event reaches the workflow through the polling path
 (``observe_booking``), which builds the same signal payload the listener will send.
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings, default_booking_policy
@@ -27,6 +30,7 @@ from chain.events import decode_escrow_logs
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
 from db.models import BlockchainEvent, Booking, BookingEvent, PlatformFee, ProviderEarning, Refund
+from db.tx_ledger_models import LedgerTransaction
 from tests.contracts.harness import EscrowHarness
 from worker import activity_dependencies, build_worker
 from workflows import (
@@ -43,6 +47,7 @@ from workflows.types import (
     BookingView,
     CancellationRequest,
     CancellationRole,
+    EmergencyCancelRequest,
     OrphanPaymentInput,
     PaymentAuthorization,
     ReportTransactionRequest,
@@ -60,6 +65,7 @@ class Stack:
     task_queue: str
     escrow: EscrowHarness
     database_url: str
+    replicas: tuple[CollectorRegistry, CollectorRegistry]
 
     def booking(self, *, scheduled_at: datetime, auto_complete_delay: int = 7200) -> BookingInput:
         booking_id = str(uuid.uuid4())
@@ -111,7 +117,7 @@ class Stack:
 
 @pytest.fixture
 async def stack(
-    temporal_client: Client, database_url: str, fresh_chain: AnvilNode
+    temporal, temporal_client: Client, database_url: str, fresh_chain: AnvilNode
 ) -> AsyncIterator[Stack]:
     await upgrade_async(database_url)
     escrow = EscrowHarness(fresh_chain)
@@ -126,15 +132,27 @@ async def stack(
         confirmations=0,
         task_queue=f"bookings-it-{uuid.uuid4().hex[:10]}",
     )
+    replicas = (CollectorRegistry(), CollectorRegistry())
+    # Its own runtime too: the SDK refuses two workers of one queue in one runtime.
+    other_client = await Client.connect(
+        temporal.address,
+        namespace=temporal.namespace,
+        runtime=Runtime(telemetry=TelemetryConfig()),
+    )
+    # Two worker replicas on one task queue, each with its own engine, chain client and sender
+    # on the same operator key, as two `python worker.py` processes would be.
     async with (
-        activity_dependencies(settings) as activities,
+        activity_dependencies(settings, registry=replicas[0]) as activities,
+        activity_dependencies(settings, registry=replicas[1]) as other_activities,
         build_worker(temporal_client, settings, activities),
+        build_worker(other_client, settings, other_activities),
     ):
         yield Stack(
             client=temporal_client,
             task_queue=settings.task_queue,
             escrow=escrow,
             database_url=database_url,
+            replicas=replicas,
         )
 
 
@@ -467,3 +485,68 @@ async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fre
         )
     finally:
         await handle.terminate("test finished; the finality period would run 120 s")
+
+
+async def _paid(
+    stack: Stack, booking: BookingInput
+) -> WorkflowHandle[BookingWorkflow, BookingView]:
+    handle = await stack.start(booking)
+    auth = await handle.execute_update(
+        BookingWorkflow.authorize_payment,
+        AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
+    )
+    await handle.execute_update(
+        BookingWorkflow.report_transaction,
+        ReportTransactionRequest(
+            tx_hash=stack.pay(auth),
+            kind=TransactionKind.PAYMENT,
+            role=CancellationRole.CUSTOMER,
+            wallet=booking.customer_wallet,
+        ),
+    )
+    await _wait_status(handle, S.PAID)
+    return handle
+
+
+async def test_two_replicas_send_auto_completions_and_refunds_at_once_on_consecutive_nonces(stack):
+    """Both replicas send from the one operator key at the same moment: every booking settles,
+    each with one transaction, and the key's nonces run on without a gap, a collision or a
+    replacement."""
+    operator = stack.escrow.roles.operator.address
+    start = stack.escrow.w3.eth.get_transaction_count(operator)
+    release = datetime.now(UTC) + timedelta(seconds=20)
+    completing = [
+        stack.booking(scheduled_at=release - timedelta(hours=2)) for _ in range(6)
+    ]  # auto-completed by the operator at `release`
+    refunded = [stack.booking(scheduled_at=datetime.now(UTC) + timedelta(days=2)) for _ in range(2)]
+    handles = await asyncio.gather(*(_paid(stack, b) for b in completing + refunded))
+    stack.escrow.travel(60)  # the chain's clock past every release time
+    await asyncio.sleep(max(0.0, (release - datetime.now(UTC)).total_seconds()))
+    await asyncio.gather(
+        *(
+            h.execute_update(
+                BookingWorkflow.emergency_cancel,
+                EmergencyCancelRequest(operator="ops@bookme", reason="fraud report"),
+            )
+            for h in handles[len(completing) :]
+        )
+    )
+    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
+    assert [r.status for r in results] == [S.COMPLETED] * 6 + [S.CANCELLED] * 2
+
+    assert stack.escrow.w3.eth.get_transaction_count(operator) == start + 8
+    engine = make_engine(stack.database_url, pool_size=1)
+    try:
+        async with make_session_factory(engine)() as session:
+            rows = list(
+                await session.scalars(select(LedgerTransaction).order_by(LedgerTransaction.nonce))
+            )
+    finally:
+        await engine.dispose()
+    assert [row.nonce for row in rows] == list(range(start, start + 8))
+    assert all(row.outcome == "succeeded" and len(row.tx_hashes) == 1 for row in rows)
+    sent = [
+        r.get_sample_value("bookme_tx_sent_total", {"sender": operator}) or 0
+        for r in stack.replicas
+    ]
+    assert sum(sent) == 8, sent

@@ -487,9 +487,8 @@ async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fre
         await handle.terminate("test finished; the finality period would run 120 s")
 
 
-async def _paid(
-    stack: Stack, booking: BookingInput
-) -> WorkflowHandle[BookingWorkflow, BookingView]:
+async def _paid(stack, booking):
+    """Start, authorize, pay and report: the booking's handle once it is PAID."""
     handle = await stack.start(booking)
     auth = await handle.execute_update(
         BookingWorkflow.authorize_payment,

@@ -26,9 +26,6 @@ LARGE_MODULES = {
     # Every Postgres write of a booking (transition, settlement, event mark, resync), each its own
     # idempotent transaction; splitting it waits for the BookingRows repository (review §6.3).
     "activities/booking_store.py": "one writer per booking row, to split with BookingRows",
-    # The typed eth_* facade and the provider failover in one; review §3 proposes
-    # chain/failover.py (lower priority).
-    "chain/client.py": "RPC facade plus failover; chain/failover.py to extract",
     # One class per table with its CHECK clauses, which must mirror the migration's.
     "db/models.py": "ORM tables with their constraints (declarations)",
     # The Temporal shell: one short handler per signal, update and query, each delegating to

@@ -31,6 +31,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from activities.booking_store import BookingStore
 from activities.reconcile.logs import read_escrow_events
+from activities.tx_ledger import PostgresTxLedger
 from bookme.ops.booking_refs import is_chain_booking_id
 from bookme.ops.contract_admin import operator_key
 from bookme.ops.deps import connect_temporal, database, escrow_reader
@@ -40,6 +41,7 @@ from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.events import BookingCancelled, BookingCreatedAndPaid, DecodedEvent
+from chain.keys import TransactionKey
 from chain.operator import OperatorSender, OperatorTxStatus
 from chain.reason_codes import OnChainReason
 from chain.sender import SenderConfig, TransactionSender
@@ -170,18 +172,10 @@ async def _refund_directly(
                 "nothing sent\n"
             )
             return 0 if onchain.status is OnChainBookingStatus.CANCELLED else 1
-        sender = OperatorSender(
-            TransactionSender(
-                escrow.contract.client,
-                key,
-                chain_id=settings.chain_id,
-                config=SenderConfig(confirmations=settings.confirmations),
-            ),
-            escrow,
-        )
-        result = await sender.emergency_cancel(
-            target.chain_booking_id, OnChainReason.EMERGENCY_REFUND
-        )
+        async with database(settings) as sessions:
+            result = await _operator(settings, escrow, key, sessions).emergency_cancel(
+                target.chain_booking_id, OnChainReason.EMERGENCY_REFUND
+            )
         if result.status is OperatorTxStatus.REVERTED:
             raise Refused(f"the refund {result.tx_hash} reverted; the booking is still PAID")
         if result.tx_hash is None or result.block_number is None:
@@ -203,6 +197,24 @@ async def _refund_directly(
         )
     out.write(f"recorded: {where}\n")
     return 0
+
+
+def _operator(
+    settings: Settings,
+    escrow: EscrowReader,
+    key: TransactionKey,
+    sessions: async_sessionmaker[AsyncSession],
+) -> OperatorSender:
+    """The operator key on the workers' nonce ledger, so a refund sent from here never takes a
+    nonce a worker replica holds, and waits on a refund a worker already recorded."""
+    sender = TransactionSender(
+        escrow.contract.client,
+        key,
+        chain_id=settings.chain_id,
+        config=SenderConfig(confirmations=settings.confirmations),
+        ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
+    )
+    return OperatorSender(sender, escrow)
 
 
 async def _booking_events(

@@ -413,6 +413,7 @@ class BookingStore:
             )
             if record.refund is not None:
                 await self._mark_event(session, record.refund, EventOutcome.PROCESSED, None, None)
+            await outbox.record_orphan(session, record)
         log.warning(
             "orphan_payment",
             action=record.action,

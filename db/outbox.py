@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Booking
 from db.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookOutbox
 from workflows.audit import AuditAction
-from workflows.types import BookingStatus, ChainEventKind, EventOutcome, TransitionRecord
+from workflows.types import (
+    BookingStatus,
+    ChainEventKind,
+    EventOutcome,
+    OrphanRecord,
+    TransitionRecord,
+)
 
 # Event ids are uuid5(namespace, dedupe key): stable across retries of the writer.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4c1b-9a55-2b7f0c1d8e90")
@@ -160,6 +166,24 @@ async def record_transition(
             dedupe_key=f"transition:{booking_id}:{record.dedupe_key}:{event_type.value}",
             data=data,
         )
+
+
+async def record_orphan(session: AsyncSession, record: OrphanRecord) -> None:
+    """A payment into escrow for no booking of ours: operators hear of each step of its refund."""
+    await enqueue(
+        session,
+        event_type=WebhookEventType.OPERATOR_ATTENTION_NEEDED,
+        dedupe_key=f"orphan:{record.payment.key}:{record.action}",
+        data={
+            "source": "orphan_payment",
+            "action": record.action,
+            "chain_booking_id": record.chain_booking_id,
+            "payment_tx_hash": record.payment.identity.tx_hash,
+            "payment_live": record.payment_live,
+            "refund_tx_hash": record.refund_tx_hash,
+            "occurred_at": record.occurred_at.isoformat(),
+        },
+    )
 
 
 async def enqueue(

@@ -4,6 +4,7 @@ from the reconciler's reported findings, each written with the change that raise
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -18,8 +19,10 @@ from activities.reconcile.metrics import ReconcileMetrics
 from bookme.settings import Settings
 from db.webhook_models import WebhookOutbox
 from tests.webhooks.flows import S, _record, paid_booking
+from tests.workflows.fakes import make_booking, payment_event
 from workflows.audit import AuditAction
 from workflows.reconcile_types import DivergenceKind, ReconcileAction, ReconcileFinding
+from workflows.types import OrphanRecord
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +94,21 @@ async def test_reported_findings_and_broken_invariants_alert_operators_once_per_
     ]
     assert events[0][1]["booking_id"] is None
     assert uuid.UUID(events[0][1]["id"])
+
+
+async def test_an_orphan_payment_alerts_operators_once_per_step(store, sessions, add_endpoint):
+    await add_endpoint("http://127.0.0.1:9/never")
+    stranger = make_booking()  # never recorded: its payment is an orphan
+    record = OrphanRecord(
+        chain_booking_id=stranger.chain_booking_id,
+        action="refund_failed",
+        payment=payment_event(stranger),
+        occurred_at=datetime.now(UTC),
+    )
+    await store.record_orphan(record)
+    await store.record_orphan(record)  # a retried activity
+    events = await _events(sessions)
+    assert [(t, p["data"]["action"]) for t, p in events] == [
+        ("operator.attention_needed", "refund_failed")
+    ]
+    assert events[0][1]["data"]["chain_booking_id"] == stranger.chain_booking_id

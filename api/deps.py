@@ -162,13 +162,21 @@ async def user_rate_limit(state: StateDep, user: CurrentUser) -> None:
 
 
 async def signature_rate_limit(request: Request, state: StateDep, user: CurrentUser) -> None:
-    """Count one signature request per user and per client address; 429 when over."""
+    """Count one signature request per user and per client address; 429 when over.
+
+    The address's limit is the higher one: every user behind one NAT shares it.
+    """
     if rate_limited(user):
-        limit = state.settings.signature_rate_limit_per_minute
+        settings = state.settings
         await state.limiter.enforce(
             [
-                Quota(key=f"sig:user:{user.user_id}", limit=limit),
-                Quota(key=f"sig:ip:{client_ip(request)}", limit=limit),
+                Quota(
+                    key=f"sig:user:{user.user_id}", limit=settings.signature_rate_limit_per_minute
+                ),
+                Quota(
+                    key=f"sig:ip:{client_ip(request)}",
+                    limit=settings.signature_rate_limit_per_ip_per_minute,
+                ),
             ]
         )
 

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=60, ge=1)
     # Signing endpoints (payment and cancellation authorizations) are the costly, abusable ones.
     signature_rate_limit_per_minute: int = Field(default=10, ge=1)
+    # ...and per client address, for all its users together: higher, because many users share
+    # one address behind a NAT (an office, a mobile carrier) or a proxy that is not trusted.
+    signature_rate_limit_per_ip_per_minute: int = Field(default=100, ge=1)
     max_booking_amount_units: int = Field(default=100_000 * 10**6, ge=1)
     # Reverse proxies in front of the API (addresses or CIDRs, comma-separated): only their
     # X-Forwarded-For names the client. Empty = none, the socket peer is the client. Never

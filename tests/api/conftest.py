@@ -95,6 +95,7 @@ def api_settings(migrated_db: str, task_queue: str, temporal_client: Client) -> 
         jwks_url="",
         rate_limit_per_minute=1000,
         signature_rate_limit_per_minute=1000,
+        signature_rate_limit_per_ip_per_minute=1000,
         rpc_urls=[],
         escrow_address="",
         deployment_file="/nonexistent/deployment.json",

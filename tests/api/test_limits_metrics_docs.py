@@ -22,7 +22,12 @@ async def test_signature_endpoints_are_rate_limited_across_replicas(
     factory: ApiFactory, worker: FakeChain
 ) -> None:
     # Only the signing endpoints are this tight; creating the booking is not limited here.
-    limit = {"settings": {"signature_rate_limit_per_minute": 3}}
+    limit = {
+        "settings": {
+            "signature_rate_limit_per_minute": 3,
+            "signature_rate_limit_per_ip_per_minute": 3,
+        }
+    }
     # Two app instances (two replicas) share the same Postgres counters.
     async with serve(factory.app(**limit)) as one, serve(factory.app(**limit)) as two:
         created = await one.post("/bookings", json=booking_body(), headers=SERVICE_AUTH)

@@ -56,7 +56,11 @@ async def authorize(
 async def test_behind_a_trusted_proxy_two_users_do_not_share_a_bucket(
     factory: ApiFactory, worker: FakeChain
 ) -> None:
-    settings = {"trusted_proxies": [PEER], "signature_rate_limit_per_minute": 2}
+    settings = {
+        "trusted_proxies": [PEER],
+        "signature_rate_limit_per_minute": 2,
+        "signature_rate_limit_per_ip_per_minute": 2,
+    }
     async with serve(factory.app(settings=settings)) as client:
         mine, theirs = await two_bookings(client)
         # The proxy appends the real client; whatever the client claimed before it is ignored.
@@ -71,7 +75,11 @@ async def test_behind_a_trusted_proxy_two_users_do_not_share_a_bucket(
 async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     factory: ApiFactory, worker: FakeChain
 ) -> None:
-    settings = {"trusted_proxies": ["10.0.0.0/8"], "signature_rate_limit_per_minute": 2}
+    settings = {
+        "trusted_proxies": ["10.0.0.0/8"],
+        "signature_rate_limit_per_minute": 2,
+        "signature_rate_limit_per_ip_per_minute": 2,
+    }
     async with serve(factory.app(settings=settings)) as client:
         mine, theirs = await two_bookings(client)
         assert await authorize(client, mine, CUSTOMER_AUTH, "198.51.100.1") == 200
@@ -79,6 +87,18 @@ async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
         # Another user from the same untrusted peer: the made-up addresses do not give it (or
         # the first user) a fresh per-address bucket; the peer's is spent.
         assert await authorize(client, theirs, OTHER_CUSTOMER_AUTH, "198.51.100.3") == 429
+
+
+async def test_users_behind_one_address_each_keep_their_own_signature_limit(
+    factory: ApiFactory, worker: FakeChain
+) -> None:
+    # One NAT (an office, a mobile carrier): the address's limit is the higher one (default 100).
+    async with serve(factory.app(settings={"signature_rate_limit_per_minute": 2})) as client:
+        mine, theirs = await two_bookings(client)
+        first = [await authorize(client, mine, CUSTOMER_AUTH, "198.51.100.1") for _ in range(3)]
+        assert first == [200, 200, 429]
+        second = [await authorize(client, theirs, OTHER_CUSTOMER_AUTH, "x") for _ in range(2)]
+        assert second == [200, 200]
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,16 @@ def names_in(exposition: str) -> set[str]:
     """Every family and sample name in a text exposition (`x_total`, `x_bucket`, `x_count`...)."""
     names: set[str] = set()
     for family in text_string_to_metric_families(exposition):
-        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
+        if family.samples:
+            continue
+        # Declared, no sample yet (a labelled series nobody has touched): the names it will have.
         if family.type == "counter":
             names.add(family.name + "_total")
         elif family.type in ("histogram", "summary"):
             names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
-        names.update(sample.name for sample in family.samples)
+        else:
+            names.add(family.name)
     return names
 
 

@@ -1,9 +1,10 @@
 """`python worker.py` exports its RPC, sender, invariant and gauge series and the Temporal SDK's
-own metrics on one /metrics port."""
+own metrics on one /metrics port; the dashboard and the alert rules read only exported names."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -13,13 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML: locked through uvicorn[standard], no stubs
+from prometheus_client import CollectorRegistry
 
+from api.metrics import ApiMetrics
 from bookme.embedded.anvil import AnvilNode
 from bookme.embedded.process import free_port
 from db.migrate import upgrade_async
+from listener.metrics import ListenerMetrics
 from tests.conftest import TemporalService
 from tests.contracts.harness import EscrowHarness
-from tests.observability.scrape import names_in, sample
+from tests.observability.promql import missing
+from tests.observability.scrape import names_in, registry_names, sample
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +97,21 @@ async def test_one_port_serves_the_workers_series_and_the_sdks(
     assert balance is not None
     assert balance > 0
     assert sample(text, "bookme_bookings", status="PAID") == 0
+    _check_dashboard_and_rules(names)
+
+
+def _check_dashboard_and_rules(worker_names: set[str]) -> None:
+    """Every metric the Grafana dashboard and the alert rules read is one the code exports: the
+    worker's scrape (its own series and the SDK's) plus the API's and the listener's registries."""
+    api, listener = CollectorRegistry(), CollectorRegistry()
+    ApiMetrics(api)
+    ListenerMetrics(listener)
+    exported = worker_names | registry_names([api, listener])
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "bookme.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(queries) >= 12
+    assert not missing(queries, exported), missing(queries, exported)
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "bookme.rules.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    # `up` is Prometheus' own series for every target it scrapes.
+    assert not missing(exprs, exported, frozenset({"up"})), missing(exprs, exported)

@@ -10,6 +10,7 @@ import sys
 from bookme.logging import configure_logging
 from bookme.settings import Settings, SettingsError
 from listener.app import run
+from listener.lock import TransactionPoolerDetected
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
         asyncio.run(_main(args))
-    except SettingsError as exc:
+    except (SettingsError, TransactionPoolerDetected) as exc:
         print(f"listener: {exc}", file=sys.stderr)  # noqa: T201 - CLI entry point
         return 2
     return 0

@@ -5,6 +5,12 @@ the session and the lock is free for a standby. Writes that must not come from a
 leader (the checkpoint) check in their own transaction that the lock is still held by the
 lease's backend (`Lease.assert_held`), so a leader that lost its connection cannot move the
 checkpoint after a standby took over.
+
+A session lock needs a session: a transaction-pooling proxy (PgBouncer ``pool_mode =
+transaction``) hands each transaction to any server backend, so the lock would stay on a
+backend this listener no longer talks to. Every attempt asks for the backend pid in two
+transactions on the lock's connection and refuses to run (`TransactionPoolerDetected`) when
+they differ; the listener's database URL must point at Postgres directly (or a session pool).
 """
 
 from __future__ import annotations
@@ -22,6 +28,25 @@ log = structlog.get_logger(__name__)
 
 class LeadershipLost(RuntimeError):
     """The advisory lock is no longer held by this listener."""
+
+
+class TransactionPoolerDetected(RuntimeError):
+    """The lock's connection reaches a different backend per transaction: a transaction pooler."""
+
+
+_PID = text("SELECT pg_backend_pid()")
+
+
+async def _same_backend(conn: AsyncConnection, pid: int) -> None:
+    """Raise TransactionPoolerDetected unless a new transaction still reaches backend ``pid``."""
+    again = await conn.scalar(_PID)
+    await conn.commit()
+    if again != pid:
+        raise TransactionPoolerDetected(
+            f"Postgres backend changed between transactions ({pid} then {again}): the listener's "
+            "database URL goes through a transaction pooler, which breaks its session advisory "
+            "lock; point it at Postgres directly (or a session-mode pool)"
+        )
 
 
 def lock_key(chain_id: int, contract_address: str) -> int:
@@ -66,9 +91,10 @@ class Leadership:
         conn = await self._engine.connect()
         try:
             got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key})
-            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            pid = await conn.scalar(_PID)
             # Session-level lock: end the implicit transaction but keep the session.
             await conn.commit()
+            await _same_backend(conn, int(pid))
         except BaseException:
             await conn.close()
             raise
@@ -85,6 +111,8 @@ class Leadership:
         while True:
             try:
                 lease = await self.try_acquire()
+            except TransactionPoolerDetected:
+                raise  # no standby can ever hold the lock this way: refuse to run
             except Exception as exc:  # Postgres down or restarting: keep standing by
                 log.warning("listener_lock_unavailable", error=type(exc).__name__)
                 lease = None
@@ -102,10 +130,13 @@ class Leadership:
         if conn is None:
             raise LeadershipLost("not the leader")
         try:
-            await conn.execute(text("SELECT 1"))
+            pid = await conn.scalar(_PID)
             await conn.commit()
         except Exception as exc:
             raise LeadershipLost(f"lock connection lost: {type(exc).__name__}") from exc
+        if self.lease is not None and pid != self.lease.pid:
+            # Reconnected through a pooler, or a pooler put in front since: the lock is elsewhere.
+            raise LeadershipLost(f"lock connection now reaches backend {pid}, not {self.lease.pid}")
 
     async def release(self) -> None:
         """Unlock and close the connection (best effort: closing alone also frees it)."""

@@ -53,14 +53,19 @@ DESCRIPTION = """
 Creates bookings (each one a durable Temporal workflow), hands out signed EIP-712 payment and
 cancellation authorizations for the BookingEscrow contract, and serves booking state.
 
-**Auth**: every `/bookings` and `/admin` route needs `Authorization: Bearer <JWT>` with claims
-`sub`, `role` (`customer`, `provider` or `operator`) and `wallet`. Customers and providers see
-and act on their own bookings only; `/admin` is for operators.
+**Auth**: every `/bookings`, `/me` and `/admin` route needs `Authorization: Bearer <credential>`:
+a JWT from the identity provider (only `sub` when the marketplace's users table knows the
+subject; else claims `role` and `wallet`), or a `bm_live_…` API key of the marketplace's server
+(role `service`). Customers and providers see and act on their own bookings only; `/admin` is
+for operators. `/me/wallets` links a wallet with Sign-In with Ethereum (EIP-4361).
 
 **Money**: amounts are decimal strings of USDC (`"25.50"`, at most 6 decimals); uint256 values
 in signed authorizations are decimal strings of base units.
 
-**Errors**: every error body is `{"code", "message", "details"}` with a stable `code`.
+**Errors**: every error body is `{"code", "message", "details"}` (`application/json`) with a
+stable `code`; a missing token is `401 missing_token`, a bad one `invalid_token` or
+`token_expired`. The payment and cancellation answers are camelCase (the contract's field
+names); everything else is snake_case.
 """
 
 

@@ -66,15 +66,7 @@ async def add_endpoint(
 async def get_endpoints(_: OperatorUser, session: SessionDep) -> list[WebhookEndpointPublic]:
     """Active endpoints with their pending and dead deliveries (operators only)."""
     return [
-        WebhookEndpointPublic(
-            id=e.id,
-            url=e.url,
-            description=e.description,
-            created_at=e.created_at,
-            active_secrets=e.active_secrets,
-            pending=e.pending,
-            dead=e.dead,
-        )
+        WebhookEndpointPublic.model_validate(e, from_attributes=True)
         for e in await list_endpoints(session)
     ]
 

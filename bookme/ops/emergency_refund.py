@@ -39,6 +39,7 @@ from bookme.ops.errors import OpsError, Refused
 from bookme.ops.temporal_errors import answered
 from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
+from chain.errors import FeeCapExceeded
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.events import BookingCancelled, BookingCreatedAndPaid, DecodedEvent
 from chain.keys import TransactionKey
@@ -173,9 +174,12 @@ async def _refund_directly(
             )
             return 0 if onchain.status is OnChainBookingStatus.CANCELLED else 1
         async with database(settings) as sessions:
-            result = await _operator(settings, escrow, key, sessions).emergency_cancel(
-                target.chain_booking_id, OnChainReason.EMERGENCY_REFUND
-            )
+            try:
+                result = await _operator(settings, escrow, key, sessions).emergency_cancel(
+                    target.chain_booking_id, OnChainReason.EMERGENCY_REFUND
+                )
+            except FeeCapExceeded as exc:  # nothing was sent; raise the cap for this run if must
+                raise Refused(f"{exc} (BOOKME_OPERATOR_MAX_FEE_PER_GAS_WEI)") from None
         if result.status is OperatorTxStatus.REVERTED:
             raise Refused(f"the refund {result.tx_hash} reverted; the booking is still PAID")
         if result.tx_hash is None or result.block_number is None:
@@ -211,7 +215,10 @@ def _operator(
         escrow.contract.client,
         key,
         chain_id=settings.chain_id,
-        config=SenderConfig(confirmations=settings.confirmations),
+        config=SenderConfig(
+            confirmations=settings.confirmations,
+            max_fee_per_gas_cap=settings.operator_max_fee_per_gas_wei,
+        ),
         ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
     )
     return OperatorSender(sender, escrow)

@@ -28,9 +28,6 @@ LARGE_MODULES = {
     "activities/booking_store.py": "one writer per booking row, to split with BookingRows",
     # One class per table with its CHECK clauses, which must mirror the migration's.
     "db/models.py": "ORM tables with their constraints (declarations)",
-    # The Temporal shell: one short handler per signal, update and query, each delegating to
-    # the pure modules beside it; the module docstring holds the transition table.
-    "workflows/booking/workflow.py": "thin handlers, many of them, and the transition table",
 }
 
 LONG_FUNCTIONS = {

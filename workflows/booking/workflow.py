@@ -1,50 +1,12 @@
-"""``BookingWorkflow``: one durable workflow per booking, owning its escrow state machine.
+"""``BookingWorkflow``: the Temporal shell of one booking's escrow state machine.
 
 Shape: signals only append to an inbox; the main loop is the single place that applies chain
 events and fires timers, under ``self._lock``. Updates that await (signing, persisting, sending)
 take the same lock, so no two state changes interleave. Each state change is persisted by the
 ``apply_transition`` activity before it becomes visible in memory, search attributes and details.
 
-Transitions (action names are what ``booking_events`` records):
-
-    PENDING_PAYMENT      --payment_confirmed-------------------> PAID
-    PENDING_PAYMENT      --payment_timeout (deadline)----------> CANCELLED
-    PENDING_PAYMENT      --cancelled_unpaid (request; when a payment authorization is still
-                           valid, at its expiry: cancellation_requested is recorded first)--> CANCELLED
-    PAID                 --auto_complete_sent (the operator's own transaction)--> PENDING_COMPLETION
-    PENDING_COMPLETION   --auto_complete_sent (a reported completion never landed)--> same
-    PAID|PENDING_*       --service_completed-------------------> COMPLETED   (+ earnings, fees)
-    PAID|PENDING_CANC.   --cancellation_authorized-------------> PENDING_CANCELLATION
-    PAID|PENDING_COMPL.  --emergency_cancel_sent---------------> PENDING_CANCELLATION
-    PENDING_CANCELLATION --cancellation_expired----------------> PAID
-    PENDING_CANCELLATION --refund_reverted (emergency tx reverted)--> PAID
-    PENDING_COMPLETION   --completion_reverted (tx reverted)---> PAID
-    PAID|PENDING_*       --booking_cancelled-------------------> CANCELLED   (+ refund legs)
-    PAID|PENDING_*       --payment_reorged (reorg)-------------> PENDING_PAYMENT
-    COMPLETED|CANCELLED  --settlement_reorged (reorg)----------> PAID (or PENDING_CANCELLATION
-                           and the refund re-sent, when it was an emergency refund)
-    FAILED (settled)     --settlement_reorged (reorg)----------> FAILED, refund owed and re-sent
-    PENDING_PAYMENT      --contradiction (payment fields differ)--> FAILED + emergency refund
-    PAID|PENDING_*       --contradiction (settlement differs)--> FAILED (legs recorded as mined)
-    CANCELLED (unpaid)   --contradiction (payment after close)--> FAILED + emergency refund
-    FAILED (refund owed) --refund_recorded / completed_while_failed--> FAILED (settled, ends)
-
-A booking settled by a chain event stays open for ``settlement_finality_seconds`` (policy)
-so a reorg that removes the settlement still reaches it; after that the listener records the
-revert on the event row and reconciliation compares the booking with the chain.
-
-Audit-only records (status unchanged): event_rejected, event_reverted, transaction_reverted,
-auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED),
-cancellation_requested.
-
-Who may do what: a reported transaction never changes the status (only the chain does), and
-only the party who can send it may report it. Budgets are per party (customer, provider), so
-no party can spend another's; operator updates are never refused by a budget. Histories
-recorded before these rules replay through ``workflow.patched("trust-boundary")``.
-
-The history bound (why no continue-as-new is needed) is worked out in
-``docs/booking-workflow.md``. Behaviour changes go through ``workflow.patched`` and the replay
-test over ``tests/workflows/histories``.
+The transitions, who may do what, and how long a settled booking stays open are set out in
+the package docstring (``workflows/booking/__init__.py``).
 """
 
 from __future__ import annotations
@@ -62,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import constants as c
     from workflows import search_attributes as sa
     from workflows.audit import AuditAction as A
-    from workflows.booking import authorizations, guards, repairs, timers
+    from workflows.booking import authorizations, guards, repairs, timers, unpaid, visibility
     from workflows.booking.chain_events import ChainEventApplier
     from workflows.booking.guards import MAX_REASON_LENGTH
     from workflows.booking.state import BookingState, Window
@@ -74,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
         ResyncRequest,
         ResyncResult,
     )
-    from workflows.summary import booking_summary
     from workflows.types import (
         AuthorizePaymentRequest,
         BookingInput,
@@ -133,15 +94,7 @@ class BookingWorkflow:
                 # A local activity's failure arrives as the ApplicationError itself.
                 self._unrecordable(err)
             workflow.upsert_search_attributes(
-                [
-                    sa.BOOKING_ID.value_set(booking.booking_id),
-                    sa.CHAIN_BOOKING_ID.value_set(booking.chain_booking_id),
-                    sa.CUSTOMER_WALLET.value_set(booking.customer_wallet.lower()),
-                    sa.PROVIDER_WALLET.value_set(booking.provider_wallet.lower()),
-                    sa.AMOUNT_UNITS.value_set(booking.amount_units),
-                    sa.SCHEDULED_AT.value_set(booking.scheduled_at),
-                    sa.BOOKING_STATUS.value_set(self._state.status.value),
-                ]
+                visibility.search_attributes(booking, self._state.status)
             )
             self.publish_details()
             self._state.recorded = True
@@ -292,7 +245,7 @@ class BookingWorkflow:
             guards.check_cancellation(state, self._booking, request, now)
             reason = f"{request.role.value}: {request.reason}"
             if state.status is S.PENDING_PAYMENT:
-                return await self._cancel_unpaid(request.role, reason)
+                return await unpaid.cancel(state, self, self._watch, request.role, reason)
             reusable = guards.reusable_cancel_auth(state, request.role, now)
             guards.spend(state, request.role, changed=reusable is None)
             if reusable is not None:
@@ -315,26 +268,6 @@ class BookingWorkflow:
         guards.check_cancellation(self._state, self._booking, request, now)
         changes = guards.cancellation_changes(self._state, request, now)
         guards.check_budget(self._state, request.role, changes=changes)
-
-    async def _cancel_unpaid(self, role: CancellationRole, reason: str) -> CancellationResult:
-        state = self._state
-        if state.payment.unpaid_cancel_reason is not None:
-            guards.spend(state, role, changed=False)
-            return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
-        guards.spend(state, role, changed=True)
-        live = guards.live_payment_auth_until(state, workflow.now())
-        if live is not None and workflow.patched(c.PATCH_TRUST_BOUNDARY):
-            # Cancelling now would leave a valid authorization behind: a payment made with it
-            # lands on a closed booking and costs an operator refund. Close once it can no
-            # longer be used; no new authorization meanwhile.
-            state.payment.unpaid_cancel_reason = reason
-            state.payment_deadline = min(state.payment_deadline, live)
-            await self.transition(S.PENDING_PAYMENT, A.CANCELLATION_REQUESTED, reason)
-            self.bump_timers()
-            return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
-        await self.transition(S.CANCELLED, A.CANCELLED_UNPAID, reason=reason)
-        self._watch.arm_close_check()
-        return CancellationResult(status=state.status)
 
     @workflow.update(name="emergency_cancel")
     async def emergency_cancel(self, request: EmergencyCancelRequest) -> EmergencyCancelResult:
@@ -464,10 +397,4 @@ class BookingWorkflow:
         )
 
     def publish_details(self) -> None:
-        state = self._state
-        details = booking_summary(self._booking, state.status)
-        if state.reason:
-            details += f"\n\nreason: {state.reason}"
-        if state.final_at is not None:
-            details += f"\n\nsettled; listening for reorgs until {state.final_at.isoformat()}"
-        workflow.set_current_details(details)
+        workflow.set_current_details(visibility.details(self._booking, self._state))

@@ -179,7 +179,11 @@ class WebhookDispatcher:
             async def send(item: _Due) -> DeliveryStatus:
                 async with gate:
                     outcome = await self._post(client, item, secrets.get(item.endpoint_id, []))
-                return await self._record(item, outcome)
+                status = await self._record(item, outcome)
+                # After every POST: a round of slow endpoints may outlast the heartbeat timeout.
+                if activity.in_activity():
+                    activity.heartbeat()
+                return status
 
             statuses = await asyncio.gather(*(send(item) for item in due))
         return DispatchResult(

@@ -4,8 +4,10 @@ The questions and the comparison are chain/world_check.py's; this module applies
 
 - at start, a difference refuses to start in production (`WorldCheckFailed`, one line such as
   ``chain check failed: signing domain version is "2", settings say "1"``) and is a warning
-  elsewhere; a chain that does not answer at start refuses in production too (nothing was
-  verified) and is a warning elsewhere;
+  elsewhere; a chain that does not answer at start is an error log and a degraded health report,
+  not a refusal: a provider outage must not keep every replica (the API's too) down, and the
+  background check verifies the chain as soon as it answers (a difference found then is
+  degraded and alerting, never silent);
 - afterwards, every ``BOOKME_WORLD_CHECK_INTERVAL_SECONDS``, the check runs again: each question's
   answer is the gauge ``bookme_world_check_ok{check=...}`` (1 agrees, 0 differs) and
   `WorldWatch.status()` is what the detailed health report reads (`WorldStatus.degraded`).
@@ -150,10 +152,13 @@ class WorldWatch:
 
 
 async def check_at_start(watch: WorldWatch, environment: Environment) -> WorldStatus:
-    """The start check: production refuses a difference or an unverifiable chain; else warns."""
+    """The start check: production refuses a proven difference; anything else is logged."""
     status = await watch.check()
     if status.ok:
         log.info("world_check_ok", process=watch.process)
+        return status
+    if not status.differences:
+        log.error("world_check_unverified", process=watch.process, problem=status.summary)
         return status
     if environment is Environment.PRODUCTION:
         raise WorldCheckFailed(status.summary)

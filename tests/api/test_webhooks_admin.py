@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.suspicious import SuspiciousActivity
 from api.webhook_notifier import OutboxNotifier
 from db.webhook_models import WebhookDelivery, WebhookOutbox, WebhookSecret
-from tests.api.helpers import CUSTOMER_AUTH, OPERATOR_AUTH, serve
+from tests.api.helpers import CUSTOMER_AUTH, OPERATOR_AUTH, PROVIDER_AUTH, booking_body, serve
 
 pytestmark = pytest.mark.integration
 URL = "https://marketplace.example/hooks/bookme"
@@ -110,3 +110,22 @@ async def test_replay_through_the_api_queues_deliveries(factory, sessions):
         )
     assert replayed.status_code == 202
     assert replayed.json() == {"queued": 1}
+
+
+async def test_the_api_s_default_notifier_writes_the_raised_case_to_the_outbox(
+    factory, sessions, worker
+):
+    async with serve(factory.app()) as client:  # no notifier passed: the outbox one
+        created = await client.post("/bookings", json=booking_body(), headers=OPERATOR_AUTH)
+        booking = created.json()["id"]
+        for _ in range(6):  # the sixth refusal in the window is raised
+            refused = await client.post(
+                f"/bookings/{booking}/payment-authorization", headers=PROVIDER_AUTH
+            )
+            assert refused.status_code == 403
+    async with sessions() as session:
+        events = (await session.execute(select(WebhookOutbox))).scalars().all()
+    suspicious = [e for e in events if e.event_type == "security.suspicious_activity"]
+    assert len(suspicious) == 1
+    assert suspicious[0].payload["booking_id"] == booking
+    assert suspicious[0].payload["data"]["user_id"] == "prov-1"

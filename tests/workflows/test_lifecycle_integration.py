@@ -410,20 +410,7 @@ async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fre
     )
     handle = await stack.start(booking)
     try:
-        auth = await handle.execute_update(
-            BookingWorkflow.authorize_payment,
-            AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
-        )
-        await handle.execute_update(
-            BookingWorkflow.report_transaction,
-            ReportTransactionRequest(
-                tx_hash=stack.pay(auth),
-                kind=TransactionKind.PAYMENT,
-                role=CancellationRole.CUSTOMER,
-                wallet=booking.customer_wallet,
-            ),
-        )
-        await _wait_status(handle, S.PAID)
+        await _pay(stack, booking, handle)
         receipt = stack.escrow.complete(booking.chain_booking_id, stack.escrow.roles.customer)
         done_tx = "0x" + bytes(receipt["transactionHash"]).hex()
         await handle.execute_update(
@@ -487,9 +474,8 @@ async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fre
         await handle.terminate("test finished; the finality period would run 120 s")
 
 
-async def _paid(stack, booking):
-    """Start, authorize, pay and report: the booking's handle once it is PAID."""
-    handle = await stack.start(booking)
+async def _pay(stack, booking, handle):
+    """Authorize, pay and report the payment; returns once the booking is PAID."""
     auth = await handle.execute_update(
         BookingWorkflow.authorize_payment,
         AuthorizePaymentRequest(caller_wallet=booking.customer_wallet),
@@ -504,6 +490,11 @@ async def _paid(stack, booking):
         ),
     )
     await _wait_status(handle, S.PAID)
+
+
+async def _paid(stack, booking):
+    handle = await stack.start(booking)
+    await _pay(stack, booking, handle)
     return handle
 
 

@@ -229,7 +229,8 @@ class Settings(BaseSettings):
     retention_rate_limit_hours: int = Field(default=24, ge=1)
 
     # --- Party directory: the marketplace's users table (README "Your bookings and users") ---
-    # Checked as SQL identifiers and quoted; the table may be schema-qualified. The referrer
+    # Checked as SQL identifiers and quoted; the table may be schema-qualified (empty: no
+    # directory, so no adoption of the marketplace's rows and no sub-only tokens). The referrer
     # column holds the referrer's user id ("" = no referrals); the subject column holds the
     # identity provider's subject, e.g. a Privy DID ("" = none).
     directory_users_table: str = "users"

@@ -41,6 +41,7 @@ from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from db.directory import DirectoryMissing, DirectoryUnavailable, DirectoryUser, PartyDirectory
 from db.models import Booking
+from db.statuses import BookingStatus
 from workflows.client import BookingClient
 from workflows.types import AuthorizePaymentRequest, BookingInput, PaymentAuthorization
 
@@ -49,7 +50,7 @@ log = structlog.get_logger(__name__)
 MEMO_ADOPTED = "adopted"
 # Roles that may pay: a customer, or a marketplace user whose role is decided per booking.
 PAYING_ROLES = frozenset({Role.CUSTOMER, Role.USER})
-ADOPTABLE_STATUS = "PENDING_PAYMENT"
+ADOPTABLE_STATUS = BookingStatus.PENDING_PAYMENT.value
 _T = Booking.__table__.c
 
 
@@ -90,15 +91,12 @@ async def marketplace_booking(
     row = (await session.execute(stmt)).mappings().first()
     if row is None:
         return None
-    scheduled = row["scheduled_at"]
     return MarketplaceBooking(
         id=booking_id,
         service_id=row["service_id"],
         customer_id=row["customer_id"],
         provider_id=row["provider_id"],
-        scheduled_at=scheduled.replace(tzinfo=UTC)
-        if scheduled and not scheduled.tzinfo
-        else scheduled,
+        scheduled_at=row["scheduled_at"],  # aware: UtcDateTime reads a legacy TIMESTAMP as UTC
         status=row["status"],
         amount_units=None if row["amount_units"] is None else int(row["amount_units"]),
         amount=row["amount"],

@@ -95,11 +95,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def booking_fields(row: Booking) -> dict[str, Any]:
-    """The booking's public fields (as `GET /bookings/{id}`); money as base-unit strings."""
+    """The booking's public fields (as `GET /bookings/{id}`); money only as base-unit strings
+    (`amount_units`), the decimal `amount` being an API rendering of it."""
     units = row.amount_units
     return {
         "id": str(row.id),
         "chain_booking_id": row.blockchain_booking_id,
+        "workflow_id": row.workflow_id,
         "status": str(row.status),
         "status_reason": row.status_reason,
         "service_id": row.service_id,
@@ -113,6 +115,7 @@ def booking_fields(row: Booking) -> dict[str, Any]:
         "inviter_fee_bps": row.inviter_fee_bps,
         "scheduled_at": _iso(row.scheduled_at),
         "blockchain_tx_hash": row.blockchain_tx_hash,
+        "blockchain_confirmed_at": _iso(row.blockchain_confirmed_at),
         "completion_tx_hash": row.completion_tx_hash,
         "cancellation_tx_hash": row.cancellation_tx_hash,
         "created_at": _iso(row.created_at),

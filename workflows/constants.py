@@ -52,6 +52,12 @@ OBSERVE_ACTIVITY_TIMEOUT = timedelta(seconds=20)
 # a timeout finds the transaction it already sent instead of sending another.
 SEND_ACTIVITY_TIMEOUT = timedelta(minutes=2)
 SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# Reconciliation scans a page of bookings (or the running workflows) per activity.
+SCAN_TIMEOUT = timedelta(minutes=10)
+SCAN_HEARTBEAT = timedelta(seconds=60)
+# Retention deletes in batches and heartbeats between them; a large backlog may take a while.
+RETENTION_ACTIVITY_TIMEOUT = timedelta(minutes=30)
+RETENTION_HEARTBEAT_TIMEOUT = timedelta(minutes=2)
 
 # --- retry policies ---
 # Postgres and signing: retry forever with backoff (an outage must not lose a transition).
@@ -81,6 +87,16 @@ SEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=10,
     non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+)
+# A reconcile or retention run is one of a schedule's: a few attempts, then the next run.
+SCAN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=5,
+)
+RETENTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_attempts=5
 )
 
 # --- history bounds (see workflows/booking.py for the worst-case arithmetic) ---

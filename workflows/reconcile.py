@@ -11,12 +11,11 @@ continues as new (carrying the partial report) when Temporal suggests it or the 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import constants as c
     from workflows.reconcile_types import (
         PROGRESS_QUERY,
         RECONCILE_BEGIN,
@@ -39,14 +38,6 @@ with workflow.unsafe.imports_passed_through():
         ReconcileWindow,
     )
 
-SCAN_TIMEOUT = timedelta(minutes=10)
-SCAN_HEARTBEAT = timedelta(seconds=60)
-SCAN_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
-)
 # A page costs ~6 events; continue as new well before Temporal's limits (or when it suggests).
 MAX_HISTORY_EVENTS = 2_000
 # The report keeps every count but only this many finding details (the audit rows keep all).
@@ -126,8 +117,8 @@ class ReconcileWorkflow:
             RECONCILE_FINISH,
             FinishRequest(run_id=carry.window.run_id, counts=dict(carry.counts)),
             result_type=FinishResult,
-            start_to_close_timeout=SCAN_TIMEOUT,
-            retry_policy=SCAN_RETRY,
+            start_to_close_timeout=c.SCAN_TIMEOUT,
+            retry_policy=c.SCAN_RETRY,
         )
         carry = _merge(carry, PhaseResult(findings=finish.findings, scanned=0))
         return ReconcileReport(
@@ -149,8 +140,8 @@ class ReconcileWorkflow:
                 run_id=f"{info.workflow_id}/{info.first_execution_run_id}", full=request.full
             ),
             result_type=ReconcileWindow,
-            start_to_close_timeout=SCAN_TIMEOUT,
-            retry_policy=SCAN_RETRY,
+            start_to_close_timeout=c.SCAN_TIMEOUT,
+            retry_policy=c.SCAN_RETRY,
         )
         self._progress = ReconcileProgress(scanned=0, total=window.total, phase="events")
         workflow.set_current_details(
@@ -171,9 +162,9 @@ class ReconcileWorkflow:
             name,
             request,
             result_type=PhaseResult,
-            start_to_close_timeout=SCAN_TIMEOUT,
-            heartbeat_timeout=SCAN_HEARTBEAT,
-            retry_policy=SCAN_RETRY,
+            start_to_close_timeout=c.SCAN_TIMEOUT,
+            heartbeat_timeout=c.SCAN_HEARTBEAT,
+            retry_policy=c.SCAN_RETRY,
         )
         return result
 

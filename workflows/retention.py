@@ -8,21 +8,14 @@ the input, so a schedule updated at worker start applies new settings without a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows import constants as c
 
 RETENTION_WORKFLOW_NAME = "retention"
 RETENTION_SCHEDULE_ID = "bookme-retention"
 APPLY_RETENTION = "apply_retention"
-
-# Deletes run in batches and heartbeat between them; a large backlog may take a while.
-RETENTION_ACTIVITY_TIMEOUT = timedelta(minutes=30)
-RETENTION_HEARTBEAT_TIMEOUT = timedelta(minutes=2)
-RETENTION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_attempts=5
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,8 +49,8 @@ class RetentionWorkflow:
             APPLY_RETENTION,
             request,
             result_type=RetentionResult,
-            start_to_close_timeout=RETENTION_ACTIVITY_TIMEOUT,
-            heartbeat_timeout=RETENTION_HEARTBEAT_TIMEOUT,
-            retry_policy=RETENTION_RETRY,
+            start_to_close_timeout=c.RETENTION_ACTIVITY_TIMEOUT,
+            heartbeat_timeout=c.RETENTION_HEARTBEAT_TIMEOUT,
+            retry_policy=c.RETENTION_RETRY,
         )
         return result

@@ -127,11 +127,9 @@ class PostgresTxLedger:
                 )
             )
 
-    async def unsettled_at(self, nonce: int) -> SentTransaction | None:
+    async def at_nonce(self, nonce: int) -> SentTransaction | None:
         async with self._sessions() as session:
-            row = await session.scalar(
-                select(L).where(*self._mine(), L.nonce == nonce, L.outcome.is_(None))
-            )
+            row = await session.scalar(select(L).where(*self._mine(), L.nonce == nonce))
             return None if row is None else _sent(row)
 
 
@@ -149,4 +147,5 @@ def _sent(row: LedgerTransaction) -> SentTransaction:
         hashes=list(row.tx_hashes),
         intent=row.intent,
         raw=row.raw_tx,
+        outcome=None if row.outcome is None else TxOutcome(row.outcome),
     )

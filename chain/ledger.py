@@ -58,6 +58,8 @@ class SentTransaction:
     # The newest version's signed bytes, kept by a ledger so any replica can re-broadcast them.
     raw: bytes = b""
     healed_at: float = 0.0
+    # As the ledger last knew it; None while in flight.
+    outcome: TxOutcome | None = None
 
     @property
     def tx_hash(self) -> str:
@@ -115,6 +117,6 @@ class TxLedger(Protocol):
         """Record how the transaction ended (idempotent)."""
         ...
 
-    async def unsettled_at(self, nonce: int) -> SentTransaction | None:
-        """The transaction recorded at ``nonce`` unless it is known to be settled."""
+    async def at_nonce(self, nonce: int) -> SentTransaction | None:
+        """The transaction recorded at ``nonce``, settled or not (see its ``outcome``)."""
         ...

@@ -146,11 +146,8 @@ class TransactionSender:
         gas: int | None = None,
         intent: str | None = None,
     ) -> SentTransaction:
-        """Estimate, sign with the next nonce and broadcast; returns before it is mined.
-
-        With a ledger and an ``intent``, a transaction already recorded for the intent (by this
-        process or another replica) is re-broadcast and returned instead of a new one.
-        """
+        """Estimate, sign with the next nonce and broadcast; returns before it is mined. With a
+        ledger, a transaction already recorded for ``intent`` is re-broadcast and returned."""
         if intent is not None and (found := await self.recorded(intent)) is not None:
             return await self.resume(found)
         if gas is None:
@@ -339,6 +336,7 @@ class TransactionSender:
             mined_nonce = await self.client.get_transaction_count(self.address, "latest")
             if mined_nonce > sent.nonce:
                 # Our receipt may just lag the nonce on a load-balanced provider: look again.
+                await self._learn_versions(sent)
                 sent.nonce_used_elsewhere += 1
                 sent.checked_at_head = -1
                 if sent.nonce_used_elsewhere >= 3:
@@ -362,19 +360,22 @@ class TransactionSender:
         if self._ledger is not None:
             await self._ledger.settle(sent, outcome, receipt)
 
-    async def _heal_gap(self, sent: SentTransaction) -> None:
-        """Re-broadcast the ledger's transaction at the lowest unmined nonce, if below ours.
+    async def _learn_versions(self, sent: SentTransaction) -> None:
+        """Add the versions another replica recorded for this nonce (its replacements)."""
+        recorded = None if self._ledger is None else await self._ledger.at_nonce(sent.nonce)
+        if recorded is not None:
+            sent.hashes += [h for h in recorded.hashes if h not in sent.hashes]
 
-        A sender that died between recording and broadcasting holds every later nonce back; its
-        signed bytes are in the ledger, so any transaction waiting behind it can send them.
-        """
+    async def _heal_gap(self, sent: SentTransaction) -> None:
+        """Re-broadcast the ledger's transaction at the lowest unmined nonce (one recorded by a
+        sender that died before broadcasting it holds every later nonce back)."""
         assert self._ledger is not None
         sent.healed_at = self._clock()
         mined_nonce = await self.client.get_transaction_count(self.address, "latest")
         if mined_nonce > sent.nonce:
             return  # ours is mined or replaced: `_poll` will see which
-        blocker = await self._ledger.unsettled_at(mined_nonce)
-        if blocker is None:
+        blocker = await self._ledger.at_nonce(mined_nonce)
+        if blocker is None or blocker.outcome is not None:
             return
         try:
             await self._submit(blocker.raw, blocker.tx_hash)

@@ -223,3 +223,27 @@ async def test_a_nonce_left_unbroadcast_by_a_dead_replica_is_sent_by_the_next_on
     assert sent.nonce == start + 1
     assert await client.get_transaction_count(operator, "latest") == start + 2
     assert escrow.booking(booking_id)[0] == 2  # COMPLETED by the healed transaction
+
+
+async def test_a_replacement_the_other_replica_sent_is_found_not_reported_dropped(
+    fresh_chain: AnvilNode, client: ChainClient, sessions, other_replica_sessions
+):
+    """Both replicas wait on one transaction (a retried activity while the first still runs);
+    the one that never saw the other's fee bump still finds the mined version in the ledger."""
+    key = TransactionKey(fresh_chain.accounts[5].private_key)
+    a = replica_sender(client, sessions, key)
+    b = replica_sender(client, other_replica_sessions, key)
+    to = fresh_chain.accounts[6].address
+    fresh_chain.rpc("evm_setAutomine", False)
+    try:
+        first = await a.send(to=to, data=b"", value=1, intent="transfer:1")
+        again = await b.send(to=to, data=b"", value=1, intent="transfer:1")
+        assert (again.nonce, again.tx_hash) == (first.nonce, first.tx_hash)
+        assert await b.replace(again)
+        fresh_chain.rpc("evm_mine")
+    finally:
+        fresh_chain.rpc("evm_setAutomine", True)
+    receipt = await asyncio.wait_for(a.wait(first), 30)
+    assert receipt.tx_hash == again.tx_hash != first.hashes[0]
+    (row,) = await _ledger_rows(sessions)
+    assert (row.outcome, row.tx_hashes) == ("succeeded", again.hashes)

@@ -343,7 +343,7 @@ async def main_async(plan: Plan, keep: bool) -> int:
         report.errors.append(f"stack: {type(exc).__name__}: {exc}")
         traceback.print_exc()
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stack.stop()
         if not keep and not report.errors:
             shutil.rmtree(workdir, ignore_errors=True)
     report.data["total_seconds"] = round(time.perf_counter() - began, 1)

@@ -4,34 +4,24 @@ our worker, listener and API processes, all on free ports under one scratch dire
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import psutil
 from temporalio.client import Client
 
-from bookme.devchain import DevRoles, ensure_deployed
-from bookme.embedded.anvil import AnvilNode
+from bench.services import LocalServices
 from bookme.embedded.apps import REPO_ROOT
-from bookme.embedded.postgres import EmbeddedPostgres
 from bookme.embedded.process import ManagedProcess, free_port, port_open
-from bookme.embedded.temporal import TemporalDevServer, register_search_attributes
-from bookme.settings import Settings
 from chain.client import ChainClient
-from chain.deploy import Deployment, fee_policy_from_settings
-from db.migrate import upgrade_async
 from workflows import DATA_CONVERTER
 
 DATABASE = "bookme_bench"
-# The API's own limits, out of the way of throughput runs (the 429 check starts its own API).
-UNLIMITED = "100000000"
 
 
 class RssSampler:
@@ -65,54 +55,16 @@ class RssSampler:
 
 
 @dataclass
-class BenchStack:
+class BenchStack(LocalServices):
     """Servers plus our three processes; `listener_mode` is "ws" (newHeads) or "http" (polling)."""
 
-    workdir: Path
-    node: AnvilNode = field(init=False)
-    postgres: EmbeddedPostgres = field(init=False)
-    temporal_server: TemporalDevServer = field(init=False)
-    deployment: Deployment = field(init=False)
-    roles: DevRoles = field(init=False)
-    database_url: str = field(init=False)
+    database: str = DATABASE
     api_url: str = field(init=False)
     rss: RssSampler = field(default_factory=RssSampler)
     _apps: dict[str, ManagedProcess] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        logs = self.workdir / "logs"
-        self.node = AnvilNode(port=free_port(), log_path=logs / "anvil.log")
-        self.postgres = EmbeddedPostgres(
-            data_dir=self.workdir / "pg", port=free_port(), log_path=logs / "pg.log", fast=True
-        )
-        self.temporal_server = TemporalDevServer(
-            port=free_port(), ui_port=None, log_path=logs / "temporal.log"
-        )
-
-    @property
-    def logs(self) -> Path:
-        return self.workdir / "logs"
-
     async def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir.chmod(0o755)  # Postgres may run as an unprivileged account
-        await asyncio.to_thread(self.node.start)
-        await asyncio.to_thread(self.postgres.start)
-        await asyncio.to_thread(self.temporal_server.start)
-        os.environ.setdefault("PGSSLMODE", "disable")
-        self.postgres.psql(f'CREATE DATABASE "{DATABASE}"')
-        self.database_url = self.postgres.url_for(DATABASE)
-        await upgrade_async(self.database_url)
-        client = await self.temporal()
-        await register_search_attributes(client, self.temporal_server.namespace)
-        self.roles = DevRoles.from_accounts(self.node.accounts)
-        async with ChainClient([self.node.http_url]) as chain:
-            self.deployment, _ = await ensure_deployed(
-                chain,
-                self.roles,
-                self.workdir / "deployment.json",
-                fee_policy_from_settings(Settings()),
-            )
+        await self.start_services()
         self.rss.start()
         await asyncio.to_thread(self._start_app, "worker", (sys.executable, "worker.py"), {})
         await self.start_listener("ws")
@@ -132,32 +84,13 @@ class BenchStack:
         )
 
     def env(self) -> dict[str, str]:
-        return {
-            "BOOKME_DATABASE_URL": self.database_url,
-            "BOOKME_TEMPORAL_ADDRESS": self.temporal_server.address,
-            "BOOKME_TEMPORAL_NAMESPACE": self.temporal_server.namespace,
-            "BOOKME_RPC_URLS": f"{self.node.ws_url},{self.node.http_url}",
-            "BOOKME_CHAIN_ID": str(self.deployment.chain_id),
-            "BOOKME_ESCROW_ADDRESS": self.deployment.escrow,
-            "BOOKME_USDC_ADDRESS": self.deployment.usdc,
-            "BOOKME_DEPLOYMENT_FILE": str(self.workdir / "deployment.json"),
-            # anvil's published keys: a local chain only.
-            "BOOKME_SIGNER_PRIVATE_KEY": self.roles.signer.private_key,
-            "BOOKME_OPERATOR_PRIVATE_KEY": self.roles.operator.private_key,
+        return self.app_env(f"{self.node.ws_url},{self.node.http_url}") | {
             # Payments count as seen at 0 confirmations (issue #5's latency goal is stated so).
             "BOOKME_CONFIRMATIONS": "0",
-            "BOOKME_LOG_LEVEL": "WARNING",
-            "BOOKME_RATE_LIMIT_PER_MINUTE": UNLIMITED,
-            "BOOKME_SIGNATURE_RATE_LIMIT_PER_MINUTE": UNLIMITED,
-            "PGSSLMODE": "disable",
         }
 
     def _start_app(self, name: str, argv: tuple[str, ...], extra: Mapping[str, str]) -> None:
-        env = (
-            {k: v for k, v in os.environ.items() if not k.startswith("BOOKME_")}
-            | self.env()
-            | dict(extra)
-        )
+        env = self.env() | dict(extra)
         process = ManagedProcess(
             name=name, argv=argv, log_path=self.logs / f"{name}.log", env=env, cwd=REPO_ROOT
         )
@@ -230,10 +163,8 @@ class BenchStack:
             process.stop()
         self.rss.pids.pop(name, None)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.rss.stop()
         for name in list(self._apps)[::-1]:
-            self.stop_app(name)
-        self.temporal_server.stop()
-        self.postgres.destroy()
-        self.node.stop()
+            await asyncio.to_thread(self.stop_app, name)
+        await self.stop_services()

@@ -80,7 +80,7 @@ async def wait_quiescent(
     while time.monotonic() - started < within:
         try:
             temporal = temporal or await Client.connect(
-                stack.temporal.address, namespace=stack.temporal.namespace
+                stack.temporal_server.address, namespace=stack.temporal_server.namespace
             )
             last = await _busy(engine, temporal, reader, orphans)
             if not any(last.values()):
@@ -114,7 +114,7 @@ async def _progress(workload: Workload, injector: FaultInjector, total: int, say
 async def run_chaos(
     config: ChaosConfig, workdir: Path, command: str, say: Say = lambda _: None
 ) -> RunSummary:
-    stack = ChaosStack(workdir, config.timers)
+    stack = ChaosStack(workdir, timers=config.timers)
     say(f"starting the stack in {workdir}")
     await stack.start()
     say(f"stack up: API {stack.api_url}, anvil {stack.rpc_url}, proxy {stack.proxy.http_url}")

@@ -11,7 +11,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import psutil
@@ -20,23 +19,15 @@ from sqlalchemy import text
 
 from bench.chaos.config import ChaosTimers
 from bench.chaos.rpc_proxy import FaultProxy
-from bookme.devchain import DevRoles, ensure_deployed
-from bookme.embedded.anvil import AnvilNode
+from bench.services import LocalServices
 from bookme.embedded.apps import REPO_ROOT
-from bookme.embedded.postgres import EmbeddedPostgres
 from bookme.embedded.process import ManagedProcess, free_port, port_open
-from bookme.embedded.temporal import TemporalDevServer, register_search_attributes
-from bookme.settings import Settings
-from chain.client import ChainClient
-from chain.deploy import Deployment, fee_policy_from_settings
 from db.engine import make_engine
-from db.migrate import upgrade_async
 from listener.lock import lock_key
 
 log = structlog.get_logger(__name__)
 
 DATABASE = "bookme_chaos"
-UNLIMITED = "100000000"
 LISTENERS = ("listener-a", "listener-b")
 APPS = ("worker", *LISTENERS, "api")
 SUPERVISE_SECONDS = 0.5
@@ -52,16 +43,12 @@ class Exit:
 
 
 @dataclass
-class ChaosStack:
-    workdir: Path
-    timers: ChaosTimers
-    node: AnvilNode = field(init=False)
-    postgres: EmbeddedPostgres = field(init=False)
-    temporal: TemporalDevServer = field(init=False)
+class ChaosStack(LocalServices):
+    timers: ChaosTimers = field(default_factory=ChaosTimers)
+    database: str = DATABASE
+    # A block a second: confirmations keep coming when the workload goes quiet.
+    block_time: int | None = 1
     proxy: FaultProxy = field(init=False)
-    deployment: Deployment = field(init=False)
-    roles: DevRoles = field(init=False)
-    database_url: str = field(init=False)
     api_port: int = field(default_factory=free_port)
     unplanned_exits: list[Exit] = field(default_factory=list)
     restarts: dict[str, int] = field(default_factory=dict)
@@ -70,25 +57,9 @@ class ChaosStack:
     _supervisor: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        logs = self.logs
-        # A block a second: confirmations keep coming when the workload goes quiet.
-        self.node = AnvilNode(port=free_port(), log_path=logs / "anvil.log", block_time=1)
-        self.postgres = EmbeddedPostgres(
-            data_dir=self.workdir / "pg",
-            port=free_port(),
-            log_path=logs / "postgres.log",
-            fast=True,
-        )
-        self.temporal = TemporalDevServer(
-            port=free_port(),
-            ui_port=None,
-            log_path=logs / "temporal.log",
-            db_file=self.workdir / "temporal.sqlite",
-        )
-
-    @property
-    def logs(self) -> Path:
-        return self.workdir / "logs"
+        # Temporal on SQLite: its state survives the restarts the chaos plan makes.
+        self.temporal_db_file = self.workdir / "temporal.sqlite"
+        super().__post_init__()
 
     @property
     def api_url(self) -> str:
@@ -99,25 +70,7 @@ class ChaosStack:
         return self.node.http_url
 
     async def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir.chmod(0o755)  # Postgres may run as an unprivileged account
-        await asyncio.to_thread(self.node.start)
-        await asyncio.to_thread(self.postgres.start)
-        await asyncio.to_thread(self.temporal.start)
-        os.environ.setdefault("PGSSLMODE", "disable")
-        self.postgres.psql(f'CREATE DATABASE "{DATABASE}"')
-        self.database_url = self.postgres.url_for(DATABASE)
-        await upgrade_async(self.database_url)
-        client = await self.temporal.wait_serving()
-        await register_search_attributes(client, self.temporal.namespace)
-        self.roles = DevRoles.from_accounts(self.node.accounts)
-        async with ChainClient([self.node.http_url]) as chain:
-            self.deployment, _ = await ensure_deployed(
-                chain,
-                self.roles,
-                self.workdir / "deployment.json",
-                fee_policy_from_settings(Settings()),
-            )
+        await self.start_services()
         self.proxy = FaultProxy(self.node.http_url, self.node.ws_url)
         await self.proxy.start()
         for name in APPS:
@@ -133,31 +86,13 @@ class ChaosStack:
             if name in LISTENERS
             else self.node.http_url
         )
-        base = {k: v for k, v in os.environ.items() if not k.startswith("BOOKME_")}
-        return base | {
-            "BOOKME_DATABASE_URL": self.database_url,
-            "BOOKME_TEMPORAL_ADDRESS": self.temporal.address,
-            "BOOKME_TEMPORAL_NAMESPACE": self.temporal.namespace,
-            "BOOKME_RPC_URLS": rpc,
-            "BOOKME_CHAIN_ID": str(self.deployment.chain_id),
-            "BOOKME_ESCROW_ADDRESS": self.deployment.escrow,
-            "BOOKME_USDC_ADDRESS": self.deployment.usdc,
-            "BOOKME_DEPLOYMENT_FILE": str(self.workdir / "deployment.json"),
-            # anvil's published keys: a local chain only.
-            "BOOKME_SIGNER_PRIVATE_KEY": self.roles.signer.private_key,
-            "BOOKME_OPERATOR_PRIVATE_KEY": self.roles.operator.private_key,
-            "BOOKME_LOG_LEVEL": "WARNING",
+        return self.app_env(rpc) | {
             # As in production: the console renderer draws each traceback with rich (locals
             # and all) on the event loop, seconds of CPU per error, and an outage makes many.
             "BOOKME_LOG_JSON": "true",
-            "BOOKME_RATE_LIMIT_PER_MINUTE": UNLIMITED,
-            "BOOKME_SIGNATURE_RATE_LIMIT_PER_MINUTE": UNLIMITED,
             "BOOKME_HEAD_STALE_AFTER_SECONDS": "10",
             "BOOKME_API_HOST": "127.0.0.1",
             "BOOKME_API_PORT": str(self.api_port),
-            "BOOKME_WORKER_METRICS_PORT": "0",  # the default port may be taken by `make dev`
-            "BOOKME_LISTENER_METRICS_PORT": "0",
-            "PGSSLMODE": "disable",
             **self.timers.env(),
         }
 
@@ -262,9 +197,9 @@ class ChaosStack:
         await asyncio.to_thread(self.postgres.start)
 
     async def restart_temporal(self, down_seconds: float) -> None:
-        await asyncio.to_thread(self.temporal.stop)
+        await asyncio.to_thread(self.temporal_server.stop)
         await asyncio.sleep(down_seconds)
-        await asyncio.to_thread(self.temporal.start)
+        await asyncio.to_thread(self.temporal_server.start)
 
     async def stop(self) -> None:
         if self._supervisor is not None:
@@ -274,6 +209,4 @@ class ChaosStack:
             await asyncio.to_thread(self._apps[name].stop)
         with contextlib.suppress(Exception):
             await self.proxy.stop()
-        await asyncio.to_thread(self.temporal.stop)
-        await asyncio.to_thread(self.postgres.stop)
-        await asyncio.to_thread(self.node.stop)
+        await self.stop_services(keep_data=True)

@@ -29,7 +29,7 @@ from api.errors import error_responses, install_error_handlers
 from api.health import HealthChecker
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.ratelimit import KEEP, RateLimiter
-from api.routes import admin, bookings, health, metrics, wallets
+from api.routes import admin, api_keys, bookings, health, metrics, wallets
 from api.routes.webhooks import router as webhooks_router
 from api.stream_slots import StreamSlots
 from api.suspicious import RefusalMonitor, SuspicionNotifier
@@ -263,9 +263,10 @@ def _routed_app(
     )
     for module in (health, metrics):
         app.include_router(module.router)
-    app.include_router(
-        wallets.router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
-    )
+    for identity_router in (wallets.router, api_keys.router):
+        app.include_router(
+            identity_router, dependencies=[UserRateLimit], responses=error_responses(413, 429)
+        )
     # Last, so outermost: preflights are answered first and every response carries the headers.
     install_cors(app, settings)
     return app

@@ -19,7 +19,7 @@ from db.api_keys import create_api_key, expire_api_key, revoke_api_key, verify_a
 from db.identity_models import ApiKey
 from tests.api.conftest import ApiFactory
 from tests.api.fakes import FakeChain
-from tests.api.helpers import booking_body, serve
+from tests.api.helpers import CUSTOMER_AUTH, OPERATOR_AUTH, SERVICE_AUTH, booking_body, serve
 
 pytestmark = pytest.mark.integration
 KEY = re.compile(r"^(bm_live_([0-9a-f]{12})_\S+)$", re.M)
@@ -100,3 +100,37 @@ async def test_the_cli_key_creates_bookings_survives_rotation_until_revoked(
     async with sessions() as session:
         subjects = set((await session.scalars(select(ApiKey.subject))).all())
     assert subjects == {"marketplace"}
+
+
+async def test_operators_manage_keys_over_the_admin_api_and_nobody_else_does(
+    factory: ApiFactory, worker: FakeChain
+) -> None:
+    async with serve(factory.app()) as client:
+        for auth in (CUSTOMER_AUTH, SERVICE_AUTH):
+            refused = await client.post("/admin/api-keys", json={}, headers=auth)
+            assert (refused.status_code, refused.json()["code"]) == (403, "operator_required")
+        created = await client.post(
+            "/admin/api-keys",
+            json={"name": "staging", "expires_in_days": 30},
+            headers=OPERATOR_AUTH,
+        )
+        assert created.status_code == 201, created.text
+        assert created.headers["Cache-Control"] == "no-store"
+        key, key_id = created.json()["key"], created.json()["key_id"]
+        assert created.json()["subject"] == "marketplace"
+
+        auth = {"Authorization": f"Bearer {key}"}
+        assert (
+            await client.post("/bookings", json=booking_body(), headers=auth)
+        ).status_code == 201
+        listed = await client.get("/admin/api-keys", headers=OPERATOR_AUTH)
+        assert [k["key_id"] for k in listed.json()["items"]] == [key_id]
+        assert key not in listed.text
+        assert listed.json()["items"][0]["live"] is True
+
+        revoked = await client.delete(f"/admin/api-keys/{key_id}", headers=OPERATOR_AUTH)
+        assert revoked.status_code == 204
+        after = await client.post("/bookings", json=booking_body(), headers=auth)
+        assert (after.status_code, after.json()["code"]) == (401, "invalid_api_key")
+        again = await client.delete("/admin/api-keys/ffffffffffff", headers=OPERATOR_AUTH)
+        assert (again.status_code, again.json()["code"]) == (404, "api_key_not_found")

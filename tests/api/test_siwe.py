@@ -85,3 +85,25 @@ def test_the_signature_must_be_the_named_addresss() -> None:
         check_signature(text, "0x1234", ADDRESS)
     with pytest.raises(SiweError):
         check_signature(text, "0x" + "00" * 65, ADDRESS)
+
+
+def test_the_readme_snippets_message_parses() -> None:
+    """What the README's frontend snippet builds: no scheme, JavaScript's toISOString()."""
+    text = "\n".join(
+        [
+            "app.example.com wants you to sign in with your Ethereum account:",
+            ADDRESS,
+            "",
+            "Link this wallet to your BookMe account.",
+            "",
+            "URI: https://app.example.com",
+            "Version: 1",
+            "Chain ID: 8453",
+            f"Nonce: {NONCE}",
+            "Issued At: 2026-12-06T04:45:00.000Z",
+        ]
+    )
+    message = parse_message(text)
+    assert message.issued_at == datetime(2026, 12, 6, 4, 45, tzinfo=UTC)
+    check_message(message, domain="app.example.com", chain_id=8453, now=message.issued_at)
+    check_signature(text, sign(text, CUSTOMER_KEY), ADDRESS)

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.identity_models import SiweNonce, WalletLink
 
+SWEEP_BATCH = 100
+
 
 class WalletLinkedElsewhere(Exception):
     """The wallet is already linked to another user (a wallet has one owner)."""
@@ -38,10 +40,13 @@ async def wallet_owner(session: AsyncSession, address: str) -> str | None:
 async def issue_nonce(
     session: AsyncSession, user_id: str, *, now: datetime, ttl: timedelta
 ) -> SiweNonce:
-    """A fresh nonce for one of the user's SIWE messages; sweeps the user's expired ones."""
-    await session.execute(
-        delete(SiweNonce).where(SiweNonce.user_id == user_id, SiweNonce.expires_at <= now)
-    )
+    """A fresh nonce for one of the user's SIWE messages; sweeps some expired ones (anyone's).
+
+    Used nonces are deleted when used; the sweep keeps the unused ones from piling up, so the
+    table holds about (nonces issued per TTL) rows and needs no retention job.
+    """
+    expired = select(SiweNonce.nonce).where(SiweNonce.expires_at <= now).limit(SWEEP_BATCH)
+    await session.execute(delete(SiweNonce).where(SiweNonce.nonce.in_(expired)))
     # 32 hex characters: alphanumeric and over the 8 EIP-4361 asks for.
     row = SiweNonce(nonce=secrets.token_hex(16), user_id=user_id, expires_at=now + ttl)
     session.add(row)

@@ -3,9 +3,15 @@ proven wallet when the setting requires it (real Temporal)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.identity_models import SiweNonce
+from db.wallet_links import consume_nonce, issue_nonce
 from tests.api.conftest import ApiFactory
 from tests.api.fakes import FakeChain
 from tests.api.helpers import (
@@ -105,3 +111,18 @@ async def test_paying_needs_a_proven_wallet_when_required(
         impostor = token("cust-9", "customer", CUSTOMER)
         stolen = await client.post(url, headers=impostor)
         assert (stolen.status_code, stolen.json()["code"]) == (403, "wallet_not_proven")
+
+
+async def test_unused_nonces_expire_and_are_swept_by_the_next_issue(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ttl = timedelta(minutes=10)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    async with sessions.begin() as session:
+        stale = await issue_nonce(session, "cust-1", now=long_ago, ttl=ttl)
+    async with sessions.begin() as session:
+        assert not await consume_nonce(session, "cust-1", stale.nonce, now=datetime.now(UTC))
+        fresh = await issue_nonce(session, "someone-else", now=datetime.now(UTC), ttl=ttl)
+    async with sessions() as session:
+        left = set((await session.scalars(select(SiweNonce.nonce))).all())
+    assert left == {fresh.nonce}

@@ -6,7 +6,7 @@ Create Date: 2026-12-06
 
 New tables only (nothing of the marketplace's own schema is touched): `wallet_links` (one owner
 per wallet, with the signed message as evidence), `siwe_nonces` (deleted when used; expired ones
-are swept when the user asks for another) and `api_keys` (the SHA-256 of each secret, never the
+are swept whenever a nonce is issued) and `api_keys` (the SHA-256 of each secret, never the
 secret).
 """
 

@@ -7,7 +7,11 @@ insert the record); broadcasting happens after the commit, so the lock never wai
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -19,6 +23,7 @@ from chain.models import TransactionReceipt
 from db.tx_ledger_models import LedgerTransaction, TxNonce
 
 L = LedgerTransaction
+log = structlog.get_logger(__name__)
 
 
 class PostgresTxLedger:
@@ -50,20 +55,12 @@ class PostgresTxLedger:
 
     async def issue(self, draft: TxDraft, *, floor: int, sign: Signer) -> SentTransaction:
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                pg_insert(TxNonce)
-                .values(chain_id=self.chain_id, sender=self.sender, next_nonce=floor)
-                .on_conflict_do_nothing()
-            )
-            next_nonce = await session.scalar(
-                select(TxNonce.next_nonce)
-                .where(TxNonce.chain_id == self.chain_id, TxNonce.sender == self.sender)
-                .with_for_update()
-            )
-            assert next_nonce is not None
+            next_nonce = await self._lock_next_nonce(session, floor)
             # Under the lock, so two replicas sending for one intent cannot both get a nonce.
             if draft.intent is not None and (found := await self._live(session, draft.intent)):
                 return found
+            if floor < next_nonce and not await self._in_flight_from(session, floor):
+                next_nonce = await self._reclaim_lost(session, floor, next_nonce)
             sent = SentTransaction(
                 nonce=max(next_nonce, floor),
                 to=draft.to,
@@ -83,6 +80,39 @@ class PostgresTxLedger:
             )
         return sent
 
+    async def _lock_next_nonce(self, session: AsyncSession, floor: int) -> int:
+        """The key's next nonce, its row locked until the session's transaction ends."""
+        await session.execute(
+            pg_insert(TxNonce)
+            .values(chain_id=self.chain_id, sender=self.sender, next_nonce=floor)
+            .on_conflict_do_nothing()
+        )
+        next_nonce = await session.scalar(
+            select(TxNonce.next_nonce)
+            .where(TxNonce.chain_id == self.chain_id, TxNonce.sender == self.sender)
+            .with_for_update()
+        )
+        assert next_nonce is not None
+        return next_nonce
+
+    async def _in_flight_from(self, session: AsyncSession, nonce: int) -> bool:
+        found = await session.scalar(
+            select(L.id).where(*self._mine(), L.nonce >= nonce, L.outcome.is_(None)).limit(1)
+        )
+        return found is not None
+
+    async def _reclaim_lost(self, session: AsyncSession, floor: int, next_nonce: int) -> int:
+        """The chain counts fewer transactions than the ledger settled, and none is on its way:
+        it lost them (a dev chain restarted from an older state, a deep reorg). Their nonces are
+        free again; their rows are marked dropped (their intents may be sent again)."""
+        await session.execute(
+            update(L)
+            .where(*self._mine(), L.nonce >= floor, L.outcome != TxOutcome.DROPPED.value)
+            .values(outcome=TxOutcome.DROPPED.value, settled_at=func.now())
+        )
+        log.warning("tx_ledger_nonces_reclaimed", sender=self.sender, nonce=floor, was=next_nonce)
+        return floor
+
     def _columns(self, sent: SentTransaction) -> dict[str, object]:
         return {
             "chain_id": self.chain_id,
@@ -99,11 +129,13 @@ class PostgresTxLedger:
             "raw_tx": sent.raw,
         }
 
+    def _newest_at(self, nonce: int) -> Select[Any]:
+        """The row of ``nonce`` (after a reclaim, the one written since; dropped ones stay)."""
+        return select(L).where(*self._mine(), L.nonce == nonce).order_by(L.id.desc()).limit(1)
+
     async def record_version(self, sent: SentTransaction, *, raw: bytes, tx_hash: str) -> None:
         async with self._sessions() as session, session.begin():
-            row = await session.scalar(
-                select(L).where(*self._mine(), L.nonce == sent.nonce).with_for_update()
-            )
+            row = await session.scalar(self._newest_at(sent.nonce).with_for_update())
             if row is None:
                 raise LookupError(f"nonce {sent.nonce} of {self.sender} is not in the ledger")
             if tx_hash not in row.tx_hashes:
@@ -116,20 +148,17 @@ class PostgresTxLedger:
         self, sent: SentTransaction, outcome: TxOutcome, receipt: TransactionReceipt | None
     ) -> None:
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(L)
-                .where(*self._mine(), L.nonce == sent.nonce)
-                .values(
-                    outcome=outcome.value,
-                    block_number=None if receipt is None else receipt.block_number,
-                    block_hash=None if receipt is None else receipt.block_hash,
-                    settled_at=func.now(),
-                )
-            )
+            row = await session.scalar(self._newest_at(sent.nonce).with_for_update())
+            if row is None:
+                return
+            row.outcome = outcome.value
+            row.block_number = None if receipt is None else receipt.block_number
+            row.block_hash = None if receipt is None else receipt.block_hash
+            row.settled_at = datetime.now(UTC)
 
     async def at_nonce(self, nonce: int) -> SentTransaction | None:
         async with self._sessions() as session:
-            row = await session.scalar(select(L).where(*self._mine(), L.nonce == nonce))
+            row = await session.scalar(self._newest_at(nonce))
             return None if row is None else _sent(row)
 
 

@@ -5,8 +5,9 @@ Why a ledger in Postgres and not a single sender lane. Every worker replica hold
 key; two replicas must never sign two transactions at one nonce. A lane (one task queue served
 with one concurrent activity) does not give that by itself: each replica polling the lane
 brings its own slot, so two replicas are two concurrent senders unless a lease is added, and a
-lease is a lock in Postgres anyway. A lane also sends one transaction per block at best, which
-cannot carry a thousand auto-completions a minute or the relayed customer payments to come.
+lease is a lock in Postgres anyway. A lane also carries one transaction at a time (its one
+activity sends and waits), which cannot carry a thousand auto-completions a minute or the
+relayed customer payments to come.
 
 So the nonce is allocated in Postgres: one row per (chain id, sender address) is locked
 ``FOR UPDATE`` while the next nonce is taken, the transaction signed and recorded, all in one
@@ -22,7 +23,10 @@ durable before any node has seen the transaction:
 - a recorded nonce is always used, by its own transaction or a fee-bumped replacement (also
   recorded before broadcast). A later transaction stuck behind an unbroadcast one
   re-broadcasts it (`TransactionSender` heals the gap), so nonces stay gap-free even when
-  nobody retries the intent that took the nonce.
+  nobody retries the intent that took the nonce;
+- a chain that lost settled transactions (a dev chain restarted from an older state) counts
+  fewer than the ledger gave out; with nothing in flight above its count, those nonces are
+  given out again (their rows marked dropped) rather than left as a gap nothing fills.
 
 An intent has at most one live (unsettled) or succeeded transaction: a second caller gets the
 recorded one back. A reverted or dropped transaction frees its intent for a new attempt.

@@ -15,6 +15,7 @@ from db.base import Base, BaseUnits, UtcDateTime
 TX_OUTCOMES = ("succeeded", "reverted", "dropped")
 _ADDRESS = "^0x[0-9a-fA-F]{40}$"
 # At most one transaction per intent that is in flight or has succeeded.
+NOT_DROPPED = "outcome IS DISTINCT FROM 'dropped'"
 LIVE_INTENT = "intent IS NOT NULL AND (outcome IS NULL OR outcome = 'succeeded')"
 
 
@@ -70,7 +71,15 @@ class LedgerTransaction(Base):
             "outcome IS NULL OR outcome IN ({})".format(", ".join(f"'{o}'" for o in TX_OUTCOMES)),
             name="outcome",
         ),
-        Index("uq_tx_ledger_chain_id_sender_nonce", "chain_id", "sender", "nonce", unique=True),
+        # A nonce the chain lost (a restarted dev chain) is reclaimed: its old row is dropped.
+        Index(
+            "uq_tx_ledger_chain_id_sender_nonce",
+            "chain_id",
+            "sender",
+            "nonce",
+            unique=True,
+            postgresql_where=text(NOT_DROPPED),
+        ),
         Index(
             "uq_tx_ledger_live_intent",
             "chain_id",

@@ -53,7 +53,9 @@ async def other_replica_sessions(database_url: str) -> AsyncIterator[async_sessi
 
 async def _ledger_rows(sessions: async_sessionmaker[AsyncSession]) -> list[LedgerTransaction]:
     async with sessions() as session:
-        rows = await session.scalars(select(LedgerTransaction).order_by(LedgerTransaction.nonce))
+        rows = await session.scalars(
+            select(LedgerTransaction).order_by(LedgerTransaction.nonce, LedgerTransaction.id)
+        )
         return list(rows)
 
 
@@ -247,3 +249,26 @@ async def test_a_replacement_the_other_replica_sent_is_found_not_reported_droppe
     assert receipt.tx_hash == again.tx_hash != first.hashes[0]
     (row,) = await _ledger_rows(sessions)
     assert (row.outcome, row.tx_hashes) == ("succeeded", again.hashes)
+
+
+async def test_nonces_a_chain_lost_are_taken_again(
+    fresh_chain: AnvilNode, client: ChainClient, sessions
+):
+    """A dev chain restarted from an older state has forgotten settled transactions: the
+    ledger gives their nonces out again instead of leaving a gap nothing fills."""
+    key = TransactionKey(fresh_chain.accounts[5].private_key)
+    sender = replica_sender(client, sessions, key)
+    to = fresh_chain.accounts[6].address
+    start = await client.get_transaction_count(key.address, "latest")
+    snapshot = fresh_chain.rpc("evm_snapshot")
+    for _ in range(2):
+        await sender.send_and_wait(to=to, data=b"", value=1)
+    fresh_chain.rpc("evm_revert", snapshot)
+    sent, receipt = await asyncio.wait_for(sender.send_and_wait(to=to, data=b"", value=1), 30)
+    assert (sent.nonce, receipt.succeeded) == (start, True)
+    rows = await _ledger_rows(sessions)
+    assert [(row.nonce, row.outcome) for row in rows] == [
+        (start, "dropped"),
+        (start, "succeeded"),
+        (start + 1, "dropped"),
+    ]

@@ -67,11 +67,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_tx_ledger"),
     )
+    # A nonce the chain lost (a restarted dev chain) is reclaimed: its old row is dropped.
     op.create_index(
         "uq_tx_ledger_chain_id_sender_nonce",
         "tx_ledger",
         ["chain_id", "sender", "nonce"],
         unique=True,
+        postgresql_where=sa.text("outcome IS DISTINCT FROM 'dropped'"),
     )
     op.create_index(
         "uq_tx_ledger_live_intent",

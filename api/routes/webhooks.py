@@ -79,7 +79,7 @@ async def _not_found(session: AsyncSession, endpoint_id: uuid.UUID) -> NoReturn:
 @router.post(
     "/endpoints/{endpoint_id}/rotate",
     response_model=WebhookSecretPublic,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 422),
 )
 async def rotate(
     _: OperatorUser, endpoint_id: uuid.UUID, session: SessionDep, state: StateDep
@@ -98,7 +98,7 @@ async def rotate(
     "/endpoints/{endpoint_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 422),
 )
 async def remove(_: OperatorUser, endpoint_id: uuid.UUID, session: SessionDep) -> Response:
     """Stop sending to an endpoint; its delivery history stays (operators only)."""

@@ -44,6 +44,7 @@ from bookme.schedules import (
 from bookme.search_attributes import ensure_search_attributes
 from bookme.settings import Settings, SettingsError
 from bookme.temporal_connect import connect_temporal, temporal_connection
+from bookme.tracing import traced_client, tracer_provider
 from bookme.worker_metrics import serve_worker_metrics, worker_gauges
 from bookme.world import watch_world_own_client
 from chain.client import ChainClient
@@ -189,6 +190,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     registry = CollectorRegistry()
     serve_worker_metrics(settings, registry)
     client = await connect_temporal(settings, data_converter=DATA_CONVERTER)
+    client = traced_client(client, tracer_provider(settings, "bookme-worker"))
     await ensure_search_attributes(client, settings.environment, temporal_connection(settings))
     async with (
         watch_world_own_client(

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
@@ -38,12 +39,16 @@ from api.world_health import WorldHealth
 from bookme.endpoints import known_escrow_address
 from bookme.settings import Settings, SettingsError
 from bookme.temporal_connect import connect_temporal
+from bookme.tracing import instrumented, traced_client, tracer_provider
 from bookme.world import WorldWatch, watch_world
 from chain.client import ChainClient
 from chain.escrow import EscrowReader
 from db.directory import PartyDirectory
 from db.engine import make_engine, make_session_factory
 from workflows import DATA_CONVERTER
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = structlog.get_logger(__name__)
 
@@ -89,9 +94,11 @@ def create_app(
     options: ApiOptions | None = None,
     notifier: SuspicionNotifier | None = None,
     directory: PartyDirectory | None = None,
+    tracing: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the API; anything passed in is used as is and left open at shutdown."""
     settings = settings if settings is not None else Settings()
+    tracing = tracing if tracing is not None else tracer_provider(settings, "bookme-api")
     registry = registry if registry is not None else CollectorRegistry()
     options = options if options is not None else ApiOptions()
     verifier = (
@@ -109,6 +116,7 @@ def create_app(
                 engine=engine,
                 temporal=temporal_client,
                 chain=chain_client,
+                tracing=tracing,
             )
             world = await _watch_world(settings, connections, stack, registry)
             state = build_state(
@@ -133,7 +141,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await pruner
 
-    return _routed_app(settings, lifespan, api_metrics)
+    return instrumented(_routed_app(settings, lifespan, api_metrics), tracing)
 
 
 async def _connect(
@@ -144,6 +152,7 @@ async def _connect(
     engine: AsyncEngine | None,
     temporal: Client | None,
     chain: ChainClient | None,
+    tracing: TracerProvider | None = None,
 ) -> Connections:
     """Connect what was not passed in; `stack` closes only what was connected here."""
     if engine is None:
@@ -159,7 +168,8 @@ async def _connect(
     if chain is None and settings.rpc_urls:
         chain = ChainClient.from_settings(settings, registry=registry)
         stack.push_async_callback(chain.close)
-    return Connections(engine=engine, temporal=temporal, chain=chain)
+    # Traced: the workflow's and its activities' spans join the request's trace.
+    return Connections(engine=engine, temporal=traced_client(temporal, tracing), chain=chain)
 
 
 async def _watch_world(

@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     # No operator transaction is signed with a higher maxFeePerGas; when the market needs more
     # the send is refused (retried later by the booking), never overpaid.
     operator_max_fee_per_gas_wei: int = Field(default=100 * 10**9, ge=1)
+    # OpenTelemetry traces (API -> workflow -> activity) to this OTLP/HTTP endpoint
+    # (http://collector:4318/v1/traces); empty = no tracing at all.
+    otlp_traces_endpoint: str = ""
     # How often the worker samples the operator balance, bookings by status, webhook backlog.
     worker_gauges_interval_seconds: float = Field(default=60.0, gt=0)
 

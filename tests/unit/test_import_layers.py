@@ -23,6 +23,7 @@ CONFIG = {
     "bookme.endpoints",
     "bookme.temporal_connect",
     "bookme.world",
+    "bookme.tracing",
 }
 # The `bookme` command line on top of everything it dispatches to.
 CLI = {"bookme.cli", "bookme.__main__"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from bookme.embedded.process import free_port
 from bookme.endpoints import rpc_urls
 from bookme.settings import Settings
 from chain.client import ChainClient
@@ -56,12 +56,19 @@ class SdkMetricsRelay(Collector):
         return list(text_string_to_metric_families(body))
 
 
+def _loopback_port() -> int:
+    """A free loopback port for the SDK's exporter (bookme.embedded needs dev-only packages)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def serve_worker_metrics(settings: Settings, registry: CollectorRegistry) -> None:
     """Serve `registry` plus the SDK's metrics; call before connecting to Temporal (the SDK's
     exporter lives in the default runtime, which clients take when they connect)."""
     if not settings.worker_metrics_port:
         return
-    sdk_address = f"127.0.0.1:{free_port()}"
+    sdk_address = f"127.0.0.1:{_loopback_port()}"
     runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=sdk_address)))
     Runtime.set_default(runtime, error_if_already_set=False)
     registry.register(SdkMetricsRelay(f"http://{sdk_address}/metrics"))

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 
 from api.auth import mint_token
 from db.directory_memory import InMemoryDirectory
@@ -24,11 +25,13 @@ from tests.api.helpers import (
     serve,
 )
 from tests.api.jwks import APP_ID, ISSUER, bearer, es256_key, privy_token, serve_jwks
+from tests.api.siwe_helpers import OTHER_CUSTOMER_KEY, sign, siwe_message
 
 pytestmark = pytest.mark.integration
 
 ALICE = "did:privy:alice0000000000000000001"
 BOB = "did:privy:bob00000000000000000000002"
+DANA = "did:privy:dana0000000000000000000003"
 MARKETPLACE_CLIENT = "marketplace@clients"
 
 
@@ -47,6 +50,7 @@ def jwks_url(key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
 class Marketplace:
     client: httpx.AsyncClient
     key: ec.EllipticCurvePrivateKey
+    app: FastAPI
 
     def as_user(self, sub: str, **claims: Any) -> dict[str, str]:
         return bearer(privy_token(self.key, sub, **claims))
@@ -69,6 +73,8 @@ async def marketplace(
     # the provider of another. Bob is a provider.
     directory.add("u-alice", subject=ALICE, wallets=(CUSTOMER, OTHER_PROVIDER))
     directory.add("u-bob", subject=BOB, wallets=(PROVIDER,))
+    # Dana's row has no wallet: she links one with Sign-In with Ethereum.
+    directory.add("u-dana", subject=DANA)
     settings = {
         "jwks_url": jwks_url,
         "jwt_algorithm": "ES256",
@@ -79,7 +85,7 @@ async def marketplace(
     app = factory.app(settings=settings)
     async with serve(app) as client:
         app.state.bookme.directory = directory
-        yield Marketplace(client=client, key=key)
+        yield Marketplace(client=client, key=key, app=app)
 
 
 async def test_a_known_subject_acts_as_customer_or_provider_by_the_booking(
@@ -101,6 +107,10 @@ async def test_a_known_subject_acts_as_customer_or_provider_by_the_booking(
     assert (await client.get(f"/bookings/{theirs}", headers=alice)).status_code == 200
     listed = await client.get("/bookings", headers=alice)
     assert {b["id"] for b in listed.json()["items"]} == {mine, theirs}
+    as_provider = await client.get("/bookings", params={"provider": OTHER_PROVIDER}, headers=alice)
+    assert [b["id"] for b in as_provider.json()["items"]] == [theirs]
+    snooping = await client.get("/bookings", params={"customer": OTHER_CUSTOMER}, headers=alice)
+    assert (snooping.status_code, snooping.json()["code"]) == (403, "not_your_wallet")
 
     # Bob is the provider of the first booking only.
     assert (await client.get(f"/bookings/{mine}", headers=bob)).status_code == 200
@@ -153,3 +163,28 @@ async def test_a_role_claim_is_still_honoured_and_a_missing_token_is_missing_tok
     assert (await marketplace.client.get("/bookings", headers=operator)).status_code == 200
     missing = await marketplace.client.get("/bookings")
     assert (missing.status_code, missing.json()["code"]) == (401, "missing_token")
+
+
+async def test_a_user_without_a_wallet_links_one_by_siwe_and_then_pays_from_it(
+    marketplace: Marketplace,
+) -> None:
+    state = marketplace.app.state.bookme
+    state.settings = state.settings.model_copy(update={"require_wallet_proof": True})
+    booking = await marketplace.create(customer_id="u-dana", customer_wallet=OTHER_CUSTOMER)
+    dana, client = marketplace.as_user(DANA), marketplace.client
+    hidden = await client.get(f"/bookings/{booking}", headers=dana)
+    assert (hidden.status_code, hidden.json()["code"]) == (403, "not_a_party")
+
+    nonce = (await client.post("/me/wallets/nonce", headers=dana)).json()["nonce"]
+    message = siwe_message(OTHER_CUSTOMER, nonce)
+    body = {"message": message, "signature": sign(message, OTHER_CUSTOMER_KEY)}
+    assert (await client.post("/me/wallets", json=body, headers=dana)).status_code == 201
+
+    assert (await client.get(f"/bookings/{booking}", headers=dana)).status_code == 200
+    paid = await client.post(f"/bookings/{booking}/payment-authorization", headers=dana)
+    assert paid.status_code == 200, paid.text
+    # Alice's wallet is in the users table but was never proven: no authorization for her.
+    unproven = await marketplace.create()
+    alice = marketplace.as_user(ALICE)
+    refused = await client.post(f"/bookings/{unproven}/payment-authorization", headers=alice)
+    assert (refused.status_code, refused.json()["code"]) == (403, "wallet_not_proven")

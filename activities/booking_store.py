@@ -40,6 +40,7 @@ from workflows.types import (
     EventOutcome,
     OrphanRecord,
     Settlement,
+    StoredBooking,
     TransitionRecord,
     TxColumn,
 )
@@ -115,18 +116,20 @@ class BookingStore:
         self._actor = actor
 
     @activity.defn(name=c.RECORD_BOOKING)
-    async def record_booking(self, booking: BookingInput) -> None:
-        """Insert the booking as PENDING_PAYMENT unless it exists; refuse a conflicting twin."""
+    async def record_booking(self, booking: BookingInput) -> StoredBooking:
+        """Insert the booking as PENDING_PAYMENT unless it exists; refuse a conflicting twin.
+
+        Answers the row's timestamps: the API's creation answers from them, not from a read."""
         booking_id = _booking_uuid(booking.booking_id)
         platform_bps, inviter_bps = booking.policy.fee_rates(
             has_inviter=booking.inviter_wallet is not None
         )
         with _unstorable_is_final("booking"):
-            await self._insert_booking(booking_id, booking, platform_bps, inviter_bps)
+            return await self._insert_booking(booking_id, booking, platform_bps, inviter_bps)
 
     async def _insert_booking(
         self, booking_id: uuid.UUID, booking: BookingInput, platform_bps: int, inviter_bps: int
-    ) -> None:
+    ) -> StoredBooking:
         columns = managed_columns(booking, platform_bps, inviter_bps)
         async with self._sessions.begin() as session:
             inserted = await session.execute(
@@ -142,12 +145,16 @@ class BookingStore:
                     **columns,
                 )
                 .on_conflict_do_nothing(index_elements=[Booking.id])
-                .returning(Booking.id)
+                .returning(Booking.created_at, Booking.updated_at)
             )
-            if inserted.scalar_one_or_none() is None:
+            created = inserted.one_or_none()
+            if created is not None:
+                times = (created.created_at, created.updated_at)
+            else:
                 # The marketplace's own row (adopted: updated, never duplicated), or a retry.
                 await adopt_marketplace_row(session, booking_id, booking, columns)
-                await self._check_same_booking(session, booking_id, booking)
+                row = await self._check_same_booking(session, booking_id, booking)
+                times = (row.created_at, row.updated_at)
             await session.execute(
                 insert(BookingEvent)
                 .values(
@@ -165,10 +172,11 @@ class BookingStore:
                     index_where=BookingEvent.dedupe_key.is_not(None),
                 )
             )
+        return StoredBooking(created_at=times[0], updated_at=times[1])
 
     async def _check_same_booking(
         self, session: AsyncSession, booking_id: uuid.UUID, booking: BookingInput
-    ) -> None:
+    ) -> Booking:
         row = (await session.execute(select(Booking).where(Booking.id == booking_id))).scalar_one()
         same = (
             row.amount_units == booking.amount_units
@@ -183,6 +191,7 @@ class BookingStore:
                 f"booking {booking_id} exists with different parties or amount",
                 error_type=c.BOOKING_CONFLICT,
             )
+        return row
 
     @activity.defn(name=c.APPLY_TRANSITION)
     async def apply_transition(self, record: TransitionRecord) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import uuid
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import InvalidField
 from db.models import Booking, BookingEvent
@@ -92,25 +91,3 @@ async def list_events(
         .limit(limit)
     )
     return (await session.scalars(stmt)).all()
-
-
-async def wait_for_booking(
-    sessions: async_sessionmaker[AsyncSession],
-    booking_id: uuid.UUID,
-    *,
-    within: float,
-    interval: float = 0.02,
-) -> Booking | None:
-    """Poll until the workflow's first activity has recorded the booking (None on timeout)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    delay = interval
-    while True:
-        async with sessions() as session:
-            row = await get_booking(session, booking_id)
-        if row is not None:
-            return row
-        if loop.time() >= deadline:
-            return None
-        await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-        delay = min(delay * 2, 0.1)

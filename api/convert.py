@@ -24,12 +24,14 @@ from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from db.models import Booking, BookingEvent
 from db.statuses import BookingStatus
+from workflows.constants import booking_workflow_id
 from workflows.types import (
     BookingInput,
     BookingView,
     CancellationResult,
     EmergencyCancelResult,
     PaymentAuthorization,
+    RecordedBooking,
     TransactionReport,
 )
 
@@ -81,6 +83,42 @@ def booking_public(row: Booking) -> BookingPublic:
         cancellation_tx_hash=row.cancellation_tx_hash,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def recorded_public(recorded: RecordedBooking) -> BookingPublic:
+    """The booking its workflow just recorded, as `booking_public` shows its row (no read).
+
+    Only a recorded booking has ``stored``; nothing was sent on chain for it yet.
+    """
+    booking, view, stored = recorded.booking, recorded.view, recorded.stored
+    assert stored is not None, "an unrecorded booking has no public form"
+    platform_bps, inviter_bps = booking.policy.fee_rates(
+        has_inviter=booking.inviter_wallet is not None
+    )
+    return BookingPublic(
+        id=uuid.UUID(booking.booking_id),
+        chain_booking_id=booking.chain_booking_id.lower(),
+        workflow_id=booking_workflow_id(booking.booking_id),
+        status=BookingStatus(view.status.value),
+        status_reason=view.reason,
+        service_id=booking.service_id,
+        customer_id=booking.customer_id,
+        provider_id=booking.provider_id,
+        customer_wallet=booking.customer_wallet,
+        provider_wallet=booking.provider_wallet,
+        inviter_wallet=booking.inviter_wallet,
+        amount=format_units(booking.amount_units),
+        amount_units=str(booking.amount_units),
+        platform_fee_bps=platform_bps,
+        inviter_fee_bps=inviter_bps,
+        scheduled_at=booking.scheduled_at,
+        blockchain_tx_hash=None,
+        blockchain_confirmed_at=None,
+        completion_tx_hash=None,
+        cancellation_tx_hash=None,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
     )
 
 

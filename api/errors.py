@@ -9,6 +9,7 @@
           ├── Conflict            409 the booking's state or an idempotency key forbids it
           ├── PayloadTooLarge     413 the body is over the configured maximum (checked first)
           ├── InvalidField        422 a field breaks a rule that needs settings or the clock
+          ├── Unprocessable       422 valid, but Postgres refused to store it (the booking FAILED)
           ├── TooManyRequests     429 rate limited; ``Retry-After`` says when to come back
           └── ServiceUnavailable  503 Postgres or Temporal is unreachable; retry later
 
@@ -253,6 +254,13 @@ async def _db_api_error(request: Request, exc: Exception) -> JSONResponse:
     if is_database_outage(exc):
         return await _database_error(request, exc)
     return await _unexpected(request, exc)
+
+
+class Unprocessable(ApiError):
+    """A 422 for a request every rule accepted but Postgres refused for good (no field to name)."""
+
+    status = 422
+    code = "unprocessable"
 
 
 class InvalidField(ApiError):

@@ -1,28 +1,33 @@
 """Idempotent booking creation: one booking id per (user, Idempotency-Key), replays answered.
 
-A replay of a recorded booking is answered from its row (`recorded_replay`); one whose workflow
-started but is not recorded yet is recognised by the request fingerprint in the workflow's memo
-(`start_once`). The same key with a different request is 409 ``idempotency_conflict``.
+A replay of a recorded booking is answered from its row (`recorded_replay`). Otherwise
+`create_once` makes one call to Temporal, update-with-start of the workflow's ``recorded``
+update: concurrent requests with one key join one workflow, and each gets the booking as the
+workflow recorded it, with the start input that won (its terms tell a replay from a reused key;
+its request id tells the request that created it). The same key with a different request is 409
+``idempotency_conflict``; a booking Postgres refused is 422 ``booking_unrecordable``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.booking_reads import get_booking
-from api.errors import Conflict
-from api.temporal_errors import answered
+from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
+from api.temporal_errors import UPDATE_TIMEOUT, answered
 from db.models import Booking
 from workflows.client import BookingClient
-from workflows.types import BookingInput
+from workflows.types import BookingInput, BookingStatus, RecordedBooking
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +38,10 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("6c1f7f2e-4a5b-4c1e-9d0a-b00c0e5c0001")
 
 
 @dataclass(frozen=True, kw_only=True)
-class StartOutcome:
-    workflow_id: str
+class Creation:
+    """A booking as its workflow recorded it, and whether another request created it."""
+
+    recorded: RecordedBooking
     replayed: bool
 
 
@@ -84,24 +91,66 @@ async def recorded_replay(
     return existing
 
 
-async def start_once(
-    client: Client, booking: BookingInput, *, task_queue: str, created_by: str
-) -> StartOutcome:
-    """Start the booking's workflow; an existing one with the same fingerprint is a replay."""
-    request_hash = fingerprint(booking)
-    memo = {MEMO_REQUEST_HASH: request_hash, MEMO_CREATED_BY: created_by}
+async def create_once(
+    client: Client, booking: BookingInput, *, task_queue: str, created_by: str, within: float
+) -> Creation | None:
+    """Create the booking in one call to its workflow, which answers once the row is written.
+
+    None: the workflow had already closed, so only its row can answer (else `unanswered`).
+    409 when the booking of this id has other terms, 422 when Postgres refused it, 503
+    ``booking_pending`` when the workflow did not answer `within` seconds.
+    """
+    request_id = uuid.uuid4().hex
+    memo = {MEMO_REQUEST_HASH: fingerprint(booking), MEMO_CREATED_BY: created_by}
+    mine = dataclasses.replace(booking, request_id=request_id)
     try:
-        started = await answered(
-            BookingClient.start(client, booking, task_queue=task_queue, memo=memo)
+        recorded = await answered(
+            BookingClient.create(
+                client,
+                mine,
+                task_queue=task_queue,
+                memo=memo,
+                answer_within=timedelta(seconds=within),
+            )
         )
     except WorkflowAlreadyStartedError:
-        existing = BookingClient.for_booking(client, booking.booking_id)
-        description = await answered(existing.describe())
-        if (await description.memo()).get(MEMO_REQUEST_HASH) != request_hash:
-            raise idempotency_conflict() from None
-        return StartOutcome(workflow_id=existing.workflow_id, replayed=True)
-    log.info("booking workflow started", workflow_id=started.workflow_id)
-    return StartOutcome(workflow_id=started.workflow_id, replayed=False)
+        return None
+    except ServiceUnavailable as exc:
+        if exc.code != UPDATE_TIMEOUT:
+            raise
+        raise await unanswered(client, booking) from None
+    if fingerprint(recorded.booking) != fingerprint(booking):
+        raise idempotency_conflict()
+    if recorded.stored is None:
+        raise unrecordable(recorded.view.reason)
+    replayed = recorded.booking.request_id != request_id
+    log.info("booking created", booking_id=booking.booking_id, replayed=replayed)
+    return Creation(recorded=recorded, replayed=replayed)
+
+
+async def unanswered(client: Client, booking: BookingInput) -> ApiError:
+    """Why the booking's workflow gave no answer and it has no row: another request's terms
+    (409), Postgres refused it (422), or not recorded yet (503: retry with the same key)."""
+    workflow = BookingClient.for_booking(client, booking.booking_id)
+    description = await answered(workflow.describe())
+    if (await description.memo()).get(MEMO_REQUEST_HASH) != fingerprint(booking):
+        return idempotency_conflict()
+    if description.status is WorkflowExecutionStatus.COMPLETED:
+        view = await answered(workflow.result())
+        if view.status is BookingStatus.FAILED and view.transitions == 0:
+            return unrecordable(view.reason)
+    return ServiceUnavailable(
+        "the booking was accepted but is not recorded yet; retry with the same Idempotency-Key",
+        code="booking_pending",
+    )
+
+
+def unrecordable(reason: str | None) -> Unprocessable:
+    """The 422 for a booking Postgres refused for good (its workflow ended FAILED)."""
+    return Unprocessable(
+        reason or "the booking could not be stored: Postgres refused it",
+        code="booking_unrecordable",
+    )
 
 
 def _same_booking(row: Booking, booking: BookingInput) -> bool:

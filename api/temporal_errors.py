@@ -28,6 +28,8 @@ from workflows.types import BookingView
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+# The code of the 503 for an update that got no answer in time (a caller may look further).
+UPDATE_TIMEOUT = "update_timeout"
 
 _REJECTIONS: dict[str, tuple[type[ApiError], str]] = {
     "WrongCaller": (Forbidden, "wrong_caller"),
@@ -74,7 +76,7 @@ def _translate(exc: Exception) -> ApiError | None:
             "the booking could not complete the request; retry later", code="update_failed"
         )
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return ServiceUnavailable("the booking did not answer in time", code="update_timeout")
+        return ServiceUnavailable("the booking did not answer in time", code=UPDATE_TIMEOUT)
     if isinstance(exc, RPCError) and exc.status is RPCStatusCode.NOT_FOUND:
         return Conflict(
             "this booking is closed: it accepts no more requests", code="booking_closed"

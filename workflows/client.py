@@ -11,6 +11,7 @@ unchanged: each edge maps them its own way (HTTP errors, ``OpsError``, a missing
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
@@ -42,6 +43,7 @@ from workflows.types import (
     EmergencyCancelResult,
     OrphanPaymentInput,
     PaymentAuthorization,
+    RecordedBooking,
     ReportTransactionRequest,
     TransactionReport,
 )
@@ -67,6 +69,22 @@ async def _signal(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], 
             raise
         return False
     return True
+
+
+def _start_unless_running(
+    booking: BookingInput, *, task_queue: str, memo: Mapping[str, Any]
+) -> WithStartWorkflowOperation[BookingWorkflow, BookingView]:
+    """The start of an update-with-start: joins a running workflow of the booking
+    (``USE_EXISTING``), never restarts a closed one (``REJECT_DUPLICATE``)."""
+    return WithStartWorkflowOperation(
+        BookingWorkflow.run,
+        booking,
+        id=booking_workflow_id(booking.booking_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        memo=memo,
+    )
 
 
 class BookingClient:
@@ -101,6 +119,33 @@ class BookingClient:
         return cls(client, workflow_id)
 
     @classmethod
+    async def create(
+        cls,
+        client: Client,
+        booking: BookingInput,
+        *,
+        task_queue: str,
+        memo: Mapping[str, Any],
+        answer_within: timedelta | None = None,
+    ) -> RecordedBooking:
+        """Start the booking's workflow unless it runs, and return it once its row is written.
+
+        One call (update-with-start of ``recorded``) under ``USE_EXISTING``: concurrent creations
+        of one booking id share one workflow, the first start input wins (the answer carries it,
+        so a caller can tell its own request from another's). A closed workflow is never
+        restarted (``REJECT_DUPLICATE``): ``WorkflowAlreadyStartedError``. No answer within
+        ``answer_within`` (no worker, Postgres slow): ``WorkflowUpdateRPCTimeoutOrCancelledError``.
+        """
+        start = _start_unless_running(booking, task_queue=task_queue, memo=memo)
+        # The stubs refuse the typed update reference, as in `_update`.
+        recorded: RecordedBooking = await client.execute_update_with_start_workflow(
+            BookingWorkflow.recorded,  # type: ignore[arg-type]
+            start_workflow_operation=start,
+            rpc_timeout=answer_within,
+        )
+        return recorded
+
+    @classmethod
     async def adopt(
         cls,
         client: Client,
@@ -117,15 +162,7 @@ class BookingClient:
         the update's answer. A closed workflow is never restarted (``REJECT_DUPLICATE``):
         ``WorkflowAlreadyStartedError``.
         """
-        start = WithStartWorkflowOperation(
-            BookingWorkflow.run,
-            booking,
-            id=booking_workflow_id(booking.booking_id),
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            memo=memo,
-        )
+        start = _start_unless_running(booking, task_queue=task_queue, memo=memo)
         # The stubs refuse the typed update reference, as in `_update`.
         auth: PaymentAuthorization = await client.execute_update_with_start_workflow(
             BookingWorkflow.authorize_payment,  # type: ignore[arg-type]
@@ -141,6 +178,10 @@ class BookingClient:
     async def describe(self) -> WorkflowExecutionDescription:
         """Temporal's description of the workflow (status, run id, memo)."""
         return await self._handle.describe()
+
+    async def result(self) -> BookingView:
+        """The closed workflow's result (its last view; no worker needed)."""
+        return await self._handle.result()
 
     async def status(self) -> BookingView:
         """The ``status`` query (closed workflows answer it too)."""

@@ -11,11 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api.adoption import MarketplaceBooking, PayableBooking, adopt
 from api.auth import Principal, Role
-from api.booking_reads import (
-    list_bookings,
-    list_events,
-    wait_for_booking,
-)
+from api.booking_reads import list_bookings, list_events
 from api.booking_terms import CREATED_BY_THE_MARKETPLACE, MARKETPLACE_FIELDS, creation_refusal
 from api.convert import (
     booking_detail,
@@ -24,6 +20,7 @@ from api.convert import (
     cancellation_public,
     event_public,
     payment_authorization_public,
+    recorded_public,
     transaction_report_public,
 )
 from api.deps import (
@@ -36,8 +33,8 @@ from api.deps import (
     VisibleBooking,
     WatchRefusals,
 )
-from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
-from api.idempotency import booking_id_for, recorded_replay, start_once
+from api.errors import Forbidden, InvalidField, error_responses
+from api.idempotency import booking_id_for, create_once, recorded_replay, unanswered
 from api.party_access import acting_as, listing_filter, require_proven_wallet
 from api.schemas import (
     BookingCreate,
@@ -55,7 +52,6 @@ from api.schemas import (
 )
 from api.sse import booking_events
 from api.temporal_errors import answered, live_view
-from db.models import Booking
 from db.statuses import BookingStatus
 from workflows.client import BookingClient
 from workflows.types import (
@@ -124,39 +120,41 @@ async def create_booking(
         ),
     ] = None,
 ) -> BookingPublic:
-    """Create a booking and start its workflow; returns it once it is recorded."""
+    """Create a booking and start its workflow; returns it once it is recorded (one call)."""
     booking_id = booking_id_for(user.user_id, idempotency_key)
     booking = booking_input(body, state.settings, booking_id)
     if idempotency_key is not None:
         existing = await recorded_replay(state.sessions, booking)
         if existing is not None:
-            return _created(response, existing, replayed=True)
+            return _created(response, booking_public(existing), replayed=True)
     # Checked after the replay: a retry of a recorded booking is answered even once its
     # time has passed; only a new booking must be ahead of now.
     problem = schedule_problem(booking.scheduled_at, datetime.now(UTC))
     if problem is not None:
         raise InvalidField("body.scheduled_at", problem)
-    outcome = await start_once(
-        state.temporal, booking, task_queue=state.settings.task_queue, created_by=user.user_id
+    created = await create_once(
+        state.temporal,
+        booking,
+        task_queue=state.settings.task_queue,
+        created_by=user.user_id,
+        within=state.options.create_wait_seconds,
     )
-    row = await wait_for_booking(
-        state.sessions, booking_id, within=state.options.create_wait_seconds
-    )
-    if row is None:
-        raise ServiceUnavailable(
-            "the booking was accepted but is not recorded yet; retry with the same Idempotency-Key",
-            code="booking_pending",
-        )
-    return _created(response, row, replayed=outcome.replayed)
+    if created is not None:
+        return _created(response, recorded_public(created.recorded), replayed=created.replayed)
+    # Its workflow closed already: the row written since the check above, or why there is none.
+    existing = await recorded_replay(state.sessions, booking)
+    if existing is None:
+        raise await unanswered(state.temporal, booking)
+    return _created(response, booking_public(existing), replayed=True)
 
 
-def _created(response: Response, row: Booking, *, replayed: bool) -> BookingPublic:
+def _created(response: Response, booking: BookingPublic, *, replayed: bool) -> BookingPublic:
     """The booking, with where it lives; a replay answers 200 and says so."""
-    response.headers["Location"] = f"/bookings/{row.id}"
+    response.headers["Location"] = f"/bookings/{booking.id}"
     if replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    return booking_public(row)
+    return booking
 
 
 def _wallet_param(name: str, value: str | None) -> str | None:

@@ -9,6 +9,8 @@
 - ``authorizations``: signing payment and cancellation authorizations;
 - ``repairs``: the bodies of the operator's ``resync`` and ``redrive`` updates;
 - ``unpaid``: cancelling a booking before payment (at once, or at its authorization's expiry);
+- ``recording``: the one Postgres write every change goes through, the booking's row written
+  first, and the ``recorded`` update's answer (creation's update-with-start);
 - ``visibility``: the search attributes and details operators see in the Temporal UI.
 
 Transitions (action names are what ``booking_events`` records):

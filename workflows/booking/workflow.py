@@ -25,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.audit import AuditAction as A
     from workflows.booking import authorizations, guards, repairs, timers, unpaid, visibility
+    from workflows.booking import recording as rec
     from workflows.booking.chain_events import ChainEventApplier
-    from workflows.booking.guards import MAX_REASON_LENGTH
     from workflows.booking.state import BookingState, Window
     from workflows.booking.watch import Watch
     from workflows.cancellation_policy import CancellationPolicy
@@ -49,9 +49,11 @@ with workflow.unsafe.imports_passed_through():
         EmergencyCancelResult,
         EventOutcome,
         PaymentAuthorization,
+        RecordedBooking,
         ReportTransactionRequest,
         RowTransaction,
         Settlement,
+        StoredBooking,
         TransactionKind,
         TransactionReport,
         TransitionRecord,
@@ -82,6 +84,7 @@ class BookingWorkflow:
         self._lock = asyncio.Lock()
         self._inbox: list[_Inbound] = []
         self._timers_version = 0
+        self._stored: StoredBooking | None = None  # the row's timestamps (None: refused)
 
     # --- run -------------------------------------------------------------------------------
 
@@ -89,10 +92,10 @@ class BookingWorkflow:
     async def run(self, booking: BookingInput) -> BookingView:
         async with self._lock:
             try:
-                await self._write(c.RECORD_BOOKING, booking)
+                self._stored = await rec.write(c.RECORD_BOOKING, booking, StoredBooking)
             except (ActivityError, ApplicationError) as err:
                 # A local activity's failure arrives as the ApplicationError itself.
-                self._unrecordable(err)
+                rec.unrecordable(self._state, err)
             workflow.upsert_search_attributes(
                 visibility.search_attributes(booking, self._state.status)
             )
@@ -105,17 +108,6 @@ class BookingWorkflow:
                 await self._watch.fire_due_timers()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
-
-    def _unrecordable(self, err: ActivityError | ApplicationError) -> None:
-        """Postgres refused the booking for good (poison input): it ends FAILED, with the reason.
-
-        Nothing was signed or held, so nothing is owed; the outcome lives in the workflow's
-        result, status search attribute and summary, since there is no row to write it to.
-        """
-        cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-        self._state.status = S.FAILED
-        self._state.reason = f"the booking could not be stored: {cause}"[:MAX_REASON_LENGTH]
-        workflow.logger.error("booking refused by Postgres", extra={"reason": self._state.reason})
 
     async def _wait_for_work(self) -> None:
         seen = self._timers_version
@@ -167,6 +159,14 @@ class BookingWorkflow:
     @workflow.query(name="status")
     def status(self) -> BookingView:
         return self._state.to_view(self._booking)
+
+    # --- updates (API) --------------------------------------------------------------------
+
+    @workflow.update(name="recorded")
+    async def recorded(self) -> RecordedBooking:
+        """Creation (update-with-start): the booking once its row is written, or refused."""
+        await workflow.wait_condition(lambda: self._state.recorded)
+        return rec.answer(self._booking, self._state, self._stored)
 
     # --- updates (API): guards in validators and again in handlers (the state may have moved
     # while the update waited for the lock) ------------------------------------------------
@@ -357,7 +357,7 @@ class BookingWorkflow:
         state = self._state
         state.seq += 1
         now = workflow.now()
-        await self._write(
+        await rec.write(
             c.APPLY_TRANSITION,
             TransitionRecord(
                 booking_id=self._booking.booking_id,
@@ -382,19 +382,6 @@ class BookingWorkflow:
         workflow.upsert_search_attributes([sa.BOOKING_STATUS.value_set(to.value)])
         self.publish_details()
         self.bump_timers()
-
-    async def _write(self, activity: str, arg: BookingInput | TransitionRecord) -> None:
-        """One idempotent Postgres write (it dedupes on its key, so a re-run after a crash
-        changes nothing). Run as a local activity: no server round trip to schedule and
-        dispatch it, which is most of an event's latency and half its history."""
-        run = (
-            workflow.execute_local_activity
-            if workflow.patched(c.PATCH_LOCAL_DB_WRITES)
-            else workflow.execute_activity
-        )
-        await run(
-            activity, arg, start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT, retry_policy=c.DB_RETRY
-        )
 
     def publish_details(self) -> None:
         workflow.set_current_details(visibility.details(self._booking, self._state))

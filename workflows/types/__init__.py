@@ -6,7 +6,7 @@ Import from here (``from workflows.types import BookingInput``); the submodules 
 - ``policy``: ``BookingPolicy`` and the booking workflow's start input ``BookingInput``
 - ``events``: ``EventIdentity``, the ``*Fields`` of each escrow event, ``ChainEventSignal``
 - ``updates``: requests and results of the booking workflow's updates (resync/redrive included)
-- ``view``: ``BookingView``, the ``status`` query
+- ``view``: ``BookingView``, the ``status`` query, and ``RecordedBooking`` (creation's update)
 - ``activity_io``: activity inputs and outputs (transition records, signing, chain polling)
 - ``orphan``: the orphan-payment workflow's input, records and result
 
@@ -32,6 +32,7 @@ from workflows.types.activity_io import (
     Settlement,
     SignCancellationRequest,
     SignPaymentRequest,
+    StoredBooking,
     TransitionRecord,
 )
 from workflows.types.enums import (
@@ -71,7 +72,7 @@ from workflows.types.updates import (
     ResyncResult,
     TransactionReport,
 )
-from workflows.types.view import BookingView
+from workflows.types.view import BookingView, RecordedBooking
 
 __all__ = [
     "MONEY_HELD_STATUSES",
@@ -106,6 +107,7 @@ __all__ = [
     "OrphanResult",
     "PaymentAuthorization",
     "PaymentFields",
+    "RecordedBooking",
     "RedriveRequest",
     "RedriveResult",
     "ReportTransactionRequest",
@@ -115,6 +117,7 @@ __all__ = [
     "Settlement",
     "SignCancellationRequest",
     "SignPaymentRequest",
+    "StoredBooking",
     "TransactionKind",
     "TransactionReport",
     "TransitionRecord",

@@ -20,6 +20,14 @@ from workflows.types.updates import CancellationSplit
 
 
 @dataclass(frozen=True, kw_only=True)
+class StoredBooking:
+    """``record_booking``'s result: the booking row's timestamps as Postgres wrote them."""
+
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settlement:
     """Money legs recorded with a terminal transition, taken from the chain event."""
 

@@ -87,6 +87,9 @@ class BookingInput:
     customer_id: str
     provider_id: str
     policy: BookingPolicy
+    # The API request that started the workflow: of concurrent creations with one
+    # Idempotency-Key (which all join this workflow), that one answers 201, the others replay.
+    request_id: str | None = None
 
     @property
     def inviter_or_zero(self) -> str:

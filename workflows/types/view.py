@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from workflows.types.activity_io import StoredBooking
 from workflows.types.enums import BookingStatus
+from workflows.types.policy import BookingInput
 from workflows.types.updates import CancellationAuthorization, PaymentAuthorization
 
 
@@ -33,3 +35,17 @@ class BookingView:
     rejected_events: int
     transitions: int
     updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordedBooking:
+    """The ``recorded`` update (creation's update-with-start): the booking once its row is written.
+
+    ``booking`` is the input the workflow runs with (the first start's, whoever sent the update);
+    ``stored`` is None when Postgres refused the booking for good, and the view is then FAILED
+    with the reason.
+    """
+
+    booking: BookingInput
+    view: BookingView
+    stored: StoredBooking | None

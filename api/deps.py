@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from api.auth import Principal, Role, TokenVerifier
 from api.booking_reads import get_booking
+from api.change_feed import ChangeFeed
 from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.health import HealthChecker
 from api.principals import authenticate
@@ -35,6 +36,8 @@ class ApiOptions:
     """Tunables of the HTTP edge that are not service settings (tests shorten them)."""
 
     create_wait_seconds: float = 10.0
+    # How often a stream re-reads while the change feed is not listening (it polls no more
+    # once the feed is back: api/change_feed.py).
     sse_poll_interval_seconds: float = 0.5
     sse_keepalive_seconds: float = 15.0
     sse_max_seconds: float = 300.0
@@ -60,6 +63,8 @@ class AppState:
     # The marketplace's party directory (db/directory.py); None: tokens must carry a role claim
     # or get BOOKME_JWT_DEFAULT_ROLE.
     directory: PartyDirectory | None = None
+    # The process's LISTEN connection the event streams wait on (set by the lifespan).
+    changes: ChangeFeed | None = None
 
 
 def get_state(request: Request) -> AppState:

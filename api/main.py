@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth import TokenVerifier
 from api.body_limit import BodyLimitMiddleware
+from api.change_feed import change_feed
 from api.cors import install_cors
 from api.deps import ApiOptions, AppState, UserRateLimit
 from api.directory import party_directory
@@ -131,6 +132,7 @@ def create_app(
             )
             if world is not None:
                 state.health.components = (*state.health.components, WorldHealth(world))
+            state.changes = await stack.enter_async_context(change_feed(connections.engine.url))
             app.state.bookme = state
             pruner = asyncio.create_task(_prune_forever(state.limiter))
             try:

@@ -12,16 +12,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.booking_reads import list_events
+from api.change_feed import RESYNC, ChangeFeed
 from api.convert import event_public
+from api.event_reader import BATCH
 from db.models import BookingEvent
 
 log = structlog.get_logger(__name__)
 
 RECONNECT_MILLISECONDS = 3000
-BATCH = 100
 
 
 def format_event(row: BookingEvent) -> str:
@@ -32,43 +31,54 @@ def format_event(row: BookingEvent) -> str:
 
 
 async def booking_events(
-    sessions: async_sessionmaker[AsyncSession],
+    feed: ChangeFeed,
     booking_id: uuid.UUID,
     *,
     last_event_id: int,
-    poll_interval: float,
+    fallback_poll: float,
     keepalive_interval: float,
     max_seconds: float,
     disconnected: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[str]:
     """Yield frames for rows after `last_event_id`, then new ones as they land, with keep-alives.
 
-    The stream ends after `max_seconds`; the client reconnects with `Last-Event-ID` and loses
-    nothing. That bounds how long a shutting-down replica waits for its streams and spreads
-    long-lived connections over replicas.
+    Woken by the process's change feed (api/change_feed.py), not by polling; it reads what
+    changed through the feed's shared reader. While the feed is not listening it re-reads every
+    `fallback_poll` seconds. The stream ends after `max_seconds`; the client reconnects with
+    `Last-Event-ID` and loses nothing. That bounds how long a shutting-down replica waits for
+    its streams and spreads long-lived connections over replicas.
     """
     loop = asyncio.get_running_loop()
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
     last = last_event_id
     last_sent = loop.time()
     ends_at = loop.time() + max_seconds
-    while loop.time() < ends_at and not await disconnected():
-        try:
-            async with sessions() as session:
-                rows = await list_events(session, booking_id, after=last, limit=BATCH)
-        except Exception as exc:  # headers are sent: end the stream, the client reconnects
-            log.warning(
-                "event stream stopped", booking_id=str(booking_id), error=type(exc).__name__
+    with feed.subscribe(booking_id) as changes:
+        read = True  # the backlog first
+        while loop.time() < ends_at and not await disconnected():
+            if read:
+                try:
+                    rows = await feed.reader.read(booking_id, after=last)
+                except Exception as exc:  # headers are sent: end the stream, the client reconnects
+                    log.warning(
+                        "event stream stopped", booking_id=str(booking_id), error=type(exc).__name__
+                    )
+                    return
+                for row in rows:
+                    yield format_event(row)
+                    last = row.id
+                    last_sent = loop.time()
+                if len(rows) == BATCH:
+                    continue
+            if loop.time() - last_sent >= keepalive_interval:
+                # A comment line: keeps proxies from closing an idle connection.
+                yield ": keep-alive\n\n"
+                last_sent = loop.time()
+            wait = min(keepalive_interval - (loop.time() - last_sent), ends_at - loop.time())
+            if not feed.listening.is_set():
+                wait = min(wait, fallback_poll)
+            announced = await changes.wait(wait)
+            # Announced rows not sent yet, a re-read after a reconnect, or polling meanwhile.
+            read = (announced is not None and (announced == RESYNC or announced > last)) or (
+                not feed.listening.is_set()
             )
-            return
-        for row in rows:
-            yield format_event(row)
-            last = row.id
-            last_sent = loop.time()
-        if len(rows) == BATCH:
-            continue
-        if loop.time() - last_sent >= keepalive_interval:
-            # A comment line: keeps proxies from closing an idle connection.
-            yield ": keep-alive\n\n"
-            last_sent = loop.time()
-        await asyncio.sleep(poll_interval)

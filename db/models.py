@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from db import change_notify
 from db.base import Base, BaseUnits, MarketplaceId, UtcDateTime, string_enum
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind, sql_in
 
@@ -198,6 +199,10 @@ class BookingEvent(Base):
         ),
         Index("ix_booking_events_booking_id_id", "booking_id", "id"),
     )
+
+
+# Every new audit row announces itself (NOTIFY booking_changes; migration 0007).
+change_notify.attach(BookingEvent.__table__)
 
 
 class BlockchainEvent(Base):

@@ -33,7 +33,7 @@ from api.deps import (
     VisibleBooking,
     WatchRefusals,
 )
-from api.errors import Forbidden, InvalidField, error_responses
+from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
 from api.idempotency import booking_id_for, create_once, recorded_replay, unanswered
 from api.party_access import acting_as, listing_filter, require_proven_wallet
 from api.schemas import (
@@ -310,14 +310,17 @@ async def stream(
     """Live status changes of the booking as Server-Sent Events, with keep-alives.
 
     The booking is read (and access checked) with a session closed before streaming starts;
-    open streams are capped per user and per server (429 `too_many_streams`).
+    then the stream waits on the process's change feed. Open streams are capped per user and
+    per server (429 `too_many_streams`).
     """
     after = _last_event_id(last_event_id)
+    if state.changes is None:
+        raise ServiceUnavailable("event streams are not running", code="streams_unavailable")
     frames = booking_events(
-        state.sessions,
+        state.changes,
         booking.id,
         last_event_id=after,
-        poll_interval=state.options.sse_poll_interval_seconds,
+        fallback_poll=state.options.sse_poll_interval_seconds,
         keepalive_interval=state.options.sse_keepalive_seconds,
         max_seconds=state.options.sse_max_seconds,
         disconnected=request.is_disconnected,

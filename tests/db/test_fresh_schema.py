@@ -50,7 +50,8 @@ BOOKKEEPING = {VERSION_TABLE, "bookme_schema_adoption"}
 TABLES |= {"wallet_links", "siwe_nonces", "api_keys"}
 # 0006: the transaction ledger (each sending key's nonces, every transaction before broadcast)
 TABLES |= {"tx_nonces", "tx_ledger"}
-HEAD = "0006"
+# 0007: no table; a trigger announces every new booking_events row (NOTIFY booking_changes)
+HEAD = "0007"
 
 
 def _model_constraint_names() -> tuple[set[str], set[str]]:

@@ -18,7 +18,7 @@ from sqlalchemy.sql import ColumnElement
 
 from chain.fees import FeeQuote
 from chain.hexutil import address
-from chain.ledger import SentTransaction, Signer, TxDraft, TxOutcome
+from chain.ledger import ChainCount, SentTransaction, Signer, TxDraft, TxOutcome
 from chain.models import TransactionReceipt
 from db.tx_ledger_models import LedgerTransaction, TxNonce
 
@@ -53,14 +53,23 @@ class PostgresTxLedger:
         )
         return None if row is None else _sent(row)
 
-    async def issue(self, draft: TxDraft, *, floor: int, sign: Signer) -> SentTransaction:
+    async def issue(
+        self, draft: TxDraft, *, chain_count: ChainCount, sign: Signer
+    ) -> SentTransaction:
+        # Read before the lock, so the lock never waits on a node; a stale count is still a floor.
+        floor = await chain_count()
         async with self._sessions() as session, session.begin():
             next_nonce = await self._lock_next_nonce(session, floor)
             # Under the lock, so two replicas sending for one intent cannot both get a nonce.
             if draft.intent is not None and (found := await self._live(session, draft.intent)):
                 return found
             if floor < next_nonce and not await self._in_flight_from(session, floor):
-                next_nonce = await self._reclaim_lost(session, floor, next_nonce)
+                # Settled nonces the chain does not count: a stale count (another replica's
+                # transaction mined since we asked), or a chain that lost them. Ask again: what
+                # was settled before this point is counted by now.
+                floor = await chain_count()
+                if floor < next_nonce and not await self._in_flight_from(session, floor):
+                    next_nonce = await self._reclaim_lost(session, floor, next_nonce)
             sent = SentTransaction(
                 nonce=max(next_nonce, floor),
                 to=draft.to,

@@ -34,7 +34,7 @@ recorded one back. A reverted or dropped transaction frees its intent for a new 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -94,6 +94,7 @@ class TxOutcome(StrEnum):
 
 
 Signer = Callable[[SentTransaction], tuple[bytes, str]]
+ChainCount = Callable[[], Awaitable[int]]
 
 
 class TxLedger(Protocol):
@@ -103,8 +104,11 @@ class TxLedger(Protocol):
         """The live or succeeded transaction recorded for ``intent``, if any."""
         ...
 
-    async def issue(self, draft: TxDraft, *, floor: int, sign: Signer) -> SentTransaction:
-        """Take the next nonce (never below ``floor``, the chain's pending count), sign and record.
+    async def issue(
+        self, draft: TxDraft, *, chain_count: ChainCount, sign: Signer
+    ) -> SentTransaction:
+        """Take the next nonce (never below ``chain_count()``, the chain's pending count), sign
+        and record.
 
         Returns the recorded transaction, not yet broadcast; when the draft's intent already has
         a live or succeeded transaction, returns that one instead and takes no nonce.

@@ -205,12 +205,13 @@ class TransactionSender:
 
     async def _send_recorded(self, ledger: TxLedger, draft: TxDraft) -> SentTransaction:
         """Nonce from the ledger, recorded before broadcast (see chain/ledger.py for why)."""
-        # Any count the node reports is a floor: those nonces are taken whoever took them.
-        floor = await self.client.get_transaction_count(self.address, "pending")
-        sent = await ledger.issue(draft, floor=floor, sign=self._sign)
+        sent = await ledger.issue(draft, chain_count=self._pending_count, sign=self._sign)
         # A failed broadcast raises and leaves the record: the retry re-broadcasts it.
         await self._submit(sent.raw, sent.tx_hash)
         return sent
+
+    async def _pending_count(self) -> int:
+        return await self.client.get_transaction_count(self.address, "pending")
 
     async def recorded(self, intent: str) -> SentTransaction | None:
         """The ledger's live or succeeded transaction for ``intent`` (None without a ledger)."""

@@ -17,12 +17,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.tx_ledger import PostgresTxLedger
 from bookme.embedded.anvil import AnvilNode
 from chain.client import ChainClient
 from chain.errors import RpcError
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.keys import TransactionKey
-from chain.ledger import TxOutcome
+from chain.ledger import TxDraft, TxOutcome
 from chain.operator import OperatorSender, OperatorTxStatus
 from chain.sender import TransactionSender
 from db.engine import make_engine, make_session_factory
@@ -271,4 +272,30 @@ async def test_nonces_a_chain_lost_are_taken_again(
         (start, "dropped"),
         (start, "succeeded"),
         (start + 1, "dropped"),
+    ]
+
+
+async def test_a_stale_chain_count_never_gives_a_settled_nonce_again(
+    fresh_chain: AnvilNode, client: ChainClient, sessions
+):
+    """The count read before the lock may predate another replica's transaction that has been
+    mined and settled since: the ledger asks again before it believes the chain lost it."""
+    key = TransactionKey(fresh_chain.accounts[5].private_key)
+    first, _ = await replica_sender(client, sessions, key).send_and_wait(
+        to=fresh_chain.accounts[6].address, data=b"", value=1
+    )
+    answers = iter([first.nonce, first.nonce + 1])  # asked before it was mined, then again
+
+    async def stale_then_current() -> int:
+        return next(answers)
+
+    ledger = PostgresTxLedger(sessions, chain_id=fresh_chain.chain_id, sender=key.address)
+    draft = TxDraft(to=first.to, data=b"", value=1, gas=21_000, fees=first.fees)
+    sent = await ledger.issue(
+        draft, chain_count=stale_then_current, sign=lambda _: (b"\x02", "0x" + "ab" * 32)
+    )
+    assert sent.nonce == first.nonce + 1
+    assert [(row.nonce, row.outcome) for row in await _ledger_rows(sessions)] == [
+        (first.nonce, "succeeded"),
+        (first.nonce + 1, None),
     ]

@@ -1,8 +1,9 @@
 """How many event streams may be open at once: per user, and in this API process.
 
-A stream holds no database connection while it waits (it takes one briefly per poll), but
-each one still polls: the caps keep one user, or a flood of users, from turning this process
-into a query generator. Counted in memory, so the per-user cap is per process too.
+A stream holds no database connection of its own (it waits on the process's change feed and
+reads through its shared reader), but each one still costs memory and a socket: the caps keep
+one user, or a flood of users, from holding this process. Counted in memory, so the per-user
+cap is per process too.
 """
 
 from __future__ import annotations

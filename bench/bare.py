@@ -65,3 +65,22 @@ class BareUpdate:
         )
         self.done = True
         return result
+
+
+@workflow.defn(name="bench-bare-create")
+class BareCreate:
+    """Creation's floor: one local activity (the booking's row), then an update answers."""
+
+    def __init__(self) -> None:
+        self.recorded = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_local_activity(BARE_ACTIVITY, start_to_close_timeout=BARE_TIMEOUT)
+        self.recorded = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    @workflow.update(name="recorded")
+    async def recorded_update(self) -> str:
+        await workflow.wait_condition(lambda: self.recorded)
+        return "recorded"

@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from bench.bare import BareLifecycle, BareUpdate, bare_activity
+from bench.bare import BareCreate, BareLifecycle, BareUpdate, bare_activity
 
 MESSAGE_EVENTS = (
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
@@ -58,7 +58,7 @@ def bare_worker(client: Client, queue: str) -> Worker:
     return Worker(
         client,
         task_queue=queue,
-        workflows=[BareLifecycle, BareUpdate],
+        workflows=[BareLifecycle, BareUpdate, BareCreate],
         activities=[bare_activity],
     )
 

@@ -26,6 +26,7 @@ from temporalio.client import Client
 from bench.api_load import authorization_load, rate_limit_check
 from bench.ceiling import bare_lifecycles, bare_updates, history_shape
 from bench.cpu import CpuUse, cpu_seconds
+from bench.fanout import add_creation, add_fanout, bare_creations, creation_latency, stream_fanout
 from bench.hops import hop_timings
 from bench.listener import ListenerBench, add_rows
 from bench.results import Latency, Report, rate
@@ -54,6 +55,10 @@ class Plan:
     e2e_seconds: float = 360.0  # a bound on a stuck catch-up; it runs until all are applied
     live: int = 20
     budget_scale: float = 1.0
+    creations: int = 60
+    streams: int = 1000
+    stream_bookings: int = 20
+    only_scale: bool = False  # --scale: the scale sections alone
 
     @classmethod
     def quick(cls, n: int) -> Plan:
@@ -61,7 +66,7 @@ class Plan:
             n=n, concurrency=8, warmup=2, light_ws=15, light_http=6, loaded=16,
             api_requests=24, lifecycle_ceiling_sample=30, catch_up_events=500,
             ceiling_sample=100, e2e_seconds=180.0,
-            live=10, budget_scale=0.5,
+            live=10, budget_scale=0.5, creations=20, streams=100, stream_bookings=10,
         )  # fmt: skip
 
 
@@ -106,6 +111,9 @@ class BenchRun:
         self.temporal = await self.stack.temporal()
         await self.traffic.start()
         try:
+            if self.plan.only_scale:
+                await self.scale()
+                return
             # Budgets keep the default run inside 20 minutes on a loaded 2-core machine.
             await self.section("lifecycle", 420, self.lifecycle)
             await self.section("latency (WebSocket)", 90, lambda: self.latency("ws"))
@@ -114,6 +122,7 @@ class BenchRun:
             await self.section("api", 80, self.api)
             await self.section("rate limit", 60, self.rate_limit)
             await self.section("catch-up", 720, self.catch_up)
+            await self.scale()
             self.memory()
             failures = self.traffic.failures
             self.report.data["lifecycle_failures"] = failures
@@ -309,6 +318,29 @@ class BenchRun:
                 for r in self.report.rows
             ]
 
+    # --- 6. scale (issue 17) ---
+
+    async def scale(self) -> None:
+        await self.section("creation", 120, self.creation)
+        await self.section("SSE fan-out", 180, self.fanout)
+
+    async def creation(self) -> None:
+        for concurrency in (1, 8):
+            count = self.plan.creations
+            ours = await creation_latency(self.traffic, count=count, concurrency=concurrency)
+            bare = await bare_creations(self.client, count=count, concurrency=concurrency)
+            add_creation(self.report, ours, bare, concurrency)
+
+    async def fanout(self) -> None:
+        measured = await stream_fanout(
+            self.stack,
+            self.traffic,
+            self.engine,
+            streams=self.plan.streams,
+            bookings=self.plan.stream_bookings,
+        )
+        add_fanout(self.report, measured)
+
     # --- 5. memory ---
 
     def memory(self) -> None:
@@ -361,9 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a ~3 min smoke run")
     parser.add_argument("--n", type=int, default=None, help="bookings N (2N runs too)")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs and data")
+    parser.add_argument(
+        "--scale", action="store_true", help="only the scale sections (creation, SSE fan-out)"
+    )
+    parser.add_argument("--streams", type=int, default=None, help="SSE fan-out: open streams")
     args = parser.parse_args(argv)
     n = args.n or (20 if args.quick else 200)
     plan = Plan.quick(n) if args.quick else Plan(n=n)
+    plan = dataclasses.replace(plan, only_scale=args.scale, streams=args.streams or plan.streams)
     # The in-process catch-up listeners warn once per orphan payment, 10 000 lines per run;
     # the stack's own processes log to files under the work directory.
     configure_logging("ERROR")

@@ -113,6 +113,12 @@ class _ClientTagger(client.OutboundInterceptor):
         _tag(input.id)
         return await super().start_workflow_update(input)
 
+    async def start_update_with_start_workflow(
+        self, input: client.StartWorkflowUpdateWithStartInput
+    ) -> Any:
+        _tag(input.start_workflow_input.id)
+        return await super().start_update_with_start_workflow(input)
+
 
 class _ActivityTagger(worker.ActivityInboundInterceptor):
     async def execute_activity(self, input: worker.ExecuteActivityInput) -> Any:

@@ -56,7 +56,8 @@ async def test_one_trace_spans_the_request_and_the_activity_that_wrote_the_row(
     request = next(
         s for s in spans if s.kind is SpanKind.SERVER and s.name.startswith("POST /bookings")
     )
-    start = _one(spans, "StartWorkflow:booking")
+    # Creation is one update-with-start of the booking workflow (api/idempotency.py).
+    start = _one(spans, "StartUpdateWithStartWorkflow:booking")
     wrote = _one(spans, "RunActivity:record_booking")
     assert request.context is not None
     assert start.context is not None

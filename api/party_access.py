@@ -15,7 +15,7 @@ from api.errors import Forbidden
 from bookme.settings import Settings
 from db.models import Booking
 from db.wallet_links import wallet_owner
-from workflows.types import CancellationRole
+from workflows.types import PartyRole
 
 
 def listing_filter(
@@ -45,17 +45,17 @@ def listing_filter(
     raise Forbidden("only parties and operators list bookings", code="not_a_party")
 
 
-def acting_as(user: Principal, booking: Booking, what: str) -> tuple[CancellationRole, str]:
+def acting_as(user: Principal, booking: Booking, what: str) -> tuple[PartyRole, str]:
     """The role and wallet (an operator: their id) a caller acts with on the booking."""
     if user.is_operator:
-        return CancellationRole.OPERATOR, user.wallet or user.user_id
+        return PartyRole.OPERATOR, user.wallet or user.user_id
     party = user.acting_party(
         customer_wallet=booking.customer_wallet, provider_wallet=booking.provider_wallet
     )
     if party is Role.CUSTOMER and booking.customer_wallet is not None:
-        return CancellationRole.CUSTOMER, booking.customer_wallet
+        return PartyRole.CUSTOMER, booking.customer_wallet
     if party is Role.PROVIDER and booking.provider_wallet is not None:
-        return CancellationRole.PROVIDER, booking.provider_wallet
+        return PartyRole.PROVIDER, booking.provider_wallet
     raise Forbidden(f"only the booking's parties or an operator {what}", code="wrong_caller")
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chain.basis_points import BPS_DENOMINATOR, bps_of
-from workflows.types import BookingPolicy, CancellationRole, CancellationSplit
+from workflows.types import BookingPolicy, CancellationSplit, PartyRole
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,11 +36,11 @@ class CancellationPolicy:
         return scheduled_at - now < self.late_window
 
     def split(
-        self, *, role: CancellationRole, amount: int, scheduled_at: datetime, now: datetime
+        self, *, role: PartyRole, amount: int, scheduled_at: datetime, now: datetime
     ) -> CancellationSplit:
         if amount < 0:
             raise ValueError("amount must not be negative")
-        if role is CancellationRole.CUSTOMER and self.is_late(scheduled_at=scheduled_at, now=now):
+        if role is PartyRole.CUSTOMER and self.is_late(scheduled_at=scheduled_at, now=now):
             provider = bps_of(amount, self.late_provider_bps)
             return CancellationSplit(
                 customer_amount=amount - provider,

@@ -20,8 +20,8 @@ from db.models import SignatureNonce
 from tests.activities.conftest import ESCROW, SIGNER_ADDRESS
 from tests.workflows.fakes import make_booking
 from workflows.types import (
-    CancellationRole,
     CancellationSplit,
+    PartyRole,
     SignCancellationRequest,
     SignPaymentRequest,
 )
@@ -109,7 +109,7 @@ async def test_cancellation_authorization_signs_the_split(store, signer):
             split=split,
             reason="customer_cancelled",
             expiry=int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
-            requested_by=CancellationRole.CUSTOMER,
+            requested_by=PartyRole.CUSTOMER,
         ),
     )
     assert result.split == split
@@ -165,7 +165,7 @@ async def test_a_cancellation_reason_that_is_not_a_code_is_refused_before_a_nonc
         ),
         reason="my dentist appointment moved",
         expiry=int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
-        requested_by=CancellationRole.CUSTOMER,
+        requested_by=PartyRole.CUSTOMER,
     )
     with pytest.raises(ApplicationError, match="not an on-chain reason code") as info:
         await env.run(signer.sign_cancellation_authorization, request)

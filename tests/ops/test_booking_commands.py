@@ -15,7 +15,7 @@ from tests.reconcile.conftest import (  # noqa: F401 - the fixture, shared with 
     wait_for,
 )
 from workflows import BookingWorkflow, booking_workflow_id
-from workflows.types import CancellationRequest, CancellationRole
+from workflows.types import CancellationRequest, PartyRole
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ async def test_show_agrees_with_a_booking_cancelled_before_payment(rig: Rig, set
         handle,
         BookingWorkflow.request_cancellation,
         CancellationRequest(
-            role=CancellationRole.CUSTOMER, wallet=booking.customer_wallet, reason="not needed"
+            role=PartyRole.CUSTOMER, wallet=booking.customer_wallet, reason="not needed"
         ),
     )
     await wait_for(lambda: rig.db_status(booking.booking_id), "CANCELLED")

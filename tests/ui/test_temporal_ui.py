@@ -24,7 +24,7 @@ from workflows.types import (
     AuthorizePaymentRequest,
     BookingStatus,
     CancellationRequest,
-    CancellationRole,
+    PartyRole,
     PaymentAuthorization,
     ReportTransactionRequest,
     TransactionKind,
@@ -66,7 +66,7 @@ async def _paid(stack: Stack) -> str:
         ReportTransactionRequest(
             tx_hash=tx,
             kind=TransactionKind.PAYMENT,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=booking.customer_wallet,
         ),
     )
@@ -86,7 +86,7 @@ async def _cancelled(stack: Stack) -> str:
     await handle.execute_update(
         "request_cancellation",
         CancellationRequest(
-            role=CancellationRole.CUSTOMER, wallet=booking.customer_wallet, reason="changed plans"
+            role=PartyRole.CUSTOMER, wallet=booking.customer_wallet, reason="changed plans"
         ),
     )
     await _until_status(stack, handle.id, S.CANCELLED)

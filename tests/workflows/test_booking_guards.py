@@ -15,8 +15,8 @@ from workflows.types import (
     AuthorizePaymentRequest,
     BookingStatus,
     CancellationRequest,
-    CancellationRole,
     EmergencyCancelRequest,
+    PartyRole,
     ReportTransactionRequest,
     TransactionKind,
 )
@@ -32,18 +32,18 @@ def _state(status: BookingStatus = S.PAID, **booking_kwargs: object):
     return booking, state
 
 
-def _report(kind: TransactionKind, role: CancellationRole | None, wallet: str):
+def _report(kind: TransactionKind, role: PartyRole | None, wallet: str):
     return ReportTransactionRequest(tx_hash=tx_hash(), kind=kind, role=role, wallet=wallet)
 
 
 def test_a_completion_report_before_the_release_time_is_the_customers_alone():
     booking, state = _state()
-    provider = _report(TransactionKind.COMPLETION, CancellationRole.PROVIDER, PROVIDER)
+    provider = _report(TransactionKind.COMPLETION, PartyRole.PROVIDER, PROVIDER)
     with pytest.raises(WrongCaller):
         guards.check_report(state, booking, provider, NOW, caller=True)
     after_release = state.release_at + timedelta(seconds=1)
     guards.check_report(state, booking, provider, after_release, caller=True)
-    customer = _report(TransactionKind.COMPLETION, CancellationRole.CUSTOMER, CUSTOMER)
+    customer = _report(TransactionKind.COMPLETION, PartyRole.CUSTOMER, CUSTOMER)
     guards.check_report(state, booking, customer, NOW, caller=True)
 
 
@@ -51,9 +51,9 @@ def test_a_completion_report_before_the_release_time_is_the_customers_alone():
     ("role", "wallet"),
     [
         (None, CUSTOMER),  # nobody said who sends it
-        (CancellationRole.CUSTOMER, PROVIDER),  # a party posing as the other
-        (CancellationRole.PROVIDER, PROVIDER),  # only the customer pays
-        (CancellationRole.OPERATOR, " "),  # an operator must be named
+        (PartyRole.CUSTOMER, PROVIDER),  # a party posing as the other
+        (PartyRole.PROVIDER, PROVIDER),  # only the customer pays
+        (PartyRole.OPERATOR, " "),  # an operator must be named
     ],
 )
 def test_payment_reports_need_the_payer(role, wallet):
@@ -67,26 +67,24 @@ def test_payment_reports_need_the_payer(role, wallet):
 def test_budgets_are_per_party_and_operators_have_none():
     _, state = _state()
     for _ in range(c.MAX_ACCEPTED_UPDATES):
-        guards.spend(state, CancellationRole.PROVIDER, changed=True)
+        guards.spend(state, PartyRole.PROVIDER, changed=True)
     with pytest.raises(LimitReached, match="provider"):
-        guards.check_budget(state, CancellationRole.PROVIDER, changes=True)
-    guards.check_budget(state, CancellationRole.PROVIDER, changes=False)  # repeats: own bound
-    guards.check_budget(state, CancellationRole.CUSTOMER, changes=True)
+        guards.check_budget(state, PartyRole.PROVIDER, changes=True)
+    guards.check_budget(state, PartyRole.PROVIDER, changes=False)  # repeats: own bound
+    guards.check_budget(state, PartyRole.CUSTOMER, changes=True)
     for _ in range(c.MAX_REPEATED_UPDATES * 2):
-        guards.spend(state, CancellationRole.OPERATOR, changed=True)
-    guards.check_budget(state, CancellationRole.OPERATOR, changes=True)
-    assert CancellationRole.OPERATOR.value not in state.budgets.changes
+        guards.spend(state, PartyRole.OPERATOR, changed=True)
+    guards.check_budget(state, PartyRole.OPERATOR, changes=True)
+    assert PartyRole.OPERATOR.value not in state.budgets.changes
 
 
 def test_cancellation_authorizations_are_capped_per_role():
     booking, state = _state()
-    state.cancellation.issued_by[CancellationRole.PROVIDER.value] = (
-        c.MAX_CANCELLATION_AUTHORIZATIONS
-    )
-    provider = CancellationRequest(role=CancellationRole.PROVIDER, wallet=PROVIDER, reason="x")
+    state.cancellation.issued_by[PartyRole.PROVIDER.value] = c.MAX_CANCELLATION_AUTHORIZATIONS
+    provider = CancellationRequest(role=PartyRole.PROVIDER, wallet=PROVIDER, reason="x")
     with pytest.raises(LimitReached):
         guards.check_cancellation(state, booking, provider, NOW)
-    customer = CancellationRequest(role=CancellationRole.CUSTOMER, wallet=CUSTOMER, reason="x")
+    customer = CancellationRequest(role=PartyRole.CUSTOMER, wallet=CUSTOMER, reason="x")
     guards.check_cancellation(state, booking, customer, NOW)
 
 

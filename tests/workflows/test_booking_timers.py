@@ -11,9 +11,9 @@ from workflows.types import (
     AuthorizePaymentRequest,
     BookingStatus,
     CancellationRequest,
-    CancellationRole,
     EmergencyCancelRequest,
     OnChainStatus,
+    PartyRole,
     ReportTransactionRequest,
     TransactionKind,
     TxStatus,
@@ -66,7 +66,7 @@ async def test_poll_finds_a_payment_the_listener_missed_and_the_late_push_is_a_n
         ReportTransactionRequest(
             tx_hash=tx,
             kind=TransactionKind.PAYMENT,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=CUSTOMER,
         ),
     )
@@ -119,7 +119,7 @@ async def test_reverted_payment_tx_is_recorded_and_booking_stays_payable(harness
         ReportTransactionRequest(
             tx_hash=tx,
             kind=TransactionKind.PAYMENT,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=CUSTOMER,
         ),
     )
@@ -144,7 +144,7 @@ async def test_unused_cancellation_authorization_expires_back_to_paid(harness):
     harness.fakes.onchain_status = OnChainStatus.PAID
     result = await handle.execute_update(
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.PROVIDER, wallet=PROVIDER, reason="sick"),
+        CancellationRequest(role=PartyRole.PROVIDER, wallet=PROVIDER, reason="sick"),
     )
     assert result.status is S.PENDING_CANCELLATION
     assert result.authorization is not None
@@ -172,7 +172,7 @@ async def test_reported_completion_that_never_lands_does_not_block_auto_complete
         ReportTransactionRequest(
             tx_hash=bogus,
             kind=TransactionKind.COMPLETION,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=CUSTOMER,
         ),
     )

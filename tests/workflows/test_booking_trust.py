@@ -26,17 +26,17 @@ from workflows.types import (
     AuthorizePaymentRequest,
     BookingStatus,
     CancellationRequest,
-    CancellationRole,
     EmergencyCancelRequest,
     OnChainStatus,
+    PartyRole,
     ReportTransactionRequest,
     TransactionKind,
     TxStatus,
 )
 
 S = BookingStatus
-AS_CUSTOMER: dict[str, Any] = {"role": CancellationRole.CUSTOMER, "wallet": CUSTOMER}
-AS_PROVIDER: dict[str, Any] = {"role": CancellationRole.PROVIDER, "wallet": PROVIDER}
+AS_CUSTOMER: dict[str, Any] = {"role": PartyRole.CUSTOMER, "wallet": CUSTOMER}
+AS_PROVIDER: dict[str, Any] = {"role": PartyRole.PROVIDER, "wallet": PROVIDER}
 
 
 async def _rejected(handle, update, request) -> tuple[str, str]:
@@ -83,7 +83,7 @@ async def test_provider_cannot_report_a_completion_before_the_release_time(harne
         ReportTransactionRequest(
             tx_hash=tx_hash(),
             kind=TransactionKind.COMPLETION,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=PROVIDER,
         ),
     )
@@ -183,7 +183,7 @@ async def test_provider_repeats_cannot_lock_out_the_customer_or_the_operator(har
         BookingWorkflow.request_cancellation, _cancel(AS_CUSTOMER)
     )
     assert customer.authorization is not None
-    assert customer.authorization.requested_by is CancellationRole.CUSTOMER
+    assert customer.authorization.requested_by is PartyRole.CUSTOMER
     refund = await handle.execute_update(
         BookingWorkflow.emergency_cancel, EmergencyCancelRequest(operator="ops", reason="fraud")
     )

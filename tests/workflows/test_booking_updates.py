@@ -14,8 +14,8 @@ from workflows.types import (
     AuthorizePaymentRequest,
     BookingStatus,
     CancellationRequest,
-    CancellationRole,
     EmergencyCancelRequest,
+    PartyRole,
     ReportTransactionRequest,
     TransactionKind,
 )
@@ -85,7 +85,7 @@ async def test_authorize_payment_rejected_once_paid(harness):
 async def test_report_transaction_validates_hash_and_state(harness):
     booking = await harness.booking()
     handle = await harness.start(booking)
-    customer: dict[str, Any] = {"role": CancellationRole.CUSTOMER, "wallet": CUSTOMER}
+    customer: dict[str, Any] = {"role": PartyRole.CUSTOMER, "wallet": CUSTOMER}
     kind, _ = await _rejected(
         handle,
         BookingWorkflow.report_transaction,
@@ -117,13 +117,13 @@ async def test_cancellation_rejects_the_wrong_party(harness):
     kind, _ = await _rejected(
         handle,
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.CUSTOMER, wallet=PROVIDER, reason="x"),
+        CancellationRequest(role=PartyRole.CUSTOMER, wallet=PROVIDER, reason="x"),
     )
     assert kind == "WrongCaller"
     kind, _ = await _rejected(
         handle,
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.CUSTOMER, wallet=CUSTOMER, reason="  "),
+        CancellationRequest(role=PartyRole.CUSTOMER, wallet=CUSTOMER, reason="  "),
     )
     assert kind == "InvalidRequest"
     assert (await handle.query(BookingWorkflow.status)).status is S.PENDING_PAYMENT
@@ -134,7 +134,7 @@ async def test_unpaid_cancellation_closes_without_chain_action(harness):
     handle = await harness.start(booking)
     result = await handle.execute_update(
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.CUSTOMER, wallet=CUSTOMER, reason="changed mind"),
+        CancellationRequest(role=PartyRole.CUSTOMER, wallet=CUSTOMER, reason="changed mind"),
     )
     assert result.status is S.CANCELLED
     assert result.authorization is None
@@ -152,7 +152,7 @@ async def test_paid_customer_late_cancellation_splits_and_settles(harness):
     await harness.wait_for(handle, S.PAID)
     result = await handle.execute_update(
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.CUSTOMER, wallet=CUSTOMER, reason="late"),
+        CancellationRequest(role=PartyRole.CUSTOMER, wallet=CUSTOMER, reason="late"),
     )
     auth = result.authorization
     assert auth is not None
@@ -160,7 +160,7 @@ async def test_paid_customer_late_cancellation_splits_and_settles(harness):
     # asking again returns the same authorization
     again = await handle.execute_update(
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.CUSTOMER, wallet=CUSTOMER, reason="late"),
+        CancellationRequest(role=PartyRole.CUSTOMER, wallet=CUSTOMER, reason="late"),
     )
     assert again.authorization == auth
     await handle.signal(
@@ -190,7 +190,7 @@ async def test_emergency_cancel_needs_escrowed_money_then_refunds_in_full(harnes
     kind, _ = await _rejected(
         handle,
         BookingWorkflow.request_cancellation,
-        CancellationRequest(role=CancellationRole.PROVIDER, wallet=PROVIDER, reason="x"),
+        CancellationRequest(role=PartyRole.PROVIDER, wallet=PROVIDER, reason="x"),
     )
     assert kind == "WrongState"
     await handle.signal(

@@ -8,7 +8,7 @@ import pytest
 
 from bookme.settings import default_booking_policy
 from workflows.cancellation_policy import CancellationPolicy
-from workflows.types import CancellationRole
+from workflows.types import PartyRole
 
 APPOINTMENT = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 POLICY = CancellationPolicy.from_booking_policy(
@@ -18,7 +18,7 @@ POLICY = CancellationPolicy.from_booking_policy(
 
 def test_early_customer_cancellation_refunds_in_full():
     split = POLICY.split(
-        role=CancellationRole.CUSTOMER,
+        role=PartyRole.CUSTOMER,
         amount=100_000_001,
         scheduled_at=APPOINTMENT,
         now=APPOINTMENT - timedelta(hours=24),
@@ -28,7 +28,7 @@ def test_early_customer_cancellation_refunds_in_full():
 
 def test_late_customer_cancellation_pays_the_provider_its_share():
     split = POLICY.split(
-        role=CancellationRole.CUSTOMER,
+        role=PartyRole.CUSTOMER,
         amount=100_000_001,
         scheduled_at=APPOINTMENT,
         now=APPOINTMENT - timedelta(hours=23, minutes=59),
@@ -39,7 +39,7 @@ def test_late_customer_cancellation_pays_the_provider_its_share():
     assert split.platform_amount == split.inviter_amount == 0
 
 
-@pytest.mark.parametrize("role", [CancellationRole.PROVIDER, CancellationRole.OPERATOR])
+@pytest.mark.parametrize("role", [PartyRole.PROVIDER, PartyRole.OPERATOR])
 def test_provider_and_operator_cancellations_always_refund_in_full(role):
     split = POLICY.split(role=role, amount=7, scheduled_at=APPOINTMENT, now=APPOINTMENT)
     assert split.customer_amount == 7

@@ -46,9 +46,9 @@ from workflows.types import (
     BookingStatus,
     BookingView,
     CancellationRequest,
-    CancellationRole,
     EmergencyCancelRequest,
     OrphanPaymentInput,
+    PartyRole,
     PaymentAuthorization,
     ReportTransactionRequest,
     TransactionKind,
@@ -212,7 +212,7 @@ async def test_pay_then_customer_completes(stack):
         ReportTransactionRequest(
             tx_hash=tx,
             kind=TransactionKind.PAYMENT,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=booking.customer_wallet,
         ),
     )
@@ -229,7 +229,7 @@ async def test_pay_then_customer_completes(stack):
         ReportTransactionRequest(
             tx_hash=done_tx,
             kind=TransactionKind.COMPLETION,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=booking.customer_wallet,
         ),
     )
@@ -292,9 +292,7 @@ async def test_pay_then_late_customer_cancellation_splits(stack):
         view = await handle.query(BookingWorkflow.status)
     result = await handle.execute_update(
         BookingWorkflow.request_cancellation,
-        CancellationRequest(
-            role=CancellationRole.CUSTOMER, wallet=booking.customer_wallet, reason="late"
-        ),
+        CancellationRequest(role=PartyRole.CUSTOMER, wallet=booking.customer_wallet, reason="late"),
     )
     cancel = result.authorization
     assert cancel is not None
@@ -418,7 +416,7 @@ async def test_completion_reorged_into_a_later_block_is_applied_again(stack, fre
             ReportTransactionRequest(
                 tx_hash=done_tx,
                 kind=TransactionKind.COMPLETION,
-                role=CancellationRole.CUSTOMER,
+                role=PartyRole.CUSTOMER,
                 wallet=booking.customer_wallet,
             ),
         )
@@ -485,7 +483,7 @@ async def _pay(stack, booking, handle):
         ReportTransactionRequest(
             tx_hash=stack.pay(auth),
             kind=TransactionKind.PAYMENT,
-            role=CancellationRole.CUSTOMER,
+            role=PartyRole.CUSTOMER,
             wallet=booking.customer_wallet,
         ),
     )

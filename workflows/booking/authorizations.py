@@ -18,7 +18,7 @@ from workflows.cancellation_policy import CancellationPolicy
 from workflows.types import (
     BookingInput,
     CancellationAuthorization,
-    CancellationRole,
+    PartyRole,
     PaymentAuthorization,
     SignCancellationRequest,
     SignPaymentRequest,
@@ -58,7 +58,7 @@ async def sign_cancellation(
     booking: BookingInput,
     state: BookingState,
     policy: CancellationPolicy,
-    role: CancellationRole,
+    role: PartyRole,
     now: datetime,
 ) -> CancellationAuthorization:
     split = policy.split(

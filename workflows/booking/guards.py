@@ -22,8 +22,8 @@ from workflows.types import (
     BookingStatus,
     CancellationAuthorization,
     CancellationRequest,
-    CancellationRole,
     EmergencyCancelRequest,
+    PartyRole,
     PaymentAuthorization,
     ReportTransactionRequest,
     TransactionKind,
@@ -41,11 +41,11 @@ REPORTABLE = {
 }
 
 
-def party_wallet(booking: BookingInput, role: CancellationRole) -> str | None:
+def party_wallet(booking: BookingInput, role: PartyRole) -> str | None:
     """The wallet a party acts with on this booking (operators act by name, not wallet)."""
-    if role is CancellationRole.CUSTOMER:
+    if role is PartyRole.CUSTOMER:
         return booking.customer_wallet
-    if role is CancellationRole.PROVIDER:
+    if role is PartyRole.PROVIDER:
         return booking.provider_wallet
     return None
 
@@ -53,11 +53,11 @@ def party_wallet(booking: BookingInput, role: CancellationRole) -> str | None:
 # --- budgets ---------------------------------------------------------------------------------
 
 
-def check_budget(state: BookingState, role: CancellationRole, *, changes: bool) -> None:
+def check_budget(state: BookingState, role: PartyRole, *, changes: bool) -> None:
     """Repeats that change nothing (a reused authorization, an applied transaction) do not
     spend the budget for changes, but have a larger one of their own: they still add history.
     """
-    if role is CancellationRole.OPERATOR:
+    if role is PartyRole.OPERATOR:
         return
     party = role.value
     budgets = state.budgets
@@ -67,8 +67,8 @@ def check_budget(state: BookingState, role: CancellationRole, *, changes: bool) 
         raise LimitReached(f"this booking has answered its maximum of repeats from the {party}")
 
 
-def spend(state: BookingState, role: CancellationRole, *, changed: bool) -> None:
-    if role is CancellationRole.OPERATOR:
+def spend(state: BookingState, role: PartyRole, *, changed: bool) -> None:
+    if role is PartyRole.OPERATOR:
         return
     counts = state.budgets.changes if changed else state.budgets.repeats
     counts[role.value] = counts.get(role.value, 0) + 1
@@ -113,9 +113,9 @@ def check_authorize(
 # --- reported transactions -------------------------------------------------------------------
 
 
-def reporter(request: ReportTransactionRequest) -> CancellationRole:
+def reporter(request: ReportTransactionRequest) -> PartyRole:
     """The party whose budget a report spends (operators: none)."""
-    return request.role or CancellationRole.CUSTOMER  # None only in old recorded histories
+    return request.role or PartyRole.CUSTOMER  # None only in old recorded histories
 
 
 def tx_already_applied(state: BookingState, tx_hash: str) -> bool:
@@ -143,7 +143,7 @@ def check_report(
         return
     party = reporter(request).value
     if (
-        request.role is not CancellationRole.OPERATOR
+        request.role is not PartyRole.OPERATOR
         and state.budgets.reports.get(party, 0) >= c.MAX_REPORTED_TRANSACTIONS
     ):
         raise LimitReached(f"this booking has accepted its maximum of reports from the {party}")
@@ -160,18 +160,18 @@ def check_reporter(
     role = request.role
     if role is None:
         raise WrongCaller("a report must say who sends it")
-    if role is CancellationRole.OPERATOR:
+    if role is PartyRole.OPERATOR:
         if not request.wallet.strip():
             raise WrongCaller("an operator report must name the operator")
         return
     if not same_wallet(request.wallet, party_wallet(booking, role) or ""):
         raise WrongCaller(f"the caller is not this booking's {role.value}")
     kind = request.kind
-    if kind is TransactionKind.PAYMENT and role is not CancellationRole.CUSTOMER:
+    if kind is TransactionKind.PAYMENT and role is not PartyRole.CUSTOMER:
         raise WrongCaller("only the customer pays, so only the customer reports a payment")
     if (
         kind is TransactionKind.COMPLETION
-        and role is not CancellationRole.CUSTOMER
+        and role is not PartyRole.CUSTOMER
         and now < state.release_at
     ):
         raise WrongCaller(
@@ -184,7 +184,7 @@ def check_reporter(
 
 
 def reusable_cancel_auth(
-    state: BookingState, role: CancellationRole, now: datetime
+    state: BookingState, role: PartyRole, now: datetime
 ) -> CancellationAuthorization | None:
     auth = state.cancellation.current
     if (

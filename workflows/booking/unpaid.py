@@ -8,11 +8,11 @@ from workflows.booking import guards
 from workflows.booking.chain_events import Effects
 from workflows.booking.state import BookingState
 from workflows.booking.watch import Watch
-from workflows.types import BookingStatus, CancellationResult, CancellationRole
+from workflows.types import BookingStatus, CancellationResult, PartyRole
 
 
 async def cancel(
-    state: BookingState, effects: Effects, watch: Watch, role: CancellationRole, reason: str
+    state: BookingState, effects: Effects, watch: Watch, role: PartyRole, reason: str
 ) -> CancellationResult:
     """The unpaid cancellation a party asked for (a repeat answers with the first one's time)."""
     if state.payment.unpaid_cancel_reason is not None:

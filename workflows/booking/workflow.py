@@ -43,11 +43,11 @@ with workflow.unsafe.imports_passed_through():
         BookingView,
         CancellationRequest,
         CancellationResult,
-        CancellationRole,
         ChainEventSignal,
         EmergencyCancelRequest,
         EmergencyCancelResult,
         EventOutcome,
+        PartyRole,
         PaymentAuthorization,
         RecordedBooking,
         ReportTransactionRequest,
@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 S = BookingStatus
-CUSTOMER = CancellationRole.CUSTOMER
+CUSTOMER = PartyRole.CUSTOMER
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from datetime import datetime
 from workflows.audit import AuditAction
 from workflows.types.enums import (
     BookingStatus,
-    CancellationRole,
     ChainEventKind,
     EventOutcome,
     OnChainStatus,
+    PartyRole,
     TxColumn,
     TxStatus,
 )
@@ -119,7 +119,7 @@ class SignCancellationRequest:
     split: CancellationSplit
     reason: str
     expiry: int
-    requested_by: CancellationRole
+    requested_by: PartyRole
 
 
 # --- the chain: polling and operator transactions --------------------------------------------

@@ -48,7 +48,9 @@ class TransactionKind(StrEnum):
     REFUND = "refund"
 
 
-class CancellationRole(StrEnum):
+class PartyRole(StrEnum):
+    """Who acts on a booking: who asks to cancel, who reports a transaction, whose budget pays."""
+
     CUSTOMER = "customer"
     PROVIDER = "provider"
     OPERATOR = "operator"

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflows.types.enums import BookingStatus, CancellationRole, TransactionKind
+from workflows.types.enums import BookingStatus, PartyRole, TransactionKind
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +37,7 @@ class ReportTransactionRequest:
 
     tx_hash: str
     kind: TransactionKind
-    role: CancellationRole | None = None  # None: an unidentified caller, refused
+    role: PartyRole | None = None  # None: an unidentified caller, refused
     wallet: str = ""
 
 
@@ -50,7 +50,7 @@ class TransactionReport:
 
 @dataclass(frozen=True, kw_only=True)
 class CancellationRequest:
-    role: CancellationRole
+    role: PartyRole
     wallet: str
     reason: str
 
@@ -84,7 +84,7 @@ class CancellationAuthorization:
     contract: str
     chain_id: int
     expires_at: datetime
-    requested_by: CancellationRole
+    requested_by: PartyRole
 
 
 @dataclass(frozen=True, kw_only=True)

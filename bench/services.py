@@ -106,6 +106,7 @@ class LocalServices:
             "BOOKME_LOG_LEVEL": "WARNING",
             "BOOKME_RATE_LIMIT_PER_MINUTE": UNLIMITED,
             "BOOKME_SIGNATURE_RATE_LIMIT_PER_MINUTE": UNLIMITED,
+            "BOOKME_SIGNATURE_RATE_LIMIT_PER_IP_PER_MINUTE": UNLIMITED,
             # The default metrics ports may be taken by `make dev` or another stack.
             "BOOKME_WORKER_METRICS_PORT": "0",
             "BOOKME_LISTENER_METRICS_PORT": "0",

@@ -19,6 +19,7 @@ from temporalio import activity
 from activities.booking_row import adopt_marketplace_row, managed_columns
 from db import outbox
 from db.errors import is_invalid_data, sqlstate
+from db.marketplace_counters import MarketplaceCounters
 from db.models import (
     BlockchainEvent,
     Booking,
@@ -109,11 +110,14 @@ class BookingStore:
         escrow_address: str,
         *,
         actor: str = ACTOR,
+        counters: MarketplaceCounters | None = None,
     ):
         self._sessions = session_factory
         self._escrow = escrow_address
         # Who the audit rows name: the workflow, or an operator's CLI recording around it.
         self._actor = actor
+        # The marketplace's users.total_earnings / completed_services, where its tables have them.
+        self._counters = counters or MarketplaceCounters()
 
     @activity.defn(name=c.RECORD_BOOKING)
     async def record_booking(self, booking: BookingInput) -> StoredBooking:
@@ -177,7 +181,16 @@ class BookingStore:
     async def _check_same_booking(
         self, session: AsyncSession, booking_id: uuid.UUID, booking: BookingInput
     ) -> Booking:
-        row = (await session.execute(select(Booking).where(Booking.id == booking_id))).scalar_one()
+        row = (
+            await session.execute(select(Booking).where(Booking.id == booking_id, Booking.managed))
+        ).scalar_one_or_none()
+        if row is None:
+            # A marketplace row adoption left alone (no workflow; its status may be none of ours).
+            raise ActivityRejected(
+                f"booking {booking_id} is a marketplace row this service cannot adopt"
+                " (not PENDING_PAYMENT, or other parties or amount)",
+                error_type=c.BOOKING_CONFLICT,
+            )
         same = (
             row.amount_units == booking.amount_units
             and (row.customer_wallet or "").lower() == booking.customer_wallet.lower()
@@ -248,6 +261,7 @@ class BookingStore:
                 await self._revert_settlement(session, event)
             # The marketplace's webhooks, committed with the change they announce.
             await outbox.record_transition(session, booking_id, record)
+            await self._counters.settle(session, booking_id)
 
     async def _update_booking(
         self, session: AsyncSession, booking_id: uuid.UUID, record: TransitionRecord
@@ -271,6 +285,9 @@ class BookingStore:
             values[_SENT_COLUMNS[record.sent.column]] = record.sent.tx_hash
         if event is not None and event.kind is ChainEventKind.COMPLETION:
             values["completion_tx_hash"] = event.identity.tx_hash
+        if DbStatus.COMPLETED in (record.to_status, record.from_status):
+            # The marketplace's column: set on completion, cleared if a reorg takes it back.
+            values["completed_at"] = func.now() if record.to_status is DbStatus.COMPLETED else None
         if event is not None and event.kind is ChainEventKind.CANCELLATION:
             values["cancellation_tx_hash"] = event.identity.tx_hash
         result = await session.execute(

@@ -47,15 +47,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def get_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
-    """The booking row, or None."""
-    return await session.get(Booking, booking_id)
+    """The booking row, or None; None too for a marketplace row the service does not manage
+    (no workflow owns it, and its status may be one the API does not know)."""
+    return await session.scalar(select(Booking).where(Booking.id == booking_id, Booking.managed))
 
 
 async def list_bookings(
     session: AsyncSession, flt: BookingFilter, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[Booking], str | None]:
-    """One page, newest first, by keyset on (`created_at`, `id`); returns rows and next cursor."""
-    stmt = select(Booking)
+    """One page, newest first, by keyset on (`created_at`, `id`); returns rows and next cursor.
+
+    Only the rows the service manages: the marketplace's own rows are not its bookings.
+    """
+    stmt = select(Booking).where(Booking.managed)
     if flt.status is not None:
         stmt = stmt.where(Booking.status == flt.status)
     # Wallets are stored checksummed by the writer; compare exactly so the indexes serve.

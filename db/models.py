@@ -23,7 +23,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from db import change_notify
 from db.base import Base, BaseUnits, MarketplaceId, UtcDateTime, string_enum
@@ -42,12 +44,22 @@ def _address_ok(column: str) -> str:
     return f"{column} IS NULL OR {column} ~ '{ADDRESS_RE}'"
 
 
+def _managed_only(rule: str) -> str:
+    """A check for the service's rows only (`workflow_id IS NOT NULL`, see `Booking.managed`):
+    the marketplace's app keeps writing rows of its own into an adopted table."""
+    return f"workflow_id IS NULL OR ({rule})"
+
+
 # Timestamps are also sent as now() in the INSERT (not only server defaults) because an adopted
 # legacy table may lack defaults on its own timestamp columns.
 
 
 class Booking(Base):
-    """A booking; a pre-existing legacy table is adopted by the first migration (`is_legacy` rows)."""
+    """A booking. In an adopted marketplace table, only `managed` rows are the service's.
+
+    Read the table through `Booking.managed` (``select(Booking).where(Booking.managed)``):
+    an unmanaged row may hold a status outside `BookingStatus`, which this mapping refuses.
+    """
 
     __tablename__ = "bookings"
 
@@ -60,7 +72,7 @@ class Booking(Base):
     service_id: Mapped[str] = mapped_column(MarketplaceId())
     customer_id: Mapped[str] = mapped_column(MarketplaceId())
     provider_id: Mapped[str] = mapped_column(MarketplaceId())
-    # Nullable only because adopted legacy rows have none; ck_bookings_required holds new rows.
+    # Nullable only because the marketplace's rows have none; ck_bookings_required holds ours.
     customer_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     provider_wallet: Mapped[str | None] = mapped_column(ADDRESS)
     inviter_wallet: Mapped[str | None] = mapped_column(ADDRESS)
@@ -75,17 +87,18 @@ class Booking(Base):
         server_default=BookingStatus.PENDING_PAYMENT.value,
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
-    # Original status of a legacy row the migration had to remap (restored on downgrade).
-    legacy_status: Mapped[str | None] = mapped_column(Text)
-    is_legacy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     blockchain_booking_id: Mapped[str | None] = mapped_column(HASH)
     blockchain_tx_hash: Mapped[str | None] = mapped_column(HASH)
     blockchain_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completion_tx_hash: Mapped[str | None] = mapped_column(HASH)
     cancellation_tx_hash: Mapped[str | None] = mapped_column(HASH)
+    # When the booking reached COMPLETED (cleared if a reorg takes the completion back); the
+    # marketplace's own column when its table had one (migration 0005).
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     blockchain_data: Mapped[dict[str, Any] | None] = mapped_column()
     platform_fee_bps: Mapped[int | None] = mapped_column(Integer)
     inviter_fee_bps: Mapped[int | None] = mapped_column(Integer)
+    # Set on every row the service records or adopts: what makes a row `managed`.
     workflow_id: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(Text)
     request_hash: Mapped[str | None] = mapped_column(Text)
@@ -97,27 +110,49 @@ class Booking(Base):
         UtcDateTime(), default=func.now(), server_default=func.now(), onupdate=func.now()
     )
 
+    @hybrid_property
+    def managed(self) -> bool:
+        """Whether the service owns this row (a workflow does), as opposed to the marketplace."""
+        return self.workflow_id is not None
+
+    @managed.inplace.expression
+    @classmethod
+    def _managed_expression(cls) -> ColumnElement[bool]:
+        return cls.workflow_id.is_not(None)
+
     __table_args__ = (
-        CheckConstraint(f"status IN ({sql_in(BookingStatus)})", name="status"),
-        CheckConstraint("amount_units > 0", name="amount_units_positive"),
         CheckConstraint(
-            "platform_fee_bps BETWEEN 0 AND 10000 AND inviter_fee_bps BETWEEN 0 AND 10000"
-            " AND platform_fee_bps + inviter_fee_bps <= 10000",
+            _managed_only(f"status IS NOT NULL AND status IN ({sql_in(BookingStatus)})"),
+            name="status",
+        ),
+        CheckConstraint(_managed_only("amount_units > 0"), name="amount_units_positive"),
+        CheckConstraint(
+            _managed_only(
+                "platform_fee_bps BETWEEN 0 AND 10000 AND inviter_fee_bps BETWEEN 0 AND 10000"
+                " AND platform_fee_bps + inviter_fee_bps <= 10000"
+            ),
             name="fee_bps_range",
         ),
         CheckConstraint(
-            "inviter_wallet IS NOT NULL OR inviter_fee_bps = 0", name="inviter_fee_needs_wallet"
+            _managed_only("inviter_wallet IS NOT NULL OR inviter_fee_bps = 0"),
+            name="inviter_fee_needs_wallet",
         ),
-        CheckConstraint(_address_ok("customer_wallet"), name="customer_wallet_format"),
-        CheckConstraint(_address_ok("provider_wallet"), name="provider_wallet_format"),
-        CheckConstraint(_address_ok("inviter_wallet"), name="inviter_wallet_format"),
-        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(
-            "is_legacy OR (service_id IS NOT NULL AND customer_id IS NOT NULL"
-            " AND provider_id IS NOT NULL AND scheduled_at IS NOT NULL"
-            " AND customer_wallet IS NOT NULL AND provider_wallet IS NOT NULL"
-            " AND amount_units IS NOT NULL AND platform_fee_bps IS NOT NULL"
-            " AND inviter_fee_bps IS NOT NULL)",
+            _managed_only(_address_ok("customer_wallet")), name="customer_wallet_format"
+        ),
+        CheckConstraint(
+            _managed_only(_address_ok("provider_wallet")), name="provider_wallet_format"
+        ),
+        CheckConstraint(_managed_only(_address_ok("inviter_wallet")), name="inviter_wallet_format"),
+        CheckConstraint(_managed_only("version >= 1"), name="version_positive"),
+        CheckConstraint(
+            _managed_only(
+                "service_id IS NOT NULL AND customer_id IS NOT NULL"
+                " AND provider_id IS NOT NULL AND scheduled_at IS NOT NULL"
+                " AND customer_wallet IS NOT NULL AND provider_wallet IS NOT NULL"
+                " AND amount_units IS NOT NULL AND platform_fee_bps IS NOT NULL"
+                " AND inviter_fee_bps IS NOT NULL"
+            ),
             name="required",
         ),
         Index(
@@ -133,7 +168,7 @@ class Booking(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         Index("ix_bookings_status_scheduled_at", "status", "scheduled_at"),
-        # Partial: adopted legacy rows have no wallet and need no entry (keyset pagination).
+        # Partial: the marketplace's rows have no wallet and need no entry (keyset pagination).
         Index(
             "ix_bookings_customer_wallet_created_at_id",
             "customer_wallet",
@@ -141,7 +176,7 @@ class Booking(Base):
             "id",
             postgresql_where=text("customer_wallet IS NOT NULL"),
         ),
-        # Partial: adopted legacy rows have no wallet and need no entry (keyset pagination).
+        # Partial: the marketplace's rows have no wallet and need no entry (keyset pagination).
         Index(
             "ix_bookings_provider_wallet_created_at_id",
             "provider_wallet",
@@ -326,6 +361,9 @@ class ProviderEarning(_SettlementLeg, Base):
     booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
     provider_wallet: Mapped[str] = mapped_column(ADDRESS)
     amount_units: Mapped[int] = mapped_column(BaseUnits)
+    # When this earning was added to the marketplace's users.total_earnings (cleared when a
+    # reorg took it out again); see db.marketplace_counters.
+    marketplace_counted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         UniqueConstraint("chain_id", "tx_hash", "log_index"),
@@ -338,6 +376,7 @@ class ProviderEarning(_SettlementLeg, Base):
             postgresql_where=text("reverted_at IS NULL"),
         ),
         Index("ix_provider_earnings_provider_wallet", "provider_wallet"),
+        Index("ix_provider_earnings_booking_id", "booking_id"),
     )
 
 

@@ -32,7 +32,10 @@ class WorkStats:
 async def work_stats(session: AsyncSession, window: timedelta) -> WorkStats:
     """Count bookings by status and pending webhook deliveries; payment latency quantiles."""
     counts = {status.value: 0 for status in BookingStatus}
-    rows = await session.execute(select(Booking.status, func.count()).group_by(Booking.status))
+    # The service's bookings: the marketplace's own rows may hold statuses of its own.
+    rows = await session.execute(
+        select(Booking.status, func.count()).where(Booking.managed).group_by(Booking.status)
+    )
     for status, count in rows.all():
         counts[str(getattr(status, "value", status))] = int(count)
     pending = await session.scalar(

@@ -25,18 +25,12 @@ class NonceKind(StrEnum):
     CANCELLATION = "cancellation"
 
 
-# Reason written to `bookings.status_reason` when the first migration met a legacy row whose
-# status is not one of ours; the original value is kept in `bookings.legacy_status`.
-LEGACY_STATUS_UNMAPPED = "legacy_status_unmapped"
-
-
 def sql_in(values: type[StrEnum]) -> str:
     """`'A', 'B', ...` for a CHECK ... IN (...) clause (values are our own literals)."""
     return ", ".join(f"'{member.value}'" for member in values)
 
 
 __all__ = [
-    "LEGACY_STATUS_UNMAPPED",
     "BlockchainEventStatus",
     "BookingStatus",
     "NonceKind",

@@ -118,7 +118,7 @@ async def _escrow_balance(
     held_sum = (
         await session.execute(
             select(func.coalesce(func.sum(Booking.amount_units), 0)).where(
-                Booking.status.in_(MONEY_HELD)
+                Booking.status.in_(MONEY_HELD), Booking.managed
             )
         )
     ).scalar_one()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnExpressionArgument, func, or_, select
 
 from activities.reconcile.agreement import TERMINAL
 from activities.reconcile.context import Reconcile
@@ -13,9 +12,10 @@ from db.models import Booking, ChainCursor
 from workflows.reconcile_types import ReconcileBeginRequest, ReconcileWindow
 
 
-def in_scope(since: datetime | None) -> list[ColumnElement[bool]]:
-    """Non-legacy bookings; on an incremental run, those open or changed since ``since``."""
-    scope: list[ColumnElement[bool]] = [Booking.is_legacy.is_(False)]
+def in_scope(since: datetime | None) -> list[ColumnExpressionArgument[bool]]:
+    """The bookings the service manages; on an incremental run, those open or changed since
+    ``since`` (the marketplace's own rows are not the service's to reconcile)."""
+    scope: list[ColumnExpressionArgument[bool]] = [Booking.managed]
     if since is not None:
         scope.append(or_(Booking.status.not_in(TERMINAL), Booking.updated_at >= since))
     return scope

@@ -66,7 +66,7 @@ async def _unpaid(
         select(Booking.id, due)
         .where(
             Booking.status == BookingStatus.PENDING_PAYMENT,
-            Booking.is_legacy.is_(False),
+            Booking.managed,
             due < cutoff,
         )
         .order_by(due)
@@ -91,6 +91,7 @@ async def _unreleased(
         select(Booking.id, Booking.status, due)
         .where(
             Booking.status.in_((BookingStatus.PAID, BookingStatus.PENDING_COMPLETION)),
+            Booking.managed,
             due < cutoff,
         )
         .order_by(due)
@@ -116,6 +117,7 @@ async def _cancelling(session: AsyncSession, cutoff: datetime, limit: int) -> li
         .join(expiry, expiry.c.booking_id == Booking.id)
         .where(
             Booking.status == BookingStatus.PENDING_CANCELLATION,
+            Booking.managed,
             expiry.c.expires_at < cutoff,
         )
         .order_by(expiry.c.expires_at)

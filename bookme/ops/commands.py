@@ -80,6 +80,13 @@ HELP: dict[str, tuple[str, str]] = {
         "with the workflow code of this checkout. Use it before deploying workflow changes, or "
         "when a worker reports a non-determinism error. Exit code 1 on a determinism failure.",
     ),
+    "unknown-statuses": (
+        "list the statuses in the bookings table that this service does not use",
+        "Counts the rows of each such status (with the first and last created_at). Only the "
+        "marketplace's own rows can hold one: the service never changes them and does not act "
+        "on them. Use it after adopting the marketplace's bookings table (the migration logs "
+        "the same list once), or when the marketplace's app starts writing a new status.",
+    ),
     "retention": (
         "apply the data retention policy now (the daily schedule does it too)",
         "Deletes REORGED and old PROCESSED blockchain_events, expired signature_nonces of "
@@ -148,6 +155,7 @@ def add_operator_commands(commands: Any) -> None:
         help="block the operation was scheduled in or before (printed by the schedule step)",
     )
     add("replay").add_argument("booking", help="booking id (UUID) or workflow id")
+    add("unknown-statuses")
     add("retention").add_argument(
         "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
     )
@@ -194,6 +202,10 @@ def _coroutine(
         return lambda: execute_owner_operation(
             settings, operation_id=args.operation, from_block=args.from_block, out=out
         )
+    if command == "unknown-statuses":
+        from bookme.ops.unknown_statuses import list_unknown_statuses
+
+        return lambda: list_unknown_statuses(settings, out)
     if command == "replay":
         from bookme.ops.replay import replay
 

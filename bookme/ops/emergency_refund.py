@@ -124,7 +124,11 @@ async def _resolve(settings: Settings, ref: str) -> RefundTarget:
         if not is_chain_booking_id(text):
             raise OpsError(f"{ref!r} is neither a booking id nor a chain booking id") from None
     async with database(settings) as sessions, sessions() as session:
-        query = select(Booking.id, Booking.status, Booking.blockchain_booking_id)
+        # A marketplace row (no workflow) is no booking of ours: handled like a missing row,
+        # so the chain decides (read before anything is sent).
+        query = select(Booking.id, Booking.status, Booking.blockchain_booking_id).where(
+            Booking.managed
+        )
         if booking_id is not None:
             query = query.where(Booking.id == booking_id)
         else:

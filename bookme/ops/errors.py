@@ -2,7 +2,8 @@
 
 OpsError                  the command cannot do what was asked
 ├── Unreachable           Postgres, Temporal or every RPC provider did not answer
-└── Refused               a workflow or the contract refused the request
+├── Refused               a workflow or the contract refused the request
+└── NotManaged            the booking is a marketplace row this service does not manage
 """
 
 from __future__ import annotations
@@ -18,3 +19,13 @@ class Unreachable(OpsError):
 
 class Refused(OpsError):
     """The workflow or the contract said no."""
+
+
+class NotManaged(OpsError):
+    """The booking row is the marketplace's own (no workflow): nothing here acts on it."""
+
+    def __init__(self, ref: str, status: str) -> None:
+        super().__init__(
+            f"booking {ref} is the marketplace's own row (status {status!r}, no workflow): this"
+            " service does not manage it, so no workflow or escrow record belongs to it"
+        )

@@ -13,11 +13,12 @@ from sqlalchemy import select
 
 from bookme.ops.booking_refs import is_chain_booking_id
 from bookme.ops.deps import connect_temporal, database, escrow_reader, history_url
-from bookme.ops.errors import OpsError
+from bookme.ops.errors import NotManaged, OpsError
 from bookme.ops.temporal_errors import answered
 from bookme.settings import Settings
 from chain.eip712 import chain_booking_id
 from chain.escrow import OnChainBooking, OnChainBookingStatus
+from db.marketplace_rows import unmanaged_status
 from db.models import Booking
 from workflows import booking_workflow_id
 from workflows.chain_agreement import agrees_with_chain
@@ -150,7 +151,14 @@ async def _db_row(settings: Settings, ref: str) -> Booking | None:
                 raise OpsError(
                     f"{ref!r} is neither a booking id (UUID) nor a chain booking id"
                 ) from None
-        return (await session.execute(select(Booking).where(where))).scalar_one_or_none()
+        row = (
+            await session.execute(select(Booking).where(where, Booking.managed))
+        ).scalar_one_or_none()
+        if row is None:
+            foreign = await unmanaged_status(session, where)
+            if foreign is not None:
+                raise NotManaged(ref, foreign)
+        return row
 
 
 async def gather(settings: Settings, ref: str) -> Sides:

@@ -91,3 +91,23 @@ async def test_rows_without_deadlines_fall_back_to_the_settings(
     now = datetime.now(UTC)
 
     assert booking.booking_id in await _stuck(sessions, now + timedelta(minutes=2))
+
+
+async def test_the_marketplaces_own_rows_are_never_stuck(
+    store: BookingStore, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # Rows its app wrote long ago, in statuses of ours: no workflow owns them, nothing to chase.
+    async with sessions.begin() as session:
+        for status in ("PENDING_PAYMENT", "PAID", "PENDING_COMPLETION", "NO_SHOW"):
+            await session.execute(
+                text(
+                    "INSERT INTO bookings (service_id, customer_id, provider_id, scheduled_at,"
+                    " status, created_at) VALUES ('svc', 'c', 'p', now() - interval '30 days',"
+                    " :status, now() - interval '30 days')"
+                ),
+                {"status": status},
+            )
+    ours = _booking(scheduled_in=timedelta(hours=-5))
+    await ActivityEnvironment().run(store.record_booking, ours)
+
+    assert await _stuck(sessions, datetime.now(UTC) + timedelta(days=1)) == {ours.booking_id}

@@ -40,37 +40,38 @@ LEGACY_DDL = (
     """,
 )
 
-# Legacy statuses -> (our status, reason) under the documented mapping.
-STATUS_MAPPING: dict[str, tuple[str, str | None]] = {
-    "PENDING_PAYMENT": ("PENDING_PAYMENT", None),
-    "PAID": ("PAID", None),
-    "COMPLETED": ("COMPLETED", None),
-    "CANCELLED": ("CANCELLED", None),
-    "paid": ("PAID", None),
-    " Completed ": ("COMPLETED", None),
-    "CANCELED": ("CANCELLED", None),
-    "confirmed": ("FAILED", "legacy_status_unmapped"),
-    "refunded": ("FAILED", "legacy_status_unmapped"),
-}
+# Statuses as the marketplace's app wrote them; the migration keeps every one unchanged.
+LEGACY_STATUSES = (
+    "PENDING_PAYMENT",
+    "PAID",
+    "COMPLETED",
+    "CANCELLED",
+    "paid",
+    " Completed ",
+    "CANCELED",
+    "confirmed",
+    "refunded",
+)
+OUR_STATUSES = frozenset({"PENDING_PAYMENT", "PAID", "COMPLETED", "CANCELLED"})
 
-# Whole-USDC amounts -> exact base units, or None where no positive integer exists.
-AMOUNTS: dict[str, int | None] = {
-    "100.00": 100_000_000,
-    "0.01": 10_000,
-    "0.000001": 1,
-    "12345.678901": 12_345_678_901,
-    "99999999.999999": 99_999_999_999_999,
-    "1.2345678": None,  # 7 decimals: no exact base-unit value
-    "0": None,
-    "-5.00": None,
-}
+# Whole-USDC amounts, some with no exact base-unit value; the migration converts none of them.
+AMOUNTS = (
+    "100.00",
+    "0.01",
+    "0.000001",
+    "12345.678901",
+    "99999999.999999",
+    "1.2345678",
+    "0",
+    "-5.00",
+)
 
 ROWS = 300
 
 
 def legacy_rows() -> list[dict[str, Any]]:
     """Deterministic rows covering every status and amount case above many times."""
-    statuses = list(STATUS_MAPPING)
+    statuses = list(LEGACY_STATUSES)
     amounts = list(AMOUNTS)
     start = datetime(2025, 1, 1, 9, tzinfo=UTC)
     rows = []

@@ -30,8 +30,11 @@ BLOCK = "0x" + "cd" * 32
 
 
 def booking_row(**overrides):
+    """A row the service manages (it has a workflow): every ck_bookings_* check holds it."""
+    booking_id = uuid.uuid4()
     row = {
-        "id": uuid.uuid4(),
+        "id": booking_id,
+        "workflow_id": f"booking-{booking_id}",
         "service_id": "svc-1",
         "customer_id": "user-1",
         "provider_id": "prov-1",
@@ -90,6 +93,43 @@ async def refused(sessions: async_sessionmaker[AsyncSession], constraint: str, m
 )
 async def test_bookings_refuse(sessions, overrides, constraint):
     await refused(sessions, constraint, Booking, booking_row(**overrides))
+
+
+async def test_the_marketplaces_own_rows_are_held_to_none_of_the_services_checks(sessions):
+    # What the marketplace's app inserts into its table: no workflow, no wallets, no amount
+    # in base units, a status of its own. None of the checks above applies to it.
+    await insert_rows(
+        sessions,
+        Booking,
+        {
+            "id": uuid.uuid4(),
+            "service_id": "svc-1",
+            "customer_id": "user-1",
+            "provider_id": "prov-1",
+            "scheduled_at": datetime(2026, 12, 1, 15, tzinfo=UTC),
+            "status": "no_show",
+        },
+    )
+    await insert_rows(
+        sessions,
+        Booking,
+        booking_row(workflow_id=None, customer_wallet="0x1234", amount_units=0, version=0),
+    )
+    # The moment it gets a workflow (adoption), it must be a complete booking of ours.
+    row = booking_row(workflow_id=None, status="no_show", provider_wallet=None)
+    await insert_rows(sessions, Booking, row)
+
+    async def adopt(**values: object) -> None:
+        async with sessions.begin() as session:
+            table = await session.run_sync(
+                lambda sync: Table("bookings", MetaData(), autoload_with=sync.connection())
+            )
+            await session.execute(update(table).where(table.c.id == row["id"]).values(**values))
+
+    with pytest.raises(IntegrityError, match="ck_bookings_status"):
+        await adopt(workflow_id="booking-x", provider_wallet=PROVIDER)
+    with pytest.raises(IntegrityError, match="ck_bookings_required"):
+        await adopt(workflow_id="booking-x", status="PENDING_PAYMENT")
 
 
 async def test_bookings_accept_every_status_and_unique_keys_only_once(sessions):

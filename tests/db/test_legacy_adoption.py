@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,12 +15,18 @@ from db.engine import make_engine, make_session_factory
 from db.migrate import downgrade_async, upgrade_async
 from db.models import Booking
 from tests.db.introspect import execute, fetch, schema_snapshot
-from tests.db.legacy import AMOUNTS, LEGACY_COLUMNS, ROWS, STATUS_MAPPING, create_legacy_bookings
+from tests.db.legacy import LEGACY_COLUMNS, OUR_STATUSES, ROWS, create_legacy_bookings
 
 pytestmark = pytest.mark.integration
 
 WALLET_A = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 WALLET_B = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+# The statuses of ours the legacy tests do not use already, with one of the marketplace's own.
+EXTRA = frozenset({"PENDING_COMPLETION", "PENDING_CANCELLATION", "FAILED", "NO_SHOW"})
+CHECKS = (
+    "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint"
+    " WHERE conrelid = 'bookings'::regclass AND contype = 'c' ORDER BY conname"
+)
 
 
 async def _dump(url: str) -> list[tuple[object, ...]]:
@@ -42,54 +50,53 @@ def _ignoring_positions(snapshot):
     return {**snapshot, "columns": columns}
 
 
-async def test_adoption_adds_columns_keeps_rows_and_backfills_exactly(database_url):
+async def test_adoption_adds_columns_and_writes_no_row(database_url, caplog):
     rows = await create_legacy_bookings(database_url)
     before = await _legacy_view(database_url)
+    # A row's xmin changes with any write to it: equal xmins mean no row was touched.
+    versions = await fetch(database_url, "SELECT id, xmin::text FROM bookings ORDER BY id")
 
-    await upgrade_async(database_url)
+    with caplog.at_level(logging.INFO):
+        await upgrade_async(database_url)
 
-    after = await _legacy_view(database_url)
-    assert len(after) == ROWS
-    status_column = LEGACY_COLUMNS.split(", ").index("status")
-    for old, new in zip(before, after, strict=True):
-        # Every legacy column keeps its value; only status is mapped onto ours.
-        assert old[:status_column] == new[:status_column]
-        assert old[status_column + 1 :] == new[status_column + 1 :]
-
-    added = {
-        row[0]: row[1:]
-        for row in await fetch(
-            database_url,
-            "SELECT id, status, legacy_status, status_reason, amount_units, is_legacy, version"
-            " FROM bookings",
-        )
-    }
-    for row in rows:
-        status, legacy_status, reason, amount_units, is_legacy, version = added[row["id"]]
-        expected_status, expected_reason = STATUS_MAPPING[row["status"]]
-        assert status == expected_status
-        assert reason == expected_reason
-        assert legacy_status == (None if row["status"] == expected_status else row["status"])
-        expected_units = AMOUNTS[str(row["amount"])]
-        assert amount_units == (None if expected_units is None else Decimal(expected_units))
-        assert is_legacy is True
-        assert version == 1
+    # Every legacy column keeps its value, status included: nothing is rewritten.
+    assert await _legacy_view(database_url) == before
+    assert await fetch(database_url, "SELECT id, xmin::text FROM bookings ORDER BY id") == versions
+    added = await fetch(
+        database_url,
+        "SELECT DISTINCT amount_units, workflow_id, status_reason, version, completed_at"
+        " FROM bookings",
+    )
+    assert added == [(None, None, None, 1, None)]
 
     (adoption,) = await fetch(
         database_url,
-        "SELECT legacy_rows, statuses_remapped, amounts_not_backfilled, unvalidated_constraints,"
-        " original_status_type FROM bookme_schema_adoption",
+        "SELECT legacy_rows, unknown_statuses, original_status_type, guarded_status_checks"
+        " FROM bookme_schema_adoption",
     )
-    remapped = sum(1 for row in rows if STATUS_MAPPING[row["status"]][0] != row["status"])
-    not_backfilled = sum(1 for row in rows if AMOUNTS[str(row["amount"])] is None)
-    # varchar(20) is too narrow for our statuses: widened, and narrowed again on downgrade.
-    assert adoption == (ROWS, remapped, not_backfilled, [], "character varying(20)")
+    unknown = Counter(row["status"] for row in rows if row["status"] not in OUR_STATUSES)
+    legacy_rows, recorded, status_type, guarded = adoption
+    assert legacy_rows == ROWS
+    assert {entry["status"]: entry["rows"] for entry in recorded} == unknown
+    # varchar(20) holds every status of ours (PENDING_CANCELLATION): the column is not touched.
+    assert (status_type, guarded) == (None, [])
     constraints = await fetch(
         database_url,
         "SELECT conname, convalidated FROM pg_constraint WHERE conrelid = 'bookings'::regclass",
     )
     assert all(validated for _, validated in constraints)
     assert await fetch(database_url, "SELECT count(*) FROM reviews") == [(20,)]
+
+    # Reported in the migration's log, each unknown status with its count.
+    (warning,) = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "status" in r.getMessage()
+    ]
+    assert f"{sum(unknown.values())} rows hold a status this service does not use" in warning
+    for status, count in unknown.items():
+        assert f"{status!r} x{count}" in warning
+    assert "bookme unknown-statuses" in warning
 
 
 async def test_upgrade_again_on_adopted_table_is_a_no_op(database_url):
@@ -119,6 +126,7 @@ async def test_service_writes_new_bookings_into_the_adopted_table(database_url):
             scheduled_at=datetime(2026, 12, 1, 15, tzinfo=UTC),
             platform_fee_bps=1000,
             inviter_fee_bps=0,
+            workflow_id="booking-new",
         )
         async with sessions.begin() as session:
             session.add(booking)
@@ -126,14 +134,14 @@ async def test_service_writes_new_bookings_into_the_adopted_table(database_url):
             loaded = await session.scalar(select(Booking).where(Booking.id == booking.id))
         assert loaded is not None
         assert loaded.amount_units == 123_456_789
-        assert loaded.is_legacy is False
+        assert loaded.managed is True
 
         # The legacy NOT NULL `amount` column is kept in step for legacy readers.
         assert await fetch(
             database_url, "SELECT amount FROM bookings WHERE id = :id", id=booking.id
         ) == [(Decimal("123.456789"),)]
 
-        # A new row must carry what the service needs; only adopted rows are exempt.
+        # A row of the service's must carry what the service needs; the app's rows are exempt.
         async with sessions() as session:
             session.add(
                 Booking(
@@ -144,6 +152,7 @@ async def test_service_writes_new_bookings_into_the_adopted_table(database_url):
                     scheduled_at=datetime(2026, 12, 1, tzinfo=UTC),
                     platform_fee_bps=1000,
                     inviter_fee_bps=0,
+                    workflow_id="booking-incomplete",
                 )
             )
             with pytest.raises(IntegrityError, match="ck_bookings_required"):
@@ -211,9 +220,22 @@ async def test_enum_status_and_seed_era_tables_round_trip(database_url):
 
     await upgrade_async(database_url)
 
-    assert await fetch(
-        database_url, "SELECT status, legacy_status, amount_units FROM bookings ORDER BY id"
-    ) == [("PAID", "paid", Decimal(10_500_000)), ("FAILED", "pending", Decimal(20_000_000))]
+    # Statuses kept as the app wrote them; an enum cannot hold ours, so the column becomes
+    # varchar, and the enum's labels still bind the app's rows.
+    assert await fetch(database_url, "SELECT status, amount_units FROM bookings ORDER BY id") == [
+        ("paid", None),
+        ("pending", None),
+    ]
+    with pytest.raises(IntegrityError, match="ck_bookings_legacy_status_values"):
+        await execute(
+            database_url,
+            "INSERT INTO bookings (id, status) VALUES ('00000000-0000-0000-0000-000000000003', 'lost')",
+        )
+    await execute(
+        database_url,
+        "INSERT INTO bookings (id, status) VALUES ('00000000-0000-0000-0000-000000000003', 'completed')",
+        "DELETE FROM bookings WHERE id = '00000000-0000-0000-0000-000000000003'",
+    )
     assert await fetch(database_url, "SELECT count(*) FROM blockchain_events_legacy") == [(1,)]
     assert await fetch(database_url, "SELECT nonce FROM signature_nonces_legacy") == [(7,)]
     assert await fetch(database_url, "SELECT count(*) FROM blockchain_events") == [(0,)]
@@ -229,7 +251,7 @@ async def test_enum_status_and_seed_era_tables_round_trip(database_url):
     )
 
 
-async def test_legacy_rows_breaking_a_rule_leave_it_not_valid_but_enforced(database_url):
+async def test_legacy_rows_breaking_a_rule_of_ours_are_the_marketplaces_business(database_url):
     await execute(
         database_url,
         """
@@ -243,19 +265,33 @@ async def test_legacy_rows_breaking_a_rule_leave_it_not_valid_but_enforced(datab
 
     await upgrade_async(database_url)
 
-    assert await fetch(
-        database_url, "SELECT unvalidated_constraints FROM bookme_schema_adoption"
-    ) == [(["ck_bookings_customer_wallet_format"],)]
+    # Not the service's row: kept, and no rule of ours is weakened (NOT VALID) for it.
+    assert (
+        await fetch(
+            database_url,
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'bookings'::regclass"
+            " AND contype = 'c' AND NOT convalidated",
+        )
+        == []
+    )
     assert await fetch(
         database_url,
         "SELECT customer_wallet, status FROM bookings",
     ) == [("not-a-wallet", "PAID")]
+    # The app may go on writing such rows; a row of the service's may not.
+    await execute(
+        database_url,
+        "INSERT INTO bookings (id, status, customer_wallet) VALUES"
+        " ('00000000-0000-0000-0000-000000000003', 'PAID', 'still-not-a-wallet')",
+    )
     with pytest.raises(IntegrityError, match="ck_bookings_customer_wallet_format"):
         await execute(
             database_url,
             "INSERT INTO bookings (id, service_id, customer_id, provider_id, scheduled_at,"
-            " customer_wallet, provider_wallet, amount_units, platform_fee_bps, inviter_fee_bps)"
-            " VALUES ('00000000-0000-0000-0000-000000000002', 's', 'c', 'p', now(), 'bad', '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', 1, 1000, 0)",
+            " customer_wallet, provider_wallet, amount_units, platform_fee_bps, inviter_fee_bps,"
+            " status, workflow_id)"
+            " VALUES ('00000000-0000-0000-0000-000000000002', 's', 'c', 'p', now(), 'bad',"
+            " '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', 1, 1000, 0, 'PAID', 'booking-2')",
         )
 
 
@@ -298,6 +334,7 @@ async def test_supabase_shaped_table_with_uuid_ids_and_naive_timestamps(database
                 scheduled_at=scheduled,
                 platform_fee_bps=1000,
                 inviter_fee_bps=0,
+                workflow_id="booking-supabase",
             )
             session.add(booking)
         async with sessions() as session:
@@ -314,15 +351,27 @@ async def test_supabase_shaped_table_with_uuid_ids_and_naive_timestamps(database
     ]
 
 
-async def test_a_legacy_table_that_cannot_be_adopted_is_left_untouched(database_url):
+@pytest.mark.parametrize(
+    ("ddl", "refusal"),
+    [
+        ("id bigserial PRIMARY KEY, status text, amount numeric", "expected uuid"),
+        # Its values would make the marketplace's rows count as the service's.
+        (
+            "id uuid PRIMARY KEY DEFAULT gen_random_uuid(), status text, amount numeric,"
+            " workflow_id text",
+            "already has a workflow_id column",
+        ),
+    ],
+)
+async def test_a_legacy_table_that_cannot_be_adopted_is_left_untouched(database_url, ddl, refusal):
     await execute(
         database_url,
-        "CREATE TABLE bookings (id bigserial PRIMARY KEY, status text, amount numeric)",
+        f"CREATE TABLE bookings ({ddl})",
         "INSERT INTO bookings (status, amount) VALUES ('PAID', 1.5)",
     )
     before = await schema_snapshot(database_url)
 
-    with pytest.raises(RuntimeError, match="expected uuid"):
+    with pytest.raises(RuntimeError, match=refusal):
         await upgrade_async(database_url)
 
     # The whole migration is one transaction: nothing half-applied, not even the version table.
@@ -332,7 +381,7 @@ async def test_a_legacy_table_that_cannot_be_adopted_is_left_untouched(database_
     ]
 
 
-async def test_a_legacy_check_on_status_is_set_aside_and_restored(database_url):
+async def test_a_legacy_check_on_status_keeps_holding_the_marketplaces_rows(database_url):
     await execute(
         database_url,
         """
@@ -351,15 +400,66 @@ async def test_a_legacy_check_on_status_is_set_aside_and_restored(database_url):
 
     await upgrade_async(database_url)
 
-    assert await fetch(database_url, "SELECT status, legacy_status FROM bookings ORDER BY id") == [
-        ("PAID", "paid"),
-        ("FAILED", "pending"),
-    ]
+    assert await fetch(database_url, "SELECT id, status FROM bookings ORDER BY id") == original_rows
     assert await fetch(
-        database_url, "SELECT dropped_status_checks FROM bookme_schema_adoption"
+        database_url, "SELECT guarded_status_checks FROM bookme_schema_adoption"
     ) == [(["bookings_status_check"],)]
+    # The app's rows: held to its own rule, exactly as before.
+    await execute(
+        database_url,
+        "INSERT INTO bookings (id, status) VALUES ('00000000-0000-0000-0000-000000000003', 'cancelled')",
+    )
+    with pytest.raises(IntegrityError, match="bookings_status_check"):
+        await execute(
+            database_url,
+            "INSERT INTO bookings (id, status) VALUES ('00000000-0000-0000-0000-000000000004', 'PAID')",
+        )
+    # The service's rows: held to ours instead.
+    await execute(
+        database_url,
+        "INSERT INTO bookings (id, service_id, customer_id, provider_id, scheduled_at,"  # noqa: S608
+        " customer_wallet, provider_wallet, amount_units, platform_fee_bps, inviter_fee_bps,"
+        " status, workflow_id) VALUES ('00000000-0000-0000-0000-000000000005', 's', 'c', 'p',"
+        f" now(), '{WALLET_A}', '{WALLET_B}', 1, 1000, 0, 'PAID', 'booking-5')",
+    )
 
     await downgrade_async(database_url, "base")
 
+    # The service's row breaks the restored rule: the rule comes back NOT VALID (still holding
+    # every new write) rather than failing the downgrade.
+    assert await fetch(
+        database_url,
+        "SELECT convalidated FROM pg_constraint WHERE conname = 'bookings_status_check'",
+    ) == [(False,)]
+    await execute(
+        database_url,
+        "DELETE FROM bookings WHERE id IN ('00000000-0000-0000-0000-000000000003',"
+        " '00000000-0000-0000-0000-000000000005')",
+        "ALTER TABLE bookings VALIDATE CONSTRAINT bookings_status_check",
+    )
     assert _without_version_table(await schema_snapshot(database_url)) == original_schema
     assert await fetch(database_url, "SELECT id, status FROM bookings ORDER BY id") == original_rows
+
+
+async def test_a_legacy_check_that_admits_our_statuses_is_left_alone(database_url):
+    # The seed's vocabulary is ours: its check needs no change at all.
+    await execute(
+        database_url,
+        f"""
+        CREATE TABLE bookings (
+            id uuid PRIMARY KEY, status varchar(20) NOT NULL DEFAULT 'PENDING_PAYMENT'
+                CHECK (status IN ({", ".join(repr(s) for s in sorted(OUR_STATUSES | EXTRA))}))
+        )
+        """,
+    )
+    before = await fetch(database_url, CHECKS)
+
+    await upgrade_async(database_url)
+
+    assert [
+        row for row in await fetch(database_url, CHECKS) if row[0] == "bookings_status_check"
+    ] == before
+    assert await fetch(
+        database_url,
+        "SELECT guarded_status_checks, original_status_type FROM bookme_schema_adoption",
+    ) == [([], None)]

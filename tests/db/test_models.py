@@ -117,7 +117,8 @@ async def test_booking_and_its_records_round_trip(sessions):
         assert isinstance(loaded.amount_units, int)
         assert loaded.status == BookingStatus.PENDING_PAYMENT
         assert loaded.version == 1
-        assert loaded.is_legacy is False
+        assert loaded.managed is True
+        assert loaded.completed_at is None
         assert loaded.blockchain_data == {"authorization": {"amount": str(MAX_UINT256)}}
         assert loaded.scheduled_at == datetime(2026, 12, 24, 18, 30, tzinfo=UTC)
         assert loaded.created_at.tzinfo is not None

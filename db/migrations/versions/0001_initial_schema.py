@@ -1,37 +1,40 @@
-"""Initial schema; adopts a pre-existing legacy `bookings` table and its rows.
+"""Initial schema; adopts a pre-existing marketplace `bookings` table, additively.
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-22
 
-Fresh database: every table is created. Database with a legacy `bookings` table
-(id UUID, service_id, customer_id, provider_id, scheduled_at, amount DECIMAL in whole
-USDC, status, created_at, possibly the seeds' blockchain_* columns):
+Fresh database: every table is created. Database with a marketplace `bookings` table (id
+UUID, service_id, customer_id, provider_id, scheduled_at, amount DECIMAL in whole USDC,
+status, created_at, possibly the seeds' blockchain_* columns) that its own app keeps writing:
+the table is adopted so that every INSERT and UPDATE the app ran before still runs after.
 
-- every missing column is added (never altered or dropped); pre-existing rows are marked
-  `is_legacy = true` and are exempt from ck_bookings_required (they have no wallets);
-- `amount_units = amount * 10^6` in exact numeric where that is a positive integer; other
-  rows keep NULL (the legacy `amount` column is untouched, so nothing is lost);
-- statuses are mapped onto ours: case-insensitive exact matches and CANCELED -> CANCELLED;
-  anything else -> FAILED with status_reason `legacy_status_unmapped` (missing ->
-  `legacy_status_missing`); the original value is kept in `legacy_status`;
-- a status column that is an enum or narrower than 32 chars becomes VARCHAR(32), and a
-  legacy CHECK on status (which would refuse our values) is dropped, both recorded;
-- if a legacy `amount` column exists, a trigger mirrors `amount_units / 10^6` into it, so
-  legacy readers stay right and a NOT NULL `amount` does not reject new rows;
-- check constraints are added NOT VALID and validated when no existing row breaks them; a
-  rule some odd legacy row still breaks stays NOT VALID (still enforced on every new or
-  updated row) and is listed in bookme_schema_adoption.unvalidated_constraints;
-- seed-era `blockchain_events` / `signature_nonces` / `platform_fees` tables of another
-  shape are renamed `<name>_legacy`.
+- Missing columns are added, each nullable or with a default; no legacy column is altered,
+  except a `status` column that cannot hold our statuses (an enum, or narrower than the
+  longest of them), which becomes VARCHAR(32) (an enum's labels are then kept as a CHECK on
+  the marketplace's rows).
+- No row is written: statuses stay as the app wrote them, `amount` is not converted. The
+  statuses this service does not use are counted, logged and recorded in
+  `bookme_schema_adoption.unknown_statuses` (`bookme unknown-statuses` lists them live).
+- A row is the service's ("managed") when `workflow_id IS NOT NULL`: every ck_bookings_*
+  check applies to managed rows only, so the app's rows are held to nothing new. A legacy
+  CHECK on `status` that refuses one of our statuses is kept for the app's rows and
+  exempts managed ones; one that admits them all is left exactly as it was.
+- If a legacy `amount` column exists, a trigger mirrors `amount_units / 10^6` into it, so
+  the app reads the right amount of a managed row and a NOT NULL `amount` takes our INSERTs.
+- Refused up front, nothing changed: a legacy `id` that is not uuid, a legacy `workflow_id`.
+- Seed-era `blockchain_events` / `signature_nonces` / `platform_fees` tables of another
+  shape are renamed `<name>_legacy` (their writer, the seed's event processor, is what this
+  service replaces).
 
 What was added or changed is recorded in `bookme_schema_adoption`, which downgrade reads to
-put the legacy table back exactly: statuses restored, added columns, constraints, indexes
-and trigger dropped, legacy rows and columns kept.
+put the legacy table back exactly: added columns, constraints, indexes and trigger dropped,
+guarded checks and the status type restored, every row kept.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -61,23 +64,14 @@ SEED_ERA_TABLES = ("blockchain_events", "signature_nonces", "platform_fees")
 MIRROR_FUNCTION = "bookme_bookings_mirror_legacy_amount"
 MIRROR_TRIGGER = "bookme_bookings_mirror_legacy_amount"
 
-# A legacy status we must rewrite, and what it becomes (see the module docstring).
-NEEDS_MAPPING = f"(status IS NULL OR status NOT IN ({STATUS_SQL}))"
-MAPPED_STATUS = f"""CASE
-    WHEN upper(btrim(status)) IN ({STATUS_SQL}) THEN upper(btrim(status))
-    WHEN upper(btrim(status)) = 'CANCELED' THEN 'CANCELLED'
-    ELSE 'FAILED'
-END"""
-MAPPED_REASON = f"""CASE
-    WHEN status IS NULL THEN 'legacy_status_missing'
-    WHEN upper(btrim(status)) IN ({STATUS_SQL}, 'CANCELED') THEN status_reason
-    ELSE 'legacy_status_unmapped'
-END"""
-# Exact numeric arithmetic: whole USDC * 10^6 is kept only when it is a positive integer.
-BACKFILLABLE = (
-    "(amount_units IS NULL AND amount IS NOT NULL AND amount::numeric > 0"
-    " AND amount::numeric * 1000000 = trunc(amount::numeric * 1000000))"
-)
+# A row is the service's own once a workflow owns it; the marketplace's rows have no
+# workflow_id (the app does not know the column). Every ck_bookings_* check is guarded by it.
+MANAGED = "workflow_id IS NOT NULL"
+UNMANAGED = "workflow_id IS NULL"
+# The narrowest varchar that holds every status of ours (PENDING_CANCELLATION).
+STATUS_WIDTH = max(len(status) for status in STATUSES)
+UNKNOWN_STATUS = f"(status IS NULL OR status NOT IN ({STATUS_SQL}))"
+LEGACY_STATUS_VALUES_CHECK = "ck_bookings_legacy_status_values"
 
 
 # A NamedTuple, not a dataclass: Alembic loads this file outside sys.modules.
@@ -98,16 +92,10 @@ BOOKING_COLUMNS = (
     Column(name="inviter_wallet", type="varchar(42)"),
     Column(name="amount_units", type="numeric(78,0)"),
     Column(name="scheduled_at", type="timestamptz", fresh="NOT NULL"),
+    # Added without a default to a table that lacks it: the app's rows have no status of
+    # ours, and the service always writes one.
     Column(name="status", type="varchar(32)", fresh="NOT NULL DEFAULT 'PENDING_PAYMENT'"),
     Column(name="status_reason", type="text"),
-    Column(name="legacy_status", type="text"),
-    # Rows present before adoption get true; the default is switched to false right after.
-    Column(
-        name="is_legacy",
-        type="boolean",
-        fresh="NOT NULL DEFAULT false",
-        adopt="NOT NULL DEFAULT true",
-    ),
     Column(name="blockchain_booking_id", type="varchar(66)"),
     Column(name="blockchain_tx_hash", type="varchar(66)"),
     Column(name="blockchain_confirmed_at", type="timestamptz"),
@@ -139,25 +127,32 @@ def _address_ok(column: str) -> str:
     return f"{column} IS NULL OR {column} ~ '{ADDRESS_RE}'"
 
 
+def _managed_only(rule: str) -> str:
+    return f"{UNMANAGED} OR ({rule})"
+
+
 BOOKING_CHECKS = {
-    "ck_bookings_status": f"status IN ({STATUS_SQL})",
-    "ck_bookings_amount_units_positive": "amount_units > 0",
-    "ck_bookings_fee_bps_range": (
-        "platform_fee_bps BETWEEN 0 AND 10000 AND inviter_fee_bps BETWEEN 0 AND 10000"
-        " AND platform_fee_bps + inviter_fee_bps <= 10000"
-    ),
-    "ck_bookings_inviter_fee_needs_wallet": "inviter_wallet IS NOT NULL OR inviter_fee_bps = 0",
-    "ck_bookings_customer_wallet_format": _address_ok("customer_wallet"),
-    "ck_bookings_provider_wallet_format": _address_ok("provider_wallet"),
-    "ck_bookings_inviter_wallet_format": _address_ok("inviter_wallet"),
-    "ck_bookings_version_positive": "version >= 1",
-    "ck_bookings_required": (
-        "is_legacy OR (service_id IS NOT NULL AND customer_id IS NOT NULL"
-        " AND provider_id IS NOT NULL AND scheduled_at IS NOT NULL"
-        " AND customer_wallet IS NOT NULL AND provider_wallet IS NOT NULL"
-        " AND amount_units IS NOT NULL AND platform_fee_bps IS NOT NULL"
-        " AND inviter_fee_bps IS NOT NULL)"
-    ),
+    name: _managed_only(rule)
+    for name, rule in {
+        "ck_bookings_status": f"status IS NOT NULL AND status IN ({STATUS_SQL})",
+        "ck_bookings_amount_units_positive": "amount_units > 0",
+        "ck_bookings_fee_bps_range": (
+            "platform_fee_bps BETWEEN 0 AND 10000 AND inviter_fee_bps BETWEEN 0 AND 10000"
+            " AND platform_fee_bps + inviter_fee_bps <= 10000"
+        ),
+        "ck_bookings_inviter_fee_needs_wallet": "inviter_wallet IS NOT NULL OR inviter_fee_bps = 0",
+        "ck_bookings_customer_wallet_format": _address_ok("customer_wallet"),
+        "ck_bookings_provider_wallet_format": _address_ok("provider_wallet"),
+        "ck_bookings_inviter_wallet_format": _address_ok("inviter_wallet"),
+        "ck_bookings_version_positive": "version >= 1",
+        "ck_bookings_required": (
+            "service_id IS NOT NULL AND customer_id IS NOT NULL"
+            " AND provider_id IS NOT NULL AND scheduled_at IS NOT NULL"
+            " AND customer_wallet IS NOT NULL AND provider_wallet IS NOT NULL"
+            " AND amount_units IS NOT NULL AND platform_fee_bps IS NOT NULL"
+            " AND inviter_fee_bps IS NOT NULL"
+        ),
+    }.items()
 }
 
 BOOKING_INDEXES = {
@@ -401,12 +396,10 @@ def _create_adoption_table() -> None:
             table_name text NOT NULL,
             added_columns text[] NOT NULL,
             original_status_type text,
-            dropped_status_checks text[] NOT NULL DEFAULT '{}',
-            dropped_status_check_definitions text[] NOT NULL DEFAULT '{}',
+            guarded_status_checks text[] NOT NULL DEFAULT '{}',
+            guarded_status_check_definitions text[] NOT NULL DEFAULT '{}',
             legacy_rows bigint NOT NULL,
-            statuses_remapped bigint NOT NULL,
-            amounts_not_backfilled bigint NOT NULL,
-            unvalidated_constraints text[] NOT NULL DEFAULT '{}',
+            unknown_statuses jsonb NOT NULL DEFAULT '[]'::jsonb,
             renamed_tables text[] NOT NULL DEFAULT '{}',
             adopted_at timestamptz NOT NULL DEFAULT now(),
             CONSTRAINT pk_bookme_schema_adoption PRIMARY KEY (table_name)
@@ -439,6 +432,12 @@ def _adopt_bookings(renamed: list[str]) -> None:
     if existing.get("id") != "uuid":
         # Every new table references bookings(id) as uuid; fail before touching anything.
         raise RuntimeError(f"legacy bookings.id is {existing.get('id', 'missing')}, expected uuid")
+    if "workflow_id" in existing:
+        # Its non-NULL values would make the marketplace's rows count as the service's.
+        raise RuntimeError(
+            "legacy bookings already has a workflow_id column, which this service uses to mark"
+            " the rows it manages; rename it first"
+        )
     added = [c.name for c in BOOKING_COLUMNS if c.name not in existing]
     if added:
         # One statement: Postgres then checks the table once, and no column needs a rewrite.
@@ -450,63 +449,76 @@ def _adopt_bookings(renamed: list[str]) -> None:
                 if c.name in added
             )
         )
-    op.execute("ALTER TABLE bookings ALTER COLUMN is_legacy SET DEFAULT false")
 
-    # A legacy CHECK on status (e.g. lowercase values) would refuse ours: set it aside.
-    status_checks = _legacy_status_checks()
-    for name, _ in status_checks:
+    # A legacy CHECK on status that refuses one of ours: dropped here, put back below with
+    # managed rows exempt (the app's rows are held to it exactly as before).
+    guarded = [(name, d) for name, d in _legacy_status_checks() if not _admits_our_statuses(d)]
+    for name, _ in guarded:
         op.execute(f"ALTER TABLE bookings DROP CONSTRAINT {_quote(name)}")
 
     original_status_type = None
     status_type = existing.get("status", "character varying(32)")
     if status_type != "text" and not _wide_enough_varchar(status_type):
         original_status_type = status_type
+        labels = _enum_labels(status_type)
         # A shorter varchar widens in place; an enum or char column must be rewritten.
         using = "" if status_type.startswith("character varying") else " USING status::text"
         op.execute(f"ALTER TABLE bookings ALTER COLUMN status TYPE varchar(32){using}")
+        if labels:
+            # The enum refused anything else from the app: so does this check, on its rows.
+            values = ", ".join(_literal(label) for label in labels)
+            op.execute(
+                f"ALTER TABLE bookings ADD CONSTRAINT {LEGACY_STATUS_VALUES_CHECK}"
+                f" CHECK ({MANAGED} OR status IN ({values}))"
+            )
+    for name, definition in guarded:
+        op.execute(f"ALTER TABLE bookings ADD CONSTRAINT {_quote(name)} {_guarded(definition)}")
 
-    backfill = "amount" in existing and "amount_units" in added
-    legacy_rows, statuses_remapped = _count_legacy_rows()
-    _map_statuses_and_backfill(backfill)
-    if "status" in added:
-        op.execute("ALTER TABLE bookings ALTER COLUMN status SET DEFAULT 'PENDING_PAYMENT'")
-        op.execute("ALTER TABLE bookings ALTER COLUMN status SET NOT NULL")
-    amounts_not_backfilled = int(
-        str(_scalar("SELECT count(*) FROM bookings WHERE amount_units IS NULL"))
-    )
+    legacy_rows = int(str(_scalar("SELECT count(*) FROM bookings")))
+    unknown = _unknown_statuses()
     if "amount" in existing:
         _mirror_into_legacy_amount()
 
     op.get_bind().execute(
         sa.text(
             "INSERT INTO bookme_schema_adoption (table_name, added_columns, original_status_type,"
-            " dropped_status_checks, dropped_status_check_definitions,"
-            " legacy_rows, statuses_remapped, amounts_not_backfilled, renamed_tables)"
+            " guarded_status_checks, guarded_status_check_definitions,"
+            " legacy_rows, unknown_statuses, renamed_tables)"
             " VALUES ('bookings', :added, :status_type, :check_names, :check_definitions,"
-            " :rows, :remapped, :not_backfilled, :renamed)"
+            " :rows, CAST(:unknown AS jsonb), :renamed)"
         ),
         {
             "added": added,
             "status_type": original_status_type,
-            "check_names": [name for name, _ in status_checks],
-            "check_definitions": [definition for _, definition in status_checks],
+            "check_names": [name for name, _ in guarded],
+            "check_definitions": [definition for _, definition in guarded],
             "rows": legacy_rows,
-            "remapped": statuses_remapped,
-            "not_backfilled": amounts_not_backfilled,
+            "unknown": json.dumps([{"status": s, "rows": n} for s, n in unknown]),
             "renamed": renamed,
         },
     )
     log.info(
-        "adopted legacy bookings: %d rows, %d columns added, %d statuses remapped, %d amounts not backfilled",
+        "adopted the marketplace's bookings table: %d rows kept as they are, %d columns added,"
+        " %d legacy status checks now exempt managed rows",
         legacy_rows,
         len(added),
-        statuses_remapped,
-        amounts_not_backfilled,
+        len(guarded),
     )
+    if unknown:
+        log.warning(
+            "bookings: %d rows hold a status this service does not use, kept unchanged: %s"
+            " (the service never acts on them; list them with `bookme unknown-statuses`)",
+            sum(n for _, n in unknown),
+            ", ".join(f"{'NULL' if s is None else repr(s)} x{n}" for s, n in unknown),
+        )
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _legacy_status_checks() -> list[tuple[str, str]]:
@@ -521,36 +533,67 @@ def _legacy_status_checks() -> list[tuple[str, str]]:
     return [(str(name), str(definition)) for name, definition in rows]
 
 
+def _check_parts(definition: str) -> tuple[str, bool]:
+    """`CHECK (<expr>)[ NOT VALID]` -> ("(<expr>)", not_valid)."""
+    body = definition.removesuffix(" NOT VALID")
+    if not body.startswith("CHECK (") or not body.endswith(")") or "NO INHERIT" in body:
+        raise RuntimeError(f"unexpected legacy CHECK on bookings.status: {definition}")
+    return body[len("CHECK ") :], body != definition
+
+
+def _admits_our_statuses(definition: str) -> bool:
+    """Whether the check lets every status of ours through, judged on `status` alone.
+
+    A check that reads other columns too, or one this probe cannot evaluate, counts as
+    refusing: it is then guarded, which keeps it for the app's rows all the same.
+    """
+    expression, _ = _check_parts(definition)
+    values = ", ".join(f"({_literal(status)})" for status in STATUSES)
+    probe = (
+        f"SELECT bool_and(coalesce({expression}, true)) FROM (VALUES {values}) AS bookings(status)"  # noqa: S608
+    )
+    savepoint = op.get_bind().begin_nested()
+    try:
+        admitted = bool(op.get_bind().execute(sa.text(probe)).scalar())
+    except sa.exc.DBAPIError:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return admitted
+
+
+def _guarded(definition: str) -> str:
+    expression, not_valid = _check_parts(definition)
+    return f"CHECK ({expression} OR {MANAGED})" + (" NOT VALID" if not_valid else "")
+
+
+def _enum_labels(type_: str) -> list[str]:
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = CAST(:type AS regtype)"
+            " ORDER BY e.enumsortorder"
+        ),
+        {"type": type_},
+    )
+    return [str(label) for (label,) in rows]
+
+
 def _wide_enough_varchar(type_: str) -> bool:
     prefix = "character varying("
     if type_ == "character varying":
         return True
-    return type_.startswith(prefix) and int(type_[len(prefix) : -1]) >= 32
+    return type_.startswith(prefix) and int(type_[len(prefix) : -1]) >= STATUS_WIDTH
 
 
-def _count_legacy_rows() -> tuple[int, int]:
-    row = (
-        op.get_bind()
-        .execute(sa.text(f"SELECT count(*), count(*) FILTER (WHERE {NEEDS_MAPPING}) FROM bookings"))  # noqa: S608
-        .one()
-    )
-    return int(row[0]), int(row[1])
-
-
-def _map_statuses_and_backfill(backfill: bool) -> None:
-    """One pass over the legacy rows: map statuses, fill amount_units."""
-    assignments = [
-        f"legacy_status = CASE WHEN {NEEDS_MAPPING} THEN status ELSE legacy_status END",
-        f"status_reason = CASE WHEN {NEEDS_MAPPING} THEN {MAPPED_REASON} ELSE status_reason END",
-        f"status = CASE WHEN {NEEDS_MAPPING} THEN {MAPPED_STATUS} ELSE status END",
-    ]
-    where = NEEDS_MAPPING
-    if backfill:
-        assignments.append(
-            f"amount_units = CASE WHEN {BACKFILLABLE} THEN amount::numeric * 1000000 ELSE amount_units END"
+def _unknown_statuses() -> list[tuple[str | None, int]]:
+    """Statuses in the table that are not ours, most frequent first (NULL as None)."""
+    rows = op.get_bind().execute(
+        sa.text(
+            f"SELECT status::text, count(*) FROM bookings WHERE {UNKNOWN_STATUS}"  # noqa: S608
+            " GROUP BY 1 ORDER BY 2 DESC, 1"
         )
-        where = f"{NEEDS_MAPPING} OR {BACKFILLABLE}"
-    op.execute(f"UPDATE bookings SET {', '.join(assignments)} WHERE {where}")  # noqa: S608
+    )
+    return [(None if status is None else str(status), int(n)) for status, n in rows]
 
 
 def _mirror_into_legacy_amount() -> None:
@@ -572,44 +615,25 @@ def _mirror_into_legacy_amount() -> None:
     )
 
 
-def _add_booking_checks() -> list[str]:
-    """Add every check in one ALTER (one table scan); a rule legacy rows break stays NOT VALID."""
-    probes = ", ".join(
-        f"coalesce(bool_or(NOT ({expression})), false)" for expression in BOOKING_CHECKS.values()
-    )
-    broken = op.get_bind().execute(sa.text(f"SELECT {probes} FROM bookings")).one()  # noqa: S608
-    unvalidated = [
-        name for name, is_broken in zip(BOOKING_CHECKS, broken, strict=True) if is_broken
-    ]
+def _add_booking_checks() -> None:
+    """Every check in one ALTER (one scan); existing rows pass, none of them is managed yet."""
     op.execute(
         "ALTER TABLE bookings "
         + ", ".join(
             f"ADD CONSTRAINT {name} CHECK ({expression})"
-            + (" NOT VALID" if name in unvalidated else "")
             for name, expression in BOOKING_CHECKS.items()
         )
     )
-    for name in unvalidated:
-        log.warning("legacy rows break %s: left NOT VALID (still enforced on new rows)", name)
-    return unvalidated
 
 
 def upgrade() -> None:
     _create_adoption_table()
     renamed = _rename_seed_era_tables()
-    adopting = _table_exists("bookings")
-    if adopting:
+    if _table_exists("bookings"):
         _adopt_bookings(renamed)
     else:
         _create_bookings()
-    unvalidated = _add_booking_checks()
-    if adopting:
-        op.get_bind().execute(
-            sa.text(
-                "UPDATE bookme_schema_adoption SET unvalidated_constraints = :names WHERE table_name = 'bookings'"
-            ),
-            {"names": unvalidated},
-        )
+    _add_booking_checks()
     for statement in BOOKING_INDEXES.values():
         op.execute(statement)
     for statement in NEW_TABLES:
@@ -624,8 +648,8 @@ def downgrade() -> None:
         op.get_bind()
         .execute(
             sa.text(
-                "SELECT added_columns, original_status_type, renamed_tables, dropped_status_checks,"
-                " dropped_status_check_definitions"
+                "SELECT added_columns, original_status_type, renamed_tables, guarded_status_checks,"
+                " guarded_status_check_definitions"
                 " FROM bookme_schema_adoption WHERE table_name = 'bookings'"
             )
         )
@@ -637,33 +661,38 @@ def downgrade() -> None:
         added, original_status_type, renamed, check_names, check_definitions = row
         _restore_legacy_bookings(list(added), original_status_type)
         for name, definition in zip(check_names, check_definitions, strict=True):
-            op.execute(f"ALTER TABLE bookings ADD CONSTRAINT {_quote(name)} {definition}")
+            _restore_check(name, definition)
         for name in renamed:
             op.execute(f"ALTER TABLE {name}_legacy RENAME TO {name}")
     op.execute("DROP TABLE bookme_schema_adoption")
 
 
 def _restore_legacy_bookings(added: list[str], original_status_type: str | None) -> None:
-    for name in BOOKING_CHECKS:
+    for name in (*BOOKING_CHECKS, LEGACY_STATUS_VALUES_CHECK):
         op.execute(f"ALTER TABLE bookings DROP CONSTRAINT IF EXISTS {name}")
     for name in BOOKING_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
     op.execute(f"DROP TRIGGER IF EXISTS {MIRROR_TRIGGER} ON bookings")
     op.execute(f"DROP FUNCTION IF EXISTS {MIRROR_FUNCTION}()")
-    if "status" not in added:
+    if original_status_type is not None and "status" not in added:
         op.execute(
-            """
-            UPDATE bookings SET status = CASE
-                WHEN status_reason = 'legacy_status_missing' AND legacy_status IS NULL THEN NULL
-                ELSE legacy_status
-            END
-            WHERE is_legacy AND (legacy_status IS NOT NULL OR status_reason = 'legacy_status_missing')
-            """
+            f"ALTER TABLE bookings ALTER COLUMN status TYPE {original_status_type}"
+            f" USING status::{original_status_type}"
         )
-        if original_status_type is not None:
-            op.execute(
-                f"ALTER TABLE bookings ALTER COLUMN status TYPE {original_status_type}"
-                f" USING status::{original_status_type}"
-            )
     for name in reversed(added):
         op.execute(f"ALTER TABLE bookings DROP COLUMN {name}")
+
+
+def _restore_check(name: str, definition: str) -> None:
+    """The legacy check as it was; NOT VALID if rows the service wrote meanwhile break it."""
+    op.execute(f"ALTER TABLE bookings DROP CONSTRAINT IF EXISTS {_quote(name)}")
+    expression, not_valid = _check_parts(definition)
+    broken = not not_valid and bool(
+        _scalar(f"SELECT EXISTS (SELECT FROM bookings WHERE NOT {expression})")  # noqa: S608
+    )
+    if broken:
+        log.warning("rows written since adoption break %s: restored NOT VALID", name)
+    op.execute(
+        f"ALTER TABLE bookings ADD CONSTRAINT {_quote(name)} CHECK {expression}"
+        + (" NOT VALID" if not_valid or broken else "")
+    )

@@ -1,7 +1,7 @@
 """Transaction ledger: each sending key's next nonce, and every signed transaction before broadcast.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-06
 
 New tables only. `tx_nonces` has one row per (chain id, sender address), locked FOR UPDATE while
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -87,25 +87,7 @@ async def activity_dependencies(
         )
         stack.push_async_callback(client.close)
         escrow = EscrowReader(client, escrow_address(settings))
-        operator_key = settings.operator_key()
-        operator = None
-        if operator_key is not None:
-            key = TransactionKey(operator_key)
-            sender = TransactionSender(
-                client,
-                key,
-                chain_id=settings.chain_id,
-                config=SenderConfig(
-                    confirmations=settings.confirmations,
-                    max_fee_per_gas_cap=settings.operator_max_fee_per_gas_wei,
-                ),
-                registry=registry,
-                # Nonces from Postgres: every replica sends with this key (chain/ledger.py).
-                ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
-            )
-            operator = OperatorSender(sender, escrow)
-        else:
-            log.warning("worker_without_operator_key", effect="auto-complete and refunds fail")
+        operator = operator_sender(settings, client, escrow, sessions, registry)
         signer_key = settings.signer_key()
         if signer_key is None:
             log.warning("worker_without_signer_key", effect="authorizations fail")
@@ -135,6 +117,34 @@ async def activity_dependencies(
             retention=RetentionActivities(sessions),
             webhooks=WebhookDispatcher.from_settings(settings, sessions, registry),
         )
+
+
+def operator_sender(
+    settings: Settings,
+    client: ChainClient,
+    escrow: EscrowReader,
+    sessions: async_sessionmaker[AsyncSession],
+    registry: CollectorRegistry | None,
+) -> OperatorSender | None:
+    """The operator's transactions (auto-complete, refunds), or None without an operator key."""
+    operator_key = settings.operator_key()
+    if operator_key is None:
+        log.warning("worker_without_operator_key", effect="auto-complete and refunds fail")
+        return None
+    key = TransactionKey(operator_key)
+    sender = TransactionSender(
+        client,
+        key,
+        chain_id=settings.chain_id,
+        config=SenderConfig(
+            confirmations=settings.confirmations,
+            max_fee_per_gas_cap=settings.operator_max_fee_per_gas_wei,
+        ),
+        registry=registry,
+        # Nonces from Postgres: every replica sends with this key (chain/ledger.py).
+        ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
+    )
+    return OperatorSender(sender, escrow)
 
 
 def reconcile_activities(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Booking
 from db.statuses import BookingStatus as DbStatus
 from workflows import constants as c
+from workflows.errors import ActivityRejected
 from workflows.types import BookingInput
 
 
@@ -72,3 +73,11 @@ async def adopt_marketplace_row(
         .values(**columns)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def booking_uuid(booking_id: str) -> uuid.UUID:
+    """A booking id from an activity's input; a malformed one is rejected for good."""
+    try:
+        return uuid.UUID(booking_id)
+    except ValueError:
+        raise ActivityRejected(f"booking id {booking_id!r} is not a UUID") from None

@@ -16,18 +16,12 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.booking_row import adopt_marketplace_row, managed_columns
+from activities import settlement_rows
+from activities.booking_row import adopt_marketplace_row, booking_uuid, managed_columns
 from db import outbox
 from db.errors import is_invalid_data, sqlstate
 from db.marketplace_counters import MarketplaceCounters
-from db.models import (
-    BlockchainEvent,
-    Booking,
-    BookingEvent,
-    PlatformFee,
-    ProviderEarning,
-    Refund,
-)
+from db.models import BlockchainEvent, Booking, BookingEvent
 from db.statuses import BlockchainEventStatus
 from db.statuses import BookingStatus as DbStatus
 from workflows import constants as c
@@ -40,7 +34,6 @@ from workflows.types import (
     ChainEventSignal,
     EventOutcome,
     OrphanRecord,
-    Settlement,
     StoredBooking,
     TransitionRecord,
     TxColumn,
@@ -70,13 +63,6 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-def _booking_uuid(booking_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(booking_id)
-    except ValueError:
-        raise ActivityRejected(f"booking id {booking_id!r} is not a UUID") from None
 
 
 @contextlib.contextmanager
@@ -124,7 +110,7 @@ class BookingStore:
         """Insert the booking as PENDING_PAYMENT unless it exists; refuse a conflicting twin.
 
         Answers the row's timestamps: the API's creation answers from them, not from a read."""
-        booking_id = _booking_uuid(booking.booking_id)
+        booking_id = booking_uuid(booking.booking_id)
         platform_bps, inviter_bps = booking.policy.fee_rates(
             has_inviter=booking.inviter_wallet is not None
         )
@@ -209,7 +195,7 @@ class BookingStore:
     @activity.defn(name=c.APPLY_TRANSITION)
     async def apply_transition(self, record: TransitionRecord) -> None:
         """Status, audit row, event mark and settlement legs in one transaction, once per key."""
-        booking_id = _booking_uuid(record.booking_id)
+        booking_id = booking_uuid(record.booking_id)
         with _unstorable_is_final("transition"):
             await self._apply(booking_id, record)
         log.info(
@@ -256,9 +242,9 @@ class BookingStore:
             if event is not None and record.event_outcome is not None:
                 await self._mark_event(session, event, record.event_outcome, booking_id, record)
             if event is not None and record.settlement is not None:
-                await self._record_settlement(session, booking_id, event, record.settlement)
+                await settlement_rows.record(session, booking_id, event, record.settlement)
             if event is not None and record.event_outcome is EventOutcome.REORGED:
-                await self._revert_settlement(session, event)
+                await settlement_rows.revert(session, event)
             # The marketplace's webhooks, committed with the change they announce.
             await outbox.record_transition(session, booking_id, record)
             await self._counters.settle(session, booking_id)
@@ -345,77 +331,6 @@ class BookingStore:
                 },
             )
         )
-
-    async def _record_settlement(
-        self,
-        session: AsyncSession,
-        booking_id: uuid.UUID,
-        event: ChainEventSignal,
-        settlement: Settlement,
-    ) -> None:
-        where = {
-            "chain_id": event.identity.chain_id,
-            "tx_hash": event.identity.tx_hash.lower(),
-            "log_index": event.identity.log_index,
-        }
-        identity = ["chain_id", "tx_hash", "log_index"]
-        # The same event applied again after a reorg reverted it (re-included): live again.
-        revive = {"reverted_at": None}
-        if settlement.kind is ChainEventKind.COMPLETION and event.completion is not None:
-            booking = (
-                await session.execute(select(Booking).where(Booking.id == booking_id))
-            ).scalar_one()
-            await session.execute(
-                insert(ProviderEarning)
-                .values(
-                    booking_id=booking_id,
-                    provider_wallet=event.completion.provider,
-                    amount_units=settlement.provider_amount,
-                    recorded_at=func.now(),
-                    **where,
-                )
-                .on_conflict_do_update(index_elements=identity, set_=revive)
-            )
-            await session.execute(
-                insert(PlatformFee)
-                .values(
-                    booking_id=booking_id,
-                    platform_amount_units=settlement.platform_amount,
-                    inviter_amount_units=settlement.inviter_amount,
-                    inviter_wallet=booking.inviter_wallet,
-                    recorded_at=func.now(),
-                    **where,
-                )
-                .on_conflict_do_update(index_elements=identity, set_=revive)
-            )
-        elif settlement.kind is ChainEventKind.CANCELLATION:
-            await session.execute(
-                insert(Refund)
-                .values(
-                    booking_id=booking_id,
-                    customer_amount_units=settlement.customer_amount,
-                    provider_amount_units=settlement.provider_amount,
-                    platform_amount_units=settlement.platform_amount,
-                    inviter_amount_units=settlement.inviter_amount,
-                    emergency=settlement.emergency,
-                    recorded_at=func.now(),
-                    **where,
-                )
-                .on_conflict_do_update(index_elements=identity, set_=revive)
-            )
-
-    async def _revert_settlement(self, session: AsyncSession, event: ChainEventSignal) -> None:
-        for table in (ProviderEarning, PlatformFee, Refund):
-            await session.execute(
-                update(table)
-                .where(
-                    table.chain_id == event.identity.chain_id,
-                    table.tx_hash == event.identity.tx_hash.lower(),
-                    table.log_index == event.identity.log_index,
-                    table.reverted_at.is_(None),
-                )
-                .values(reverted_at=func.now())
-            )
 
     @activity.defn(name=c.RECORD_ORPHAN)
     async def record_orphan(self, record: OrphanRecord) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.booking_row import booking_uuid
 from chain.eip712 import BookingAuthorization, Eip712Domain, TypedDataError
 from chain.eip712 import CancellationAuthorization as ChainCancellation
 from chain.errors import InvalidReason
@@ -110,7 +111,7 @@ class Signer:
     async def sign_payment_authorization(self, request: SignPaymentRequest) -> PaymentAuthorization:
         """A BookingAuthorization for the customer to submit to createAndPayBooking."""
         key = self._require_key()
-        booking_id = _uuid(request.booking_id)
+        booking_id = booking_uuid(request.booking_id)
         expires_at = datetime.fromtimestamp(request.expiry, UTC)
 
         def sign(nonce: int) -> tuple[dict[str, Any], str]:
@@ -155,7 +156,7 @@ class Signer:
     ) -> CancellationAuthorization:
         """A CancellationAuthorization (the policy's split) for cancelBooking."""
         key = self._require_key()
-        booking_id = _uuid(request.booking_id)
+        booking_id = booking_uuid(request.booking_id)
         try:
             onchain_reason(request.reason)  # checked before a nonce is reserved
         except InvalidReason as exc:
@@ -216,10 +217,3 @@ class Signer:
             .where(SignatureNonce.nonce == nonce)
             .values(authorization=stored, signature=signature)
         )
-
-
-def _uuid(booking_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(booking_id)
-    except ValueError:
-        raise ActivityRejected(f"booking id {booking_id!r} is not a UUID") from None

@@ -7,13 +7,11 @@ from db.models import (
     Booking,
     BookingEvent,
     ChainCursor,
-    PlatformFee,
-    ProviderEarning,
     RateLimitCounter,
     RecentBlock,
-    Refund,
     SignatureNonce,
 )
+from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
 # Registers the transaction ledger's tables (migration 0006) on Base.metadata.

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     CheckConstraint,
     ForeignKey,
     Identity,
@@ -40,7 +39,7 @@ NONCE_SEQUENCE = "signature_nonce_seq"
 NONCE_SEQ = Sequence(NONCE_SEQUENCE, metadata=Base.metadata, data_type=BigInteger, start=1)
 
 
-def _address_ok(column: str) -> str:
+def address_ok(column: str) -> str:
     return f"{column} IS NULL OR {column} ~ '{ADDRESS_RE}'"
 
 
@@ -138,12 +137,12 @@ class Booking(Base):
             name="inviter_fee_needs_wallet",
         ),
         CheckConstraint(
-            _managed_only(_address_ok("customer_wallet")), name="customer_wallet_format"
+            _managed_only(address_ok("customer_wallet")), name="customer_wallet_format"
         ),
         CheckConstraint(
-            _managed_only(_address_ok("provider_wallet")), name="provider_wallet_format"
+            _managed_only(address_ok("provider_wallet")), name="provider_wallet_format"
         ),
-        CheckConstraint(_managed_only(_address_ok("inviter_wallet")), name="inviter_wallet_format"),
+        CheckConstraint(_managed_only(address_ok("inviter_wallet")), name="inviter_wallet_format"),
         CheckConstraint(_managed_only("version >= 1"), name="version_positive"),
         CheckConstraint(
             _managed_only(
@@ -308,111 +307,6 @@ class SignatureNonce(Base):
         CheckConstraint(f"kind IN ({sql_in(NonceKind)})", name="kind"),
         CheckConstraint("nonce >= 0", name="nonce_non_negative"),
         Index("ix_signature_nonces_booking_id_kind", "booking_id", "kind"),
-    )
-
-
-class _SettlementLeg:
-    """Columns shared by the money tables written from one chain event each."""
-
-    chain_id: Mapped[int] = mapped_column(BigInteger)
-    tx_hash: Mapped[str] = mapped_column(HASH)
-    log_index: Mapped[int] = mapped_column(Integer)
-    recorded_at: Mapped[datetime] = mapped_column(
-        UtcDateTime(), default=func.now(), server_default=func.now()
-    )
-    # Set when a reorg orphaned the event; a re-included event then records a new live row.
-    reverted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-
-
-class PlatformFee(_SettlementLeg, Base):
-    """Platform and inviter fee of one completed booking."""
-
-    __tablename__ = "platform_fees"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
-    platform_amount_units: Mapped[int] = mapped_column(BaseUnits)
-    inviter_amount_units: Mapped[int] = mapped_column(
-        BaseUnits, default=0, server_default=text("0")
-    )
-    inviter_wallet: Mapped[str | None] = mapped_column(ADDRESS)
-
-    __table_args__ = (
-        UniqueConstraint("chain_id", "tx_hash", "log_index"),
-        CheckConstraint(
-            "platform_amount_units >= 0 AND inviter_amount_units >= 0", name="amounts_non_negative"
-        ),
-        CheckConstraint(_address_ok("inviter_wallet"), name="inviter_wallet_format"),
-        Index(
-            "uq_platform_fees_booking_id_live",
-            "booking_id",
-            unique=True,
-            postgresql_where=text("reverted_at IS NULL"),
-        ),
-    )
-
-
-class ProviderEarning(_SettlementLeg, Base):
-    """What the provider received for one completed booking."""
-
-    __tablename__ = "provider_earnings"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
-    provider_wallet: Mapped[str] = mapped_column(ADDRESS)
-    amount_units: Mapped[int] = mapped_column(BaseUnits)
-    # When this earning was added to the marketplace's users.total_earnings (cleared when a
-    # reorg took it out again); see db.marketplace_counters.
-    marketplace_counted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-
-    __table_args__ = (
-        UniqueConstraint("chain_id", "tx_hash", "log_index"),
-        CheckConstraint("amount_units >= 0", name="amount_units_non_negative"),
-        CheckConstraint(_address_ok("provider_wallet"), name="provider_wallet_format"),
-        Index(
-            "uq_provider_earnings_booking_id_live",
-            "booking_id",
-            unique=True,
-            postgresql_where=text("reverted_at IS NULL"),
-        ),
-        Index("ix_provider_earnings_provider_wallet", "provider_wallet"),
-        Index("ix_provider_earnings_booking_id", "booking_id"),
-    )
-
-
-class Refund(_SettlementLeg, Base):
-    """The legs of one cancellation (customer refund, provider/platform/inviter shares)."""
-
-    __tablename__ = "refunds"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id"))
-    customer_amount_units: Mapped[int] = mapped_column(BaseUnits)
-    provider_amount_units: Mapped[int] = mapped_column(
-        BaseUnits, default=0, server_default=text("0")
-    )
-    platform_amount_units: Mapped[int] = mapped_column(
-        BaseUnits, default=0, server_default=text("0")
-    )
-    inviter_amount_units: Mapped[int] = mapped_column(
-        BaseUnits, default=0, server_default=text("0")
-    )
-    # True for the operator's full-refund path (emergencyCancelBooking).
-    emergency: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-
-    __table_args__ = (
-        UniqueConstraint("chain_id", "tx_hash", "log_index"),
-        CheckConstraint(
-            "customer_amount_units >= 0 AND provider_amount_units >= 0"
-            " AND platform_amount_units >= 0 AND inviter_amount_units >= 0",
-            name="amounts_non_negative",
-        ),
-        Index(
-            "uq_refunds_booking_id_live",
-            "booking_id",
-            unique=True,
-            postgresql_where=text("reverted_at IS NULL"),
-        ),
     )
 
 

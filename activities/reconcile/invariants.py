@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.reconcile.logs import DEFAULT_MAX_BLOCK_RANGE, read_escrow_events
 from chain.escrow import EscrowReader
 from chain.events import BookingCancelled, BookingCreatedAndPaid, ServiceCompleted
-from db.models import BlockchainEvent, Booking, PlatformFee, ProviderEarning, Refund
+from db.models import BlockchainEvent, Booking
+from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus
 from workflows.reconcile_types import InvariantName
 from workflows.types import MONEY_HELD_STATUSES

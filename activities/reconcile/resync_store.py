@@ -14,7 +14,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from activities.booking_store import BookingStore, _booking_uuid
+from activities.booking_row import booking_uuid
+from activities.booking_store import BookingStore
 from chain.event_key import event_key
 from db.models import BlockchainEvent, Booking, BookingEvent
 from db.statuses import BlockchainEventStatus
@@ -36,7 +37,7 @@ class ResyncStore(BookingStore):
     @activity.defn(name=RESYNC_BOOKING)
     async def resync_booking(self, record: BookingResync) -> None:
         """Status, tx hashes and applied-event marks as the workflow holds them, audited once."""
-        booking_id = _booking_uuid(record.booking_id)
+        booking_id = booking_uuid(record.booking_id)
         async with self._sessions.begin() as session:
             seen = await session.execute(
                 select(BookingEvent.id).where(

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from db.models import BlockchainEvent, Booking, BookingEvent, PlatformFee, ProviderEarning, Refund
+from db.models import BlockchainEvent, Booking, BookingEvent
+from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus
 from tests.workflows.fakes import (
     INVITER,

@@ -10,16 +10,8 @@ from sqlalchemy import MetaData, Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import (
-    BlockchainEvent,
-    Booking,
-    BookingEvent,
-    PlatformFee,
-    ProviderEarning,
-    RateLimitCounter,
-    Refund,
-    SignatureNonce,
-)
+from db.models import BlockchainEvent, Booking, BookingEvent, RateLimitCounter, SignatureNonce
+from db.settlement_models import PlatformFee, ProviderEarning, Refund
 
 pytestmark = pytest.mark.integration
 

@@ -18,13 +18,11 @@ from db.models import (
     Booking,
     BookingEvent,
     ChainCursor,
-    PlatformFee,
-    ProviderEarning,
     RecentBlock,
-    Refund,
     SignatureNonce,
 )
 from db.nonces import reserve_nonce
+from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 from workflows.audit import AuditAction
 

@@ -15,13 +15,7 @@ from bookme.schedules import ensure_retention_schedule, retention_request
 from bookme.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
-from db.models import (
-    BlockchainEvent,
-    Booking,
-    ChainCursor,
-    RateLimitCounter,
-    SignatureNonce,
-)
+from db.models import BlockchainEvent, Booking, ChainCursor, RateLimitCounter, SignatureNonce
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 from tests.ops.conftest import run_cli
 from tests.workflows.fakes import make_booking

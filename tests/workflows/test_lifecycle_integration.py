@@ -29,7 +29,8 @@ from chain.eip712 import BookingAuthorization, CancellationAuthorization, chain_
 from chain.events import decode_escrow_logs
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
-from db.models import BlockchainEvent, Booking, BookingEvent, PlatformFee, ProviderEarning, Refund
+from db.models import BlockchainEvent, Booking, BookingEvent
+from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.tx_ledger_models import LedgerTransaction
 from tests.contracts.harness import EscrowHarness
 from worker import activity_dependencies, build_worker

@@ -66,13 +66,16 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def check_url(url: str) -> str:
-    """An absolute http(s) URL with a host; ValueError says what is wrong."""
+def check_url(url: str, *, https_only: bool = False) -> str:
+    """An absolute http(s) URL with a host (https only, when `https_only`: production, where a
+    signed payload about money must not cross the network in clear); ValueError says why."""
     if len(url) > MAX_URL_LENGTH:
         raise ValueError(f"url is longer than {MAX_URL_LENGTH} characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("url must be an absolute http:// or https:// URL")
+    if https_only and parts.scheme != "https":
+        raise ValueError("url must be https:// in production")
     return url
 
 

@@ -18,6 +18,7 @@ from api.webhook_schemas import (
     WebhookReplayPublic,
     WebhookSecretPublic,
 )
+from bookme.settings import Environment
 from db.webhook_endpoints import (
     EndpointNotFound,
     ReplaySelection,
@@ -48,7 +49,8 @@ async def add_endpoint(
 ) -> WebhookSecretPublic:
     """Register an endpoint; its signing secret is in this response only (operators only)."""
     try:
-        url = check_url(body.url)
+        production = state.settings.environment is Environment.PRODUCTION
+        url = check_url(body.url, https_only=production)
     except ValueError as exc:
         raise InvalidField("body.url", str(exc)) from None
     endpoint_id, secret = await create_endpoint(

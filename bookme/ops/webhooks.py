@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from bookme.ops.deps import connect_temporal, database
 from bookme.ops.errors import OpsError
-from bookme.settings import Settings
+from bookme.settings import Environment, Settings
 from db.webhook_endpoints import (
     EndpointNotFound,
     ReplaySelection,
@@ -72,7 +72,13 @@ async def webhooks(settings: Settings, args: argparse.Namespace, out: IO[str]) -
     try:
         async with database(settings) as sessions, sessions.begin() as session:
             if action == "add":
-                await _add(session, box, args, out)
+                await _add(
+                    session,
+                    box,
+                    args,
+                    out,
+                    https_only=settings.environment is Environment.PRODUCTION,
+                )
             elif action == "list":
                 _print_list(await list_endpoints(session), out)
             elif action == "rotate":
@@ -93,9 +99,11 @@ async def webhooks(settings: Settings, args: argparse.Namespace, out: IO[str]) -
     return 0
 
 
-async def _add(session: Any, box: SecretBox, args: argparse.Namespace, out: IO[str]) -> None:
+async def _add(
+    session: Any, box: SecretBox, args: argparse.Namespace, out: IO[str], *, https_only: bool
+) -> None:
     try:
-        url = check_url(args.url)
+        url = check_url(args.url, https_only=https_only)
     except ValueError as exc:
         raise OpsError(str(exc)) from None
     endpoint_id, secret = await create_endpoint(session, box, url=url, description=args.description)

@@ -12,6 +12,7 @@ from activities.webhooks import DeliveryConfig, signature_header
 from bookme.settings import Settings
 from db.outbox import WebhookEventType as E
 from db.outbox import transition_events
+from db.webhook_endpoints import check_url
 from workflows.audit import AuditAction as A
 from workflows.types import BookingStatus as S
 from workflows.types import ChainEventKind, EventOutcome, Settlement, TransitionRecord
@@ -87,3 +88,12 @@ def test_the_header_carries_one_v1_per_live_secret():
         for s in ("whsec_new", "whsec_old")
     ]
     assert header == f"t=1700000000,v1={expected[0]},v1={expected[1]}"
+
+
+def test_production_endpoints_must_be_https():
+    assert check_url("http://receiver.example/hooks") == "http://receiver.example/hooks"
+    assert check_url("https://receiver.example/hooks", https_only=True)
+    with pytest.raises(ValueError, match="https:// in production"):
+        check_url("http://receiver.example/hooks", https_only=True)
+    with pytest.raises(ValueError, match="absolute"):
+        check_url("ftp://receiver.example/hooks")

@@ -21,7 +21,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: a logger cached on first use keeps the configuration of that moment, and
+        # structlog's capture_logs (the tests') then cannot see it. Our log volume is small.
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler()
     handler.setFormatter(

@@ -62,9 +62,13 @@ def escrow_address(settings: Settings) -> str:
 def escrow_contract(settings: Settings, start_block: int | None = None) -> EscrowContract:
     """The escrow and where to start scanning: `start_block`, else the deployment's block when
     the deployment file describes this escrow, else 0."""
-    address = escrow_address(settings)
+    deployed = deployment(settings)  # read once: address and block from the same file
+    address = settings.escrow_address or (deployed.escrow if deployed else "")
+    if not address:
+        raise SettingsError(
+            f"no BOOKME_ESCROW_ADDRESS and no deployment file at {settings.deployment_file}"
+        )
     if start_block is None:
-        deployed = deployment(settings)
         same = deployed is not None and deployed.escrow.lower() == address.lower()
         start_block = deployed.block_number if deployed and same else 0
     return EscrowContract(address=address, start_block=start_block)

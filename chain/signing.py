@@ -70,15 +70,7 @@ def sign_booking_authorization(
 ) -> SignedAuthorization[BookingAuthorization]:
     """Sign a payment authorization with the signer key."""
     _check_types(domain, auth, BookingAuthorization)
-    digest = booking_authorization_digest(domain, auth)
-    signature, signer = _sign_digest(digest, private_key)
-    return SignedAuthorization(
-        authorization=auth,
-        domain=domain,
-        digest="0x" + digest.hex(),
-        signature="0x" + signature.hex(),
-        signer=signer,
-    )
+    return _signed(domain, auth, private_key)
 
 
 def sign_cancellation_authorization(
@@ -86,7 +78,14 @@ def sign_cancellation_authorization(
 ) -> SignedAuthorization[CancellationAuthorization]:
     """Sign a cancellation authorization with the signer key."""
     _check_types(domain, auth, CancellationAuthorization)
-    digest = cancellation_authorization_digest(domain, auth)
+    return _signed(domain, auth, private_key)
+
+
+def _signed(
+    domain: Eip712Domain, auth: AuthorizationT, private_key: SecretStr | str | bytes
+) -> SignedAuthorization[AuthorizationT]:
+    """Either struct, signed over ``typed_data_digest`` (its type was checked by the caller)."""
+    digest = typed_data_digest(domain, auth.struct_hash())
     signature, signer = _sign_digest(digest, private_key)
     return SignedAuthorization(
         authorization=auth,

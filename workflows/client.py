@@ -29,7 +29,6 @@ from temporalio.workflow import UpdateMethodMultiParam
 from workflows.booking import BookingWorkflow
 from workflows.constants import booking_workflow_id, orphan_workflow_id
 from workflows.orphan import OrphanPaymentWorkflow
-from workflows.reconcile_types import RedriveRequest, RedriveResult, ResyncRequest, ResyncResult
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,
@@ -44,7 +43,11 @@ from workflows.types import (
     OrphanPaymentInput,
     PaymentAuthorization,
     RecordedBooking,
+    RedriveRequest,
+    RedriveResult,
     ReportTransactionRequest,
+    ResyncRequest,
+    ResyncResult,
     TransactionReport,
 )
 

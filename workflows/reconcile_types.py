@@ -10,14 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-# The booking workflow's operator updates and the resync activity's input live with the other
-# booking types; re-exported here for the reconciler and the CLI that import them from here.
-from workflows.types import BookingResync as BookingResync
-from workflows.types import RedriveRequest as RedriveRequest
-from workflows.types import RedriveResult as RedriveResult
-from workflows.types import ResyncRequest as ResyncRequest
-from workflows.types import ResyncResult as ResyncResult
-
 RECONCILE_WORKFLOW_NAME = "reconcile"
 RECONCILE_SCHEDULE_ID = "bookme-reconcile"
 PROGRESS_QUERY = "progress"

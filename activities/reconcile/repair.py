@@ -20,8 +20,7 @@ from chain.events import DecodedEvent
 from db.models import Booking
 from workflows.client import BookingClient
 from workflows.event_codec import signal_from_event
-from workflows.reconcile_types import BookingResync, ResyncRequest
-from workflows.types import BookingView, ChainEventSignal
+from workflows.types import BookingResync, BookingView, ChainEventSignal, ResyncRequest
 
 log = structlog.get_logger(__name__)
 

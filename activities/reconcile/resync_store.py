@@ -22,8 +22,8 @@ from db.statuses import BlockchainEventStatus
 from db.statuses import BookingStatus as DbStatus
 from workflows.audit import AuditAction
 from workflows.errors import ActivityRejected
-from workflows.reconcile_types import RESYNC_BOOKING, BookingResync
-from workflows.types import EventOutcome
+from workflows.reconcile_types import RESYNC_BOOKING
+from workflows.types import BookingResync, EventOutcome
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ from bookme.ops.deps import connect_temporal
 from bookme.ops.temporal_errors import answered
 from bookme.settings import Settings
 from workflows.client import BookingClient
-from workflows.reconcile_types import RedriveRequest
+from workflows.types import RedriveRequest
 
 
 async def redrive(

@@ -16,11 +16,11 @@ from workflows.reconcile_types import (
     DivergenceKind,
     InvariantName,
     ReconcileAction,
-    RedriveRequest,
 )
 from workflows.types import (
     BookingStatus,
     PaymentAuthorization,
+    RedriveRequest,
 )
 
 from .conftest import USDC, Rig, update, wait_for

@@ -15,15 +15,16 @@ from workflows.booking.chain_events import Effects
 from workflows.booking.guards import MAX_REASON_LENGTH
 from workflows.booking.state import BookingState
 from workflows.booking.watch import Watch
-from workflows.reconcile_types import (
-    RESYNC_BOOKING,
+from workflows.reconcile_types import RESYNC_BOOKING
+from workflows.types import (
+    BookingInput,
     BookingResync,
+    OnChainStatus,
     RedriveRequest,
     RedriveResult,
     ResyncRequest,
     ResyncResult,
 )
-from workflows.types import BookingInput, OnChainStatus
 
 
 async def resync(

@@ -30,12 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.booking.state import BookingState, Window
     from workflows.booking.watch import Watch
     from workflows.cancellation_policy import CancellationPolicy
-    from workflows.reconcile_types import (
-        RedriveRequest,
-        RedriveResult,
-        ResyncRequest,
-        ResyncResult,
-    )
     from workflows.types import (
         AuthorizePaymentRequest,
         BookingInput,
@@ -50,7 +44,11 @@ with workflow.unsafe.imports_passed_through():
         PartyRole,
         PaymentAuthorization,
         RecordedBooking,
+        RedriveRequest,
+        RedriveResult,
         ReportTransactionRequest,
+        ResyncRequest,
+        ResyncResult,
         RowTransaction,
         Settlement,
         StoredBooking,

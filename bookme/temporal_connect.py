@@ -115,7 +115,9 @@ def _hint(reason: str, connection: TemporalConnection) -> str:
     lowered = reason.lower()
     if "certificate" in lowered or "unknownissuer" in lowered:
         return " (the server's certificate is not trusted: set BOOKME_TEMPORAL_TLS_CA_FILE)"
-    closed = any(word in lowered for word in ("connection reset", "broken pipe", "closed"))
+    closed = any(
+        word in lowered for word in ("connection reset", "connectionreset", "broken pipe", "closed")
+    )
     if not connection.tls and closed:
         return " (does the server expect TLS? set BOOKME_TEMPORAL_TLS=true)"
     mutual = isinstance(connection.tls, TLSConfig) and connection.tls.client_cert

@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_LINK_MODE := copy
 
-.PHONY: install dev demo test test-unit lint fmt contracts migrate worker listener api clean bench chaos
+.PHONY: install dev demo test test-unit lint fmt contracts migrate worker listener api clean bench chaos soak
 
 install: .venv/.synced node_modules/.installed ## Python deps (uv.lock) and npm tools (package-lock.json)
 
@@ -51,6 +51,11 @@ bench: install ## lifecycle, event latency, catch-up and API figures beside thei
 
 chaos: install ## mixed workload under injected faults, then every invariant checked -> bench/results/
 	$(PY) -m bench.chaos
+
+SOAK_MINUTES ?= 60
+SOAK_RATE ?= 2
+soak: install ## an hour of steady traffic (SOAK_RATE/s) under faults, RSS/connections/lag watched -> bench/results/
+	$(PY) -m bench.chaos --soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 
 contracts: node_modules/.installed ## recompile contracts/*.sol into the committed chain/artifacts
 	node contracts/build.mjs

@@ -40,6 +40,8 @@ class ChaosConfig:
     # Faults are drawn at random times inside the workload's first `duration` seconds.
     faults: int = 16
     duration: float = 300.0
+    # The soak's faults come at even intervals ("every few minutes"), not at random times.
+    even_faults: bool = False
     concurrency: int = 40
     quiescence_timeout: float = 420.0
     # Every process fault kind at least once, whatever `faults` says (the short test relies on it).

@@ -80,7 +80,11 @@ def plan_faults(config: ChaosConfig, rng: random.Random) -> list[PlannedFault]:
         kinds.append(rng.choice(repeatable))
     rng.shuffle(kinds)
     window = config.duration
-    times = sorted(rng.uniform(0.1 * window, 0.85 * window) for _ in kinds)
+    times = (
+        [window * (i + 1) / (len(kinds) + 1) for i in range(len(kinds))]
+        if config.even_faults
+        else sorted(rng.uniform(0.1 * window, 0.85 * window) for _ in kinds)
+    )
     return [
         PlannedFault(at=at, kind=kind, seconds=round(rng.uniform(1.0, 5.0), 1))
         for at, kind in zip(times, kinds, strict=True)

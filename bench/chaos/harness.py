@@ -6,8 +6,9 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import text
@@ -30,6 +31,8 @@ log = structlog.get_logger(__name__)
 QUIET_POLL_SECONDS = 2.0
 PROGRESS_SECONDS = 15.0
 Say = Callable[[str], None]
+# Runs beside the whole run, from the stack's start to the checks' end (the soak's watch).
+Monitor = Callable[[ChaosStack, ChainClient], Coroutine[Any, Any, None]]
 # Wallets beyond the plan's: the deep reorgs' victims.
 SPARE_WALLETS = 8
 
@@ -112,7 +115,11 @@ async def _progress(workload: Workload, injector: FaultInjector, total: int, say
 
 
 async def run_chaos(
-    config: ChaosConfig, workdir: Path, command: str, say: Say = lambda _: None
+    config: ChaosConfig,
+    workdir: Path,
+    command: str,
+    say: Say = lambda _: None,
+    monitor: Monitor | None = None,
 ) -> RunSummary:
     stack = ChaosStack(workdir, timers=config.timers)
     say(f"starting the stack in {workdir}")
@@ -120,73 +127,83 @@ async def run_chaos(
     say(f"stack up: API {stack.api_url}, anvil {stack.rpc_url}, proxy {stack.proxy.http_url}")
     try:
         async with ChainClient([stack.rpc_url]) as chain:
-            recorder = ApiRecorder()
-            workload = Workload(
-                config=config,
-                api_url=stack.api_url,
-                chain=chain,
-                deployment=stack.deployment,
-                signer_key=stack.roles.signer.private_key,
-                recorder=recorder,
-            )
-            adversary = Adversary(workload, stack.api_url)
-            workload.flows.update(adversary.flows)
+            watching = asyncio.create_task(monitor(stack, chain)) if monitor else None
             try:
-                await workload.fund_gas(config.bookings + SPARE_WALLETS)
-                await adversary.fund_gas()
-                plan = plan_faults(config, random.Random(f"faults:{config.seed}"))
-                injector = FaultInjector(stack, chain, workload)
-                say("fault plan: " + "; ".join(f"+{f.at:.0f}s {f.kind.value}" for f in plan))
-                started = time.monotonic()
-                progress = asyncio.create_task(_progress(workload, injector, len(plan), say))
-                try:
-                    await asyncio.gather(workload.run(), injector.run(plan, started))
-                finally:
-                    progress.cancel()
-                workload_seconds = time.monotonic() - started
-                say(f"workload and faults done in {workload_seconds:.0f}s")
+                return await _run(config, stack, chain, command, say)
             finally:
-                await workload.close()
-                await adversary.close()
-            engine = make_engine(stack.database_url, pool_size=2)
-            reader = EscrowReader(
-                chain, stack.deployment.escrow, usdc_address=stack.deployment.usdc
-            )
-            try:
-                quiet, busy = await wait_quiescent(
-                    stack, engine, reader, workload.all_records, config.quiescence_timeout, say
-                )
-                say("quiet; checking" if quiet is not None else "not quiet; checking anyway")
-                checks: CheckResults = await run_checks(
-                    engine=engine,
-                    chain=chain,
-                    deployment=stack.deployment,
-                    records=workload.all_records,
-                    calls=recorder.calls,
-                    windows=injector.windows,
-                    origin=started,
-                    adversary=adversary.log,
-                )
-            finally:
-                await engine.dispose()
-            if quiet is None:
-                checks.add(
-                    "quiescence reached",
-                    [f"not quiet after {config.quiescence_timeout:.0f}s: {busy}"],
-                )
-            return RunSummary(
-                seed=config.seed,
-                command=command,
-                bookings=workload.all_records,
-                windows=injector.windows,
-                checks=checks,
-                quiescence_seconds=quiet,
-                workload_seconds=workload_seconds,
-                started=started,
-                unplanned_exits=Counter(e.app for e in stack.unplanned_exits),
-                api_statuses=Counter(str(c.status) for c in recorder.calls),
-                adversary=adversary.log,
-                adversary_share=config.adversary_share,
-            )
+                if watching is not None:
+                    watching.cancel()
+                    await asyncio.gather(watching, return_exceptions=True)
     finally:
         await stack.stop()
+
+
+async def _run(
+    config: ChaosConfig, stack: ChaosStack, chain: ChainClient, command: str, say: Say
+) -> RunSummary:
+    recorder = ApiRecorder()
+    workload = Workload(
+        config=config,
+        api_url=stack.api_url,
+        chain=chain,
+        deployment=stack.deployment,
+        signer_key=stack.roles.signer.private_key,
+        recorder=recorder,
+    )
+    adversary = Adversary(workload, stack.api_url)
+    workload.flows.update(adversary.flows)
+    try:
+        await workload.fund_gas(config.bookings + SPARE_WALLETS)
+        await adversary.fund_gas()
+        plan = plan_faults(config, random.Random(f"faults:{config.seed}"))
+        injector = FaultInjector(stack, chain, workload)
+        say("fault plan: " + "; ".join(f"+{f.at:.0f}s {f.kind.value}" for f in plan))
+        started = time.monotonic()
+        progress = asyncio.create_task(_progress(workload, injector, len(plan), say))
+        try:
+            await asyncio.gather(workload.run(), injector.run(plan, started))
+        finally:
+            progress.cancel()
+        workload_seconds = time.monotonic() - started
+        say(f"workload and faults done in {workload_seconds:.0f}s")
+    finally:
+        await workload.close()
+        await adversary.close()
+    engine = make_engine(stack.database_url, pool_size=2)
+    reader = EscrowReader(chain, stack.deployment.escrow, usdc_address=stack.deployment.usdc)
+    try:
+        quiet, busy = await wait_quiescent(
+            stack, engine, reader, workload.all_records, config.quiescence_timeout, say
+        )
+        say("quiet; checking" if quiet is not None else "not quiet; checking anyway")
+        checks: CheckResults = await run_checks(
+            engine=engine,
+            chain=chain,
+            deployment=stack.deployment,
+            records=workload.all_records,
+            calls=recorder.calls,
+            windows=injector.windows,
+            origin=started,
+            adversary=adversary.log,
+        )
+    finally:
+        await engine.dispose()
+    if quiet is None:
+        checks.add(
+            "quiescence reached",
+            [f"not quiet after {config.quiescence_timeout:.0f}s: {busy}"],
+        )
+    return RunSummary(
+        seed=config.seed,
+        command=command,
+        bookings=workload.all_records,
+        windows=injector.windows,
+        checks=checks,
+        quiescence_seconds=quiet,
+        workload_seconds=workload_seconds,
+        started=started,
+        unplanned_exits=Counter(e.app for e in stack.unplanned_exits),
+        api_statuses=Counter(str(c.status) for c in recorder.calls),
+        adversary=adversary.log,
+        adversary_share=config.adversary_share,
+    )

@@ -115,6 +115,17 @@ class ChaosStack(LocalServices):
         process.start()
         self._apps[name] = process
 
+    def pids(self) -> dict[str, int | None]:
+        """Every process of the stack by name, ours and the servers (for the soak's watch)."""
+        servers = {
+            "anvil": self.node._process,
+            "postgres": self.postgres._process,
+            "temporal": self.temporal_server._process,
+        }
+        return {name: process.pid for name, process in self._apps.items()} | {
+            name: process.pid if process is not None else None for name, process in servers.items()
+        }
+
     def running(self, name: str) -> bool:
         process = self._apps.get(name)
         return process is not None and process.running()

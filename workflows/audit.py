@@ -18,6 +18,10 @@ class AuditAction(StrEnum):
     PAYMENT_CONFIRMED = "payment_confirmed"
     PAYMENT_TIMEOUT = "payment_timeout"
     PAYMENT_REORGED = "payment_reorged"
+    # A payment seen before its confirmations (status unchanged), and its withdrawal.
+    PAYMENT_SEEN = "payment_seen"
+    PAYMENT_SEEN_CLEARED = "payment_seen_cleared"
+    SIGHTING_IGNORED = "sighting_ignored"  # a sighting that contradicts the booking's terms
     CANCELLATION_REQUESTED = "cancellation_requested"  # unpaid, waiting for the auth to expire
     CANCELLED_UNPAID = "cancelled_unpaid"
     # --- completion

@@ -42,6 +42,7 @@ from workflows.types import (
     EmergencyCancelResult,
     OrphanPaymentInput,
     PaymentAuthorization,
+    PaymentSighting,
     RecordedBooking,
     RedriveRequest,
     RedriveResult,
@@ -215,6 +216,10 @@ class BookingClient:
     async def revert(self, event: ChainEventSignal) -> bool:
         """``chain_event_reverted``: a reorg removed `event`; False when not running."""
         return await _signal(self._handle, BookingWorkflow.chain_event_reverted, event)
+
+    async def payment_seen(self, sighting: PaymentSighting) -> bool:
+        """``payment_seen``: a payment not yet confirmed, or its withdrawal; False when not running."""
+        return await _signal(self._handle, BookingWorkflow.payment_seen, sighting)
 
     async def _update(
         self,

@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.booking import authorizations, guards, repairs, timers, unpaid, visibility
     from workflows.booking import recording as rec
     from workflows.booking.chain_events import ChainEventApplier
+    from workflows.booking.relay import RelayedPaymentUpdates
+    from workflows.booking.sightings import Sightings
     from workflows.booking.state import BookingState, Window
     from workflows.booking.watch import Watch
     from workflows.cancellation_policy import CancellationPolicy
@@ -43,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         EventOutcome,
         PartyRole,
         PaymentAuthorization,
+        PaymentSighting,
         RecordedBooking,
         RedriveRequest,
         RedriveResult,
@@ -70,7 +73,7 @@ class _Inbound:
 
 
 @workflow.defn(name=c.BOOKING_WORKFLOW_NAME)
-class BookingWorkflow:
+class BookingWorkflow(RelayedPaymentUpdates):
     @workflow.init
     def __init__(self, booking: BookingInput) -> None:
         self._booking = booking
@@ -79,6 +82,7 @@ class BookingWorkflow:
         self._state = BookingState.new(booking, workflow.now())
         self._events = ChainEventApplier(booking, self._state, self)
         self._watch = Watch(booking, self._state, self, self._events)
+        self._sightings = Sightings(booking, self._state, self)
         self._lock = asyncio.Lock()
         self._inbox: list[_Inbound] = []
         self._timers_version = 0
@@ -144,6 +148,13 @@ class BookingWorkflow:
     def chain_event_reverted(self, event: ChainEventSignal) -> None:
         self._inbox.append(_Inbound(event, revert=True))
 
+    @workflow.signal(name="payment_seen")
+    async def payment_seen(self, sighting: PaymentSighting) -> None:
+        """A payment in a block not yet confirmed (or gone again): shown, never applied."""
+        await workflow.wait_condition(lambda: self._state.recorded)
+        async with self._lock:
+            await self._sightings.apply(sighting)
+
     async def _drain_inbox(self) -> None:
         while self._inbox:
             inbound = self._inbox.pop(0)
@@ -156,7 +167,7 @@ class BookingWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> BookingView:
-        return self._state.to_view(self._booking)
+        return self._sightings.view(self._state.to_view(self._booking))
 
     # --- updates (API) --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Import from here (``from workflows.types import BookingInput``); the submodules 
 - ``view``: ``BookingView``, the ``status`` query, and ``RecordedBooking`` (creation's update)
 - ``activity_io``: activity inputs and outputs (transition records, signing, chain polling)
 - ``orphan``: the orphan-payment workflow's input, records and result
+- ``sightings``: ``PaymentSighting`` (the ``payment_seen`` signal) and ``PaymentSeen`` (its view)
 
 Serialization: Temporal's default JSON converter is enough for everything here. It writes
 ``datetime`` as ISO 8601 with its offset and reads it back from the type hint, and handles
@@ -56,6 +57,7 @@ from workflows.types.events import (
 )
 from workflows.types.orphan import OrphanPaymentInput, OrphanRecord, OrphanResult
 from workflows.types.policy import ZERO_ADDRESS, BookingInput, BookingPolicy
+from workflows.types.sightings import PaymentSeen, PaymentSighting, seen_summary
 from workflows.types.updates import (
     AuthorizePaymentRequest,
     CancellationAuthorization,
@@ -107,6 +109,8 @@ __all__ = [
     "PartyRole",
     "PaymentAuthorization",
     "PaymentFields",
+    "PaymentSeen",
+    "PaymentSighting",
     "RecordedBooking",
     "RedriveRequest",
     "RedriveResult",
@@ -123,4 +127,5 @@ __all__ = [
     "TransitionRecord",
     "TxColumn",
     "TxStatus",
+    "seen_summary",
 ]

@@ -6,6 +6,7 @@ from datetime import datetime
 from workflows.types.activity_io import StoredBooking
 from workflows.types.enums import BookingStatus
 from workflows.types.policy import BookingInput
+from workflows.types.sightings import PaymentSeen
 from workflows.types.updates import CancellationAuthorization, PaymentAuthorization
 
 
@@ -35,6 +36,8 @@ class BookingView:
     rejected_events: int
     transitions: int
     updated_at: datetime
+    # A payment seen in a block not yet confirmed (PENDING_PAYMENT only); None otherwise.
+    payment_seen: PaymentSeen | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from temporalio.client import WorkflowHandle
+
 from tests.workflows.fakes import payment_event
 from workflows import BookingWorkflow
 from workflows.types import BookingStatus, BookingView, PaymentSighting
@@ -12,7 +14,9 @@ from workflows.types import BookingStatus, BookingView, PaymentSighting
 S = BookingStatus
 
 
-async def seen(handle, confirmations: int | None) -> BookingView:
+async def seen(
+    handle: WorkflowHandle[BookingWorkflow, BookingView], confirmations: int | None
+) -> BookingView:
     """The view once its sighting shows `confirmations` (None: once nothing is shown)."""
     for _ in range(250):
         view = await handle.query(BookingWorkflow.status)

@@ -1,4 +1,5 @@
-"""EIP-712 typed data of the BookingEscrow contract: the domain, the signed structs, booking ids.
+"""EIP-712 typed data of the BookingEscrow contract: the domain, the signed structs, booking ids;
+and USDC's ERC-3009 ``ReceiveWithAuthorization``, which a relayed payment carries.
 
 Each struct is a field table (Python attribute, Solidity name and type) from which its type
 string, validation, ABI tuple, message and ``hashStruct`` all follow, the same ``abi.encode`` the
@@ -263,6 +264,45 @@ class CancellationAuthorization(_SignedStruct):
         )
 
 
+RECEIVE_WITH_AUTHORIZATION_FIELDS = (
+    _Field("payer", "from", "address"),
+    _Field("payee", "to", "address"),
+    _Field("value", "value", "uint256"),
+    _Field("valid_after", "validAfter", "uint256"),
+    _Field("valid_before", "validBefore", "uint256"),
+    _Field("nonce", "nonce", "bytes32"),
+)
+RECEIVE_WITH_AUTHORIZATION_TYPE = _type_string(
+    "ReceiveWithAuthorization", RECEIVE_WITH_AUTHORIZATION_FIELDS
+)
+RECEIVE_WITH_AUTHORIZATION_TYPEHASH = keccak(text=RECEIVE_WITH_AUTHORIZATION_TYPE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveWithAuthorization(_SignedStruct):
+    """USDC's ERC-3009 ``ReceiveWithAuthorization``: ``payer`` lets ``payee`` (only) take
+    ``value`` between ``valid_after`` and ``valid_before`` (exclusive, unix seconds), once per
+    ``nonce``. Signed by the payer in the token's domain (chain/transfer_auth.py)."""
+
+    FIELDS: ClassVar[tuple[_Field, ...]] = RECEIVE_WITH_AUTHORIZATION_FIELDS
+    TYPEHASH: ClassVar[bytes] = RECEIVE_WITH_AUTHORIZATION_TYPEHASH
+
+    payer: str
+    payee: str
+    value: int
+    valid_after: int
+    valid_before: int
+    nonce: str
+
+    def __post_init__(self) -> None:
+        self._validate()
+        if self.valid_after >= self.valid_before:
+            raise TypedDataError(
+                f"valid_after ({self.valid_after}) must be before valid_before "
+                f"({self.valid_before}): the token accepts only after < now < before"
+            )
+
+
 def chain_booking_id(booking_uuid: uuid.UUID | str) -> str:
     """The on-chain booking id: 0x-hex of ``keccak256(utf8(str(booking_uuid)))``."""
     if isinstance(booking_uuid, str):
@@ -281,10 +321,12 @@ __all__ = [
     "CANCELLATION_AUTHORIZATION_TYPEHASH",
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
+    "RECEIVE_WITH_AUTHORIZATION_TYPEHASH",
     "ZERO_ADDRESS",
     "BookingAuthorization",
     "CancellationAuthorization",
     "Eip712Domain",
+    "ReceiveWithAuthorization",
     "TypedDataError",
     "chain_booking_id",
 ]

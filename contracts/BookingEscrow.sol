@@ -11,6 +11,21 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
+/// @dev The ERC-3009 entry point of USDC (FiatTokenV2) that a relayed payment uses.
+interface IERC3009 {
+    function receiveWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external;
+}
+
 /**
  * @title BookingEscrow
  * @notice Holds a customer's USDC for one booking until the service is completed (paid out to
@@ -31,6 +46,12 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
  * What a leaked key can do is bounded here, not only off chain: an authorization lives at most
  * MAX_AUTH_TTL; a cancellation never pays a party more than completion would (each leg capped
  * by the split stored at payment); the treasury is fixed per booking at payment.
+ *
+ * Two ways to pay, one set of rules (`_createAndPay`): `createAndPayBooking`, sent by the
+ * customer after approving the escrow, and `createAndPayBookingWithAuthorization`, sent by
+ * anyone (the platform's relayer pays the gas) with the customer's ERC-3009
+ * `ReceiveWithAuthorization` signature, whose nonce is the booking authorization's EIP-712 digest:
+ * a transfer signature is good for that one booking authorization only.
  *
  * Replay protection: a booking id moves None -> Paid -> Completed | Cancelled exactly once, so
  * the id itself is the replay key; every authorization nonce is additionally single-use.
@@ -85,6 +106,20 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
         string reason;
         uint256 expiry;
         uint256 nonce;
+    }
+
+    /// @notice The customer's ERC-3009 `ReceiveWithAuthorization` signature for a relayed payment
+    /// (`createAndPayBookingWithAuthorization`). Only the window and the signature travel: the
+    /// token's `from`, `to`, `value` and `nonce` are the booking's customer, this escrow, its
+    /// amount and `hashBookingAuthorization(auth)`, so they cannot disagree with the booking.
+    /// The signature is split into v, r, s (an EOA's): every USDC version since FiatTokenV2 has
+    /// that entry point, where the `bytes signature` one (ERC-1271 wallets) is USDC 2.2's only.
+    struct TransferAuthorization {
+        uint256 validAfter;
+        uint256 validBefore;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
     }
 
     /// @notice A booking's full on-chain state, as returned by `getBooking`.
@@ -237,56 +272,34 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
 
     // ------------------------------------------------------------------ payments
 
-    /// @notice Pays a booking into escrow; the caller must be the authorised customer.
+    /// @notice Pays a booking into escrow; the caller must be the authorised customer, who has
+    /// approved the escrow for the amount.
     function createAndPayBooking(BookingAuthorization calldata auth, bytes calldata signature)
         external
         nonReentrant
         whenNotPaused
     {
         if (msg.sender != auth.customer) revert NotCustomer();
-        _checkExpiry(auth.expiry);
-        if (auth.amount == 0 || auth.amount > type(uint128).max) revert InvalidAmount();
-        if (auth.releaseTime > type(uint64).max) revert InvalidAmount();
-        // A release time already reached would let anyone complete the booking at once.
-        if (auth.releaseTime <= block.timestamp) revert ReleaseTimeInPast();
-        _checkParties(auth.customer, auth.provider, auth.inviter);
-        (uint256 platformFee, uint256 inviterFee) = _checkFeeRates(auth);
+        TransferAuthorization memory none;
+        _createAndPay(auth, signature, none, false);
+    }
 
-        StoredBooking storage booking = _bookings[auth.bookingId];
-        if (booking.status != BookingStatus.None) revert BookingAlreadyExists();
-        _useNonce(auth.nonce);
-        _checkSignature(hashBookingAuthorization(auth), signature);
-
-        booking.status = BookingStatus.Paid;
-        booking.customer = auth.customer;
-        booking.paidAt = uint64(block.timestamp);
-        booking.provider = auth.provider;
-        booking.releaseTime = uint64(auth.releaseTime);
-        booking.treasuryIndex = uint32(_treasuries.length - 1);
-        booking.inviter = auth.inviter;
-        booking.amount = uint128(auth.amount);
-        booking.platformFee = uint128(platformFee);
-        booking.inviterFee = uint128(inviterFee);
-        // The provider gets the remainder, so the three parts always sum to the amount.
-        booking.providerAmount = uint128(auth.amount - platformFee - inviterFee);
-
-        // Measure what arrived rather than trusting the token: a fee-on-transfer or otherwise
-        // misbehaving token must not leave the escrow short of what it owes.
-        uint256 balanceBefore = _usdc.balanceOf(address(this));
-        _usdc.safeTransferFrom(msg.sender, address(this), auth.amount);
-        if (_usdc.balanceOf(address(this)) - balanceBefore != auth.amount) {
-            revert TransferAmountMismatch();
-        }
-
-        emit BookingCreatedAndPaid(
-            auth.bookingId,
-            auth.customer,
-            auth.provider,
-            auth.inviter,
-            auth.amount,
-            auth.platformFeeRate,
-            auth.inviterFeeRate
-        );
+    /// @notice Pays a booking into escrow with the customer's ERC-3009 `ReceiveWithAuthorization`
+    /// instead of an approval: the customer signs twice off chain and holds no ETH; any caller
+    /// (the platform's relayer) submits and pays the gas.
+    /// @dev The transfer is bound to this one booking authorization: the token is asked to move
+    /// `auth.amount` from `auth.customer` to this escrow under the ERC-3009 nonce
+    /// `hashBookingAuthorization(auth)`, so the customer's signature verifies only for exactly
+    /// that payer, amount, payee and booking authorization (and so booking id, chain and escrow).
+    /// A transfer signed for another booking, amount or payer fails the token's signature check;
+    /// a booking authorization cannot be paired with any other transfer. Only the escrow (`to`)
+    /// can redeem a ReceiveWithAuthorization, so nobody can spend the signature elsewhere.
+    function createAndPayBookingWithAuthorization(
+        BookingAuthorization calldata auth,
+        bytes calldata signature,
+        TransferAuthorization calldata transferAuth
+    ) external nonReentrant whenNotPaused {
+        _createAndPay(auth, signature, transferAuth, true);
     }
 
     /// @notice Releases a paid booking: the customer at any time, anyone after the release time.
@@ -557,6 +570,87 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev Every rule of a payment, for both ways of pulling the money: the authorization's
+    /// window, amount, release time, parties, fee policy, the booking's state machine, the nonce
+    /// and the signer's signature; then the pull (`transferFrom` on the customer's approval, or
+    /// the customer's ERC-3009 authorization bound to this booking), measured by the balance.
+    function _createAndPay(
+        BookingAuthorization calldata auth,
+        bytes calldata signature,
+        TransferAuthorization memory transferAuth,
+        bool withAuthorization
+    ) private {
+        _checkExpiry(auth.expiry);
+        if (auth.amount == 0 || auth.amount > type(uint128).max) revert InvalidAmount();
+        if (auth.releaseTime > type(uint64).max) revert InvalidAmount();
+        // A release time already reached would let anyone complete the booking at once.
+        if (auth.releaseTime <= block.timestamp) revert ReleaseTimeInPast();
+        _checkParties(auth.customer, auth.provider, auth.inviter);
+        (uint256 platformFee, uint256 inviterFee) = _checkFeeRates(auth);
+
+        StoredBooking storage booking = _bookings[auth.bookingId];
+        if (booking.status != BookingStatus.None) revert BookingAlreadyExists();
+        _useNonce(auth.nonce);
+        bytes32 digest = hashBookingAuthorization(auth);
+        _checkSignature(digest, signature);
+
+        booking.status = BookingStatus.Paid;
+        booking.customer = auth.customer;
+        booking.paidAt = uint64(block.timestamp);
+        booking.provider = auth.provider;
+        booking.releaseTime = uint64(auth.releaseTime);
+        booking.treasuryIndex = uint32(_treasuries.length - 1);
+        booking.inviter = auth.inviter;
+        booking.amount = uint128(auth.amount);
+        booking.platformFee = uint128(platformFee);
+        booking.inviterFee = uint128(inviterFee);
+        // The provider gets the remainder, so the three parts always sum to the amount.
+        booking.providerAmount = uint128(auth.amount - platformFee - inviterFee);
+
+        _pull(auth.customer, auth.amount, digest, transferAuth, withAuthorization);
+
+        emit BookingCreatedAndPaid(
+            auth.bookingId,
+            auth.customer,
+            auth.provider,
+            auth.inviter,
+            auth.amount,
+            auth.platformFeeRate,
+            auth.inviterFeeRate
+        );
+    }
+
+    /// @dev Moves `amount` from `customer` into the escrow: on its approval, or on its ERC-3009
+    /// authorization under `nonce`. Measures what arrived rather than trusting the token: a
+    /// fee-on-transfer or otherwise misbehaving token must not leave the escrow short.
+    function _pull(
+        address customer,
+        uint256 amount,
+        bytes32 nonce,
+        TransferAuthorization memory transferAuth,
+        bool withAuthorization
+    ) private {
+        uint256 balanceBefore = _usdc.balanceOf(address(this));
+        if (withAuthorization) {
+            // Payer, payee, amount and nonce come from the booking authorization, never from the
+            // caller: the customer's signature is good for this booking's payment only.
+            IERC3009(address(_usdc)).receiveWithAuthorization(
+                customer,
+                address(this),
+                amount,
+                transferAuth.validAfter,
+                transferAuth.validBefore,
+                nonce,
+                transferAuth.v,
+                transferAuth.r,
+                transferAuth.s
+            );
+        } else {
+            _usdc.safeTransferFrom(customer, address(this), amount);
+        }
+        if (_usdc.balanceOf(address(this)) - balanceBefore != amount) revert TransferAmountMismatch();
+    }
 
     function _checkParties(address customer, address provider, address inviter) private view {
         if (customer == address(0) || provider == address(0) || customer == provider) {

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth_abi.abi import decode as abi_decode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError
+from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -22,9 +25,16 @@ from chain.eip712 import (
     BookingAuthorization,
     CancellationAuthorization,
     Eip712Domain,
+    ReceiveWithAuthorization,
     chain_booking_id,
 )
 from chain.signing import sign_booking_authorization, sign_cancellation_authorization
+from chain.transfer_auth import (
+    TransferAuthorization,
+    receive_authorization,
+    sign_receive_authorization,
+    token_domain,
+)
 
 USDC = 10**6
 CUSTOMER_FUNDS = 1_000_000 * USDC
@@ -32,6 +42,8 @@ DEFAULT_AMOUNT = 100 * USDC
 STATUS_NONE, STATUS_PAID, STATUS_COMPLETED, STATUS_CANCELLED = range(4)
 RELEASE_DELAY = 2 * 3600
 AUTH_TTL = 300
+# A customer of the relayed path: USDC only, never any ETH (not one of anvil's funded accounts).
+WALLET_ONLY_KEY = "0x" + keccak(text="bookme customer holding USDC and no ETH").hex()
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,7 @@ class EscrowHarness:
         self.send(self.usdc.functions.mint(r.customer.address, CUSTOMER_FUNDS), r.customer)
         self.send(self.usdc.functions.approve(self.escrow.address, 2**256 - 1), r.customer)
         self.domain = Eip712Domain(chain_id=node.chain_id, verifying_contract=self.escrow.address)
+        self.token_domain = token_domain(chain_id=node.chain_id, token=self.usdc.address)
 
     def _deploy(self, artifact: Any, *args: Any) -> Contract:
         factory = self.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
@@ -267,6 +280,60 @@ class EscrowHarness:
     def fail_as(self, sender: DevAccount, call: Any) -> Callable[[], object]:
         """A thunk sending ``call`` from ``sender``, for ``expect_revert``."""
         return lambda: call.transact({"from": sender.address})
+
+    # ------------------------------------------------------------------ relayed payment (ERC-3009)
+
+    def wallet_only_customer(self, funds: int = CUSTOMER_FUNDS) -> LocalAccount:
+        """A customer holding ``funds`` USDC and no ETH, who has approved nothing."""
+        account: LocalAccount = Account.from_key(WALLET_ONLY_KEY)
+        self.send(self.usdc.functions.mint(account.address, funds), self.roles.stranger)
+        assert self.eth_balance(account.address) == 0
+        return account
+
+    def eth_balance(self, address: str) -> int:
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+
+    def transfer_for(self, auth: BookingAuthorization, **window: int) -> ReceiveWithAuthorization:
+        """The customer's ReceiveWithAuthorization bound to ``auth`` (window overrides)."""
+        return receive_authorization(self.domain, auth, **window)
+
+    def sign_transfer(
+        self, transfer: ReceiveWithAuthorization, key: str, *, domain: Eip712Domain | None = None
+    ) -> TransferAuthorization:
+        """``transfer`` signed with ``key``, as the contract's struct (not checked here)."""
+        signed = sign_receive_authorization(domain or self.token_domain, transfer, key)
+        return TransferAuthorization.from_signature(transfer, signed.signature)
+
+    def relay_call(
+        self,
+        auth: BookingAuthorization,
+        transfer: TransferAuthorization,
+        signature: bytes | None = None,
+    ) -> Any:
+        sig = self.sign(auth) if signature is None else signature
+        return self.escrow.functions.createAndPayBookingWithAuthorization(
+            auth.as_abi_tuple(), sig, transfer.as_abi_tuple()
+        )
+
+    def relay(
+        self,
+        auth: BookingAuthorization,
+        transfer: TransferAuthorization,
+        relayer: DevAccount | None = None,
+    ) -> TxReceipt:
+        """Submit a relayed payment from ``relayer`` (default: the ``other`` account)."""
+        return self.send(self.relay_call(auth, transfer), relayer or self.roles.other)
+
+    def expect_token_revert(self, message: str, action: Callable[[], object]) -> None:
+        """``action`` must revert with USDC's ``Error(string)`` ``message`` (FiatTokenV2 uses
+        require strings, not custom errors)."""
+        with pytest.raises(ContractLogicError) as caught:
+            action()
+        data = caught.value.data
+        assert isinstance(data, str)
+        assert data[:10] == "0x08c379a0", data
+        (reason,) = abi_decode(["string"], bytes.fromhex(data[10:]))
+        assert reason == message
 
     # ------------------------------------------------------------------ the owner's timelock
 

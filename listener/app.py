@@ -82,6 +82,7 @@ async def run(
             engine=engine,
             sink=sink,
             registry=registry,
+            sightings=sink,
         )
         log.info(
             "listener_starting",

@@ -5,6 +5,9 @@ One cycle (`sync_once`): read the head; check the checkpoint block is still cano
 fetch logs, store + signal every event, and only then advance the checkpoint. A crash at
 any point leaves the checkpoint at or before the last fully signalled block; the replay
 re-signals what the workflows have not applied (they dedupe by event identity).
+
+Before the confirmed ranges, payments in the unconfirmed blocks go out as `payment_seen`
+sightings (listener/sightings.py): best effort, outside the invariant, never money.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from listener.heads import HeadWatcher
 from listener.lock import Leadership, LeadershipLost, Lease, lock_key
 from listener.metrics import ListenerMetrics
 from listener.reorg import ReorgBeyondWindow, ReorgDetector, Verdict
+from listener.sightings import METRIC_KIND, SightingForwarder, SightingSink
 from listener.sink import SignalSink
 from listener.store import BlockRef, ListenerStore, StoredEvent
 
@@ -46,6 +50,7 @@ class Listener:
         engine: AsyncEngine,
         sink: SignalSink,
         registry: CollectorRegistry | None = None,
+        sightings: SightingSink | None = None,
     ) -> None:
         self.config = config
         self._client = client
@@ -70,6 +75,13 @@ class Listener:
             self.fetcher, self.store, confirm_delay=config.reorg_confirm_delay
         )
         self.heads = HeadWatcher(client, self.metrics, stale_after=config.head_stale_after)
+        self.sightings = (
+            None
+            if sightings is None
+            else SightingForwarder(
+                client, config, sightings, self.deliverer.resolve_bookings, self.metrics
+            )
+        )
         self.cursor: BlockRef | None = None
         self._lease: Lease | None = None
         self._cursor_loaded = False
@@ -101,6 +113,8 @@ class Listener:
         self._cursor_loaded = False
         self._checked_at = -math.inf
         self._unsettled = None
+        if self.sightings is not None:
+            self.sightings.reset()
         watcher = asyncio.create_task(self.heads.run(), name="listener-heads")
         backoff = self.config.retry_initial
         try:
@@ -171,7 +185,17 @@ class Listener:
                 return
             if verdict is Verdict.REORGED:
                 await self._rewind(cursor)
+        await self._sight(head)
         await self._catch_up(confirmed)
+
+    async def _sight(self, head: int) -> None:
+        if self.sightings is None:
+            return
+        try:
+            await self.sightings.scan(head)
+        except Exception as exc:  # a sighting is news, not money: the confirmed scan goes on
+            self.metrics.events.labels(METRIC_KIND, "scan_failed").inc()
+            log.warning("listener_sightings_failed", error_type=type(exc).__name__, error=str(exc))
 
     async def _catch_up(self, confirmed: int) -> None:
         start = self.cursor.number + 1 if self.cursor else self.config.start_block
@@ -182,6 +206,8 @@ class Listener:
             batch = await self.fetcher.fetch(start, confirmed)
             await self._settle(batch.start, batch.end.number, {e.key for e in batch.events})
             await self.deliverer.deliver(batch.events)
+            if self.sightings is not None:
+                await self.sightings.confirmed(batch.end.number, [e.signal for e in batch.events])
             await self.store.advance(
                 batch.end, batch.blocks, keep=self.config.reorg_window, lease=self._lease
             )

@@ -8,7 +8,7 @@ from temporalio.client import Client
 from listener.sink import SignalOutcome
 from workflows.client import BookingClient, OrphanClient
 from workflows.constants import TASK_QUEUE
-from workflows.types import BookingPolicy, ChainEventKind, ChainEventSignal
+from workflows.types import BookingPolicy, ChainEventKind, ChainEventSignal, PaymentSighting
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,12 @@ class TemporalSignalSink:
             event_key=event.key,
             event_type=event.kind.value,
         )
+        return SignalOutcome.WORKFLOW_CLOSED
+
+    async def sighting(self, booking_id: str, sighting: PaymentSighting) -> SignalOutcome:
+        """`payment_seen` to the booking's workflow (a payment not yet confirmed, or its removal)."""
+        if await BookingClient.for_booking(self._client, booking_id).payment_seen(sighting):
+            return SignalOutcome.SIGNALLED
         return SignalOutcome.WORKFLOW_CLOSED
 
     async def revert(self, booking_id: str | None, event: ChainEventSignal) -> SignalOutcome:

@@ -18,6 +18,7 @@ from db.engine import make_engine
 from db.migrate import upgrade_async
 from listener.config import ListenerConfig
 from listener.service import Listener
+from listener.sightings import SightingSink
 from listener.sink import SignalSink
 from tests.listener.driver import EscrowDriver
 
@@ -61,6 +62,7 @@ def make_listener(
         *,
         client: ChainClient | None = None,
         contract: str | None = None,
+        sightings: SightingSink | None = None,
         **overrides: Any,
     ) -> Listener:
         options: dict[str, Any] = {
@@ -81,6 +83,7 @@ def make_listener(
             client=client or chain_client,
             engine=engine,
             sink=sink,
+            sightings=sightings,
         )
 
     return make

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from tests.workflows.fakes import FakeActivities, make_booking
 from workflows import WORKFLOWS, BookingWorkflow, booking_workflow_id
+from workflows.sandbox import workflow_runner
 from workflows.types import BookingInput, BookingStatus, BookingView
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -89,6 +90,7 @@ async def harness(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=fakes.all(),
+        workflow_runner=workflow_runner(),  # the production sandbox, not a laxer one
     ):
         harness = BookingHarness(env=time_skipping_env, task_queue=task_queue, fakes=fakes)
         try:

@@ -17,6 +17,7 @@ from api.schemas import (
     CancellationPublic,
     EmergencyCancelPublic,
     PaymentAuthorizationPublic,
+    PaymentSeenPublic,
     TransactionKindName,
     TransactionReportPublic,
 )
@@ -31,8 +32,10 @@ from workflows.types import (
     CancellationResult,
     EmergencyCancelResult,
     PaymentAuthorization,
+    PaymentSeen,
     RecordedBooking,
     TransactionReport,
+    seen_summary,
 )
 
 
@@ -134,6 +137,19 @@ def booking_live(view: BookingView) -> BookingLive:
         refund_tx_hash=view.refund_tx_hash,
         completion_tx_hash=view.completion_tx_hash,
         updated_at=view.updated_at,
+        payment_seen=None if view.payment_seen is None else payment_seen_public(view.payment_seen),
+    )
+
+
+def payment_seen_public(seen: PaymentSeen) -> PaymentSeenPublic:
+    """The unconfirmed payment, with the words the stream uses for it."""
+    return PaymentSeenPublic(
+        summary=seen_summary(seen.confirmations, seen.required),
+        tx_hash=seen.tx_hash,
+        block_number=seen.block_number,
+        confirmations=seen.confirmations,
+        required=seen.required,
+        seen_at=seen.seen_at,
     )
 
 

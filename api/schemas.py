@@ -122,6 +122,17 @@ class BookingCreate(_In):
         return self.scheduled_at.astimezone(UTC).replace(microsecond=0)
 
 
+class PaymentSeenPublic(BaseModel):
+    """A payment seen on chain and not yet confirmed: the booking is still PENDING_PAYMENT."""
+
+    summary: str = Field(description='e.g. "payment seen, 1 of 2 confirmations"')
+    tx_hash: str
+    block_number: int
+    confirmations: int = Field(description="Blocks on top of the payment's block when seen.")
+    required: int = Field(description="Confirmations after which the booking is PAID.")
+    seen_at: datetime
+
+
 class BookingLive(BaseModel):
     """What the booking's workflow reports right now (absent when it cannot be reached)."""
 
@@ -134,6 +145,10 @@ class BookingLive(BaseModel):
     refund_tx_hash: str | None
     completion_tx_hash: str | None
     updated_at: datetime
+    payment_seen: PaymentSeenPublic | None = Field(
+        default=None,
+        description="Set while a payment is seen but not yet confirmed; null once PAID or gone.",
+    )
 
 
 class BookingPublic(BaseModel):

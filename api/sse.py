@@ -2,7 +2,9 @@
 
 Event ids are `booking_events.id` values (increasing per booking), so a reconnecting client
 that sends the last id it saw receives exactly the rows after it, in order. Rows that change
-the status are sent as `event: status`, other audit rows as `event: audit`.
+the status are sent as `event: status`; a payment seen before its confirmations (or its
+withdrawal by a reorg) as `event: payment_seen`, its `reason` saying "payment seen, n of N
+confirmations"; other audit rows as `event: audit`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,23 @@ from api.change_feed import RESYNC, ChangeFeed
 from api.convert import event_public
 from api.event_reader import BATCH
 from db.models import BookingEvent
+from workflows.audit import AuditAction
 
 log = structlog.get_logger(__name__)
 
 RECONNECT_MILLISECONDS = 3000
+# Audit rows a customer's screen shows as the payment's progress, not as the audit trail.
+SIGHTING_KINDS = frozenset({AuditAction.PAYMENT_SEEN, AuditAction.PAYMENT_SEEN_CLEARED})
 
 
 def format_event(row: BookingEvent) -> str:
     """One SSE frame for one audit row."""
-    kind = "status" if row.to_status is not None and row.to_status != row.from_status else "audit"
+    if row.to_status is not None and row.to_status != row.from_status:
+        kind = "status"
+    elif row.kind in SIGHTING_KINDS:
+        kind = "payment_seen"
+    else:
+        kind = "audit"
     data = event_public(row).model_dump_json()
     return f"id: {row.id}\nevent: {kind}\ndata: {data}\n\n"
 

@@ -32,6 +32,7 @@ from activities import (
     build_activities,
 )
 from activities.reconcile import ReconcileMetrics
+from activities.relay import RelayActivities, RelayMetrics
 from activities.tx_ledger import PostgresTxLedger
 from activities.webhooks import WebhookDispatcher
 from bookme.endpoints import escrow_address, rpc_urls, temporal_address
@@ -59,6 +60,7 @@ from listener.metrics import ListenerMetrics
 from listener.store import ListenerStore
 from listener.temporal_sink import TemporalSignalSink
 from workflows import DATA_CONVERTER, WORKFLOWS
+from workflows.sandbox import workflow_runner
 
 log = structlog.get_logger(__name__)
 
@@ -109,14 +111,18 @@ async def activity_dependencies(
             reconcile = reconcile_activities(
                 settings, temporal, engine, sessions, escrow, store, registry
             )
-        yield build_activities(
-            store=store,
-            signer=signer,
-            chain=chain,
-            reconcile=reconcile,
-            retention=RetentionActivities(sessions),
-            webhooks=WebhookDispatcher.from_settings(settings, sessions, registry),
-        )
+        relay = relay_activities(settings, client, escrow, operator, sessions, registry)
+        yield [
+            *build_activities(
+                store=store,
+                signer=signer,
+                chain=chain,
+                reconcile=reconcile,
+                retention=RetentionActivities(sessions),
+                webhooks=WebhookDispatcher.from_settings(settings, sessions, registry),
+            ),
+            relay.relay_payment,
+        ]
 
 
 def operator_sender(
@@ -145,6 +151,25 @@ def operator_sender(
         ledger=PostgresTxLedger(sessions, chain_id=settings.chain_id, sender=key.address),
     )
     return OperatorSender(sender, escrow)
+
+
+def relay_activities(
+    settings: Settings,
+    client: ChainClient,
+    escrow: EscrowReader,
+    operator: OperatorSender | None,
+    sessions: async_sessionmaker[AsyncSession],
+    registry: CollectorRegistry | None,
+) -> RelayActivities:
+    """Relayed payments (issue #19), sent with the operator's sender and its ledger."""
+    return RelayActivities(
+        client=client,
+        escrow=escrow,
+        sender=None if operator is None else operator.sender,
+        sessions=sessions,
+        settings=settings,
+        metrics=RelayMetrics(registry or CollectorRegistry()),
+    )
 
 
 def reconcile_activities(
@@ -181,12 +206,13 @@ def reconcile_activities(
 def build_worker(
     client: Client, settings: Settings, activities: Sequence[Callable[..., Any]]
 ) -> Worker:
-    """The worker with the configured concurrency and graceful shutdown."""
+    """The worker with the configured concurrency, graceful shutdown and the one sandbox."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=list(activities),
+        workflow_runner=workflow_runner(),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,

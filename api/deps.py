@@ -24,6 +24,7 @@ from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.health import HealthChecker
 from api.principals import authenticate
 from api.ratelimit import Quota, RateLimiter
+from api.relay_desk import RelayDesk
 from api.stream_slots import StreamSlots
 from api.suspicious import RefusalMonitor, is_refusal
 from bookme.settings import Settings
@@ -65,6 +66,8 @@ class AppState:
     directory: PartyDirectory | None = None
     # The process's LISTEN connection the event streams wait on (set by the lifespan).
     changes: ChangeFeed | None = None
+    # Relayed payments: whether they are on, the transfer to sign (set by build_state).
+    relay: RelayDesk | None = None
 
 
 def get_state(request: Request) -> AppState:

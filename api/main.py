@@ -31,7 +31,8 @@ from api.errors import error_responses, install_error_handlers
 from api.health import HealthChecker
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.ratelimit import KEEP, RateLimiter
-from api.routes import admin, api_keys, bookings, health, metrics, wallets
+from api.relay_desk import RelayDesk
+from api.routes import admin, api_keys, bookings, health, metrics, relayed_payments, wallets
 from api.routes.webhooks import router as webhooks_router
 from api.stream_slots import StreamSlots
 from api.suspicious import RefusalMonitor, SuspicionNotifier
@@ -229,6 +230,7 @@ def build_state(
             notifier=notifier if notifier is not None else OutboxNotifier(sessions),
             raised=api_metrics.suspicious,
         ),
+        relay=RelayDesk(settings, EscrowReader(chain, address) if chain and address else None),
         health=HealthChecker(
             sessions=sessions,
             temporal=connections.temporal,
@@ -265,7 +267,7 @@ def _routed_app(
     # uvicorn CLI in compose, tests) honours the same trusted proxies, and no others.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # bookings.seed_router: the seed frontend's path for payment authorizations, an alias.
-    for router in (bookings.router, bookings.seed_router, admin.router):
+    for router in (bookings.router, bookings.seed_router, relayed_payments.router, admin.router):
         # Every authenticated route has a per-user limit by default.
         app.include_router(
             router, dependencies=[UserRateLimit], responses=error_responses(413, 429)

@@ -1,7 +1,8 @@
 """Temporal's errors on a booking workflow call, answered as HTTP errors.
 
 Update rejections (``workflows.errors``) keep their message: ``WrongCaller`` -> 403,
-``WrongState``/``LimitReached`` -> 409, ``InvalidRequest`` -> 400. A closed or missing
+``WrongState``/``LimitReached`` -> 409, ``InvalidRequest`` -> 400, ``RelayRefused`` by its code
+(api/relay_desk.py). A closed or missing
 workflow is 409 ``booking_closed``; a timeout or an activity that could not finish is 503.
 The ``status`` query is different: when it cannot answer, the row still can (`live_view`).
 """
@@ -22,7 +23,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, ServiceUnavailable
+from api.relay_desk import relay_refusal
 from workflows.client import BookingClient
+from workflows.constants import RELAY_REFUSED
 from workflows.types import BookingView
 
 log = structlog.get_logger(__name__)
@@ -68,6 +71,8 @@ async def live_view(client: Client, booking_id: str) -> BookingView | None:
 def _translate(exc: Exception) -> ApiError | None:
     if isinstance(exc, WorkflowUpdateFailedError):
         cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == RELAY_REFUSED:
+            return relay_refusal(cause)
         if isinstance(cause, ApplicationError) and cause.type in _REJECTIONS:
             error_type, code = _REJECTIONS[cause.type]
             return error_type(cause.message, code=code)

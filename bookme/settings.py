@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from bookme.relay_settings import RelaySettings
 from bookme.settings_checks import JWT_ALGORITHMS, production_problems
 from chain.basis_points import BPS_DENOMINATOR
 
@@ -37,7 +38,7 @@ class SettingsError(ValueError):
     """Configuration that must not start a process (placeholder secret, missing key...)."""
 
 
-class Settings(BaseSettings):
+class Settings(RelaySettings):
     """Every configurable knob of the service, with development defaults."""
 
     model_config = SettingsConfigDict(

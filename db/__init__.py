@@ -11,6 +11,9 @@ from db.models import (
     RecentBlock,
     SignatureNonce,
 )
+
+# Registers relayed payments (migration 0008) on Base.metadata.
+from db.relay_models import RelayedPayment
 from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus, BookingStatus, NonceKind
 
@@ -35,6 +38,7 @@ __all__ = [
     "RateLimitCounter",
     "RecentBlock",
     "Refund",
+    "RelayedPayment",
     "SignatureNonce",
     "SiweNonce",
     "TxNonce",

@@ -30,6 +30,7 @@ SIGN_CANCELLATION_AUTHORIZATION = "sign_cancellation_authorization"
 OBSERVE_BOOKING = "observe_booking"
 SEND_COMPLETE_SERVICE = "send_complete_service"
 SEND_EMERGENCY_CANCEL = "send_emergency_cancel"
+RELAY_PAYMENT = "relay_payment"
 
 # --- non-retryable error types (ApplicationError.type) ---
 # Raised by activities when retrying cannot help: the input is wrong or the chain refuses.
@@ -43,6 +44,9 @@ NON_RETRYABLE_ERROR_TYPES = (
     CHAIN_REJECTED,
     SIGNER_UNAVAILABLE,
 )
+
+# A relayed payment refused before anything is sent (workflows.errors.RelayRefused): final.
+RELAY_REFUSED = "RelayRefused"
 
 # --- timeouts ---
 DB_ACTIVITY_TIMEOUT = timedelta(seconds=15)
@@ -88,6 +92,15 @@ SEND_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
 )
+# The customer waits on the answer: a few tries (each finds the ledger's transaction first),
+# then the API answers 503 and a repeated request resumes the same transaction.
+RELAY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+    non_retryable_error_types=[*NON_RETRYABLE_ERROR_TYPES, RELAY_REFUSED],
+)
 # A reconcile or retention run is one of a schedule's: a few attempts, then the next run.
 SCAN_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -123,3 +136,5 @@ PATCH_LOCAL_DB_WRITES = "local-db-writes"
 # A reported transaction never changes the status; an unpaid booking with a live payment
 # authorization is cancelled when the authorization expires.
 PATCH_TRUST_BOUNDARY = "trust-boundary"
+# Signing and chain reads (observe) run as local activities too: six history events fewer each.
+PATCH_LOCAL_SIGN_OBSERVE = "local-sign-observe"

@@ -5,7 +5,9 @@
      │    ├── WrongCaller            the caller is not the party the request needs
      │    ├── WrongState             the booking's status does not allow the request now
      │    ├── InvalidRequest         malformed input (tx hash, empty reason, unknown kind)
-     │    └── LimitReached           the booking already accepted its maximum of such requests
+     │    ├── LimitReached           the booking already accepted its maximum of such requests
+     │    └── RelayRefused           a relayed payment not sent (``code`` says why); also raised
+     │                               by the relay activity, before any gas is spent
      └── ActivityRejected            an activity input retrying cannot fix; non-retryable,
                                      ``type`` is one of constants.NON_RETRYABLE_ERROR_TYPES
 
@@ -43,6 +45,17 @@ class LimitReached(BookingRequestRejected):
     """The booking already accepted the maximum number of such requests (bounds history)."""
 
 
+class RelayRefused(BookingRequestRejected):
+    """A relayed payment the platform will not send; ``code`` (the first detail) says why."""
+
+    def __init__(self, message: str, code: str) -> None:
+        ApplicationError.__init__(self, message, code, type=type(self).__name__, non_retryable=True)
+
+    @property
+    def code(self) -> str:
+        return str(self.details[0]) if self.details else "relay_refused"
+
+
 class ActivityRejected(ApplicationError):
     """An activity input that retrying cannot fix."""
 
@@ -55,6 +68,7 @@ __all__ = [
     "BookingRequestRejected",
     "InvalidRequest",
     "LimitReached",
+    "RelayRefused",
     "WrongCaller",
     "WrongState",
 ]

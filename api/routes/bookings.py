@@ -24,6 +24,7 @@ from api.convert import (
     transaction_report_public,
 )
 from api.deps import (
+    AppState,
     CreateRateLimit,
     CurrentUser,
     SessionDep,
@@ -36,6 +37,8 @@ from api.deps import (
 from api.errors import Forbidden, InvalidField, ServiceUnavailable, error_responses
 from api.idempotency import booking_id_for, create_once, recorded_replay, unanswered
 from api.party_access import acting_as, listing_filter, require_proven_wallet
+from api.relay_desk import set_up
+from api.relay_schemas import RelayablePaymentAuthorizationPublic
 from api.schemas import (
     BookingCreate,
     BookingDetail,
@@ -57,6 +60,7 @@ from workflows.client import BookingClient
 from workflows.types import (
     AuthorizePaymentRequest,
     CancellationRequest,
+    PaymentAuthorization,
     ReportTransactionRequest,
     TransactionKind,
 )
@@ -211,6 +215,10 @@ async def list_events_route(
     return BookingEventPage(items=[event_public(r) for r in rows], next_after=next_after)
 
 
+RELAYED_DOC = (
+    "true: also the USDC transfer (ERC-3009) the customer signs instead of paying, then POSTs "
+    "to /bookings/{id}/payment; 503 relay_unavailable when relaying is off."
+)
 PAYMENT_AUTHORIZATION_RESPONSES = error_responses(401, 403, 404, 409, 422, 429, 503)
 PAYMENT_AUTHORIZATION_DOC = (
     "A booking the marketplace inserted into its own `bookings` table (PENDING_PAYMENT, no "
@@ -223,17 +231,23 @@ PAYMENT_AUTHORIZATION_DOC = (
 
 @router.post(
     "/{booking_id}/payment-authorization",
-    response_model=PaymentAuthorizationPublic,
+    response_model=RelayablePaymentAuthorizationPublic,
+    response_model_exclude_none=True,
     responses=PAYMENT_AUTHORIZATION_RESPONSES,
     dependencies=[SignatureRateLimit, WatchRefusals],
     description=PAYMENT_AUTHORIZATION_DOC,
 )
 async def payment_authorization(
-    booking: PayableBooking, user: CurrentUser, state: StateDep
+    booking: PayableBooking,
+    user: CurrentUser,
+    state: StateDep,
+    relayed: Annotated[bool, Query(description=RELAYED_DOC)] = False,
 ) -> PaymentAuthorizationPublic:
     """A signed payment authorization for the booking's customer to submit on chain."""
+    if relayed:  # refused before anything is signed: the wallet can still pay directly
+        await set_up(state.relay).require_on()
     if isinstance(booking, MarketplaceBooking):
-        return payment_authorization_public(await adopt(state, booking, user))
+        return await _answer(state, await adopt(state, booking, user), relayed)
     party = user.acting_party(
         customer_wallet=booking.customer_wallet, provider_wallet=booking.provider_wallet
     )
@@ -243,6 +257,15 @@ async def payment_authorization(
     workflow = BookingClient.for_booking(state.temporal, str(booking.id))
     request = AuthorizePaymentRequest(caller_wallet=booking.customer_wallet)
     auth = await answered(workflow.authorize_payment(request))
+    return await _answer(state, auth, relayed)
+
+
+async def _answer(
+    state: AppState, auth: PaymentAuthorization, relayed: bool
+) -> PaymentAuthorizationPublic:
+    """The authorization; with ``relayed``, also the ERC-3009 transfer that pays it."""
+    if relayed:
+        return await set_up(state.relay).with_transfer(auth)
     return payment_authorization_public(auth)
 
 
@@ -339,7 +362,8 @@ seed_router.add_api_route(
     "/{booking_id}/authorize-payment",
     payment_authorization,
     methods=["POST"],
-    response_model=PaymentAuthorizationPublic,
+    response_model=RelayablePaymentAuthorizationPublic,
+    response_model_exclude_none=True,
     responses=PAYMENT_AUTHORIZATION_RESPONSES,
     dependencies=[SignatureRateLimit, WatchRefusals],
     summary="Payment Authorization (the seed frontend's path)",

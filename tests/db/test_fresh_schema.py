@@ -51,7 +51,9 @@ TABLES |= {"wallet_links", "siwe_nonces", "api_keys"}
 # 0006: the transaction ledger (each sending key's nonces, every transaction before broadcast)
 TABLES |= {"tx_nonces", "tx_ledger"}
 # 0007: no table; a trigger announces every new booking_events row (NOTIFY booking_changes)
-HEAD = "0007"
+# 0008: relayed payments (the gas the platform paid for each)
+TABLES |= {"relayed_payments"}
+HEAD = "0008"
 
 
 def _model_constraint_names() -> tuple[set[str], set[str]]:

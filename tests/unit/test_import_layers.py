@@ -19,6 +19,7 @@ PACKAGES = ("chain", "db", "workflows", "activities", "listener", "api", "bookme
 CONFIG = {
     "bookme.settings",
     "bookme.settings_checks",
+    "bookme.relay_settings",
     "bookme.logging",
     "bookme.endpoints",
     "bookme.temporal_connect",

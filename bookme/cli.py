@@ -11,6 +11,7 @@ from bookme.ops.api_keys import add_api_key_commands, run_api_key_command
 from bookme.ops.commands import OPERATOR_COMMANDS, add_operator_commands, run_operator_command
 from bookme.ops.deploy_args import __doc__ as deploy_help
 from bookme.ops.deploy_args import add_deploy_arguments
+from bookme.ops.rebuild import add_rebuild_command, run_rebuild_command
 from bookme.settings import Settings, SettingsError
 
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_operator_commands(commands)
     add_api_key_commands(commands)
+    add_rebuild_command(commands)
     return parser
 
 
@@ -58,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_operator_command(args, settings)
     if args.command == "api-keys":
         return run_api_key_command(args, settings)
+    if args.command == "rebuild":
+        return run_rebuild_command(args, settings)
     if args.command == "dev":
         from bookme.dev import run_dev
 

@@ -56,6 +56,8 @@ def test_escrow_abi_has_the_interface_others_rely_on():
     names = {(e["type"], e.get("name")) for e in abi}
     for fn in (
         "createAndPayBooking",
+        "createAndPayBookingWithAuthorization",
+        "hashBookingAuthorization",
         "completeService",
         "cancelBooking",
         "emergencyCancelBooking",
@@ -86,6 +88,28 @@ def test_escrow_abi_has_the_interface_others_rely_on():
     assert signatures["BookingCancelled"] == (
         "bytes32,address,uint256,uint256,uint256,uint256,string"
     )
+
+
+def test_mock_usdc_has_usdcs_erc3009_interface():
+    """chain/transfer_auth.py reads these; real USDC (FiatTokenV2) has the same signatures."""
+    abi = load_artifact("MockUSDC").abi
+    functions = {
+        e["name"]: ",".join(i["type"] for i in e["inputs"]) for e in abi if e["type"] == "function"
+    }
+    assert functions["receiveWithAuthorization"] == (
+        "address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32"
+    )
+    assert functions["transferWithAuthorization"] == functions["receiveWithAuthorization"]
+    assert functions["cancelAuthorization"] == "address,bytes32,uint8,bytes32,bytes32"
+    assert functions["authorizationState"] == "address,bytes32"
+    assert functions["DOMAIN_SEPARATOR"] == functions["version"] == ""
+    events = {
+        e["name"]: [(i["type"], i["indexed"]) for i in e["inputs"]]
+        for e in abi
+        if e["type"] == "event"
+    }
+    for name in ("AuthorizationUsed", "AuthorizationCanceled"):
+        assert events[name] == [("address", True), ("bytes32", True)]
 
 
 def test_unknown_artifact_is_refused():

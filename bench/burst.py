@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,8 +37,9 @@ from workflows.constants import BLOCK_TIME_MARGIN
 BURST_API = "api-burst"
 GOAL_SECONDS = 300.0  # every booking COMPLETED within 5 minutes of its release time
 PREPARE_CONCURRENCY = 16
-# Preparing (create, authorize, pay, PAID) runs at ~7 bookings/s on the 2-core bench machine.
-PREPARE_SECONDS_PER_BOOKING = 0.25
+# Preparing (create, authorize, pay, PAID) runs at 4-7 bookings/s on the shared 2-core machine;
+# a booking paid after its release time is refused by the chain (and left out, counted).
+PREPARE_SECONDS_PER_BOOKING = 0.4
 
 
 def burst_lead_seconds(count: int) -> float:
@@ -70,6 +72,7 @@ _LEDGER = text(
 @dataclass(frozen=True, kw_only=True)
 class BurstFigures:
     bookings: int
+    prepared: int
     paid_before_release: int
     prepare_seconds: float
     completed: int
@@ -141,12 +144,15 @@ async def completion_burst(
     try:
         limit = asyncio.Semaphore(PREPARE_CONCURRENCY)
 
-        async def one() -> tuple[Lifecycle, float]:
+        async def one() -> tuple[Lifecycle, float] | None:
             async with limit:
-                return await _prepare(traffic, traffic.customer(), release.isoformat())
+                try:
+                    return await _prepare(traffic, traffic.customer(), release.isoformat())
+                except (BenchFailure, httpx.HTTPError, RuntimeError):
+                    return None
 
         began = time.perf_counter()
-        prepared = await asyncio.gather(*(one() for _ in range(count)))
+        prepared = [p for p in await asyncio.gather(*(one() for _ in range(count))) if p]
         prepare_seconds = time.perf_counter() - began
     finally:
         await traffic.close()
@@ -190,6 +196,7 @@ def _figures(
     last_settled = max((e for _, e in spans), default=0.0)
     return BurstFigures(
         bookings=count,
+        prepared=len(rows),
         paid_before_release=paid_in_time,
         prepare_seconds=round(prepare_seconds, 1),
         completed=len(to_completed),
@@ -207,7 +214,7 @@ def _figures(
 
 
 def add_burst(report: Report, f: BurstFigures) -> None:
-    met = f.within_goal == f.bookings
+    met = f.within_goal == f.prepared == f.bookings
     report.add(
         "6 scale",
         f"auto-complete burst, {f.bookings} released in one second",
@@ -217,7 +224,7 @@ def add_burst(report: Report, f: BurstFigures) -> None:
         + (
             ""
             if f.paid_before_release == f.bookings
-            else f" ({f.paid_before_release} paid in time)"
+            else f" ({f.prepared} prepared, {f.paid_before_release} paid before release)"
         ),
     )
     report.add(

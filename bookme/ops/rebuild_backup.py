@@ -16,6 +16,9 @@ from sqlalchemy.engine import make_url
 
 from bookme.embedded.postgres import _bin_dir
 
+# Drop and recreate every dumped object in one transaction (the runbook shows the same line).
+RESTORE_FLAGS = ("--clean", "--if-exists", "--single-transaction", "--no-owner")
+
 
 def _connection(database_url: str) -> list[str]:
     url = make_url(database_url)
@@ -49,11 +52,5 @@ def restore(database_url: str, path: Path) -> None:
     """Put the database back as it was in ``path``: every dumped object dropped and recreated,
     in one transaction (a failed restore leaves the database as it was)."""
     password = make_url(database_url).password
-    argv = [
-        str(_bin_dir() / "pg_restore"),
-        "--clean",
-        "--if-exists",
-        "--single-transaction",
-        "--no-owner",
-    ]
+    argv = [str(_bin_dir() / "pg_restore"), *RESTORE_FLAGS]
     _run(argv + _connection(database_url) + [str(path)], password)

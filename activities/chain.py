@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import structlog
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from chain.client import ChainClient
 from chain.errors import BookingStateError, ExecutionReverted, InvalidReason, TransactionError
 from chain.escrow import EscrowReader, OnChainBookingStatus
@@ -38,7 +38,6 @@ ONCHAIN_STATUS = {
     OnChainBookingStatus.COMPLETED: OnChainStatus.COMPLETED,
     OnChainBookingStatus.CANCELLED: OnChainStatus.CANCELLED,
 }
-HEARTBEAT_EVERY_SECONDS = 5.0
 
 
 class ChainActivities:
@@ -139,13 +138,8 @@ class ChainActivities:
 
 async def _operator_call(call: Awaitable[OperatorOutcome]) -> OperatorOutcome:
     """Run a send, heartbeating while it waits to be mined; chain refusals are final."""
-    task = asyncio.ensure_future(call)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-            if done:
-                return task.result()
-            activity.heartbeat()
+        return await heartbeating(call)
     except (BookingStateError, ExecutionReverted, InvalidReason) as exc:
         # Final for this attempt. "ReleaseTimeNotReached" (the chain's clock lags ours) is
         # not final for the booking: the workflow records auto_complete_failed and tries

@@ -15,10 +15,7 @@ Each refusal is a ``RelayRefused`` with a code the API answers with.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable
-from typing import TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -26,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from bookme.relay_settings import RelaySettings
 from chain.basis_points import bps_of
 from chain.client import ChainClient
@@ -48,9 +46,6 @@ from workflows.relay_terms import booking_authorization, transfer_terms
 from workflows.types.relay import RelayTxRequest, RelayTxResult
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
-HEARTBEAT_EVERY_SECONDS = 5.0
 
 
 def relay_intent(escrow: str, chain_booking_id: str) -> str:
@@ -122,7 +117,7 @@ class RelayActivities:
                 self._metrics.refused.labels(refused.code).inc()
                 log.info("relay_refused", booking_id=request.booking_id, code=refused.code)
                 raise
-        receipt = await _heartbeating(sender.wait(sent, confirmations=0))
+        receipt = await heartbeating(sender.wait(sent, confirmations=0))
         if not receipt.succeeded:
             raise ActivityRejected(
                 f"the relayed payment reverted in {receipt.tx_hash}", error_type=c.CHAIN_REJECTED
@@ -210,16 +205,3 @@ class RelayActivities:
             gas_cost_wei=cost,
         )
         return RelayTxResult(tx_hash=receipt.tx_hash, gas_used=receipt.gas_used, gas_cost_wei=cost)
-
-
-async def _heartbeating(call: Awaitable[T]) -> T:
-    """Await ``call``, heartbeating while it waits (a dead worker is noticed, its retry resumes)."""
-    task = asyncio.ensure_future(call)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        task.cancel()  # a cancelled activity stops waiting; its retry resumes the transaction

@@ -83,6 +83,25 @@ def sign_typed_data(typed_data: dict[str, Any], private_key: str = CUSTOMER_KEY)
     return "0x" + bytes(signed.signature).hex()
 
 
+async def ask_transfer(api: httpx.AsyncClient, booking_id: str) -> dict[str, Any]:
+    asked = await api.post(
+        f"/bookings/{booking_id}/payment-authorization",
+        params={"relayed": "true"},
+        headers=CUSTOMER_AUTH,
+    )
+    assert asked.status_code == 200, asked.text
+    body: dict[str, Any] = asked.json()
+    return body
+
+
+def payment_body(transfer: dict[str, Any], signature: str) -> dict[str, str]:
+    return {
+        "signature": signature,
+        "validAfter": transfer["validAfter"],
+        "validBefore": transfer["validBefore"],
+    }
+
+
 def relay_settings(
     database_url: str, anvil: AnvilNode, deployment: Deployment, **overrides: Any
 ) -> Settings:

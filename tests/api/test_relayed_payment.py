@@ -6,7 +6,6 @@ is a clear 4xx/503 and sends nothing."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +21,8 @@ from tests.api.relay_stack import (
     PROVIDER_AUTH,
     RelayStack,
     api_with,
+    ask_transfer,
+    payment_body,
     relay_chain,
     relay_stack,
     sign_typed_data,
@@ -31,25 +32,6 @@ pytestmark = pytest.mark.integration
 __all__ = ["relay_chain", "relay_stack"]  # fixtures
 
 GUARD_SECONDS = 120  # against a hung test only; nothing asserts on elapsed time
-
-
-async def ask_transfer(api: httpx.AsyncClient, booking_id: str) -> dict[str, Any]:
-    asked = await api.post(
-        f"/bookings/{booking_id}/payment-authorization",
-        params={"relayed": "true"},
-        headers=CUSTOMER_AUTH,
-    )
-    assert asked.status_code == 200, asked.text
-    body: dict[str, Any] = asked.json()
-    return body
-
-
-def payment_body(transfer: dict[str, Any], signature: str) -> dict[str, str]:
-    return {
-        "signature": signature,
-        "validAfter": transfer["validAfter"],
-        "validBefore": transfer["validBefore"],
-    }
 
 
 async def status_of(api: httpx.AsyncClient, booking_id: str) -> str:

@@ -100,19 +100,25 @@ class BenchStack(LocalServices):
         if process.pid is not None:
             self.rss.pids[name] = process.pid
 
-    async def start_listener(self, mode: str) -> None:
-        """(Re)start the listener: "ws" follows newHeads, "http" polls at the configured interval."""
+    async def start_listener(
+        self, mode: str, env: Mapping[str, str] | None = None, *, behind: int = 0
+    ) -> None:
+        """(Re)start the listener: "ws" follows newHeads, "http" polls at the configured interval.
+
+        `env` overrides its environment; `behind` is how far below the head its cursor stays
+        (its confirmations).
+        """
         old = self._apps.pop("listener", None)
         if old is not None:
             await asyncio.to_thread(old.stop)
         extra = {} if mode == "ws" else {"BOOKME_RPC_URLS": self.node.http_url}
         await asyncio.to_thread(
-            self._start_app, "listener", (sys.executable, "-m", "listener"), extra
+            self._start_app, "listener", (sys.executable, "-m", "listener"), extra | dict(env or {})
         )
         # Leader lock taken and caught up: the cursor reaches the head.
-        await self.wait_listener_caught_up()
+        await self.wait_listener_caught_up(behind=behind)
 
-    async def wait_listener_caught_up(self, within: float = 60.0) -> None:
+    async def wait_listener_caught_up(self, within: float = 60.0, *, behind: int = 0) -> None:
         from sqlalchemy import text
 
         from db.engine import make_engine
@@ -129,7 +135,7 @@ class BenchStack(LocalServices):
                                 text("SELECT max(last_block_number) FROM chain_cursor")
                             )
                         ).scalar()
-                    if row is not None and int(row) >= head:
+                    if row is not None and int(row) >= head - behind:
                         return
                     await asyncio.sleep(0.1)
         finally:

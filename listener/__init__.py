@@ -8,5 +8,6 @@ Modules: ``config`` (knobs), ``ranges`` + ``fetch`` (adaptive, consistency-check
 eth_getLogs), ``events`` (decoded log -> signal payload), ``store`` (blockchain_events,
 chain_cursor, recent_blocks), ``delivery`` (store, then signal in bounded per-booking
 batches), ``reorg`` (hash checks, fork point), ``heads`` (newHeads wake-ups), ``lock``
-(advisory-lock leadership and fencing), ``metrics``.
+(advisory-lock leadership and fencing), ``sightings`` (unconfirmed payments forwarded as
+``payment_seen``, withdrawn by reorgs), ``metrics``.
 """

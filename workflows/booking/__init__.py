@@ -11,7 +11,8 @@
 - ``unpaid``: cancelling a booking before payment (at once, or at its authorization's expiry);
 - ``recording``: the one Postgres write every change goes through, the booking's row written
   first, and the ``recorded`` update's answer (creation's update-with-start);
-- ``visibility``: the search attributes and details operators see in the Temporal UI.
+- ``visibility``: the search attributes and details operators see in the Temporal UI;
+- ``sightings``: a payment seen before its confirmations (``payment_seen``), shown, never applied.
 
 Transitions (action names are what ``booking_events`` records):
 
@@ -43,7 +44,7 @@ revert on the event row and reconciliation compares the booking with the chain.
 
 Audit-only records (status unchanged): event_rejected, event_reverted, transaction_reverted,
 auto_complete_failed, refund_failed, emergency_cancel_sent (when already FAILED),
-cancellation_requested.
+cancellation_requested, payment_seen, payment_seen_cleared, sighting_ignored.
 
 Who may do what: a reported transaction never changes the status (only the chain does), and
 only the party who can send it may report it. Budgets are per party (customer, provider), so

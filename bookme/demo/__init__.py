@@ -1,17 +1,19 @@
-"""`bookme demo`: five real bookings through the public API and real wallets, checked to the unit.
+"""`bookme demo`: six real bookings through the public API and real wallets, checked to the unit.
 
 1. paid, then completed by the workflow's auto-complete timer (chain time moved past release)
 2. paid, then completed by the customer's wallet (``completeService``)
 3. paid, then cancelled late by the customer: a signed split refund sent from their wallet
 4. never paid: cancelled by the payment deadline
 5. an orphan payment (a booking id the backend never issued), refunded by the operator
+6. paid with one signature from a wallet holding USDC and no ETH (the platform relays it and
+   pays the gas), then auto-completed; its ETH balance is printed, 0 before and after
 
 Fresh random customer/provider/inviter wallets each run, so their balances move only by what
 these bookings did. Runs against ``make dev`` when its timers are short enough, else starts a
 private ``bookme dev`` with short timers and stops it at the end.
 
 Modules: `target` (which stack), `api_client` (the HTTP API), `wallets` (the chain side),
-`scenarios` (the five flows), `expected` (balances), `render` (what is printed).
+`scenarios` (the six flows), `relayed` (paying with one signature), `expected` (balances), `render` (what is printed).
 """
 
 from __future__ import annotations

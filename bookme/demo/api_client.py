@@ -49,22 +49,35 @@ class DemoApi:
         settings: Settings,
         *,
         customer_wallet: str,
+        gasless_wallet: str,
         progress: Progress,
     ) -> None:
         self.api = api
         self.progress = progress
+        self.customer_wallet = customer_wallet
         run_tag = secrets.token_hex(3)
         self.customer_id = f"demo-customer-{run_tag}"
         self.provider_id = f"demo-provider-{run_tag}"
         self.as_customer = bearer(settings, self.customer_id, "customer", customer_wallet)
+        # Booking 6's customer, who holds no ETH (a user of its own).
+        self.gasless_id = f"demo-gasless-{run_tag}"
+        self.as_gasless = bearer(settings, self.gasless_id, "customer", gasless_wallet)
         # The marketplace's server credential: it decides each booking's price and parties.
         self.as_marketplace = bearer(settings, "demo-marketplace", "service")
 
     async def call(
-        self, method: str, path: str, expect: int, *, as_marketplace: bool = False, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        expect: int,
+        *,
+        as_marketplace: bool = False,
+        as_gasless: bool = False,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """One request (as the customer unless said otherwise); any other status fails the step."""
         headers = self.as_marketplace if as_marketplace else self.as_customer
+        headers = self.as_gasless if as_gasless else headers
         response = await self.api.request(method, path, headers=headers, **kwargs)
         if response.status_code != expect:
             raise DemoFailure(f"{method} {path}: HTTP {response.status_code} {response.text[:300]}")
@@ -75,10 +88,11 @@ class DemoApi:
         self, run: Run, scheduled_at: datetime, *, customer: str, provider: str, inviter: str | None
     ) -> dict[str, Any]:
         """The marketplace creates the run's booking between these wallets."""
+        gasless = customer != self.customer_wallet
         body: dict[str, Any] = {
             "service_id": f"demo-{run.key}",
             "provider_id": self.provider_id,
-            "customer_id": self.customer_id,
+            "customer_id": self.gasless_id if gasless else self.customer_id,
             "customer_wallet": customer,
             "provider_wallet": provider,
             "amount": format_units(run.amount),

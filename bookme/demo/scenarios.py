@@ -1,8 +1,9 @@
-"""The five bookings of `bookme demo`, each driven through the API and the customer's wallet.
+"""The six bookings of `bookme demo`, each driven through the API and the customer's wallet.
 
 Bookings 1-4 are created by the marketplace and watched through one listing poll; booking 5
 is paid straight on chain under an id the backend never issued, and followed through Temporal
-and the escrow. Each flow records its outcome on its `Run` and the balances it should move.
+and the escrow; booking 6 is paid with one signature by a wallet holding no ETH, and followed
+with that customer's own reads. Each flow records its outcome on its `Run` and the balances it should move.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from temporalio.service import RPCError
 from bookme.demo.api_client import DemoApi
 from bookme.demo.errors import DemoFailure, TimersTooLong
 from bookme.demo.expected import ExpectedBalances
+from bookme.demo.relayed import pay_relayed
 from bookme.demo.render import Progress, render
 from bookme.demo.runs import FINAL, Run
 from bookme.demo.target import BUDGET_SECONDS, MAX_TIMER_SECONDS, Target
@@ -50,7 +52,7 @@ ORPHAN_STATES = {
 
 
 def plan() -> list[Run]:
-    """The five bookings, in the order of the module docstring of `bookme.demo`."""
+    """The six bookings, in the order of the module docstring of `bookme.demo`."""
     return [
         Run(key="1 auto-complete", title="paid, auto-completed", expected="COMPLETED",
             amount=25_000_003),
@@ -62,6 +64,8 @@ def plan() -> list[Run]:
             amount=10_000_000),
         Run(key="5 orphan", title="orphan payment refunded", expected="REFUNDED",
             amount=12_345_678),
+        Run(key="6 relayed", title="one signature, no ETH", expected="COMPLETED",
+            amount=20_000_007),
     ]  # fmt: skip
 
 
@@ -75,7 +79,7 @@ async def reach(run: Run, status: str, within: float) -> None:
 
 
 class Demo:
-    """The five bookings against one stack."""
+    """The six bookings against one stack."""
 
     def __init__(
         self, *, api: DemoApi, wallets: Wallets, temporal: Client, progress: Progress
@@ -101,7 +105,7 @@ class Demo:
         await self.api.report(run, tx, "payment")
         return auth
 
-    # --- the five bookings ---
+    # --- the six bookings ---
 
     async def auto_complete(self, run: Run) -> None:
         await reach(run, "PENDING_PAYMENT", 30)
@@ -234,6 +238,36 @@ class Demo:
             state = "REFUND_MINED"
         return state, view
 
+    async def relayed(self, run: Run) -> None:
+        """A wallet with USDC and no ETH signs once; the platform sends and pays the gas."""
+        w = self.wallets
+        self.progress.say(run.key, f"gasless wallet holds {await w.eth_of_gasless()} wei ETH")
+        assert run.booking_id is not None
+        paid = await pay_relayed(
+            self.api.api, run.booking_id, headers=self.api.as_gasless, private_key=w.gasless_key
+        )
+        run.txs["relayed payment"] = paid.tx_hash
+        self.progress.say(
+            run.key,
+            f"signed once, relayed by the platform: {paid.tx_hash} "
+            f"({paid.gas_used} gas, {paid.gas_cost_wei} wei paid by the operator)",
+        )
+        self.expected.completion(BookingAuthorization.from_message(paid.authorization))
+        deadline = time.monotonic() + self.timers["auto_complete_delay"] + 90
+        while run.status != "COMPLETED":  # not in the customer's listing: its own reads
+            row = await self.api.call("GET", f"/bookings/{run.booking_id}", 200, as_gasless=True)
+            if row["status"] != run.status:
+                self.progress.say(run.key, f"{run.status} -> {row['status']}")
+                run.moved_to(row["status"])
+            if run.status in FINAL - {"COMPLETED"} or time.monotonic() > deadline:
+                raise DemoFailure(f"expected COMPLETED, still {run.status}")
+            await asyncio.sleep(POLL_SECONDS)
+        eth = await w.eth_of_gasless()
+        self.progress.say(run.key, f"gasless wallet holds {eth} wei ETH")
+        if eth != 0:
+            raise DemoFailure(f"the gasless wallet holds {eth} wei ETH")
+        run.note = f"paid by a wallet with 0 ETH; the operator paid {paid.gas_cost_wei} wei gas"
+
     # --- the whole run ---
 
     async def read_timers(self, run: Run) -> None:
@@ -254,7 +288,7 @@ class Demo:
         }
 
     async def run(self) -> list[Run]:
-        """Create the bookings, then drive all five at once; each records its own outcome."""
+        """Create the bookings, then drive all six at once; each records its own outcome."""
         runs = plan()
         w = self.wallets
         now = datetime.now(UTC)
@@ -278,6 +312,14 @@ class Demo:
             await self.api.create(
                 run, later, customer=w.customer_address, provider=w.provider_address, inviter=None
             )
+        # Completed by the operator's auto-complete, as booking 1: the gasless wallet sends nothing.
+        await self.api.create(
+            runs[5],
+            datetime.now(UTC) + timedelta(seconds=20),
+            customer=w.gasless_address,
+            provider=w.provider_address,
+            inviter=None,
+        )
         await self._drive_all(runs)
         return runs
 
@@ -298,6 +340,7 @@ class Demo:
             self.customer_cancels,
             self.left_unpaid,
             self.orphan,
+            self.relayed,
         ]
 
         async def guarded(step: Callable[[Run], Awaitable[None]], run: Run) -> None:
@@ -317,7 +360,7 @@ class Demo:
 
 
 async def drive(target: Target, settings: Settings, out: TextIO) -> int:
-    """Run the five bookings on ``target``; 0 when all end right and balances are exact."""
+    """Run the six bookings on ``target``; 0 when all end right and balances are exact."""
     deployment = Deployment.read_json(target.urls.deployment_file)
     temporal = await Client.connect(target.urls.temporal_address, namespace=target.namespace)
     async with (
@@ -326,11 +369,18 @@ async def drive(target: Target, settings: Settings, out: TextIO) -> int:
     ):
         progress = Progress(out)
         wallets = Wallets(chain, deployment)
-        api = DemoApi(http, settings, customer_wallet=wallets.customer_address, progress=progress)
+        api = DemoApi(
+            http,
+            settings,
+            customer_wallet=wallets.customer_address,
+            gasless_wallet=wallets.gasless_address,
+            progress=progress,
+        )
         demo = Demo(api=api, wallets=wallets, temporal=temporal, progress=progress)
         out.write(
             f"Demo wallets (fresh this run): customer {wallets.customer_address}, "
-            f"provider {wallets.provider_address}, inviter {wallets.inviter_address}\n"
+            f"provider {wallets.provider_address}, inviter {wallets.inviter_address}, "
+            f"gasless customer {wallets.gasless_address}\n"
         )
         await wallets.fund_customer()
         progress.say("setup", f"customer funded with {CUSTOMER_FUNDS} units, escrow approved")

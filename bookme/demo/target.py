@@ -90,7 +90,7 @@ class Target:
     private: bool
 
 
-# Runs the five bookings on a target and returns the exit code (0: all ended right).
+# Runs the six bookings on a target and returns the exit code (0: all ended right).
 Drive = Callable[[Target], int]
 
 

@@ -23,6 +23,7 @@ from chain.keys import TransactionKey
 from chain.sender import TransactionSender
 
 CUSTOMER_FUNDS = 1_000 * 10**6
+GASLESS_FUNDS = 100 * 10**6
 GAS_FUNDS_WEI = 10 * 10**18
 
 booking_authorization_from_api = BookingAuthorization.from_message
@@ -39,10 +40,13 @@ class Wallets:
         self.reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
         self.usdc_abi = ContractAbi(load_artifact("MockUSDC").abi)
         self.abi = escrow_abi()
-        customer, provider, inviter = (Account.create() for _ in range(3))
+        customer, provider, inviter, gasless = (Account.create() for _ in range(4))
         self.customer_address: str = customer.address
         self.provider_address: str = provider.address
         self.inviter_address: str = inviter.address
+        # Booking 6's customer: USDC and never any ETH; it pays with one signature.
+        self.gasless_address: str = gasless.address
+        self.gasless_key: str = "0x" + bytes(gasless.key).hex()
         self.customer = TransactionSender(
             chain, TransactionKey(customer.key.hex()), chain_id=deployment.chain_id
         )
@@ -52,6 +56,7 @@ class Wallets:
             Party(label="inviter", address=inviter.address),
             Party(label="treasury", address=deployment.treasury),
             Party(label="escrow", address=deployment.escrow),
+            Party(label="gasless", address=gasless.address),
         )
 
     async def send(self, to: str, data: bytes) -> str:
@@ -70,6 +75,9 @@ class Wallets:
             *(self.reader.usdc_balance_of(p.address) for p in self.parties)
         )
         return {p.address: v for p, v in zip(self.parties, values, strict=True)}
+
+    async def eth_of_gasless(self) -> int:
+        return await self.chain.get_balance(self.gasless_address)
 
     async def chain_now(self) -> int:
         block = await self.chain.get_block("latest")
@@ -92,4 +100,9 @@ class Wallets:
         await self.send(
             self.deployment.usdc,
             self.usdc_abi.encode_call("approve", self.escrow, CUSTOMER_FUNDS),
+        )
+        # MockUSDC's mint is open: the customer's wallet mints for the gasless one (no ETH sent).
+        await self.send(
+            self.deployment.usdc,
+            self.usdc_abi.encode_call("mint", self.gasless_address, GASLESS_FUNDS),
         )

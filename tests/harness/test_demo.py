@@ -163,16 +163,19 @@ def test_demo_on_a_private_stack_passes_and_leaves_nothing_running(service_dir):
     assert "auto-complete delay 20s" in output  # the timers in force are stated
     booking_rows = output.split("\nBookings\n")[1].split("\nUSDC balances")[0]
     finals = [line.split()[2:5] for line in booking_rows.splitlines() if line[2:3].isdigit()]
-    assert len(finals) == 5, output
+    assert len(finals) == 6, output
     assert all(row[-1] == "ok" for row in finals), output
-    balances = output.split("USDC balances")[1].splitlines()[2:7]
+    balances = output.split("USDC balances")[1].splitlines()[2:8]
     assert [line.split()[0] for line in balances] == [
         "customer",
         "provider",
         "inviter",
         "treasury",
         "escrow",
+        "gasless",
     ]
+    # Booking 6's wallet paid with one signature and never held any ETH.
+    assert output.count("gasless wallet holds 0 wei ETH") == 2, output
     assert all(line.rstrip().endswith(" ok") for line in balances), output
     # The private stack ran under its own data dir and is gone with the command.
     leftovers = [

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,13 +92,9 @@ async def _prepare(
 ) -> tuple[Lifecycle, float]:
     """Created (appointment = release time), authorized, paid; and when the row showed PAID."""
     run = Lifecycle()
-    body = traffic.create_body(customer) | {"scheduled_at": scheduled_at}
-    response = await traffic.call(
-        None, "POST", "/bookings", json=body, extra={"Idempotency-Key": uuid.uuid4().hex}
+    await traffic.create(
+        customer, run, traffic.create_body(customer) | {"scheduled_at": scheduled_at}
     )
-    if response.status_code != 201:
-        raise BenchFailure(f"create: HTTP {response.status_code} {response.text[:200]}")
-    run.booking_id = str(response.json()["id"])
     signed = await traffic.authorize(customer, run)
     await traffic.pay(customer, run, signed)
     return run, await traffic.watcher.reach(run.booking_id, PAID_OR_LATER, 300)

@@ -217,8 +217,11 @@ class BookingTraffic:
             .isoformat(),
         }
 
-    async def create(self, customer: Customer, run: Lifecycle) -> None:
-        body = self.create_body(customer)
+    async def create(
+        self, customer: Customer, run: Lifecycle, body: dict[str, str] | None = None
+    ) -> None:
+        """POST /bookings (`body`, else `create_body(customer)`), retried on 503 as documented."""
+        body = body or self.create_body(customer)
         key = {"Idempotency-Key": uuid.uuid4().hex}
         for _ in range(CREATE_ATTEMPTS):
             response = await self.call(None, "POST", "/bookings", json=body, extra=key)

@@ -24,12 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from bench.api_load import authorization_load, rate_limit_check
+from bench.burst import add_burst, burst_lead_seconds, completion_burst
 from bench.ceiling import bare_lifecycles, bare_updates, history_shape
 from bench.cpu import CpuUse, cpu_seconds
 from bench.fanout import add_creation, add_fanout, bare_creations, creation_latency, stream_fanout
 from bench.hops import hop_timings
 from bench.listener import ListenerBench, add_rows
+from bench.open_bookings import add_open_bookings, open_bookings
+from bench.outage import add_outage, listener_outage
 from bench.results import Latency, Report, rate
+from bench.seen import add_seen, payment_seen_latency
 from bench.stack import BenchStack
 from bench.traffic import BookingTraffic, Lifecycle, closed_loop, light_load, open_loop
 from bookme.logging import configure_logging
@@ -59,6 +63,11 @@ class Plan:
     streams: int = 1000
     stream_bookings: int = 20
     only_scale: bool = False  # --scale: the scale sections alone
+    payment_seen: int = 30  # bookings paid at 2 confirmations (issue 17's customer latency)
+    only_seen: bool = False  # --seen: that section alone
+    burst: int = 1000  # auto-completions released in the same second
+    open_bookings: int = 20_000  # measured at a quarter, half and all of it
+    outage_payments: int = 200  # paid while the listener is down
 
     @classmethod
     def quick(cls, n: int) -> Plan:
@@ -67,6 +76,8 @@ class Plan:
             api_requests=24, lifecycle_ceiling_sample=30, catch_up_events=500,
             ceiling_sample=100, e2e_seconds=180.0,
             live=10, budget_scale=0.5, creations=20, streams=100, stream_bookings=10,
+            payment_seen=10,
+            burst=40, open_bookings=400, outage_payments=20,
         )  # fmt: skip
 
 
@@ -114,10 +125,14 @@ class BenchRun:
             if self.plan.only_scale:
                 await self.scale()
                 return
+            if self.plan.only_seen:
+                await self.section("payment seen", 240, self.payment_seen)
+                return
             # Budgets keep the default run inside 20 minutes on a loaded 2-core machine.
             await self.section("lifecycle", 420, self.lifecycle)
             await self.section("latency (WebSocket)", 90, lambda: self.latency("ws"))
             await self.section("hops", 20, self.hops)
+            await self.section("payment seen", 240, self.payment_seen)
             await self.section("latency (HTTP polling)", 90, lambda: self.latency("http"))
             await self.section("api", 80, self.api)
             await self.section("rate limit", 60, self.rate_limit)
@@ -260,6 +275,18 @@ class BenchRun:
         self.report.data["hops"] = [asdict(s) for s in stats]
         self.report.data["slowest_hop"] = slowest.name
 
+    # --- 7. what the customer sees at real confirmation depth (issue 17) ---
+
+    async def payment_seen(self) -> None:
+        measured = await payment_seen_latency(
+            self.stack,
+            self.traffic,
+            self.engine,
+            count=self.plan.payment_seen,
+            zero_conf=self.light_ws_runs,
+        )
+        add_seen(self.report, measured)
+
     # --- 4. API ---
 
     async def api(self) -> None:
@@ -323,6 +350,12 @@ class BenchRun:
     async def scale(self) -> None:
         await self.section("creation", 120, self.creation)
         await self.section("SSE fan-out", 180, self.fanout)
+        open_budget = 300 + 0.2 * self.plan.open_bookings
+        await self.section("open bookings", open_budget, self.open_bookings)
+        lead = burst_lead_seconds(self.plan.burst)
+        await self.section("auto-complete burst", lead + 480, lambda: self.burst(lead))
+        # Last: it moves the chain's clock ten minutes ahead of the wall clock.
+        await self.section("listener outage", 300 + self.plan.outage_payments, self.outage)
 
     async def creation(self) -> None:
         for concurrency in (1, 8):
@@ -340,6 +373,25 @@ class BenchRun:
             bookings=self.plan.stream_bookings,
         )
         add_fanout(self.report, measured)
+
+    async def burst(self, lead: float) -> None:
+        measured = await completion_burst(
+            self.stack, self.engine, count=self.plan.burst, lead_seconds=lead
+        )
+        add_burst(self.report, measured)
+
+    async def open_bookings(self) -> None:
+        n = self.plan.open_bookings
+        measured = await open_bookings(
+            self.stack, self.engine, self.client, steps=sorted({n // 4, n // 2, n})
+        )
+        add_open_bookings(self.report, measured)
+
+    async def outage(self) -> None:
+        measured = await listener_outage(
+            self.stack, self.traffic, self.engine, count=self.plan.outage_payments
+        )
+        add_outage(self.report, measured)
 
     # --- 5. memory ---
 
@@ -394,13 +446,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=None, help="bookings N (2N runs too)")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs and data")
     parser.add_argument(
-        "--scale", action="store_true", help="only the scale sections (creation, SSE fan-out)"
+        "--scale",
+        action="store_true",
+        help="only the scale sections (creation, SSE fan-out, open bookings, burst, outage)",
     )
     parser.add_argument("--streams", type=int, default=None, help="SSE fan-out: open streams")
+    parser.add_argument(
+        "--seen",
+        action="store_true",
+        help="only the payment_seen section (receipt -> seen / PAID at 2 confirmations)",
+    )
+    parser.add_argument(
+        "--burst", type=int, default=None, help="auto-complete burst: bookings released at once"
+    )
+    parser.add_argument(
+        "--open-bookings", type=int, default=None, help="open bookings waiting at once (N)"
+    )
+    parser.add_argument(
+        "--outage", type=int, default=None, help="payments made while the listener is down"
+    )
     args = parser.parse_args(argv)
     n = args.n or (20 if args.quick else 200)
     plan = Plan.quick(n) if args.quick else Plan(n=n)
     plan = dataclasses.replace(plan, only_scale=args.scale, streams=args.streams or plan.streams)
+    plan = dataclasses.replace(plan, only_seen=args.seen)
+    plan = dataclasses.replace(
+        plan,
+        burst=args.burst or plan.burst,
+        open_bookings=args.open_bookings or plan.open_bookings,
+        outage_payments=args.outage or plan.outage_payments,
+    )
     # The in-process catch-up listeners warn once per orphan payment, 10 000 lines per run;
     # the stack's own processes log to files under the work directory.
     configure_logging("ERROR")

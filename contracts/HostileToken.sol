@@ -2,15 +2,18 @@
 pragma solidity 0.8.27;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC3009} from "./ERC3009.sol";
 
 /**
  * @title HostileToken
  * @notice Test-only ERC-20 that misbehaves on demand, so the escrow's defences against a bad
  * token are exercised: it keeps part of each transfer (fee-on-transfer), burns all gas given
  * to a transfer, or calls back into a contract in the middle of a transfer and records how
- * that call ended. Local chains only; nothing in production deploys it.
+ * that call ended. Its ERC-3009 entry points (ERC3009.sol, as USDC's) misbehave the same way, so
+ * the escrow's relayed payment meets the same bad token. Local chains only; nothing in
+ * production deploys it.
  */
-contract HostileToken is ERC20 {
+contract HostileToken is ERC3009 {
     enum Mode {
         Honest,
         FeeOnTransfer,

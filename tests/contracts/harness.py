@@ -109,7 +109,9 @@ class EscrowHarness:
         self.send(self.usdc.functions.mint(r.customer.address, CUSTOMER_FUNDS), r.customer)
         self.send(self.usdc.functions.approve(self.escrow.address, 2**256 - 1), r.customer)
         self.domain = Eip712Domain(chain_id=node.chain_id, verifying_contract=self.escrow.address)
-        self.token_domain = token_domain(chain_id=node.chain_id, token=self.usdc.address)
+        self.token_domain = token_domain(
+            chain_id=node.chain_id, token=self.usdc.address, name=self.usdc.functions.name().call()
+        )
 
     def _deploy(self, artifact: Any, *args: Any) -> Contract:
         factory = self.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)

@@ -21,14 +21,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 from temporalio.service import RPCError
 
 from activities.reconcile.resync_store import ResyncStore
 from bookme.ops.deps import connect_temporal, database, escrow_reader
 from bookme.ops.errors import OpsError
 from bookme.ops.rebuild_apply import RebuildRefused, count_rows, raise_nonce_floor, replay_writes
-from bookme.ops.rebuild_capture import capture
+from bookme.ops.rebuild_capture import capture_all
 from bookme.ops.rebuild_chain import ChainOnlyBooking, ChainScan, chain_only_bookings
 from bookme.ops.rebuild_nonces import restored_checkpoint, used_nonces
 from bookme.settings import Settings
@@ -73,40 +73,46 @@ class RebuildReport:
             out.write(f"  {booking.chain_booking_id} ({booking.on_chain}): {booking.action}\n")
 
 
-async def _executions(temporal: Client, task_queue: str) -> AsyncIterator[WorkflowExecution]:
-    """This deployment's booking and orphan workflows, oldest first within the listing."""
+async def _executions(temporal: Client, task_queue: str) -> list[WorkflowExecution]:
+    """This deployment's booking and orphan workflows, oldest first."""
     query = (
         f"TaskQueue = '{task_queue}' AND WorkflowType IN "
         f"('{c.BOOKING_WORKFLOW_NAME}', '{c.ORPHAN_WORKFLOW_NAME}')"
     )
     executions = [e async for e in temporal.list_workflows(query)]
-    for execution in sorted(executions, key=lambda e: e.start_time):
-        yield execution
+    return sorted(executions, key=lambda e: e.start_time)
 
 
-async def _rebuild_one(
-    temporal: Client, store: ResyncStore, execution: WorkflowExecution, report: RebuildReport
+async def _histories(
+    temporal: Client, executions: list[WorkflowExecution], report: RebuildReport
+) -> AsyncIterator[WorkflowHistory]:
+    for execution in executions:
+        handle = temporal.get_workflow_handle(execution.id, run_id=execution.run_id)
+        try:
+            yield await handle.fetch_history()
+        except RPCError as exc:
+            report.failures.append(RebuildFailure(workflow_id=execution.id, reason=exc.message))
+
+
+async def _rebuild_all(
+    temporal: Client, store: ResyncStore, executions: list[WorkflowExecution], report: RebuildReport
 ) -> int:
-    """Replay one workflow and re-run its writes; the largest nonce it signed (0 if none)."""
-    handle = temporal.get_workflow_handle(execution.id, run_id=execution.run_id)
-    try:
-        history = await handle.fetch_history()
-    except RPCError as exc:
-        report.failures.append(RebuildFailure(workflow_id=execution.id, reason=exc.message))
-        return 0
-    captured = await capture(history)
-    if captured.replay_failure is not None:
-        # The code here cannot replay it (a change not behind workflow.patched): its writes
-        # cannot be trusted to be the ones it made.
-        reason = f"replay failed: {captured.replay_failure.splitlines()[0]}"
-        report.failures.append(RebuildFailure(workflow_id=execution.id, reason=reason))
-        return 0
-    report.writes += len(captured.writes)
-    try:
-        await replay_writes(store, captured.writes)
-    except RebuildRefused as exc:
-        report.failures.append(RebuildFailure(workflow_id=execution.id, reason=str(exc)))
-    return max(captured.nonces, default=0)
+    """Replay every workflow and re-run its writes; the largest nonce they signed (0 if none)."""
+    signed = 0
+    async for workflow_id, captured in capture_all(_histories(temporal, executions, report)):
+        if captured.replay_failure is not None:
+            # The code here cannot replay it (a change not behind workflow.patched): its writes
+            # cannot be trusted to be the ones it made.
+            reason = f"replay failed: {captured.replay_failure.splitlines()[0]}"
+            report.failures.append(RebuildFailure(workflow_id=workflow_id, reason=reason))
+            continue
+        report.writes += len(captured.writes)
+        signed = max(signed, *captured.nonces, 0)
+        try:
+            await replay_writes(store, captured.writes)
+        except RebuildRefused as exc:
+            report.failures.append(RebuildFailure(workflow_id=workflow_id, reason=str(exc)))
+    return signed
 
 
 async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -> RebuildReport:
@@ -117,7 +123,10 @@ async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -
         # The worker's store, as the worker builds it: the audit rows name the workflow again.
         store = ResyncStore(sessions, escrow_address=escrow.address)
         before = await count_rows(sessions)
-        signed, orphans = await _rebuild_workflows(temporal, store, settings.task_queue, report)
+        executions = await _executions(temporal, settings.task_queue)
+        report.workflows = len(executions)
+        signed = await _rebuild_all(temporal, store, executions, report)
+        orphans = {e.id for e in executions if e.workflow_type == c.ORPHAN_WORKFLOW_NAME}
         scan = ChainScan(
             chain=escrow.contract.client,
             escrow=escrow,
@@ -136,20 +145,6 @@ async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -
     report.restored = {table: after[table] - before[table] for table in after}
     report.write(out)
     return report
-
-
-async def _rebuild_workflows(
-    temporal: Client, store: ResyncStore, task_queue: str, report: RebuildReport
-) -> tuple[int, set[str]]:
-    """Every workflow re-projected: the largest nonce they signed, and the orphan workflows."""
-    signed = 0
-    orphans: set[str] = set()
-    async for execution in _executions(temporal, task_queue):
-        report.workflows += 1
-        if execution.workflow_type == c.ORPHAN_WORKFLOW_NAME:
-            orphans.add(execution.id)
-        signed = max(signed, await _rebuild_one(temporal, store, execution, report))
-    return signed, orphans
 
 
 def add_rebuild_command(commands: Any) -> None:

@@ -13,10 +13,11 @@ which makes it once its worker runs again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import (
     Interceptor,
@@ -62,8 +63,12 @@ def _succeeded(task: asyncio.Future[Any]) -> bool:
     return not task.cancelled() and task.exception() is None
 
 
-def _interceptor(captured: Captured) -> Interceptor:
-    def on_done(activity: str, arg: Any) -> Callable[[asyncio.Future[Any]], None]:
+def _interceptor(captures: dict[str, Captured]) -> Interceptor:
+    """Records into ``captures[workflow id]`` (the replayer replays one history at a time)."""
+
+    def on_done(
+        captured: Captured, activity: str, arg: Any
+    ) -> Callable[[asyncio.Future[Any]], None]:
         def done(task: asyncio.Future[Any]) -> None:
             if not _succeeded(task):
                 return
@@ -77,7 +82,8 @@ def _interceptor(captured: Captured) -> Interceptor:
 
     def watch(activity: str, args: Any, handle: ActivityHandle[Any]) -> ActivityHandle[Any]:
         if activity in PROJECTION_WRITES | SIGNINGS and args:
-            handle.add_done_callback(on_done(activity, args[0]))
+            captured = captures.setdefault(workflow.info().workflow_id, Captured())
+            handle.add_done_callback(on_done(captured, activity, args[0]))
         return handle
 
     class Outbound(WorkflowOutboundInterceptor):
@@ -100,13 +106,19 @@ def _interceptor(captured: Captured) -> Interceptor:
     return Capture()
 
 
-async def capture(history: WorkflowHistory) -> Captured:
-    """Replay one history with the current workflow code and collect what it wrote."""
-    captured = Captured()
+async def capture_all(
+    histories: AsyncIterator[WorkflowHistory],
+) -> AsyncIterator[tuple[str, Captured]]:
+    """Replay each history with the current workflow code and yield what it wrote, by workflow
+    id. One replayer for all: building one costs far more than replaying a booking."""
+    captures: dict[str, Captured] = {}
     replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=DATA_CONVERTER, interceptors=[_interceptor(captured)]
+        workflows=WORKFLOWS, data_converter=DATA_CONVERTER, interceptors=[_interceptor(captures)]
     )
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    if result.replay_failure is not None:
-        captured.replay_failure = str(result.replay_failure)
-    return captured
+    async with replayer.workflow_replay_iterator(histories) as results:
+        async for result in results:
+            workflow_id = result.history.workflow_id
+            captured = captures.pop(workflow_id, None) or Captured()
+            if result.replay_failure is not None:
+                captured.replay_failure = str(result.replay_failure)
+            yield workflow_id, captured

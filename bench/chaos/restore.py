@@ -1,0 +1,69 @@
+"""The restore fault: Postgres put back to a backup taken minutes earlier, then the runbook.
+
+At T a dump of the database is taken while the workload runs; at T + ``BACKUP_AGE_SECONDS`` the
+processes are stopped as the runbook says (listeners first: they would refund, as orphans, the
+payments whose rows the restore loses; then the APIs and the workers), the dump is restored,
+``bookme migrate`` and ``bookme rebuild`` run as an operator would run them, and the processes
+start again (workers, listeners, APIs). The chaos checks then judge what the run ended with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from bench.chaos.stack import APPS, LISTENERS, ChaosStack
+from bookme.ops.rebuild_backup import dump, restore
+
+if TYPE_CHECKING:
+    from bench.chaos.faults import FaultInjector, PlannedFault
+
+# How old the backup is when it is restored: minutes of workload the restore takes away.
+BACKUP_AGE_SECONDS = 90.0
+COMMAND_TIMEOUT_SECONDS = 300.0
+
+
+async def _bookme(stack: ChaosStack, *args: str) -> tuple[int, str]:
+    """``python -m bookme <args>`` with the apps' settings; exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bookme",
+        *args,
+        env=stack.app_env(stack.node.http_url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT_SECONDS)
+    return await process.wait(), output.decode(errors="replace")
+
+
+async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> str:
+    """Back up now, restore the backup ``BACKUP_AGE_SECONDS`` later, follow the runbook.
+
+    A command that fails fails the fault (its window reports it), after the apps are back."""
+    stack = injector.stack
+    backup = stack.workdir / f"restore-{int(fault.at)}.dump"
+    await asyncio.to_thread(dump, stack.database_url, backup)
+    taken = time.monotonic()
+    await asyncio.sleep(BACKUP_AGE_SECONDS)
+    # Listeners first: the others may go in any order, all are down before the restore.
+    for app in (*LISTENERS, *(a for a in APPS if a not in LISTENERS)):
+        await stack.kill(app)
+    await asyncio.to_thread(restore, stack.database_url, backup)
+    age = time.monotonic() - taken
+    failed: list[str] = []
+    summary = ""
+    for command in (("migrate",), ("rebuild",)):
+        code, output = await _bookme(stack, *command)
+        if code != 0:
+            failed.append(f"bookme {' '.join(command)} exited {code}: {output.strip()[-500:]}")
+        summary = next((ln for ln in output.splitlines() if ln.startswith("rows")), summary)
+    # Workers first, so the listeners' re-scan finds the workflows' activities running.
+    for app in (*(a for a in APPS if a not in LISTENERS), *LISTENERS):
+        stack.revive(app)
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    return f"backup {age:.0f}s old restored; rebuild: {summary}"

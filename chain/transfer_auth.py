@@ -48,6 +48,7 @@ from typing import Any
 from eth_account import Account
 from eth_keys.datatypes import Signature
 from eth_keys.exceptions import BadSignature
+from pydantic import SecretStr
 
 from chain.artifacts import load_artifact
 from chain.client import ChainClient
@@ -211,16 +212,17 @@ def receive_digest(domain: Eip712Domain, transfer: ReceiveWithAuthorization) -> 
 
 
 def sign_receive_authorization(
-    domain: Eip712Domain, transfer: ReceiveWithAuthorization, private_key: str | bytes
+    domain: Eip712Domain, transfer: ReceiveWithAuthorization, private_key: SecretStr | str | bytes
 ) -> SignedTransfer:
     """Sign ``transfer`` with a local key from its typed-data JSON, as a wallet would."""
+    if isinstance(private_key, SecretStr):
+        private_key = private_key.get_secret_value()
     try:
-        signed = Account.sign_typed_data(
-            private_key, full_message=receive_typed_data(domain, transfer)
-        )
+        account = Account.from_key(private_key)
     except Exception:
         # eth-keys messages may quote the key; replace them with one that cannot.
         raise InvalidPrivateKeyError("private key is not a valid secp256k1 key") from None
+    signed = account.sign_typed_data(full_message=receive_typed_data(domain, transfer))
     return SignedTransfer(
         transfer=transfer,
         domain=domain,

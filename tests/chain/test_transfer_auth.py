@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys.datatypes import Signature
 from eth_utils.crypto import keccak
+from pydantic import SecretStr
 
 from chain.client import ChainClient
 from chain.eip712 import (
@@ -24,7 +25,7 @@ from chain.eip712 import (
     TypedDataError,
 )
 from chain.escrow import escrow_abi
-from chain.signing import typed_data_digest
+from chain.signing import InvalidPrivateKeyError, typed_data_digest
 from chain.transfer_auth import (
     RELAYED_PAYMENT_FUNCTION,
     TransferAuthorization,
@@ -211,6 +212,16 @@ def test_a_transfer_signed_by_anyone_but_the_payer_is_refused_before_any_gas():
     mine_elsewhere = sign_receive_authorization(elsewhere, transfer, PAYER_KEY).signature
     with pytest.raises(TransferSignatureError):
         transfer_authorization(TOKEN, transfer, mine_elsewhere)
+
+
+def test_a_local_key_signs_as_a_secret_and_a_bad_one_is_never_echoed():
+    transfer = _transfer()
+    secret = sign_receive_authorization(TOKEN, transfer, SecretStr(PAYER_KEY))
+    assert secret == sign_receive_authorization(TOKEN, transfer, PAYER_KEY)
+    bad_key = "0x" + "00" * 32
+    with pytest.raises(InvalidPrivateKeyError) as caught:
+        sign_receive_authorization(TOKEN, transfer, bad_key)
+    assert "00" * 8 not in str(caught.value)
 
 
 # ------------------------------------------------------------------ signatures and inputs

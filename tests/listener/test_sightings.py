@@ -103,18 +103,23 @@ async def test_a_payment_reincluded_in_another_block_is_withdrawn_then_seen_agai
     sink = SightingRecorder()
     listener = make_listener(sink, confirmations=3, sightings=sink)
     await listener.sync_once()
+    await driver.mine(1)
+    await listener.sync_once()
     raw = await driver.rpc("eth_getRawTransactionByHash", tx)
 
-    await driver.rpc("anvil_reorg", 1, [[raw, 0]])
+    # The payment's block and the one after are replaced; the payment lands in the second.
+    await driver.rpc("anvil_reorg", 2, [[raw, 1]])
     await listener.sync_once()
     receipt = await driver.receipt(tx)
     assert receipt["blockHash"] != block_hash
     seen = [(b, s.removed, s.event.identity.block_hash) for b, s in sink.sightings]
     assert seen == [
         (booking, False, block_hash),
+        (booking, False, block_hash),
         (booking, True, block_hash),
         (booking, False, receipt["blockHash"]),
     ]
+    assert sink.sightings[-1][1].confirmations == 0  # its new block is the head
 
     await driver.mine(3)
     await listener.sync_once()

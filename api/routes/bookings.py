@@ -314,8 +314,9 @@ async def cancellation(
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "`text/event-stream` of audit rows (`event: status` or `audit`); "
-            "each `id` is the row id, so `Last-Event-ID` resumes after it.",
+            "description": "`text/event-stream` of audit rows (`event: status`, `audit`, or "
+            "`payment_seen` while a payment waits for its confirmations: reason 'payment seen, "
+            "n of N confirmations'); each `id` is the row id, so `Last-Event-ID` resumes after it.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **error_responses(*_AUTH, 429),

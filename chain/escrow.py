@@ -10,6 +10,7 @@ from typing import Any
 from chain.artifacts import load_artifact
 from chain.client import ChainClient
 from chain.contract import BoundContract, ContractAbi
+from chain.eip712 import BookingAuthorization
 from chain.hexutil import address, hash32, to_bytes, to_hex
 
 # Only what the backend reads from the token; real USDC and MockUSDC share these.
@@ -170,6 +171,12 @@ class EscrowReader:
     async def nonce_used(self, nonce: int) -> bool:
         (value,) = await self.contract.view("nonceUsed", nonce)
         return bool(value)
+
+    async def hash_booking_authorization(self, auth: BookingAuthorization) -> str:
+        """The contract's EIP-712 digest of ``auth``: what it signs against, and the ERC-3009
+        nonce of a relayed payment of ``auth`` (chain/transfer_auth.py)."""
+        (digest,) = await self.contract.view("hashBookingAuthorization", auth.as_abi_tuple())
+        return hash32(digest)
 
     async def _address_view(self, name: str) -> str:
         (value,) = await self.contract.view(name)

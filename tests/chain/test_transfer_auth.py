@@ -24,7 +24,7 @@ from chain.eip712 import (
     ReceiveWithAuthorization,
     TypedDataError,
 )
-from chain.escrow import escrow_abi
+from chain.escrow import EscrowReader, escrow_abi
 from chain.signing import InvalidPrivateKeyError, typed_data_digest
 from chain.transfer_auth import (
     RELAYED_PAYMENT_FUNCTION,
@@ -310,6 +310,15 @@ async def test_the_token_domain_is_read_from_the_chain(escrow: EscrowHarness, cl
     assert token.RECEIVE_WITH_AUTHORIZATION_TYPEHASH().call().hex() == PUBLISHED_RECEIVE_TYPEHASH
     assert token.TRANSFER_WITH_AUTHORIZATION_TYPEHASH().call().hex() == PUBLISHED_TRANSFER_TYPEHASH
     assert token.CANCEL_AUTHORIZATION_TYPEHASH().call().hex() == PUBLISHED_CANCEL_TYPEHASH
+
+
+@pytest.mark.integration
+async def test_python_and_the_deployed_escrow_derive_the_same_transfer_nonce(
+    escrow: EscrowHarness, client: ChainClient
+):
+    reader = EscrowReader(client, escrow.escrow.address)
+    for auth in (escrow.booking_auth(), escrow.booking_auth(with_inviter=True, amount=1)):
+        assert await reader.hash_booking_authorization(auth) == transfer_nonce(escrow.domain, auth)
 
 
 @pytest.mark.integration

@@ -11,7 +11,6 @@ from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from chain.eip712 import ReceiveWithAuthorization
-from chain.transfer_auth import transfer_nonce
 from tests.contracts.harness import (
     CUSTOMER_FUNDS,
     DEFAULT_AMOUNT,
@@ -70,15 +69,6 @@ def test_a_customer_with_no_eth_pays_through_a_relayer(
         {"authorizer": customer.address, "nonce": bytes.fromhex(transfer.nonce[2:])}
     ]
     assert escrow.escrow.functions.nonceUsed(auth.nonce).call() is True
-
-
-def test_the_transfer_nonce_is_the_contracts_digest_of_the_booking_authorization(
-    escrow: EscrowHarness,
-):
-    auth = escrow.booking_auth()
-    on_chain = escrow.escrow.functions.hashBookingAuthorization(auth.as_abi_tuple()).call()
-    assert transfer_nonce(escrow.domain, auth) == "0x" + on_chain.hex()
-    assert escrow.transfer_for(auth).nonce == transfer_nonce(escrow.domain, auth)
 
 
 def test_replaying_the_same_relayed_payment_is_refused(

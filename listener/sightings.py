@@ -15,6 +15,7 @@ back as a confirmed event (PAID follows; nothing to do) or did not (a removal).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class SightingForwarder:
         self._metrics = metrics
         self._live: dict[str, _Live] = {}
         self._unknown: dict[str, int] = {}  # event key -> block, logged once each
+        self._limit = asyncio.Semaphore(config.signal_concurrency)
 
     def reset(self) -> None:
         """Forget everything (a new leadership term: another replica may have moved on)."""
@@ -104,6 +106,7 @@ class SightingForwarder:
                 await self._withdraw(key, live)
         self._unknown = {k: b for k, b in self._unknown.items() if b >= start}
         bookings = await self._resolve(e.chain_booking_id for e in present.values())
+        news: list[_Live] = []
         for key, event in present.items():
             confirmations = head - event.identity.block_number
             shown = self._live.get(key)
@@ -113,9 +116,13 @@ class SightingForwarder:
             if booking is None:
                 self._unknown_booking(event)
                 continue
-            sighting = PaymentSighting(event=event, confirmations=confirmations)
-            if await self._send(booking, sighting):
-                self._live[key] = _Live(booking, sighting)
+            news.append(_Live(booking, PaymentSighting(event=event, confirmations=confirmations)))
+        await asyncio.gather(*(self._show(live) for live in news))
+
+    async def _show(self, live: _Live) -> None:
+        async with self._limit:  # a block full of payments: its signals go out together
+            if await self._send(live.booking_id, live.sent):
+                self._live[live.sent.event.key] = live
 
     async def confirmed(self, end: int, delivered: Iterable[ChainEventSignal]) -> None:
         """The confirmed scan delivered blocks up to `end`: settle the sightings there."""

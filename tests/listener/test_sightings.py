@@ -128,20 +128,25 @@ async def test_a_payment_reincluded_in_another_block_is_withdrawn_then_seen_agai
     ]
 
 
-async def test_a_sighting_for_an_unknown_booking_is_not_forwarded_and_says_why(
-    driver: EscrowDriver, make_listener: MakeListener
+async def test_one_block_of_payments_is_seen_at_once_and_an_unknown_booking_only_logged(
+    driver: EscrowDriver, engine, make_listener: MakeListener
 ):
-    paid = await driver.pay()  # no booking row has its chain booking id
+    payments = await driver.pay_many(4, per_block=4)
+    known, unknown = payments[:3], payments[3]  # no booking row has the last one's id
+    for paid in known:
+        await insert_booking(engine, paid.booking_uuid, paid.chain_booking_id)
     sink = SightingRecorder()
     listener = make_listener(sink, confirmations=2, sightings=sink)
     with capture_logs() as logs:
         await listener.sync_once()
         await driver.mine(1)
         await listener.sync_once()
-    assert sink.sightings == []
+    assert sorted(sink.seen()) == sorted(
+        (p.booking_uuid, p.tx_hash, n, False) for p in known for n in (0, 1)
+    )
     ignored = [e for e in logs if e["event"] == "listener_sighting_ignored"]
     assert [(e["reason"], e["chain_booking_id"]) for e in ignored] == [
-        ("no booking has this chain booking id", paid.chain_booking_id)
+        ("no booking has this chain booking id", unknown.chain_booking_id)
     ]
     label = ("payment_seen", "unknown_booking")
     assert listener.metrics.events.labels(*label)._value.get() == 1

@@ -21,8 +21,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecution, WorkflowHistory
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile.resync_store import ResyncStore
 from bookme.ops.deps import connect_temporal, database, escrow_reader
@@ -89,13 +90,23 @@ async def _histories(
     for execution in executions:
         handle = temporal.get_workflow_handle(execution.id, run_id=execution.run_id)
         try:
-            yield await handle.fetch_history()
+            history = await handle.fetch_history()
         except RPCError as exc:
-            report.failures.append(RebuildFailure(workflow_id=execution.id, reason=exc.message))
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                failure = RebuildFailure(workflow_id=execution.id, reason=exc.message)
+                report.failures.append(failure)
+            # Not found: it left the retention since the listing (which lags the deletion);
+            # nothing of it can be rebuilt, and the chain scan catches what it held.
+            continue
+        yield history
 
 
 async def _rebuild_all(
-    temporal: Client, store: ResyncStore, executions: list[WorkflowExecution], report: RebuildReport
+    temporal: Client,
+    store: ResyncStore,
+    sessions: async_sessionmaker[AsyncSession],
+    executions: list[WorkflowExecution],
+    report: RebuildReport,
 ) -> int:
     """Replay every workflow and re-run its writes; the largest nonce they signed (0 if none)."""
     signed = 0
@@ -109,9 +120,11 @@ async def _rebuild_all(
         report.writes += len(captured.writes)
         signed = max(signed, *captured.nonces, 0)
         try:
-            await replay_writes(store, captured.writes)
+            behind = await replay_writes(store, sessions, captured.writes)
         except RebuildRefused as exc:
-            report.failures.append(RebuildFailure(workflow_id=workflow_id, reason=str(exc)))
+            behind = str(exc)
+        if behind is not None:
+            report.failures.append(RebuildFailure(workflow_id=workflow_id, reason=behind))
     return signed
 
 
@@ -125,7 +138,7 @@ async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -
         before = await count_rows(sessions)
         executions = await _executions(temporal, settings.task_queue)
         report.workflows = len(executions)
-        signed = await _rebuild_all(temporal, store, executions, report)
+        signed = await _rebuild_all(temporal, store, sessions, executions, report)
         orphans = {e.id for e in executions if e.workflow_type == c.ORPHAN_WORKFLOW_NAME}
         scan = ChainScan(
             chain=escrow.contract.client,

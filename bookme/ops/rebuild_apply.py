@@ -8,6 +8,7 @@ the status of the workflow's last transition.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.webhook_models import WebhookOutbox
 from workflows import constants as c
 from workflows.reconcile_types import RESYNC_BOOKING
+from workflows.types import BookingResync, TransitionRecord
 
 # The projection's tables, in the order the summary prints them.
 PROJECTION_TABLES: tuple[Any, ...] = (
@@ -56,8 +58,54 @@ def _writer(store: ResyncStore, activity: str) -> Callable[[Any], Awaitable[Any]
     return writers[activity]
 
 
-async def replay_writes(store: ResyncStore, writes: list[RecordedWrite]) -> None:
-    """One workflow's writes in order; stops at the first one Postgres refuses."""
+def _status_change_key(write: RecordedWrite) -> str | None:
+    """The dedupe key of a write that sets the booking row's status, else None."""
+    arg = write.arg
+    if isinstance(arg, TransitionRecord) and arg.from_status is not arg.to_status:
+        return arg.dedupe_key
+    if isinstance(arg, BookingResync):
+        return arg.dedupe_key
+    return None
+
+
+def status_left_behind(writes: list[RecordedWrite], present: set[str]) -> str | None:
+    """Why the row would end at an older status than the workflow's, if it would.
+
+    Each write sets the status it carries, and a write already present is skipped: when the
+    workflow's last status change is present but an earlier one was missing, re-running the
+    earlier one puts the row back (a worker wrote again between the restore and the rebuild).
+    """
+    keys = [key for key in map(_status_change_key, writes) if key is not None]
+    if not keys or keys[-1] not in present or all(key in present for key in keys):
+        return None
+    return (
+        f"its last status change ({keys[-1]}) was written after the restore, before older ones"
+        " the rebuild wrote again: the row's status is older than the workflow's (a worker ran"
+        " before the rebuild); `bookme show` it, then `bookme reconcile --full --wait`"
+    )
+
+
+async def _present(sessions: async_sessionmaker[AsyncSession], booking_id: str) -> set[str]:
+    async with sessions() as session:
+        keys = await session.scalars(
+            select(BookingEvent.dedupe_key).where(
+                BookingEvent.booking_id == uuid.UUID(booking_id),
+                BookingEvent.dedupe_key.is_not(None),
+            )
+        )
+        return {key for key in keys if key is not None}
+
+
+async def replay_writes(
+    store: ResyncStore, sessions: async_sessionmaker[AsyncSession], writes: list[RecordedWrite]
+) -> str | None:
+    """One workflow's writes in order; stops at the first one Postgres refuses. Answers why the
+    row's status would still be behind the workflow's, if it would."""
+    booking = next(
+        (w.arg.booking_id for w in writes if isinstance(w.arg, TransitionRecord | BookingResync)),
+        None,
+    )
+    present = set() if booking is None else await _present(sessions, booking)
     for write in writes:
         try:
             await _writer(store, write.activity)(write.arg)
@@ -65,6 +113,7 @@ async def replay_writes(store: ResyncStore, writes: list[RecordedWrite]) -> None
             # Written once already, so this is the database's state, not the input: an
             # operator looks (the rest of this booking would build on a missing row).
             raise RebuildRefused(f"{write.activity} refused: {str(exc).splitlines()[0]}") from None
+    return status_left_behind(writes, present)
 
 
 async def count_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:

@@ -10,9 +10,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
-from temporalio.client import Client
 
 from bench.chaos.checks import run_checks
 from bookme.ops.rebuild import RebuildReport, rebuild
@@ -96,22 +93,6 @@ async def _rebuild(rig: Rig, temporal: Any) -> tuple[RebuildReport, str]:
     return report, out.getvalue()
 
 
-async def _forget_workflow(client: Client, workflow_id: str) -> None:
-    """As if Temporal's retention had removed it: gone from its history and its listing."""
-    await client.get_workflow_handle(workflow_id).terminate("test: past retention")
-    await client.workflow_service.delete_workflow_execution(
-        DeleteWorkflowExecutionRequest(
-            namespace=client.namespace,
-            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
-        )
-    )
-
-    async def listed() -> int:
-        return len([e async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")])
-
-    await wait_for(listed, 0)
-
-
 async def test_a_restored_database_is_rebuilt_from_the_workflows_and_the_chain(
     rig: Rig, temporal, tmp_path: Path
 ) -> None:
@@ -139,12 +120,13 @@ async def test_a_restored_database_is_rebuilt_from_the_workflows_and_the_chain(
     await rig.paid()
     _, _, last_auth = await rig.authorized()
     before_restore = await projection(rig)
-    # A payment whose booking Temporal no longer knows either (past its retention): only the
-    # chain has it, so no row of it can come back; its money goes back to the customer.
-    forgotten, _, forgotten_auth = await rig.authorized()
-    await _forget_workflow(rig.client, f"booking-{forgotten.booking_id}")
-    rig.pay(forgotten_auth)
-    unknown = (forgotten.booking_id, forgotten.chain_booking_id.lower())
+    # A payment only the chain knows: its booking's workflow is past Temporal's retention and
+    # its row came after the backup. Its authorization's nonce is beyond what the restored
+    # sequence would hand out next: only the chain can tell it was used.
+    lost_nonce = last_auth.nonce + 1000
+    forgotten = rig.escrow.booking_auth(nonce=lost_nonce)
+    rig.escrow.pay(forgotten)
+    unknown = (forgotten.booking_id.lower(),)
     assert all(len(before_restore[t]) >= len(backed_up[t]) for t in PROJECTION)
 
     restore(rig.settings.database_url or "", backup)
@@ -155,22 +137,22 @@ async def test_a_restored_database_is_rebuilt_from_the_workflows_and_the_chain(
     # The paid one and the unpaid one created after the backup; one completion, one refund.
     assert report.restored["bookings"] == 2, printed
     assert report.restored["provider_earnings"] == report.restored["refunds"] == 1, printed
-    assert [b.chain_booking_id for b in report.chain_only] == [forgotten.chain_booking_id.lower()]
+    assert [b.chain_booking_id for b in report.chain_only] == [forgotten.booking_id.lower()]
     assert "refund started" in report.chain_only[0].action
     assert "could not rebuild: none" in printed
     assert _differences(await projection(rig, leave_out=unknown), before_restore) == {}
 
     # The signer never hands out a nonce the chain has seen, though the restore forgot the
     # last ones and the forgotten booking's workflow cannot tell its own.
-    assert report.nonce_floor == forgotten_auth.nonce > last_auth.nonce
+    assert report.nonce_floor == lost_nonce
     _, _, fresh = await rig.authorized()
-    assert fresh.nonce > forgotten_auth.nonce
+    assert fresh.nonce > lost_nonce
     assert not await rig.reader.nonce_used(fresh.nonce)
 
     # The forgotten payment goes back to its customer (the orphan refund); the listener's
     # re-scan from the restored checkpoint finds every event applied.
     async def forgotten_on_chain() -> OnChainBookingStatus:
-        return (await rig.reader.get_booking(forgotten.chain_booking_id)).status
+        return (await rig.reader.get_booking(forgotten.booking_id)).status
 
     await wait_for(forgotten_on_chain, OnChainBookingStatus.CANCELLED)
     await rig.deliver(start)

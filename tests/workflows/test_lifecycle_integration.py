@@ -54,6 +54,7 @@ from workflows.types import (
     ReportTransactionRequest,
     TransactionKind,
 )
+from workflows.types import CancellationAuthorization as SignedCancellation
 
 pytestmark = pytest.mark.integration
 S = BookingStatus
@@ -113,6 +114,22 @@ class Stack:
             nonce=auth.nonce,
         )
         receipt = self.escrow.pay(onchain, bytes.fromhex(auth.signature[2:]))
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+    def cancel(self, cancel: SignedCancellation) -> str:
+        """The customer sends the signed cancellation; returns its transaction hash."""
+        onchain = CancellationAuthorization(
+            booking_id=cancel.chain_booking_id,
+            customer_amount=cancel.split.customer_amount,
+            provider_amount=cancel.split.provider_amount,
+            platform_amount=cancel.split.platform_amount,
+            inviter_amount=cancel.split.inviter_amount,
+            reason=cancel.reason,
+            expiry=cancel.expiry,
+            nonce=cancel.nonce,
+        )
+        signature = bytes.fromhex(cancel.signature[2:])
+        receipt = self.escrow.cancel(onchain, self.escrow.roles.customer, signature)
         return "0x" + bytes(receipt["transactionHash"]).hex()
 
 
@@ -295,19 +312,8 @@ async def test_pay_then_late_customer_cancellation_splits(stack):
         BookingWorkflow.request_cancellation,
         CancellationRequest(role=PartyRole.CUSTOMER, wallet=booking.customer_wallet, reason="late"),
     )
-    cancel = result.authorization
-    assert cancel is not None
-    onchain = CancellationAuthorization(
-        booking_id=cancel.chain_booking_id,
-        customer_amount=cancel.split.customer_amount,
-        provider_amount=cancel.split.provider_amount,
-        platform_amount=cancel.split.platform_amount,
-        inviter_amount=cancel.split.inviter_amount,
-        reason=cancel.reason,
-        expiry=cancel.expiry,
-        nonce=cancel.nonce,
-    )
-    stack.escrow.cancel(onchain, stack.escrow.roles.customer, bytes.fromhex(cancel.signature[2:]))
+    assert result.authorization is not None
+    stack.cancel(result.authorization)
     final = await handle.result()
     assert final.status is S.CANCELLED
     after = stack.escrow.balances()

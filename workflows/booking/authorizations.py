@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from temporalio import workflow
-
 from chain.reason_codes import cancellation_reason
 from workflows import constants as c
+from workflows.booking import short_activities
 from workflows.booking.state import BookingState
 from workflows.cancellation_policy import CancellationPolicy
 from workflows.types import (
@@ -32,7 +31,7 @@ async def sign_payment(
     expiry = min(now + timedelta(seconds=policy.authorization_ttl_seconds), state.payment_deadline)
     platform_rate, inviter_rate = policy.fee_rates(has_inviter=booking.inviter_wallet is not None)
     state.payment.issued += 1
-    auth: PaymentAuthorization = await workflow.execute_activity(
+    auth: PaymentAuthorization = await short_activities.execute(
         c.SIGN_PAYMENT_AUTHORIZATION,
         SignPaymentRequest(
             booking_id=booking.booking_id,
@@ -47,9 +46,10 @@ async def sign_payment(
             release_time=int(state.release_at.timestamp()),
             expiry=int(expiry.timestamp()),
         ),
+        patch=c.PATCH_COMPACT_HISTORY,
         result_type=PaymentAuthorization,
-        start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
-        retry_policy=c.SIGN_RETRY,
+        start_to_close=c.SIGN_ACTIVITY_TIMEOUT,
+        retry=c.SIGN_RETRY,
     )
     return auth
 
@@ -68,7 +68,7 @@ async def sign_cancellation(
     issued_by = state.cancellation.issued_by
     issued_by[role.value] = issued_by.get(role.value, 0) + 1
     ttl = timedelta(seconds=booking.policy.authorization_ttl_seconds)
-    auth: CancellationAuthorization = await workflow.execute_activity(
+    auth: CancellationAuthorization = await short_activities.execute(
         c.SIGN_CANCELLATION_AUTHORIZATION,
         SignCancellationRequest(
             booking_id=booking.booking_id,
@@ -80,8 +80,9 @@ async def sign_cancellation(
             expiry=int((now + ttl).timestamp()),
             requested_by=role,
         ),
+        patch=c.PATCH_COMPACT_HISTORY,
         result_type=CancellationAuthorization,
-        start_to_close_timeout=c.SIGN_ACTIVITY_TIMEOUT,
-        retry_policy=c.SIGN_RETRY,
+        start_to_close=c.SIGN_ACTIVITY_TIMEOUT,
+        retry=c.SIGN_RETRY,
     )
     return auth

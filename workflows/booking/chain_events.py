@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError
 from chain.reason_codes import OnChainReason
 from workflows import constants as c
 from workflows.audit import AuditAction as A
+from workflows.booking import versions
 from workflows.booking.guards import MAX_REASON_LENGTH, MONEY_HELD
 from workflows.booking.state import BookingState, Window
 from workflows.event_checks import foreign_reason, mismatch_reason, settlement_legs
@@ -176,7 +177,7 @@ class ChainEventApplier:
         if (
             applied.kind is not ChainEventKind.PAYMENT
             and self._s.status in (S.COMPLETED, S.CANCELLED, S.FAILED)
-            and workflow.patched(c.PATCH_SETTLEMENT_FINALITY)
+            and versions.applies(c.PATCH_SETTLEMENT_FINALITY)
         ):
             await self._settlement_reorged(event, applied)
             return
@@ -259,7 +260,7 @@ class ChainEventApplier:
     def watch_finality(self) -> None:
         """Stay open after settling until a reorg can no longer remove the settlement."""
         seconds = self._booking.policy.settlement_finality_seconds
-        if seconds > 0 and workflow.patched(c.PATCH_SETTLEMENT_FINALITY):
+        if seconds > 0 and versions.applies(c.PATCH_SETTLEMENT_FINALITY):
             self._s.final_at = workflow.now() + timedelta(seconds=seconds)
             self._fx.publish_details()
             self._fx.bump_timers()

@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import constants as c
+from workflows.booking import short_activities
 from workflows.booking.guards import MAX_REASON_LENGTH
 from workflows.booking.state import BookingState
 from workflows.types import (
@@ -27,23 +28,18 @@ async def write(
     activity: str, arg: BookingInput | TransitionRecord, result: type | None = None
 ) -> StoredBooking | None:
     """One idempotent Postgres write (it dedupes on its key, so a re-run after a crash changes
-    nothing). Run as a local activity: no server round trip to schedule and dispatch it, which
-    is most of an event's latency and half its history.
+    nothing), run as a local activity (``short_activities``).
 
     ``result``: the type of what the activity answers (None still decodes as None: histories
     from before ``record_booking`` answered hold None there).
     """
-    run = (
-        workflow.execute_local_activity
-        if workflow.patched(c.PATCH_LOCAL_DB_WRITES)
-        else workflow.execute_activity
-    )
-    answer: StoredBooking | None = await run(
+    answer: StoredBooking | None = await short_activities.execute(
         activity,
         arg,
-        start_to_close_timeout=c.DB_ACTIVITY_TIMEOUT,
-        retry_policy=c.DB_RETRY,
+        patch=c.PATCH_LOCAL_DB_WRITES,
         result_type=result,
+        start_to_close=c.DB_ACTIVITY_TIMEOUT,
+        retry=c.DB_RETRY,
     )
     return answer
 

@@ -4,7 +4,7 @@ from temporalio import workflow
 
 from workflows import constants as c
 from workflows.audit import AuditAction as A
-from workflows.booking import guards
+from workflows.booking import guards, versions
 from workflows.booking.chain_events import Effects
 from workflows.booking.state import BookingState
 from workflows.booking.watch import Watch
@@ -20,7 +20,7 @@ async def cancel(
         return CancellationResult(status=state.status, cancels_at=state.payment_deadline)
     guards.spend(state, role, changed=True)
     live = guards.live_payment_auth_until(state, workflow.now())
-    if live is not None and workflow.patched(c.PATCH_TRUST_BOUNDARY):
+    if live is not None and versions.applies(c.PATCH_TRUST_BOUNDARY):
         # Cancelling now would leave a valid authorization behind: a payment made with it
         # lands on a closed booking and costs an operator refund. Close once it can no
         # longer be used; no new authorization meanwhile.

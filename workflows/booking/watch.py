@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from chain.reason_codes import OnChainReason
 from workflows import constants as c
 from workflows.audit import AuditAction as A
-from workflows.booking import timers
+from workflows.booking import short_activities, timers
 from workflows.booking.chain_events import ChainEventApplier, Effects
 from workflows.booking.guards import MAX_REASON_LENGTH
 from workflows.booking.state import BookingState, Window
@@ -126,7 +126,7 @@ class Watch:
     async def observe(self, tx_hash: str | None) -> ChainObservation | None:
         b = self._booking
         try:
-            observation: ChainObservation = await workflow.execute_activity(
+            observation: ChainObservation = await short_activities.execute(
                 c.OBSERVE_BOOKING,
                 ObserveRequest(
                     booking_id=b.booking_id,
@@ -134,12 +134,14 @@ class Watch:
                     tx_hash=tx_hash,
                     confirmations=self._booking.policy.confirmations,
                 ),
+                patch=c.PATCH_COMPACT_HISTORY,
                 result_type=ChainObservation,
-                start_to_close_timeout=c.OBSERVE_ACTIVITY_TIMEOUT,
-                retry_policy=c.OBSERVE_RETRY,
+                start_to_close=c.OBSERVE_ACTIVITY_TIMEOUT,
+                retry=c.OBSERVE_RETRY,
             )
-        except ActivityError as err:
-            workflow.logger.warning("chain poll failed", extra={"error": str(err.cause)})
+        except (ActivityError, ApplicationError) as err:
+            cause = err.cause if isinstance(err, ActivityError) else err
+            workflow.logger.warning("chain poll failed", extra={"error": str(cause)})
             return None
         for event in sorted(
             observation.events, key=lambda e: (e.identity.block_number, e.identity.log_index)

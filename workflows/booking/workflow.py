@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.booking.relay import RelayedPaymentUpdates
     from workflows.booking.sightings import Sightings
     from workflows.booking.state import BookingState, Window
+    from workflows.booking.versions import applies as patch_applies
     from workflows.booking.watch import Watch
     from workflows.cancellation_policy import CancellationPolicy
     from workflows.types import (
@@ -208,7 +209,7 @@ class BookingWorkflow(RelayedPaymentUpdates):
         await workflow.wait_condition(lambda: state.recorded)
         async with self._lock:
             # Recorded histories from before the trust boundary hold reports with no caller.
-            caller = workflow.patched(c.PATCH_TRUST_BOUNDARY)
+            caller = patch_applies(c.PATCH_TRUST_BOUNDARY)
             guards.check_report(state, self._booking, request, workflow.now(), caller=caller)
             party = guards.reporter(request)
             if guards.tx_already_applied(state, request.tx_hash):
@@ -225,7 +226,7 @@ class BookingWorkflow(RelayedPaymentUpdates):
             if (
                 request.kind is TransactionKind.COMPLETION
                 and state.status is S.PAID
-                and not workflow.patched(c.PATCH_TRUST_BOUNDARY)
+                and not patch_applies(c.PATCH_TRUST_BOUNDARY)
             ):
                 state.auto_complete.completion_tx = request.tx_hash
                 await self.transition(

@@ -4,6 +4,7 @@ with one ERC-3009 signature bound to one booking authorization; every way it mus
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -296,4 +297,31 @@ def test_a_paused_escrow_takes_no_relayed_payment_and_the_transfer_stays_unused(
         "EnforcedPause", escrow.fail_as(escrow.roles.other, escrow.relay_call(auth, signed))
     )
     assert not _used(escrow, transfer)
+    assert escrow.balance(customer.address) == CUSTOMER_FUNDS
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"platform_fee_rate": 999}, "FeeRateMismatch"),
+        ({"release_time": 0}, "ReleaseTimeInPast"),
+        ({"amount": 0}, "InvalidAmount"),
+        ({"provider": "customer"}, "InvalidParties"),
+        ({"nonce": "used"}, "NonceAlreadyUsed"),
+    ],
+)
+def test_the_direct_paths_rules_hold_for_a_relayed_payment(
+    escrow: EscrowHarness, customer: LocalAccount, change: dict[str, object], error: str
+):
+    """The transfer is the customer's, correctly signed: only the escrow's own rule refuses."""
+    overrides: dict[str, Any] = dict(change)
+    if overrides.get("provider") == "customer":
+        overrides["provider"] = customer.address
+    if overrides.get("nonce") == "used":
+        paid = escrow.booking_auth()
+        escrow.pay(paid)
+        overrides["nonce"] = paid.nonce
+    auth = escrow.booking_auth(customer=customer.address, **overrides)
+    signed = escrow.sign_transfer(escrow.transfer_for(auth), customer.key.hex())
+    escrow.expect_revert(error, escrow.fail_as(escrow.roles.other, escrow.relay_call(auth, signed)))
     assert escrow.balance(customer.address) == CUSTOMER_FUNDS

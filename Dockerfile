@@ -18,6 +18,10 @@ COPY chain ./chain
 COPY db ./db
 COPY worker.py ./
 RUN uv sync --frozen --no-dev
+# The worker's sandbox re-imports each workflow's module for every booking it runs; with
+# PYTHONDONTWRITEBYTECODE nothing would cache our modules' bytecode and each run would compile
+# them again (uv compiles the dependencies' only).
+RUN /app/.venv/bin/python -m compileall -q bookme workflows activities api listener chain db worker.py
 # /deploy is where the deploy job writes the deployment file for the others: a new named volume
 # mounted there takes this directory's owner, so the unprivileged user can write it.
 RUN useradd --system --uid 10001 bookme && mkdir /deploy && chown bookme:bookme /deploy

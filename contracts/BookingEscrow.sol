@@ -112,8 +112,9 @@ contract BookingEscrow is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransie
     /// (`createAndPayBookingWithAuthorization`). Only the window and the signature travel: the
     /// token's `from`, `to`, `value` and `nonce` are the booking's customer, this escrow, its
     /// amount and `hashBookingAuthorization(auth)`, so they cannot disagree with the booking.
-    /// The signature is split into v, r, s (an EOA's): every USDC version since FiatTokenV2 has
-    /// that entry point, where the `bytes signature` one (ERC-1271 wallets) is USDC 2.2's only.
+    /// The signature is split into v, r, s: every USDC version since FiatTokenV2 has that entry
+    /// point, where the `bytes signature` one (for smart-contract wallets whose ERC-1271
+    /// signatures are not 65 bytes) is USDC 2.2's only.
     struct TransferAuthorization {
         uint256 validAfter;
         uint256 validBefore;

@@ -197,9 +197,20 @@ _TEMPORAL_OUTAGE = frozenset(
 )
 
 
+# The core SDK's status when the connection to Temporal breaks under it (a proxy or balancer in
+# front of a server that went away still accepts the TCP connection): no answer, an outage.
+_TRANSPORT_ERROR = "transport error"
+
+
+def _temporal_outage(exc: RPCError) -> bool:
+    return exc.status in _TEMPORAL_OUTAGE or (
+        exc.status is RPCStatusCode.UNKNOWN and exc.message == _TRANSPORT_ERROR
+    )
+
+
 async def _temporal_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RPCError)
-    if exc.status in _TEMPORAL_OUTAGE:
+    if _temporal_outage(exc):
         log.warning("temporal unavailable", status=exc.status.name)
         err: ApiError = ServiceUnavailable(
             "the workflow service is unavailable; retry later", code="temporal_unavailable"

@@ -192,7 +192,8 @@ class Listener:
         if self.sightings is None:
             return
         try:
-            await self.sightings.scan(head)
+            checkpoint = self.cursor.number if self.cursor is not None else -1
+            await self.sightings.scan(head, checkpoint=checkpoint)
         except Exception as exc:  # a sighting is news, not money: the confirmed scan goes on
             self.metrics.events.labels(METRIC_KIND, "scan_failed").inc()
             log.warning("listener_sightings_failed", error_type=type(exc).__name__, error=str(exc))

@@ -88,12 +88,16 @@ class SightingForwarder:
         """The sightings last sent, by event key (not yet confirmed or withdrawn)."""
         return {key: live.sent for key, live in self._live.items()}
 
-    async def scan(self, head: int) -> None:
-        """Forward payments in blocks above head - N; withdraw those no longer there."""
+    async def scan(self, head: int, *, checkpoint: int) -> None:
+        """Forward payments in blocks above head - N; withdraw those no longer there.
+
+        Only blocks above the `checkpoint` count: below it every event is already delivered
+        (a listener restarted with more confirmations starts with its checkpoint near the head).
+        """
         depth = self._config.confirmations
         if depth == 0:
             return  # every event is confirmed as soon as it is seen
-        start = max(head - depth + 1, self._config.start_block)
+        start = max(head - depth + 1, checkpoint + 1, self._config.start_block)
         if start > head:
             return
         present = await self._payments(start, head)

@@ -150,3 +150,22 @@ async def test_one_block_of_payments_is_seen_at_once_and_an_unknown_booking_only
     ]
     label = ("payment_seen", "unknown_booking")
     assert listener.metrics.events.labels(*label)._value.get() == 1
+
+
+async def test_a_payment_already_delivered_is_not_seen_again_after_a_restart_with_more_depth(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    booking, tx, _ = await paid_booking(driver, engine)
+    before = RecordingSink()
+    await make_listener(before, confirmations=0).sync_once()
+    assert before.keys("deliver") != []
+
+    # Restarted with 2 confirmations: its checkpoint is at the head, above head - 2.
+    sink = SightingRecorder()
+    listener = make_listener(sink, confirmations=2, sightings=sink)
+    await listener.sync_once()
+    await driver.mine(1)
+    await listener.sync_once()
+    assert sink.sightings == []
+    assert sink.calls == []
+    assert [(c.booking_id, c.event.identity.tx_hash) for c in before.calls] == [(booking, tx)]

@@ -51,6 +51,7 @@ from workflows.types import (
     ResyncResult,
     TransactionReport,
 )
+from workflows.types.relay import RelayedPayment, RelayPaymentRequest
 
 RequestT = TypeVar("RequestT")
 ResultT = TypeVar("ResultT")
@@ -193,6 +194,9 @@ class BookingClient:
 
     async def authorize_payment(self, request: AuthorizePaymentRequest) -> PaymentAuthorization:
         return await self._update(BookingWorkflow.authorize_payment, request)
+
+    async def relay_payment(self, request: RelayPaymentRequest) -> RelayedPayment:
+        return await self._update(BookingWorkflow.relay_payment, request)
 
     async def report_transaction(self, request: ReportTransactionRequest) -> TransactionReport:
         return await self._update(BookingWorkflow.report_transaction, request)

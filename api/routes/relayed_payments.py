@@ -8,7 +8,6 @@ request gets the same transaction back (`replayed`), never a second one.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response, status
-from temporalio.client import Client
 
 from api.auth import Role
 from api.deps import CurrentUser, StateDep, VisibleBooking, WatchRefusals, rate_limited
@@ -17,9 +16,8 @@ from api.party_access import require_proven_wallet
 from api.relay_desk import relay_rate_limit, set_up
 from api.relay_schemas import RelayedPaymentCreate, RelayedPaymentPublic
 from api.temporal_errors import answered
-from workflows.booking.relay import RelayedPaymentUpdates
-from workflows.constants import booking_workflow_id
-from workflows.types.relay import RelayedPayment, RelayPaymentRequest
+from workflows.client import BookingClient
+from workflows.types.relay import RelayPaymentRequest
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -70,7 +68,8 @@ async def relayed_payment(
         valid_after=int(body.valid_after),
         valid_before=int(body.valid_before),
     )
-    relayed = await answered(relay_payment(state.temporal, str(booking.id), request))
+    workflow = BookingClient.for_booking(state.temporal, str(booking.id))
+    relayed = await answered(workflow.relay_payment(request))
     if relayed.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -81,20 +80,6 @@ async def relayed_payment(
         gas_cost_wei=str(relayed.gas_cost_wei),
         replayed=relayed.replayed,
     )
-
-
-async def relay_payment(
-    client: Client, booking_id: str, request: RelayPaymentRequest
-) -> RelayedPayment:
-    """The booking workflow's ``relay_payment`` update."""
-    handle = client.get_workflow_handle(booking_workflow_id(booking_id))
-    # temporalio's stubs type an `async def` update as returning its coroutine (as in
-    # workflows/client.py); the call returns the awaited value.
-    result: RelayedPayment = await handle.execute_update(
-        RelayedPaymentUpdates.relay_payment,  # type: ignore[arg-type]
-        request,
-    )
-    return result
 
 
 __all__ = ["router"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.chaos.config import ChaosConfig
+from bench.chaos.config import OUTAGE_PROOF_AHEAD, OUTAGE_PROOF_TIMERS, ChaosConfig
 from bench.chaos.harness import run_chaos
 from bench.chaos.report import RESULTS_DIR, passed, render, to_json, write_json
 from bench.chaos.soak import SoakWatch, render_soak, write_soak_json
@@ -26,6 +26,8 @@ from bookme.logging import configure_logging
 
 # A third of the lifecycle capacity measured on the 2-core machine (`make bench`).
 SOAK_RATE = 2.0
+# Every kind once (17 at production shape), the rest drawn from the repeatable ones.
+FULL_FAULTS = 24
 # One fault every this many minutes in a soak, unless --faults says otherwise.
 SOAK_FAULT_MINUTES = 4
 
@@ -33,10 +35,15 @@ SOAK_FAULT_MINUTES = 4
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     parser.add_argument("--seed", type=int, default=None, help="reproduce a run (default: random)")
-    parser.add_argument("--bookings", type=int, default=500, help="bookings in the workload")
-    parser.add_argument("--faults", type=int, default=None, help="faults injected (at least 12)")
+    parser.add_argument("--bookings", type=int, default=2000, help="bookings in the workload")
     parser.add_argument(
-        "--duration", type=float, default=300.0, help="seconds over which bookings and faults start"
+        "--faults", type=int, default=None, help=f"faults injected (default {FULL_FAULTS})"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=1200.0,
+        help="seconds over which bookings and faults start",
     )
     parser.add_argument(
         "--adversary-share",
@@ -59,10 +66,12 @@ def _config(args: argparse.Namespace, seed: int) -> ChaosConfig:
         return ChaosConfig(
             seed=seed,
             bookings=args.bookings,
-            faults=args.faults or 16,
+            faults=args.faults or FULL_FAULTS,
             duration=args.duration,
             adversary_share=args.adversary_share,
             concurrency=args.concurrency or 40,
+            timers=OUTAGE_PROOF_TIMERS,
+            create_ahead=OUTAGE_PROOF_AHEAD,
         )
     seconds = args.minutes * 60.0
     return ChaosConfig(
@@ -74,6 +83,8 @@ def _config(args: argparse.Namespace, seed: int) -> ChaosConfig:
         # A flow lasts up to a minute under faults: enough slots that the rate holds.
         concurrency=args.concurrency or max(40, round(args.rate * 60)),
         even_faults=True,
+        timers=OUTAGE_PROOF_TIMERS,
+        create_ahead=OUTAGE_PROOF_AHEAD,
     )
 
 

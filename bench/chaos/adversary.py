@@ -103,11 +103,14 @@ def _code(response: httpx.Response) -> tuple[str, str]:
 class Adversary:
     """Runs the attack kinds of one workload; `flows` is what the workload dispatches to."""
 
-    def __init__(self, workload: Workload, api_url: str) -> None:
+    def __init__(self, workload: Workload, api_url: str, stream_url: str | None = None) -> None:
         self.w = workload
         self.log = AdversaryLog()
         self._settings = Settings()
         self._http = httpx.AsyncClient(base_url=api_url, timeout=20.0)
+        # The per-user stream cap is counted per API process (api/stream_slots.py): behind the
+        # balancer a user may hold up to cap x replicas, so the flood goes to one replica.
+        self._streams = httpx.AsyncClient(base_url=stream_url or api_url, timeout=20.0)
         seed = workload.config.seed
         self.provider = Account.from_key(attacker_key(seed, -1)).address
 
@@ -124,6 +127,7 @@ class Adversary:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._streams.aclose()
 
     async def fund_gas(self) -> None:
         """Gas for every attacking wallet up front, as the workload does for its own."""
@@ -190,6 +194,7 @@ class Adversary:
                     code if status >= 500 else "",
                     seconds=time.monotonic() - sent,
                     adversarial=True,
+                    retry_after=response.headers.get("retry-after"),
                 )
                 if status < 500:
                     try:
@@ -533,15 +538,20 @@ class Adversary:
     async def _open(self, path: str, headers: dict[str, str]) -> tuple[int | None, Any]:
         """Open one stream; (status, the open response when 200)."""
         sent = time.monotonic()
-        request = self._http.build_request("GET", path, headers=headers)
+        request = self._streams.build_request("GET", path, headers=headers)
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._streams.send(request, stream=True)
         except httpx.TransportError:
             self.w.recorder.record("GET", path, None, adversarial=True)
             return None, None
         status = response.status_code
         self.w.recorder.record(
-            "GET", path, status, seconds=time.monotonic() - sent, adversarial=True
+            "GET",
+            path,
+            status,
+            seconds=time.monotonic() - sent,
+            adversarial=True,
+            retry_after=response.headers.get("retry-after"),
         )
         if status == 200:
             return status, response
@@ -694,7 +704,8 @@ class Adversary:
     async def cancel_then_pay(self, record: BookingRecord) -> None:
         attack = Kind.ADV_CANCEL_THEN_PAY
         # Soon: auto-completed within the run; the payment has to beat its expiry anyway.
-        sender = await self.funded_booking(attack, record, SOON)
+        ahead = max(SOON, timedelta(seconds=self.w.config.create_ahead + 15))
+        sender = await self.funded_booking(attack, record, ahead)
         customer = sender.address
         signed = await self.allowed(
             attack, record, "customer asks to pay", self.w.authorize_payment(record, customer)

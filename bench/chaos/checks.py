@@ -31,6 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.chaos.adversary_log import AdversaryLog, Expectation
 from bench.chaos.faults import OUTAGES, FaultKind, FaultWindow
+from bench.chaos.shape_checks import (
+    FAULT_EXPECTATIONS,
+    OPERATOR_LEDGER,
+    RETRY_HINT,
+    fault_expectations,
+    operator_ledger,
+    retry_hints,
+)
 from bench.chaos.workload import ApiCall, BookingRecord, Kind
 from chain.client import ChainClient
 from chain.deploy import Deployment
@@ -67,6 +75,8 @@ REFUND_AUDIT_SQL = (
 )
 # A request this long after a fault window is "outside" it for the latency figures.
 LATENCY_GRACE_SECONDS = 5.0
+BAD_GATEWAY = "bad_gateway"
+KILLED_API = frozenset({FaultKind.KILL_API})
 ATTACKS_REFUSED = "attackers' requests refused (4xx)"
 ATTACKS_REVERTED = "attackers' transactions reverted, no money moved"
 VICTIMS_SERVED = "victims' allowed actions worked"
@@ -112,6 +122,7 @@ async def run_checks(
     windows: list[FaultWindow],
     origin: float,
     adversary: AdversaryLog | None = None,
+    operator: str | None = None,
 ) -> CheckResults:
     results = CheckResults()
     reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
@@ -141,16 +152,26 @@ async def run_checks(
                 _victims_settled(results, engine, adversary.expectations, events, bookings),
             )
         )
+    if operator is not None:
+        checks.append((OPERATOR_LEDGER, _ledger(results, engine, chain, operator)))
     for name, check in checks:
         try:
             await check
         except Exception as exc:  # a crashed check is a failed one, and the others still run
             results.add(name, [f"the check crashed: {type(exc).__name__}: {exc}"])
     _api(results, calls, windows, origin)
+    results.add(RETRY_HINT, retry_hints(calls, origin))
+    results.add(FAULT_EXPECTATIONS, fault_expectations(windows, origin))
     if adversary is not None:
         _attacks(results, adversary, windows, origin)
     results.latency = honest_latency(calls, windows)
     return results
+
+
+async def _ledger(
+    results: CheckResults, engine: AsyncEngine, chain: ChainClient, operator: str
+) -> None:
+    results.add(OPERATOR_LEDGER, await operator_ledger(engine, chain, operator))
 
 
 async def _final_states(
@@ -344,6 +365,9 @@ def _api(
         if c.status is None or c.status < 500:
             continue
         if c.status == 503 and in_outage(c.at, windows):
+            continue
+        # The reverse proxy's answer for a request its replica died holding.
+        if c.status == 502 and c.code == BAD_GATEWAY and _overlaps(c.at, c.at, windows, KILLED_API):
             continue
         if c.status == 503 and c.code == WORKER_BEHIND:
             behind += 1

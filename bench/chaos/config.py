@@ -40,6 +40,13 @@ class ChaosConfig:
     # Faults are drawn at random times inside the workload's first `duration` seconds.
     faults: int = 16
     duration: float = 300.0
+    # Production shape's own faults (kill mid operator burst, partitions, the 2 min Temporal
+    # outage, the clock step): the full run and the soak; too long for the short test.
+    production_faults: bool = True
+    # Auto-completing bookings' appointments: this share starts on a `burst_slot` boundary, so
+    # their auto-completions bunch into operator transaction bursts (0: no bunching).
+    burst_share: float = 0.6
+    burst_slot: int = 60
     # The soak's faults come at even intervals ("every few minutes"), not at random times.
     even_faults: bool = False
     concurrency: int = 40
@@ -52,3 +59,12 @@ class ChaosConfig:
     # honest ones; every attack kind at least once when above 0.
     adversary_share: float = 0.15
     timers: ChaosTimers = field(default_factory=ChaosTimers)
+    # How far ahead an auto-completing appointment is booked (seconds): a create retried through
+    # an outage must still name a future time.
+    create_ahead: float = 30.0
+
+
+# Production shape's faults include Temporal down two minutes: the client flows' clocks must
+# outlast it (a deadline that passes during an outage is the right answer, but not the test).
+OUTAGE_PROOF_TIMERS = ChaosTimers(payment_deadline=240)
+OUTAGE_PROOF_AHEAD = 150.0

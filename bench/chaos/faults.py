@@ -1,7 +1,10 @@
 """The fault plan (drawn from the seed) and its injection, one fault at a time.
 
-Process faults are kill -9 of the app's process group, restarted after a random delay. Server
-faults stop Postgres or the Temporal dev server and start them again on the same port and data.
+Process faults are kill -9 of one replica's process group, restarted after a random delay. Server
+faults stop Postgres or the Temporal dev server and start them again on the same port and data;
+the long Temporal outage keeps it down two minutes. Partitions hang the TCP path between one
+worker replica and Postgres or one API replica and Temporal (bench/chaos/tcp_proxy.py). The
+clock fault steps one worker's wall clock a minute forward (libfaketime) and back.
 RPC faults go through the proxy only the listeners use. Reorgs use ``anvil_reorg`` with mining
 paused: every transaction of the replaced blocks is put back at the same offset except the ones
 dropped on purpose, as a real reorg re-includes most of what it orphans.
@@ -12,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import structlog
 
 from bench.chaos.config import ChaosConfig
-from bench.chaos.stack import LISTENERS, ChaosStack
+from bench.chaos.recovery import HealthProbe
+from bench.chaos.shape_faults import clock_step, kill_mid_burst, partition, temporal_outage
+from bench.chaos.stack import APIS, LISTENERS, WORKERS, ChaosStack
 from bench.chaos.workload import Workload
 from chain.client import ChainClient
 
@@ -27,11 +33,16 @@ log = structlog.get_logger(__name__)
 
 class FaultKind(StrEnum):
     KILL_WORKER = "kill -9 worker"
+    KILL_WORKER_BURST = "kill -9 worker mid operator burst"
     KILL_LISTENER = "kill -9 listener (leader)"
     KILL_STANDBY = "kill -9 listener (standby)"
     KILL_API = "kill -9 api"
     RESTART_POSTGRES = "restart postgres"
     RESTART_TEMPORAL = "restart temporal"
+    TEMPORAL_OUTAGE = "temporal down 2 min"
+    PARTITION_WORKER_POSTGRES = "partition worker | postgres"
+    PARTITION_API_TEMPORAL = "partition api | temporal"
+    CLOCK_STEP = "worker clock +60s"
     WS_DROP = "rpc: websockets dropped"
     RPC_429 = "rpc: 429s"
     RPC_STALL = "rpc: stalled responses"
@@ -43,11 +54,44 @@ class FaultKind(StrEnum):
 KILLS = (FaultKind.KILL_WORKER, FaultKind.KILL_LISTENER, FaultKind.KILL_STANDBY, FaultKind.KILL_API)
 RPC = (FaultKind.WS_DROP, FaultKind.RPC_429, FaultKind.RPC_STALL, FaultKind.LAGGING_HEAD)
 SERVERS = {"postgres": FaultKind.RESTART_POSTGRES, "temporal": FaultKind.RESTART_TEMPORAL}
-# A dependency of the API is down during these: a 503 then is the right answer.
-OUTAGES = frozenset({FaultKind.RESTART_POSTGRES, FaultKind.RESTART_TEMPORAL, FaultKind.KILL_WORKER})
-APP_OF = {
-    FaultKind.KILL_WORKER: "worker",
-    FaultKind.KILL_API: "api",
+# Production shape's own faults (the full run and the soak; the short test leaves them out).
+PRODUCTION = (
+    FaultKind.KILL_WORKER_BURST,
+    FaultKind.PARTITION_WORKER_POSTGRES,
+    FaultKind.PARTITION_API_TEMPORAL,
+    FaultKind.TEMPORAL_OUTAGE,
+    FaultKind.CLOCK_STEP,
+)
+PARTITIONS = (FaultKind.PARTITION_WORKER_POSTGRES, FaultKind.PARTITION_API_TEMPORAL)
+# A dependency of the API is down during these: a 503 then is the right answer. A killed API
+# replica is one too: what it held when it died is a 502 from the proxy, as from any balancer.
+OUTAGES = frozenset(
+    {
+        FaultKind.RESTART_POSTGRES,
+        FaultKind.RESTART_TEMPORAL,
+        FaultKind.TEMPORAL_OUTAGE,
+        FaultKind.KILL_WORKER,
+        FaultKind.KILL_WORKER_BURST,
+        FaultKind.KILL_API,
+        FaultKind.CLOCK_STEP,  # the other worker replica is down meanwhile
+        *PARTITIONS,
+    }
+)
+# Which replicas a fault of each kind can hit (drawn from the seed).
+TARGETS: dict[FaultKind, tuple[str, ...]] = {
+    FaultKind.KILL_WORKER: WORKERS,
+    FaultKind.KILL_WORKER_BURST: WORKERS,
+    FaultKind.KILL_API: APIS,
+    FaultKind.PARTITION_WORKER_POSTGRES: WORKERS,
+    FaultKind.PARTITION_API_TEMPORAL: APIS,
+    FaultKind.CLOCK_STEP: WORKERS,
+}
+# How long each kind lasts (seconds, drawn in this range); 1-5 s otherwise.
+SECONDS: dict[FaultKind, tuple[float, float]] = {
+    FaultKind.PARTITION_WORKER_POSTGRES: (10.0, 60.0),
+    FaultKind.PARTITION_API_TEMPORAL: (10.0, 60.0),
+    FaultKind.TEMPORAL_OUTAGE: (120.0, 120.0),
+    FaultKind.CLOCK_STEP: (30.0, 60.0),
 }
 
 
@@ -56,6 +100,7 @@ class PlannedFault:
     at: float  # seconds after the workload starts
     kind: FaultKind
     seconds: float  # downtime or duration
+    target: str = ""  # the replica hit, for kinds that hit one of several
 
 
 @dataclass(kw_only=True)
@@ -65,6 +110,16 @@ class FaultWindow:
     end: float = 0.0
     detail: str = ""
     ok: bool = True
+    # What the fault itself found wrong (a checkpoint that moved, a 503 without Retry-After).
+    problems: list[str] = field(default_factory=list)
+    # Seconds from the fault's end until every replica was ready and the listener caught up.
+    recovery_seconds: float | None = None
+
+
+# Faults other modules define, registered by one line each: kind -> (injection, is an outage).
+# The injection gets the injector and the planned fault and returns the window's detail.
+Injection = Callable[["FaultInjector", PlannedFault], Awaitable[str]]
+PLUGGED: dict[FaultKind, Injection] = {}
 
 
 def plan_faults(config: ChaosConfig, rng: random.Random) -> list[PlannedFault]:
@@ -75,7 +130,11 @@ def plan_faults(config: ChaosConfig, rng: random.Random) -> list[PlannedFault]:
     kinds += [rng.choice(RPC)] if short else list(RPC)
     kinds += [SERVERS[name] for name in config.server_restarts]
     kinds += [FaultKind.REORG_DEEP, FaultKind.REORG_SHALLOW]
+    if config.production_faults:
+        kinds += [*PRODUCTION, *PLUGGED]
     repeatable = [*KILLS, *RPC, *(SERVERS[name] for name in config.server_restarts)]
+    if config.production_faults:
+        repeatable += [*PARTITIONS, FaultKind.KILL_WORKER_BURST]
     while len(kinds) < config.faults:
         kinds.append(rng.choice(repeatable))
     rng.shuffle(kinds)
@@ -86,7 +145,12 @@ def plan_faults(config: ChaosConfig, rng: random.Random) -> list[PlannedFault]:
         else sorted(rng.uniform(0.1 * window, 0.85 * window) for _ in kinds)
     )
     return [
-        PlannedFault(at=at, kind=kind, seconds=round(rng.uniform(1.0, 5.0), 1))
+        PlannedFault(
+            at=at,
+            kind=kind,
+            seconds=round(rng.uniform(*SECONDS.get(kind, (1.0, 5.0))), 1),
+            target=rng.choice(TARGETS[kind]) if kind in TARGETS else "",
+        )
         for at, kind in zip(times, kinds, strict=True)
     ]
 
@@ -99,6 +163,8 @@ class FaultInjector:
         self.chain = chain
         self.workload = workload
         self.windows: list[FaultWindow] = []
+        self.probe = HealthProbe(stack, chain)
+        self._recoveries: list[asyncio.Task[None]] = []
 
     async def run(self, plan: list[PlannedFault], started: float) -> None:
         for fault in plan:
@@ -114,17 +180,33 @@ class FaultInjector:
                 window.detail = f"not injected: {type(exc).__name__}: {exc}"
                 log.warning("chaos.fault_failed", kind=fault.kind.value, error=str(exc))
             window.end = time.monotonic()
+            self._recoveries.append(asyncio.create_task(self._recovery(window)))
+        await asyncio.gather(*self._recoveries)
+
+    async def _recovery(self, window: FaultWindow) -> None:
+        window.recovery_seconds = await self.probe.time_to_healthy(window.end)
 
     async def _inject(self, fault: PlannedFault) -> str:
         kind, seconds = fault.kind, fault.seconds
         stack = self.stack
-        if kind in APP_OF:
-            return await self._bounce(APP_OF[kind], seconds)
+        if kind in PLUGGED:
+            return await PLUGGED[kind](self, fault)
+        if kind in (FaultKind.KILL_WORKER, FaultKind.KILL_API):
+            return await self._bounce(fault.target, seconds)
+        if kind is FaultKind.KILL_WORKER_BURST:
+            return await kill_mid_burst(stack, self.workload, fault.target, seconds)
+        if kind in PARTITIONS:
+            return await partition(stack, fault.target, seconds)
+        if kind is FaultKind.TEMPORAL_OUTAGE:
+            return await temporal_outage(stack, self.chain, seconds, self.windows[-1].problems)
+        if kind is FaultKind.CLOCK_STEP:
+            return await clock_step(stack, fault.target, seconds)
         if kind in (FaultKind.KILL_LISTENER, FaultKind.KILL_STANDBY):
-            leader = await stack.leader()
-            leader = leader or LISTENERS[0]
-            other = next(n for n in LISTENERS if n != leader)
-            return await self._bounce(leader if kind is FaultKind.KILL_LISTENER else other, seconds)
+            leader = await stack.leader() or LISTENERS[0]
+            standbys = [n for n in LISTENERS if n != leader]
+            pick = random.Random(fault.at).choice
+            victim = leader if kind is FaultKind.KILL_LISTENER else pick(standbys)
+            return await self._bounce(victim, seconds)
         if kind is FaultKind.RESTART_POSTGRES:
             await stack.restart_postgres(seconds)
             return f"down {seconds}s"
@@ -159,8 +241,8 @@ class FaultInjector:
         await self.stack.kill(app)
         await asyncio.sleep(seconds)
         self.stack.revive(app)
-        if app == "api":
-            await self.stack.wait_api()
+        if app in APIS:
+            await self.stack.wait_api(app)
         return f"{app} down {seconds}s"
 
     async def _deep_reorg(self) -> str:

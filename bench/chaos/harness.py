@@ -20,7 +20,7 @@ from bench.chaos.checks import CheckResults, run_checks
 from bench.chaos.config import ChaosConfig
 from bench.chaos.faults import FaultInjector, plan_faults
 from bench.chaos.report import RunSummary
-from bench.chaos.stack import ChaosStack
+from bench.chaos.stack import APIS, ChaosStack
 from bench.chaos.workload import ApiRecorder, BookingRecord, Kind, Workload
 from chain.client import ChainClient
 from chain.escrow import EscrowReader, OnChainBookingStatus
@@ -121,7 +121,7 @@ async def run_chaos(
     say: Say = lambda _: None,
     monitor: Monitor | None = None,
 ) -> RunSummary:
-    stack = ChaosStack(workdir, timers=config.timers)
+    stack = ChaosStack(workdir, timers=config.timers, faketime=config.production_faults)
     say(f"starting the stack in {workdir}")
     await stack.start()
     say(f"stack up: API {stack.api_url}, anvil {stack.rpc_url}, proxy {stack.proxy.http_url}")
@@ -150,7 +150,7 @@ async def _run(
         signer_key=stack.roles.signer.private_key,
         recorder=recorder,
     )
-    adversary = Adversary(workload, stack.api_url)
+    adversary = Adversary(workload, stack.api_url, stream_url=stack.replica_url(APIS[0]))
     workload.flows.update(adversary.flows)
     try:
         await workload.fund_gas(config.bookings + SPARE_WALLETS)
@@ -185,6 +185,7 @@ async def _run(
             windows=injector.windows,
             origin=started,
             adversary=adversary.log,
+            operator=stack.roles.operator.address,
         )
     finally:
         await engine.dispose()
@@ -206,4 +207,6 @@ async def _run(
         api_statuses=Counter(str(c.status) for c in recorder.calls),
         adversary=adversary.log,
         adversary_share=config.adversary_share,
+        apps=tuple(stack.pids()),
+        front_requests=stack.front.requests,
     )

@@ -34,6 +34,8 @@ class RunSummary:
     api_statuses: Counter[str]
     adversary: AdversaryLog | None = None
     adversary_share: float = 0.0
+    apps: tuple[str, ...] = ()  # every replica the stack ran
+    front_requests: int = 0  # requests the reverse proxy passed to the API replicas
 
 
 def render(summary: RunSummary, console: Console) -> None:
@@ -47,6 +49,7 @@ def render(summary: RunSummary, console: Console) -> None:
         faults.add_row(kind, str(count), str(failed[kind]))
     faults.add_row("total", str(sum(by_kind.values())), str(sum(failed.values())), style="bold")
     console.print(faults)
+    _render_recoveries(summary, console)
 
     states = Table(title="Bookings by final state")
     states.add_column("state (Postgres; orphans: chain)")
@@ -92,6 +95,23 @@ def render(summary: RunSummary, console: Console) -> None:
     for note in summary.checks.notes:
         console.print(f"note: {note}")
     console.print("CHAOS PASSED" if passed(summary) else "CHAOS FAILED", style="bold")
+
+
+def _render_recoveries(summary: RunSummary, console: Console) -> None:
+    table = Table(
+        title="Time to healthy after each fault (every replica ready, listener caught up)"
+    )
+    for column in ("at", "fault", "lasted", "healthy after", "detail"):
+        table.add_column(column, justify="left" if column in ("fault", "detail") else "right")
+    for w in summary.windows:
+        table.add_row(
+            f"+{w.start - summary.started:.0f}s",
+            w.kind.value,
+            f"{w.end - w.start:.1f}s",
+            "NOT REACHED" if w.recovery_seconds is None else f"{w.recovery_seconds:.1f}s",
+            w.detail,
+        )
+    console.print(table)
 
 
 # (wanted, done) counters of `AdversaryLog.by_attack`, one column each.
@@ -151,6 +171,8 @@ def to_json(summary: RunSummary) -> dict[str, Any]:
                 "seconds": round(w.end - w.start, 1),
                 "ok": w.ok,
                 "detail": w.detail,
+                "recovery_seconds": w.recovery_seconds,
+                "problems": w.problems,
             }
             for w in summary.windows
         ],
@@ -159,6 +181,8 @@ def to_json(summary: RunSummary) -> dict[str, Any]:
         "notes": summary.checks.notes,
         "api_statuses": dict(summary.api_statuses),
         "unplanned_exits": dict(summary.unplanned_exits),
+        "apps": list(summary.apps),
+        "front_requests": summary.front_requests,
         "adversary_share": summary.adversary_share,
         "honest_latency": summary.checks.latency,
         "attacks": _attacks_json(summary.adversary),

@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,7 @@ from chain.escrow import EscrowReader, escrow_abi
 from chain.keys import TransactionKey
 from chain.sender import TransactionSender
 from chain.signing import sign_booking_authorization
+from workflows.constants import BLOCK_TIME_MARGIN
 from workflows.types import TERMINAL_STATUSES
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -106,6 +108,7 @@ class ApiCall:
     code: str = ""  # the error body's `code`, for 5xx
     seconds: float | None = None  # request to answer (None: no answer)
     adversarial: bool = False  # sent by an attacker (bench/chaos/adversary.py)
+    retry_after: str | None = None  # the answer's Retry-After header
 
 
 @dataclass
@@ -123,6 +126,7 @@ class ApiRecorder:
         *,
         seconds: float | None = None,
         adversarial: bool = False,
+        retry_after: str | None = None,
     ) -> None:
         route = _UUID.sub("{id}", path)
         self.calls.append(
@@ -134,6 +138,7 @@ class ApiRecorder:
                 code=code,
                 seconds=seconds,
                 adversarial=adversarial,
+                retry_after=retry_after,
             )
         )
 
@@ -230,6 +235,8 @@ class Workload:
         self._settings = Settings()
         self._provider = Account.create().address
         self._inviter = Account.create().address
+        # Paid auto-completing bookings per appointment slot: the operator's bursts to come.
+        self.bursts: Counter[datetime] = Counter()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -291,6 +298,7 @@ class Workload:
                     status,
                     _error_code(response),
                     seconds=time.monotonic() - sent,
+                    retry_after=response.headers.get("retry-after"),
                 )
                 if status in expect:
                     body: dict[str, Any] = response.json()
@@ -431,13 +439,16 @@ class Workload:
             await self.orphan(record, sender)
             return
         # Far enough ahead that a create retried through an outage still names a future time.
-        soon = now + timedelta(seconds=30)
+        soon = now + timedelta(seconds=self.config.create_ahead)
         later = now + timedelta(hours=1)  # inside the late-cancellation window: a split
-        await self.create(record, soon if record.kind is Kind.AUTO_COMPLETE else later)
+        slot = self._slot(record, soon)
+        await self.create(record, (slot or soon) if record.kind is Kind.AUTO_COMPLETE else later)
         if record.kind is Kind.UNPAID:
             return
         await self.fund_usdc(sender, record.amount)
         await self.pay(record, sender)
+        if slot is not None and record.kind is Kind.AUTO_COMPLETE:
+            self.bursts[slot] += 1
         if record.kind in (Kind.AUTO_COMPLETE, Kind.REORG_VICTIM):
             return
         await self.wait_status(record, {"PAID"}, FLOW_SECONDS / 2)
@@ -445,6 +456,27 @@ class Workload:
             await self.complete(record, sender)
             return
         await self.cancel(record, sender)
+
+    def _slot(self, record: BookingRecord, soon: datetime) -> datetime | None:
+        """The slot boundary this booking's appointment is bunched on, if it is one of the
+        `burst_share` that are (by its index, so a rerun bunches the same ones)."""
+        size = self.config.burst_slot
+        if not size or random.Random(record.index).random() >= self.config.burst_share:
+            return None
+        seconds = -(-int(soon.timestamp()) // size) * size
+        return datetime.fromtimestamp(seconds, UTC)
+
+    def next_burst(self, within: float) -> tuple[datetime, int] | None:
+        """When the next bunch of auto-completions falls due (within `within` seconds) and how
+        many bookings it holds; the earliest with the most if several."""
+        now = datetime.now(UTC)
+        delay = timedelta(seconds=self.config.timers.auto_complete_delay) + BLOCK_TIME_MARGIN
+        due = [
+            (slot + delay, count)
+            for slot, count in self.bursts.items()
+            if now < slot + delay <= now + timedelta(seconds=within)
+        ]
+        return min(due) if due else None
 
     async def complete(self, record: BookingRecord, sender: TransactionSender) -> None:
         """The customer completes the paid booking on chain and reports it."""

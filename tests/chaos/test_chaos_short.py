@@ -1,6 +1,8 @@
-"""The chaos run, short: ~30 bookings (every attack kind among them), every app killed once,
+"""The chaos run, short, at production shape (two worker and two API replicas behind the reverse
+proxy, three listeners): ~30 bookings (every attack kind among them), every app kind killed once,
 one RPC fault, a Postgres restart and both reorgs, then the same checks as `make chaos`, which
-must all hold."""
+must all hold. The longer faults of production shape (partitions, Temporal down two minutes, the
+clock step, a kill mid operator burst) are `make chaos`'s and `make soak`'s."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from bench.chaos.config import ChaosConfig
 from bench.chaos.faults import KILLS, FaultKind
 from bench.chaos.harness import run_chaos
 from bench.chaos.report import RunSummary, passed
+from bench.chaos.shape_checks import OPERATOR_LEDGER, RETRY_HINT
+from bench.chaos.stack import APIS, LISTENERS, WORKERS
 from bench.chaos.workload import ATTACKS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(290)]
@@ -34,6 +38,8 @@ SHORT = ChaosConfig(
     quiescence_timeout=150.0,
     server_restarts=("postgres",),
     adversary_share=0.25,  # 7 attacks: each kind once, and one more
+    production_faults=False,
+    burst_slot=0,  # bunched appointments would hold the run up to a minute longer
 )
 
 
@@ -61,8 +67,21 @@ def test_every_planned_fault_is_injected_and_every_check_runs(summary: RunSummar
         ATTACKS_REVERTED,
         VICTIMS_SERVED,
         VICTIMS_SETTLED,
+        OPERATOR_LEDGER,
+        RETRY_HINT,
     }
     assert sum(summary.checks.final_states.values()) >= SHORT.bookings // 2
+
+
+def test_the_run_is_at_production_shape_and_goes_through_the_reverse_proxy(
+    summary: RunSummary,
+) -> None:
+    assert set(summary.apps) >= {*WORKERS, *APIS, *LISTENERS}
+    assert len(WORKERS) == len(APIS) == 2
+    assert len(LISTENERS) == 3
+    assert summary.front_requests >= len([c for c in summary.bookings if c.booking_id is not None])
+    # Every fault was followed by a measured return to health.
+    assert all(w.recovery_seconds is not None for w in summary.windows), summary.windows
 
 
 def test_short_chaos_run_breaks_no_invariant(summary: RunSummary) -> None:

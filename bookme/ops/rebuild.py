@@ -128,6 +128,15 @@ async def _rebuild_all(
     return signed
 
 
+def _first_block(settings: Settings, checkpoint: int | None) -> int:
+    """Where a payment the backup lost can be: after the checkpoint it holds (with the
+    reconciler's lookback below it), else from the deployment on."""
+    if checkpoint is None:
+        return settings.reconcile_from_block
+    lookback = checkpoint - settings.reconcile_event_lookback_blocks
+    return max(settings.reconcile_from_block, lookback)
+
+
 async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -> RebuildReport:
     """Re-project every workflow on ``settings.task_queue``, then look at the chain's payments."""
     temporal = await connect_temporal(settings)
@@ -140,22 +149,23 @@ async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -
         report.workflows = len(executions)
         signed = await _rebuild_all(temporal, store, sessions, executions, report)
         orphans = {e.id for e in executions if e.workflow_type == c.ORPHAN_WORKFLOW_NAME}
+        checkpoint = await restored_checkpoint(sessions, settings.chain_id, escrow.address)
         scan = ChainScan(
             chain=escrow.contract.client,
             escrow=escrow,
             chain_id=settings.chain_id,
-            from_block=settings.reconcile_from_block if from_block is None else from_block,
+            from_block=_first_block(settings, checkpoint) if from_block is None else from_block,
             policy=settings.booking_policy(),
             task_queue=settings.task_queue,
         )
         events = await scan.events()
-        checkpoint = await restored_checkpoint(sessions, settings.chain_id, escrow.address)
-        used = await used_nonces(scan.chain, events, after=checkpoint or scan.from_block - 1)
+        after = scan.from_block - 1 if checkpoint is None else checkpoint
+        used = await used_nonces(scan.chain, events, after=after)
         report.nonce_floor = max({signed, *used})
         await raise_nonce_floor(sessions, report.nonce_floor)
         report.chain_only = await chain_only_bookings(scan, events, sessions, temporal, orphans)
-        after = await count_rows(sessions)
-    report.restored = {table: after[table] - before[table] for table in after}
+        counted = await count_rows(sessions)
+    report.restored = {table: counted[table] - before[table] for table in counted}
     report.write(out)
     return report
 
@@ -168,7 +178,8 @@ def add_rebuild_command(commands: Any) -> None:
         "--from-block",
         type=int,
         default=None,
-        help="first block to read the escrow's payments from (default BOOKME_RECONCILE_FROM_BLOCK)",
+        help="first block to read the escrow's payments from (default: the restored listener"
+        " checkpoint minus BOOKME_RECONCILE_EVENT_LOOKBACK_BLOCKS, else BOOKME_RECONCILE_FROM_BLOCK)",
     )
 
 

@@ -23,6 +23,7 @@ import structlog
 
 from bench.chaos.config import ChaosConfig
 from bench.chaos.recovery import HealthProbe
+from bench.chaos.restore import restore_from_backup
 from bench.chaos.shape_faults import clock_step, kill_mid_burst, partition, temporal_outage
 from bench.chaos.stack import APIS, LISTENERS, WORKERS, ChaosStack
 from bench.chaos.workload import Workload
@@ -49,6 +50,7 @@ class FaultKind(StrEnum):
     LAGGING_HEAD = "rpc: lagging head"
     REORG_DEEP = "reorg deeper than confirmations"
     REORG_SHALLOW = "reorg shallower than confirmations"
+    RESTORE_BACKUP = "postgres restored from a backup"
 
 
 KILLS = (FaultKind.KILL_WORKER, FaultKind.KILL_LISTENER, FaultKind.KILL_STANDBY, FaultKind.KILL_API)
@@ -74,6 +76,7 @@ OUTAGES = frozenset(
         FaultKind.KILL_WORKER_BURST,
         FaultKind.KILL_API,
         FaultKind.CLOCK_STEP,  # the other worker replica is down meanwhile
+        FaultKind.RESTORE_BACKUP,  # every app stopped for the restore, as the runbook says
         *PARTITIONS,
     }
 )
@@ -119,7 +122,7 @@ class FaultWindow:
 # Faults other modules define, registered by one line each: kind -> (injection, is an outage).
 # The injection gets the injector and the planned fault and returns the window's detail.
 Injection = Callable[["FaultInjector", PlannedFault], Awaitable[str]]
-PLUGGED: dict[FaultKind, Injection] = {}
+PLUGGED: dict[FaultKind, Injection] = {FaultKind.RESTORE_BACKUP: restore_from_backup}
 
 
 def plan_faults(config: ChaosConfig, rng: random.Random) -> list[PlannedFault]:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bench.chaos.faults import FaultInjector, PlannedFault
 
 # How old the backup is when it is restored: minutes of workload the restore takes away.
-BACKUP_AGE_SECONDS = 90.0
+BACKUP_AGE_SECONDS = 60.0
 COMMAND_TIMEOUT_SECONDS = 300.0
 
 

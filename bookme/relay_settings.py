@@ -18,7 +18,7 @@ class RelaySettings(BaseSettings):
     # Off: the API refuses relayed payments (503 relay_unavailable); paying directly still works.
     relay_enabled: bool = True
     # Most gas one relayed payment may use (the estimate with headroom); above it, not sent.
-    relay_max_gas: int = Field(default=300_000, ge=21_000)
+    relay_max_gas: int = Field(default=400_000, ge=21_000)
     # Below this operator balance relaying stops (the ETH is kept for auto-completes and refunds).
     relay_min_operator_balance_wei: int = Field(default=2 * 10**16, ge=0)
     # Relayed payment requests per customer and minute (each may cost the platform gas).

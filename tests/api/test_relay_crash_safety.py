@@ -36,6 +36,7 @@ from tests.api.relay_stack import (
 )
 from worker import operator_sender, relay_activities
 from workflows.client import BookingClient
+from workflows.errors import RelayRefused
 from workflows.relay_terms import booking_authorization, transfer_terms
 from workflows.types.relay import RelayTxRequest
 
@@ -52,23 +53,29 @@ def worker_replica(stack: RelayStack, registry: CollectorRegistry) -> RelayActiv
     return relay_activities(stack.settings, stack.chain, escrow, operator, stack.sessions, registry)
 
 
+async def signed_relay(stack: RelayStack, booking_id: str) -> RelayTxRequest:
+    """What the workflow hands the relay activity once the customer signed the transfer."""
+    transfer = (await ask_transfer(stack.api, booking_id))["transferAuthorization"]
+    auth = (
+        await BookingClient.for_booking(stack.temporal, booking_id).status()
+    ).payment_authorization
+    assert auth is not None
+    return RelayTxRequest(
+        booking_id=booking_id,
+        authorization=auth,
+        signature=sign_typed_data(transfer["typedData"]),
+        valid_after=int(transfer["validAfter"]),
+        valid_before=int(transfer["validBefore"]),
+    )
+
+
 async def test_a_relay_killed_after_broadcast_is_resumed_by_another_worker_never_sent_twice(
     relay_stack: RelayStack,
 ) -> None:
     stack = relay_stack
     async with asyncio.timeout(GUARD_SECONDS):
-        booking_id = await stack.create_booking(amount="40")
-        transfer = (await ask_transfer(stack.api, booking_id))["transferAuthorization"]
-        view = await BookingClient.for_booking(stack.temporal, booking_id).status()
-        auth = view.payment_authorization
-        assert auth is not None
-        request = RelayTxRequest(
-            booking_id=booking_id,
-            authorization=auth,
-            signature=sign_typed_data(transfer["typedData"]),
-            valid_after=int(transfer["validAfter"]),
-            valid_before=int(transfer["validBefore"]),
-        )
+        request = await signed_relay(stack, await stack.create_booking(amount="40"))
+        auth = request.authorization
         nonce = await stack.operator_nonce()
 
         stack.anvil.rpc("evm_setAutomine", False)  # broadcast, never mined while it runs
@@ -127,3 +134,25 @@ async def transfer_parts(stack: RelayStack, request: RelayTxRequest) -> Transfer
         request.authorization, valid_after=request.valid_after, valid_before=request.valid_before
     )
     return transfer_authorization(token, terms, request.signature)
+
+
+async def test_a_relay_needing_more_gas_than_the_cap_is_refused_before_anything_is_sent(
+    relay_stack: RelayStack,
+) -> None:
+    stack = relay_stack
+    async with asyncio.timeout(GUARD_SECONDS):
+        request = await signed_relay(stack, await stack.create_booking())
+        nonce = await stack.operator_nonce()
+        capped = stack.settings.model_copy(update={"relay_max_gas": 50_000})
+        escrow = stack.escrow
+        registry = CollectorRegistry()
+        operator = operator_sender(capped, stack.chain, escrow, stack.sessions, registry)
+        relay = relay_activities(capped, stack.chain, escrow, operator, stack.sessions, registry)
+        with pytest.raises(RelayRefused) as refused:
+            await ActivityEnvironment().run(relay.relay_payment, request)
+        assert refused.value.code == "relay_gas_cap"
+        assert (
+            registry.get_sample_value("bookme_relay_refusals_total", {"code": "relay_gas_cap"}) == 1
+        )
+        assert await stack.operator_nonce() == nonce
+        assert await stack.ledger_rows() == 0

@@ -34,8 +34,9 @@ Errors::
 
     ValueError
      └── TypedDataError (chain/eip712.py)
-          ├── TransferSignatureError   not a 65-byte low-s signature by the customer
-          └── InvalidPrivateKeyError   (chain/signing.py) the key is unusable (never echoed)
+          ├── SignatureError (chain/signature_parts.py)   not a 65-byte low-s signature
+          │    └── TransferSignatureError   a good signature, not by the booking's customer
+          └── InvalidPrivateKeyError (chain/signing.py)   the key is unusable (never echoed)
     DeploymentMismatch (chain/errors.py)  the token's DOMAIN_SEPARATOR disagrees with its domain
 """
 
@@ -46,8 +47,6 @@ from functools import cache
 from typing import Any
 
 from eth_account import Account
-from eth_keys.datatypes import Signature
-from eth_keys.exceptions import BadSignature
 from pydantic import SecretStr
 
 from chain.artifacts import load_artifact
@@ -58,11 +57,11 @@ from chain.eip712 import (
     BookingAuthorization,
     Eip712Domain,
     ReceiveWithAuthorization,
-    TypedDataError,
 )
 from chain.errors import DeploymentMismatch, ExecutionReverted
 from chain.escrow import escrow_abi
 from chain.hexutil import address, to_bytes, to_hex
+from chain.signature_parts import SignatureError, recover_signer, split_signature
 from chain.signing import (
     InvalidPrivateKeyError,
     _typed_data,
@@ -70,26 +69,11 @@ from chain.signing import (
     typed_data_digest,
 )
 
-# secp256k1 group order; USDC (and OpenZeppelin's ECDSA) refuse s in the upper half.
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 RELAYED_PAYMENT_FUNCTION = "createAndPayBookingWithAuthorization"
 
 
-class TransferSignatureError(TypedDataError):
-    """A transfer signature refused before any gas is spent (a 4xx at the API)."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SignatureParts:
-    """A 65-byte secp256k1 signature split for Solidity: v (27 or 28), r and s as 0x-hex."""
-
-    v: int
-    r: str
-    s: str
-
-    def as_bytes(self) -> bytes:
-        """r || s || v, the 65-byte form."""
-        return to_bytes(self.r) + to_bytes(self.s) + bytes([self.v])
+class TransferSignatureError(SignatureError):
+    """A well-formed transfer signature that is not the payer's (a 4xx at the API)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -231,36 +215,11 @@ def sign_receive_authorization(
     )
 
 
-def split_signature(signature: str | bytes) -> SignatureParts:
-    """A 65-byte r || s || v signature as v, r, s; v 0/1 (some wallets) becomes 27/28."""
-    try:
-        raw = to_bytes(signature)
-    except (TypeError, ValueError):
-        raise TransferSignatureError("signature must be 0x-hex or bytes") from None
-    if len(raw) != 65:
-        raise TransferSignatureError(f"signature must be 65 bytes (r, s, v), got {len(raw)}")
-    v = raw[64] + 27 if raw[64] in (0, 1) else raw[64]
-    if v not in (27, 28):
-        raise TransferSignatureError(f"signature v must be 27 or 28 (or 0/1), got {raw[64]}")
-    s = int.from_bytes(raw[32:64], "big")
-    if not 0 < s <= _SECP256K1_N // 2:
-        raise TransferSignatureError("signature s is not in the lower half (malleable form)")
-    return SignatureParts(v=v, r=to_hex(raw[:32]), s=to_hex(raw[32:64]))
-
-
 def recover_payer(
     domain: Eip712Domain, transfer: ReceiveWithAuthorization, signature: str | bytes
 ) -> str:
     """The address that signed ``transfer`` in ``domain`` (checksummed)."""
-    parts = split_signature(signature)
-    vrs = (parts.v - 27, int(parts.r, 16), int(parts.s, 16))
-    try:
-        public_key = Signature(vrs=vrs).recover_public_key_from_msg_hash(
-            receive_digest(domain, transfer)
-        )
-    except BadSignature:
-        raise TransferSignatureError("signature does not recover to any address") from None
-    return address(public_key.to_checksum_address())
+    return recover_signer(receive_digest(domain, transfer), signature)
 
 
 def transfer_authorization(
@@ -416,7 +375,6 @@ def _explain(exc: ExecutionReverted) -> ExecutionReverted:
 __all__ = [
     "RELAYED_PAYMENT_FUNCTION",
     "RelaySimulation",
-    "SignatureParts",
     "SignedTransfer",
     "TransferAuthorization",
     "TransferSignatureError",
@@ -430,7 +388,6 @@ __all__ = [
     "relayed_payment_tx",
     "sign_receive_authorization",
     "simulate_relayed_payment",
-    "split_signature",
     "token_domain",
     "transfer_authorization",
     "transfer_nonce",

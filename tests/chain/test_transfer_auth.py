@@ -11,7 +11,6 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_keys.datatypes import Signature
 from eth_utils.crypto import keccak
 from pydantic import SecretStr
 
@@ -25,6 +24,7 @@ from chain.eip712 import (
     TypedDataError,
 )
 from chain.escrow import EscrowReader, escrow_abi
+from chain.signature_parts import recover_signer, split_signature
 from chain.signing import InvalidPrivateKeyError, typed_data_digest
 from chain.transfer_auth import (
     RELAYED_PAYMENT_FUNCTION,
@@ -40,7 +40,6 @@ from chain.transfer_auth import (
     relayed_payment_tx,
     sign_receive_authorization,
     simulate_relayed_payment,
-    split_signature,
     token_domain,
     transfer_authorization,
     transfer_nonce,
@@ -91,7 +90,6 @@ SETTLED_SIGNATURE = (
     "2f9cf1604c72db4a5a87ade62949449a2eff957f1d58a11954438dac229aa16f1c"
 )
 BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def _transfer(**overrides: object) -> ReceiveWithAuthorization:
@@ -156,11 +154,7 @@ def test_a_transfer_usdc_accepted_on_base_recovers_to_its_payer():
             ],
         )
     )
-    digest = typed_data_digest(base, struct_hash)
-    parts = split_signature(SETTLED_SIGNATURE)
-    vrs = (parts.v - 27, int(parts.r, 16), int(parts.s, 16))
-    signer = Signature(vrs=vrs).recover_public_key_from_msg_hash(digest).to_checksum_address()
-    assert signer == s["from"]
+    assert recover_signer(typed_data_digest(base, struct_hash), SETTLED_SIGNATURE) == s["from"]
 
 
 # ------------------------------------------------------------------ eth-account, independently
@@ -225,25 +219,6 @@ def test_a_local_key_signs_as_a_secret_and_a_bad_one_is_never_echoed():
 
 
 # ------------------------------------------------------------------ signatures and inputs
-
-
-def test_split_signature_takes_v_as_0_or_1_and_refuses_malformed_ones():
-    signature = bytes.fromhex(
-        sign_receive_authorization(TOKEN, _transfer(), PAYER_KEY).signature[2:]
-    )
-    as_zero_one = signature[:64] + bytes([signature[64] - 27])
-    assert split_signature(as_zero_one) == split_signature(signature)
-
-    high_s = (SECP256K1_N - int.from_bytes(signature[32:64], "big")).to_bytes(32, "big")
-    for bad, reason in (
-        (signature[:64], "65 bytes"),
-        (signature + b"\x00", "65 bytes"),
-        (signature[:64] + b"\x1d", "v must be 27 or 28"),
-        (signature[:32] + high_s + signature[64:], "lower half"),
-        ("0xnothex", "0x-hex"),
-    ):
-        with pytest.raises(TransferSignatureError, match=reason):
-            split_signature(bad)
 
 
 def test_a_transfer_window_and_fields_are_validated():

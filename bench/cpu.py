@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import psutil
 
+# The bench process itself: it drives the load, it is not what a booking costs.
+LOAD_GENERATOR = "bench"
 # Command-line fragments that name a server process.
 SERVERS = (("anvil", "anvil"), ("postgres", "postgres"), ("temporal", "temporal"))
 
@@ -37,7 +39,7 @@ def cpu_seconds(apps: Mapping[str, int]) -> dict[str, float]:
     me = psutil.Process(os.getpid())
     totals: dict[str, float] = defaultdict(float)
     own = me.cpu_times()
-    totals["bench"] += own.user + own.system
+    totals[LOAD_GENERATOR] += own.user + own.system
     for top in me.children():
         label = _label(top, by_pid)
         for process in (top, *_descendants(top)):
@@ -83,6 +85,10 @@ class CpuUse:
         """CPU milliseconds per item (a lifecycle, an event), largest first."""
         ranked = sorted(self.seconds.items(), key=lambda kv: kv[1], reverse=True)
         return {name: 1000 * seconds / max(1, items) for name, seconds in ranked}
+
+    def system_ms(self, items: int) -> float:
+        """CPU milliseconds per item of every process but the bench's own (the load generator)."""
+        return sum(ms for name, ms in self.per_item_ms(items).items() if name != LOAD_GENERATOR)
 
     def text(self, items: int) -> str:
         shares = self.per_item_ms(items)

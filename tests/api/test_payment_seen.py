@@ -142,19 +142,7 @@ async def pay(customer: Customer, stack: Stack) -> str:
     )
     assert signed.status_code == 200, signed.text
     body = signed.json()
-    a = body["authorization"]
-    auth = BookingAuthorization(
-        booking_id=a["bookingId"],
-        customer=a["customer"],
-        provider=a["provider"],
-        inviter=a["inviter"],
-        amount=int(a["amount"]),
-        platform_fee_rate=int(a["platformFeeRate"]),
-        inviter_fee_rate=int(a["inviterFeeRate"]),
-        release_time=int(a["releaseTime"]),
-        expiry=int(a["expiry"]),
-        nonce=int(a["nonce"]),
-    )
+    auth = BookingAuthorization.from_message(body["authorization"])
     escrow = stack.deployment.escrow
     usdc = ContractAbi(load_artifact("MockUSDC").abi)
     await stack.send(

@@ -88,7 +88,7 @@ def _cmdline(proc: psutil.Process) -> str:
 
 def _exited(proc: psutil.Process) -> bool:
     try:
-        return proc.status() == psutil.STATUS_ZOMBIE
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 

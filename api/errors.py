@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -229,6 +230,14 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     return await _api_error(_, err)
 
 
+async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
+    # Every connection of this process in use for the pool's whole timeout: overloaded, not
+    # broken; another replica or a moment later can serve it.
+    log.warning("database pool exhausted", error=type(exc).__name__)
+    err = ServiceUnavailable("the database is busy; retry later", code="database_busy")
+    return await _api_error(_, err)
+
+
 async def _outage(_: Request, exc: Exception) -> JSONResponse:
     log.warning("backing service unavailable", error=type(exc).__name__)
     err = ServiceUnavailable(
@@ -250,6 +259,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RPCError, _temporal_error)
     for db_error in (OperationalError, InterfaceError):
         app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     for outage in (OSError, TimeoutError):  # ConnectionError is an OSError
         app.add_exception_handler(outage, _outage)
     app.add_exception_handler(DBAPIError, _db_api_error)

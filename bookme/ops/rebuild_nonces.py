@@ -23,6 +23,11 @@ from chain.events import BookingCancelled, BookingCreatedAndPaid, DecodedEvent
 from chain.hexutil import to_bytes
 from db.models import ChainCursor
 
+# The largest nonce the BIGINT sequence can hand out: a nonce above it was never one of ours
+# (an authorization signed elsewhere with the signer key, e.g. with a random 256-bit nonce),
+# so it cannot collide with what the sequence gives out, and cannot be a floor for it.
+SEQUENCE_MAX = 2**63 - 1
+
 
 @cache
 def _authorized_calls() -> dict[bytes, tuple[str, ...]]:
@@ -36,6 +41,11 @@ def _authorized_calls() -> dict[bytes, tuple[str, ...]]:
             selector = function_abi_to_4byte_selector(entry)  # type: ignore[arg-type]
             calls[selector] = tuple(get_abi_input_types(entry))  # type: ignore[arg-type]
     return calls
+
+
+def could_be_ours(nonce: int) -> bool:
+    """Whether the signature nonce sequence could have handed ``nonce`` out."""
+    return 0 < nonce <= SEQUENCE_MAX
 
 
 def nonce_of(call_data: bytes) -> int | None:
@@ -60,7 +70,8 @@ async def restored_checkpoint(
 
 
 async def used_nonces(chain: ChainClient, events: Iterable[DecodedEvent], after: int) -> set[int]:
-    """Nonces of the payments and cancellations in blocks above ``after``."""
+    """Nonces the sequence could have handed out, of the payments and cancellations in blocks
+    above ``after``."""
     found: set[int] = set()
     hashes = {
         e.identity.tx_hash
@@ -71,6 +82,6 @@ async def used_nonces(chain: ChainClient, events: Iterable[DecodedEvent], after:
     for tx_hash in sorted(hashes):
         tx = await chain.get_transaction(tx_hash)
         nonce = None if tx is None else nonce_of(to_bytes(tx.get("input") or "0x"))
-        if nonce is not None:
+        if nonce is not None and could_be_ours(nonce):
             found.add(nonce)
     return found

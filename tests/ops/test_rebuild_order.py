@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 
 from bookme.ops.rebuild_apply import status_left_behind
 from bookme.ops.rebuild_capture import RecordedWrite
+from bookme.ops.rebuild_nonces import could_be_ours, nonce_of
+from chain.eip712 import BookingAuthorization
+from chain.escrow import escrow_abi
 from workflows import constants as c
 from workflows.audit import AuditAction
 from workflows.types import BookingStatus, TransitionRecord
@@ -47,3 +50,27 @@ def test_a_last_change_written_before_older_lost_ones_is_reported():
     assert reason is not None
     assert "(b:3)" in reason
     assert "older than the workflow's" in reason
+
+
+def test_a_nonce_beyond_the_sequence_is_not_a_floor():
+    """Found by the chaos restore fault: an orphan paid with a random 128-bit nonce made the
+    floor overflow the BIGINT sequence, and the rebuild failed."""
+    nonce = 2**127 + 7
+    auth = BookingAuthorization(
+        booking_id="0x" + "11" * 32,
+        customer="0x" + "22" * 20,
+        provider="0x" + "33" * 20,
+        inviter="0x" + "00" * 20,
+        amount=100,
+        platform_fee_rate=1000,
+        inviter_fee_rate=0,
+        release_time=1,
+        expiry=2,
+        nonce=nonce,
+    )
+    abi = escrow_abi()
+    call = abi.encode_call("createAndPayBooking", auth.as_abi_tuple(), b"\x00" * 65)
+    assert nonce_of(call) == nonce
+    assert nonce_of(abi.encode_call("completeService", b"\x01" * 32)) is None
+    assert not could_be_ours(nonce)
+    assert could_be_ours(42)

@@ -33,6 +33,7 @@ from temporalio.workflow import ActivityHandle
 from workflows import DATA_CONVERTER, WORKFLOWS
 from workflows import constants as c
 from workflows.reconcile_types import RESYNC_BOOKING
+from workflows.sandbox import workflow_runner
 from workflows.types import CancellationAuthorization, PaymentAuthorization
 
 # The projection writes, by activity name: each is idempotent on its own key.
@@ -113,7 +114,10 @@ async def capture_all(
     id. One replayer for all: building one costs far more than replaying a booking."""
     captures: dict[str, Captured] = {}
     replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=DATA_CONVERTER, interceptors=[_interceptor(captures)]
+        workflows=WORKFLOWS,
+        data_converter=DATA_CONVERTER,
+        interceptors=[_interceptor(captures)],
+        workflow_runner=workflow_runner(),  # the worker's own sandbox
     )
     async with replayer.workflow_replay_iterator(histories) as results:
         async for result in results:

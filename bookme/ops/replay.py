@@ -12,6 +12,7 @@ from bookme.ops.deps import connect_temporal
 from bookme.ops.temporal_errors import rpc_error
 from bookme.settings import Settings
 from workflows import DATA_CONVERTER, WORKFLOWS
+from workflows.sandbox import workflow_runner
 
 
 async def replay(settings: Settings, ref: str, out: IO[str]) -> int:
@@ -22,7 +23,9 @@ async def replay(settings: Settings, ref: str, out: IO[str]) -> int:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
     except RPCError as exc:
         raise rpc_error(exc, workflow_id) from None
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner()
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     events = len(history.events)
     if result.replay_failure is None:

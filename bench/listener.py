@@ -33,6 +33,7 @@ from listener.sink import SignalOutcome, SignalSink
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.driver import EscrowDriver, EventEmitter
 from tests.listener.receivers import BENCH_APPLY_ACTIVITY, ApplyOnce, ApplyOnceLocal, TakeSignal
+from workflows.sandbox import workflow_runner
 from workflows.types import BookingPolicy, ChainEventSignal
 
 WAIT_SECONDS = 600.0
@@ -238,7 +239,12 @@ class ListenerBench:
         start = await driver.head() + 1
         await emitter.emit(len(sample), senders=1)
         queue = f"noop-{uuid.uuid4().hex[:8]}"
-        async with Worker(self.temporal, task_queue=queue, workflows=[TakeSignal]):
+        async with Worker(
+            self.temporal,
+            task_queue=queue,
+            workflows=[TakeSignal],
+            workflow_runner=workflow_runner(),
+        ):
             noop_sink = TemporalSignalSink(self.temporal, policy=policy, task_queue=queue)
             listener, close = await self.listener(noop_sink, emitter.address, start)
             began = time.perf_counter()
@@ -263,6 +269,7 @@ class ListenerBench:
             task_queue=queue,
             workflows=[ApplyOnceLocal],
             activities=[self.applied.apply],
+            workflow_runner=workflow_runner(),
         ):
             e2e_sink = TemporalSignalSink(self.temporal, policy=policy, task_queue=queue)
             listener, close = await self.listener(e2e_sink, contract, start)
@@ -294,7 +301,11 @@ class ListenerBench:
         """A bare workflow per event (1 signal-with-start + 1 activity), driven directly."""
         queue = f"ceiling-{uuid.uuid4().hex[:8]}"
         async with Worker(
-            self.temporal, task_queue=queue, workflows=[receiver], activities=[self.applied.apply]
+            self.temporal,
+            task_queue=queue,
+            workflows=[receiver],
+            activities=[self.applied.apply],
+            workflow_runner=workflow_runner(),
         ):
             sink = TemporalSignalSink(self.temporal, policy=policy, task_queue=queue)
             self.applied.expect(len(signals))
@@ -354,6 +365,7 @@ class ListenerBench:
             task_queue=queue,
             workflows=[ApplyOnceLocal],
             activities=[self.applied.apply],
+            workflow_runner=workflow_runner(),
         ):
             self.applied.expect(10**9)
             live_sink = TemporalSignalSink(

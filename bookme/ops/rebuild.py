@@ -31,6 +31,7 @@ from bookme.ops.errors import OpsError
 from bookme.ops.rebuild_apply import RebuildRefused, count_rows, raise_nonce_floor, replay_writes
 from bookme.ops.rebuild_capture import capture_all
 from bookme.ops.rebuild_chain import ChainOnlyBooking, ChainScan, chain_only_bookings
+from bookme.ops.rebuild_ledger import settle_in_flight
 from bookme.ops.rebuild_nonces import restored_checkpoint, used_nonces
 from bookme.settings import Settings
 from workflows import constants as c
@@ -61,11 +62,13 @@ class RebuildReport:
     failures: list[RebuildFailure] = field(default_factory=list)
     chain_only: list[ChainOnlyBooking] = field(default_factory=list)
     nonce_floor: int = 0
+    ledger_settled: int = 0  # operator transactions the restored ledger showed in flight
 
     def write(self, out: IO[str]) -> None:
         out.write(f"rebuild: {self.workflows} workflows replayed, {self.writes} writes re-run\n")
         out.write("rows restored: " + ", ".join(f"{t} +{n}" for t, n in self.restored.items()))
         out.write(f"\nsignature nonces: the next one is above {self.nonce_floor}\n")
+        out.write(f"operator transactions settled from the chain: {self.ledger_settled}\n")
         out.write(f"could not rebuild: {len(self.failures) or 'none'}\n")
         for failure in self.failures:
             out.write(f"  {failure.workflow_id}: {failure.reason}\n")
@@ -164,6 +167,7 @@ async def rebuild(settings: Settings, *, from_block: int | None, out: IO[str]) -
         report.nonce_floor = max({signed, *used})
         await raise_nonce_floor(sessions, report.nonce_floor)
         report.chain_only = await chain_only_bookings(scan, events, sessions, temporal, orphans)
+        report.ledger_settled = await settle_in_flight(sessions, scan.chain, settings.chain_id)
         counted = await count_rows(sessions)
     report.restored = {table: counted[table] - before[table] for table in counted}
     report.write(out)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bookme.embedded.anvil import AnvilNode
 from bookme.ops.rebuild_backup import dump, restore
+from bookme.ops.rebuild_ledger import settle_in_flight
 from chain.client import ChainClient
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.keys import TransactionKey
@@ -117,3 +118,35 @@ async def test_an_operator_intent_the_restored_ledger_forgot_is_not_sent_again(
     assert again.booking_status is OnChainBookingStatus.COMPLETED
     assert again.status is OperatorTxStatus.ALREADY_DONE
     assert await client.get_transaction_count(operator_key.address, "latest") == sent_count
+
+
+async def test_a_transaction_in_flight_at_the_backup_is_settled_from_its_receipt(
+    fresh_chain: AnvilNode,
+    client: ChainClient,
+    database_url: str,
+    sessions,
+    tmp_path: Path,
+):
+    """The backup holds its row without an outcome; it was mined since, and nobody waits for
+    it any more: `bookme rebuild` settles it from the chain."""
+    key = TransactionKey(fresh_chain.accounts[5].private_key)
+    start = await client.get_transaction_count(key.address, "latest")
+    sender = replica_sender(client, sessions, key)
+    fresh_chain.rpc("evm_setAutomine", False)
+    sent = await sender.send(to=fresh_chain.accounts[6].address, data=b"", value=1, gas=21_000)
+    backup = tmp_path / "ledger.dump"
+    dump(database_url, backup)
+    fresh_chain.rpc("evm_setAutomine", True)
+    fresh_chain.rpc("evm_mine")
+    assert (await asyncio.wait_for(sender.wait(sent), 30)).succeeded
+
+    restore(database_url, backup)
+    assert await _ledger(database_url) == [(start, None)]
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        restored = make_session_factory(engine)
+        assert await settle_in_flight(restored, client, fresh_chain.chain_id) == 1
+        assert await settle_in_flight(restored, client, fresh_chain.chain_id) == 0
+    finally:
+        await engine.dispose()
+    assert await _ledger(database_url) == [(start, "succeeded")]

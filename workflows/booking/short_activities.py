@@ -28,8 +28,9 @@ async def execute(
     retry: RetryPolicy,
 ) -> Any:
     """Run ``activity`` locally once ``patch`` applies (histories from before it scheduled a
-    regular activity there, and replay the same way). Its failure may arrive as the
-    ``ApplicationError`` itself rather than an ``ActivityError``: callers catch both."""
+    regular activity there, and replay the same way). A local activity's failure may arrive as
+    the ``ApplicationError`` itself rather than an ``ActivityError``: a caller that handles the
+    failure catches both."""
     run = workflow.execute_local_activity if versions.applies(patch) else workflow.execute_activity
     return await run(
         activity,

@@ -25,6 +25,7 @@ import httpx
 import psutil
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench.results import Latency, Report, rate
 from bench.stack import BenchStack
@@ -35,6 +36,7 @@ from workflows import BookingWorkflow, booking_workflow_id
 OPEN_API = "api-open"
 CONCURRENCY = 16
 HISTORY_SAMPLE = 20
+QUERY_ATTEMPTS = 600  # 2 minutes of a worker not polling yet
 DEADLINE_SECONDS = 31 * 86400
 
 
@@ -118,7 +120,15 @@ async def _query_all(client: Client, ids: list[str]) -> tuple[list[float], float
         handle = client.get_workflow_handle(booking_workflow_id(booking))
         async with limit:
             began = time.perf_counter()
-            await handle.query(BookingWorkflow.status, rpc_timeout=timedelta(seconds=120))
+            for _ in range(QUERY_ATTEMPTS):
+                try:
+                    await handle.query(BookingWorkflow.status, rpc_timeout=timedelta(seconds=120))
+                    break
+                except RPCError:
+                    # Until the new worker polls, the server refuses queries at once.
+                    await asyncio.sleep(0.2)
+            else:
+                raise BenchFailure(f"booking {booking} not answering queries")
             samples.append(time.perf_counter() - began)
             first.append(time.perf_counter())
 

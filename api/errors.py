@@ -193,8 +193,15 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# CANCELLED too: the API cancels no Temporal call, so a call in flight when the connection broke
+# is what comes back that way ("operation was canceled").
 _TEMPORAL_OUTAGE = frozenset(
-    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.CANCELLED,
+    }
 )
 
 

@@ -1,7 +1,7 @@
 """The restore fault: Postgres put back to a backup taken minutes earlier, then the runbook.
 
 At T a dump of the database is taken while the workload runs; at T + ``BACKUP_AGE_SECONDS`` the
-processes are stopped as the runbook says (listeners first: they would refund, as orphans, the
+processes are stopped (SIGTERM) as the runbook says (listeners first: they would refund, as orphans, the
 payments whose rows the restore loses; then the APIs and the workers), the dump is restored,
 ``bookme migrate`` and ``bookme rebuild`` run as an operator would run them, and the processes
 start again (workers, listeners, APIs). The chaos checks then judge what the run ended with.
@@ -40,6 +40,14 @@ async def _bookme(stack: ChaosStack, *args: str) -> tuple[int, str]:
     return await process.wait(), output.decode(errors="replace")
 
 
+async def _stop(stack: ChaosStack, app: str) -> None:
+    """Stopped as an operator stops it (SIGTERM: an API replica finishes the requests it holds,
+    which kill -9 would turn into 502s), held down until `revive`. ChaosStack only kills, so
+    this marks the app held down itself."""
+    stack._held_down.add(app)
+    await asyncio.to_thread(stack._apps[app].stop)
+
+
 async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> str:
     """Back up now, restore the backup ``BACKUP_AGE_SECONDS`` later, follow the runbook.
 
@@ -51,7 +59,7 @@ async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> s
     await asyncio.sleep(BACKUP_AGE_SECONDS)
     # Listeners first: the others may go in any order, all are down before the restore.
     for app in (*LISTENERS, *(a for a in APPS if a not in LISTENERS)):
-        await stack.kill(app)
+        await _stop(stack, app)
     await asyncio.to_thread(restore, stack.database_url, backup)
     age = time.monotonic() - taken
     failed: list[str] = []

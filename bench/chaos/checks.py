@@ -123,6 +123,7 @@ async def run_checks(
     origin: float,
     adversary: AdversaryLog | None = None,
     operator: str | None = None,
+    forgotten_operator_nonces: tuple[range, ...] = (),
 ) -> CheckResults:
     results = CheckResults()
     reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
@@ -153,7 +154,12 @@ async def run_checks(
             )
         )
     if operator is not None:
-        checks.append((OPERATOR_LEDGER, _ledger(results, engine, chain, operator)))
+        checks.append(
+            (
+                OPERATOR_LEDGER,
+                _ledger(results, engine, chain, operator, forgotten_operator_nonces),
+            )
+        )
     for name, check in checks:
         try:
             await check
@@ -169,9 +175,13 @@ async def run_checks(
 
 
 async def _ledger(
-    results: CheckResults, engine: AsyncEngine, chain: ChainClient, operator: str
+    results: CheckResults,
+    engine: AsyncEngine,
+    chain: ChainClient,
+    operator: str,
+    forgotten: tuple[range, ...],
 ) -> None:
-    results.add(OPERATOR_LEDGER, await operator_ledger(engine, chain, operator))
+    results.add(OPERATOR_LEDGER, await operator_ledger(engine, chain, operator, forgotten))
 
 
 async def _final_states(

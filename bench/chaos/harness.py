@@ -186,6 +186,7 @@ async def _run(
             origin=started,
             adversary=adversary.log,
             operator=stack.roles.operator.address,
+            forgotten_operator_nonces=tuple(injector.forgotten_operator_nonces),
         )
     finally:
         await engine.dispose()

@@ -54,12 +54,18 @@ async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> s
     A command that fails fails the fault (its window reports it), after the apps are back."""
     stack = injector.stack
     backup = stack.workdir / f"restore-{int(fault.at)}.dump"
+    operator = stack.roles.operator.address
+    # What the chain had mined of the operator's before the dump began: the ledger rows of
+    # these are in the backup; later ones may not be.
+    mined_before = await injector.chain.get_transaction_count(operator, "latest")
     await asyncio.to_thread(dump, stack.database_url, backup)
     taken = time.monotonic()
     await asyncio.sleep(BACKUP_AGE_SECONDS)
     # Listeners first: the others may go in any order, all are down before the restore.
     for app in (*LISTENERS, *(a for a in APPS if a not in LISTENERS)):
         await _stop(stack, app)
+    sent_before_restore = await injector.chain.get_transaction_count(operator, "pending")
+    injector.forgotten_operator_nonces.append(range(mined_before, sent_before_restore))
     await asyncio.to_thread(restore, stack.database_url, backup)
     age = time.monotonic() - taken
     failed: list[str] = []

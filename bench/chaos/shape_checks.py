@@ -26,7 +26,16 @@ RETRY_HINT = "503s carry Retry-After"
 FAULT_EXPECTATIONS = "each fault's own expectations"
 
 
-async def operator_ledger(engine: AsyncEngine, chain: ChainClient, operator: str) -> list[str]:
+async def operator_ledger(
+    engine: AsyncEngine,
+    chain: ChainClient,
+    operator: str,
+    forgotten: tuple[range, ...] = (),
+) -> list[str]:
+    """What is wrong between the operator's ledger rows and its nonces on chain.
+
+    ``forgotten``: nonces a Postgres restore took out of the ledger (sent after the backup,
+    before the restore); only their absence is forgiven, not a reuse or a revert."""
     async with engine.connect() as conn:
         rows: list[Any] = list(
             (
@@ -45,7 +54,8 @@ async def operator_ledger(engine: AsyncEngine, chain: ChainClient, operator: str
     nonces = Counter(int(r.nonce) for r in rows)
     problems += [f"nonce {n} recorded {c} times" for n, c in nonces.items() if c > 1]
     if nonces:
-        gaps = sorted(set(range(min(nonces), mined)) - set(nonces))
+        lost = {n for window in forgotten for n in window}
+        gaps = sorted(set(range(min(nonces), mined)) - set(nonces) - lost)
         problems += [f"nonce {n} mined but not in the ledger (a gap)" for n in gaps[:20]]
     problems += [
         f"nonce {r.nonce} ({r.intent}) recorded but not mined (chain count {mined})"

@@ -18,14 +18,13 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from bookme.relay_settings import RelaySettings
 from bookme.settings_checks import JWT_ALGORITHMS, production_problems
+from bookme.webhook_settings import WebhookSettings
 from chain.basis_points import BPS_DENOMINATOR
 
 if TYPE_CHECKING:
     from workflows.types import BookingPolicy
 
 DEV_JWT_SECRET = "dev-secret-change-me"  # noqa: S105 - refused outside development
-# A published Fernet key, refused in production (bookme/settings_checks.py).
-DEV_WEBHOOK_ENCRYPTION_KEY = "ZGV2LXdlYmhvb2sta2V5LWNoYW5nZS1tZS0zMmJ5dGU="
 
 
 class Environment(StrEnum):
@@ -38,7 +37,7 @@ class SettingsError(ValueError):
     """Configuration that must not start a process (placeholder secret, missing key...)."""
 
 
-class Settings(RelaySettings):
+class Settings(RelaySettings, WebhookSettings):
     """Every configurable knob of the service, with development defaults."""
 
     model_config = SettingsConfigDict(
@@ -212,20 +211,6 @@ class Settings(RelaySettings):
     otlp_traces_endpoint: str = ""
     # How often the worker samples the operator balance, bookings by status, webhook backlog.
     worker_gauges_interval_seconds: float = Field(default=60.0, gt=0)
-
-    # --- Webhooks to the marketplace (README "Integrating with your marketplace" > "Webhooks") ---
-    # Fernet key encrypting the endpoints' signing secrets at rest; the development default is
-    # refused in production. Changing it makes stored secrets unreadable: rotate them after.
-    webhook_encryption_key: SecretStr = SecretStr(DEV_WEBHOOK_ENCRYPTION_KEY)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    # A failed delivery is retried with doubling waits (initial .. max) until the horizon has
-    # passed since the event (or its replay), then marked dead (replay it with the CLI).
-    webhook_retry_initial_seconds: float = Field(default=10.0, gt=0)
-    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
-    webhook_retry_horizon_seconds: float = Field(default=3 * 86400.0, gt=0)
-    # After `bookme webhooks rotate`, the old secret keeps signing (a second v1=) this long.
-    webhook_secret_overlap_seconds: int = Field(default=86400, ge=0)
-    webhook_poll_interval_seconds: float = Field(default=2.0, gt=0)
 
     # --- Data retention (Temporal Schedule bookme-retention, daily; docs/runbook.md) ---
     retention_events_days: int = Field(default=90, ge=1)

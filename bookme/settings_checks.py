@@ -161,7 +161,7 @@ MIN_WEBHOOK_RETRY_HORIZON_SECONDS = 86400
 
 def webhook_problems(settings: Settings) -> list[str]:
     """The webhook secrets' encryption key must be a real one; retries must span a day."""
-    from bookme.settings import DEV_WEBHOOK_ENCRYPTION_KEY
+    from bookme.webhook_settings import DEV_WEBHOOK_ENCRYPTION_KEY
 
     problems = []
     key = settings.webhook_encryption_key.get_secret_value()

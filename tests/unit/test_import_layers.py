@@ -20,6 +20,7 @@ CONFIG = {
     "bookme.settings",
     "bookme.settings_checks",
     "bookme.relay_settings",
+    "bookme.webhook_settings",
     "bookme.logging",
     "bookme.endpoints",
     "bookme.temporal_connect",

@@ -10,8 +10,9 @@ import pytest
 from eth_account import Account
 from pydantic import SecretStr, ValidationError
 
-from bookme.settings import DEV_JWT_SECRET, DEV_WEBHOOK_ENCRYPTION_KEY, Settings, SettingsError
+from bookme.settings import DEV_JWT_SECRET, Settings, SettingsError
 from bookme.settings_checks import ANVIL_ADDRESSES
+from bookme.webhook_settings import DEV_WEBHOOK_ENCRYPTION_KEY
 from chain.networks import CANONICAL_USDC
 
 ROOT = Path(__file__).resolve().parents[2]

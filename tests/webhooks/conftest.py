@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities import BookingStore
 from activities.webhooks import DeliveryConfig, WebhookDispatcher, WebhookMetrics
-from bookme.settings import DEV_WEBHOOK_ENCRYPTION_KEY
+from bookme.webhook_settings import DEV_WEBHOOK_ENCRYPTION_KEY
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
 from db.webhook_endpoints import SecretBox, create_endpoint

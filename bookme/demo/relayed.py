@@ -39,6 +39,18 @@ class RelayedPayment:
     replayed: bool
 
 
+def signed_transfer(offered: Mapping[str, Any], private_key: str) -> dict[str, Any]:
+    """The body of `POST /bookings/{id}/payment`: the offered USDC transfer signed as a wallet's
+    ``eth_signTypedData_v4`` signs it, with the validity window it was offered with."""
+    transfer = offered["transferAuthorization"]
+    signed = Account.sign_typed_data(private_key, full_message=transfer["typedData"])
+    return {
+        "signature": "0x" + bytes(signed.signature).hex(),
+        "validAfter": transfer["validAfter"],
+        "validBefore": transfer["validBefore"],
+    }
+
+
 async def pay_relayed(
     api: httpx.AsyncClient, booking_id: str, *, headers: Mapping[str, str], private_key: str
 ) -> RelayedPayment:
@@ -55,13 +67,7 @@ async def pay_relayed(
     if asked.status_code != 200:
         raise RelayedPaymentRefused("payment authorization", asked)
     offered = asked.json()
-    transfer = offered["transferAuthorization"]
-    signed = Account.sign_typed_data(private_key, full_message=transfer["typedData"])
-    body = {
-        "signature": "0x" + bytes(signed.signature).hex(),
-        "validAfter": transfer["validAfter"],
-        "validBefore": transfer["validBefore"],
-    }
+    body = signed_transfer(offered, private_key)
     paid = await api.post(f"/bookings/{booking_id}/payment", json=body, headers=dict(headers))
     if paid.status_code not in (200, 202):
         raise RelayedPaymentRefused("relayed payment", paid)

@@ -25,7 +25,7 @@ from bench.chaos.harness import run_chaos
 from bench.chaos.report import RunSummary, passed
 from bench.chaos.shape_checks import OPERATOR_LEDGER, RETRY_HINT
 from bench.chaos.stack import APIS, LISTENERS, WORKERS
-from bench.chaos.workload import ATTACKS
+from bench.chaos.workload import ATTACKS, pays_relayed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(290)]
 
@@ -102,3 +102,11 @@ def test_every_attack_is_tried_and_its_victims_settle(summary: RunSummary) -> No
     assert tried >= set(ATTACKS) - {r.kind for r in summary.bookings if r.error}, log.refusals
     assert log.expectations, "no victim booking reached the end of its flow"
     assert summary.checks.latency["requests"] > 0
+
+
+def test_relayed_payments_go_through_the_faults_like_any_other(summary: RunSummary) -> None:
+    """Some honest customers pay with one signature the platform relays (issue #19); the checks
+    above (final state = chain, each event once, money) judge those bookings too."""
+    relayed = [r for r in summary.bookings if pays_relayed(r)]
+    assert relayed, "the plan relays no payment"
+    assert any(r.payment_tx and not r.error for r in relayed), relayed

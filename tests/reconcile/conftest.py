@@ -25,7 +25,7 @@ from activities.reconcile.logs import read_escrow_events
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
-from chain.eip712 import BookingAuthorization, chain_booking_id
+from chain.eip712 import chain_booking_id
 from chain.escrow import EscrowReader
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
@@ -38,6 +38,7 @@ from worker import activity_dependencies, build_worker
 from workflows import BookingWorkflow, booking_workflow_id
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_types import ReconcileInput, ReconcileReport
+from workflows.relay_terms import booking_authorization
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,
@@ -112,18 +113,7 @@ class Rig:
 
     def pay(self, auth: PaymentAuthorization) -> int:
         """Pay on-chain (nobody is told); returns the block."""
-        onchain = BookingAuthorization(
-            booking_id=auth.chain_booking_id,
-            customer=auth.customer,
-            provider=auth.provider,
-            inviter=auth.inviter,
-            amount=auth.amount,
-            platform_fee_rate=auth.platform_fee_rate,
-            inviter_fee_rate=auth.inviter_fee_rate,
-            release_time=auth.release_time,
-            expiry=auth.expiry,
-            nonce=auth.nonce,
-        )
+        onchain = booking_authorization(auth)
         receipt = self.escrow.pay(onchain, bytes.fromhex(auth.signature[2:]))
         return int(receipt["blockNumber"])
 

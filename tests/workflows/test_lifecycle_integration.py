@@ -25,7 +25,7 @@ from temporalio.runtime import Runtime, TelemetryConfig
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
-from chain.eip712 import BookingAuthorization, CancellationAuthorization, chain_booking_id
+from chain.eip712 import CancellationAuthorization, chain_booking_id
 from chain.events import decode_escrow_logs
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
@@ -41,6 +41,7 @@ from workflows import (
     orphan_workflow_id,
 )
 from workflows.event_codec import signal_from_event
+from workflows.relay_terms import booking_authorization
 from workflows.types import (
     AuthorizePaymentRequest,
     BookingInput,
@@ -101,18 +102,7 @@ class Stack:
         )
 
     def pay(self, auth: PaymentAuthorization) -> str:
-        onchain = BookingAuthorization(
-            booking_id=auth.chain_booking_id,
-            customer=auth.customer,
-            provider=auth.provider,
-            inviter=auth.inviter,
-            amount=auth.amount,
-            platform_fee_rate=auth.platform_fee_rate,
-            inviter_fee_rate=auth.inviter_fee_rate,
-            release_time=auth.release_time,
-            expiry=auth.expiry,
-            nonce=auth.nonce,
-        )
+        onchain = booking_authorization(auth)
         receipt = self.escrow.pay(onchain, bytes.fromhex(auth.signature[2:]))
         return "0x" + bytes(receipt["transactionHash"]).hex()
 

@@ -14,13 +14,16 @@ import dataclasses
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.booking_reads import get_booking
 from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
@@ -30,6 +33,8 @@ from workflows.client import BookingClient
 from workflows.types import BookingInput, BookingStatus, RecordedBooking
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 MEMO_REQUEST_HASH = "request_hash"
 MEMO_CREATED_BY = "created_by"
@@ -96,8 +101,8 @@ async def create_once(
 ) -> Creation | None:
     """Create the booking in one call to its workflow, which answers once the row is written.
 
-    None: the workflow had already closed, so only its row can answer (else `unanswered`).
-    409 when the booking of this id has other terms, 422 when Postgres refused it, 503
+    None: the workflow had already closed (or was gone by the time the update reached it), so
+    only its row can answer (else `unanswered`). 409 when the booking of this id has other terms, 422 when Postgres refused it, 503
     ``booking_pending`` when the workflow did not answer `within` seconds.
     """
     request_id = uuid.uuid4().hex
@@ -105,12 +110,14 @@ async def create_once(
     mine = dataclasses.replace(booking, request_id=request_id)
     try:
         recorded = await answered(
-            BookingClient.create(
-                client,
-                mine,
-                task_queue=task_queue,
-                memo=memo,
-                answer_within=timedelta(seconds=within),
+            _unless_missing(
+                BookingClient.create(
+                    client,
+                    mine,
+                    task_queue=task_queue,
+                    memo=memo,
+                    answer_within=timedelta(seconds=within),
+                )
             )
         )
     except WorkflowAlreadyStartedError:
@@ -119,6 +126,8 @@ async def create_once(
         if exc.code != UPDATE_TIMEOUT:
             raise
         raise await unanswered(client, booking) from None
+    if recorded is None:
+        return None
     if fingerprint(recorded.booking) != fingerprint(booking):
         raise idempotency_conflict()
     if recorded.stored is None:
@@ -130,9 +139,18 @@ async def create_once(
 
 async def unanswered(client: Client, booking: BookingInput) -> ApiError:
     """Why the booking's workflow gave no answer and it has no row: another request's terms
-    (409), Postgres refused it (422), or not recorded yet (503: retry with the same key)."""
+    (409), Postgres refused it (422), or not recorded yet (503: retry with the same key).
+
+    No workflow at all is a 503 too, never 409 ``booking_closed``: a start whose RPC timed out
+    (a server slow after an outage) may never have been persisted, and nothing was created.
+    """
     workflow = BookingClient.for_booking(client, booking.booking_id)
-    description = await answered(workflow.describe())
+    description = await answered(_unless_missing(workflow.describe()))
+    if description is None:
+        return ServiceUnavailable(
+            "the booking was not started; retry with the same Idempotency-Key",
+            code="booking_not_started",
+        )
     if (await description.memo()).get(MEMO_REQUEST_HASH) != fingerprint(booking):
         return idempotency_conflict()
     if description.status is WorkflowExecutionStatus.COMPLETED:
@@ -143,6 +161,17 @@ async def unanswered(client: Client, booking: BookingInput) -> ApiError:
         "the booking was accepted but is not recorded yet; retry with the same Idempotency-Key",
         code="booking_pending",
     )
+
+
+async def _unless_missing(call: Awaitable[T]) -> T | None:
+    """The call's answer, or None when Temporal has no such workflow (NOT_FOUND), which
+    `answered` would otherwise call a closed booking (409)."""
+    try:
+        return await call
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 def unrecordable(reason: str | None) -> Unprocessable:

@@ -10,7 +10,13 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from chain.client import ChainClient
-from chain.errors import BookingStateError, ExecutionReverted, InvalidReason, TransactionError
+from chain.errors import (
+    BookingStateError,
+    ExecutionReverted,
+    InvalidReason,
+    ProviderUnavailable,
+    TransactionError,
+)
 from chain.escrow import EscrowReader, OnChainBookingStatus
 from chain.events import ESCROW_EVENT_TOPICS, DecodedEvent, decode_escrow_logs
 from chain.operator import OperatorOutcome, OperatorSender, OperatorTxStatus
@@ -85,7 +91,20 @@ class ChainActivities:
         onchain = ONCHAIN_STATUS[booking.status]
         if not events and onchain is not OnChainStatus.NONE:
             events = await self._search_logs(request.chain_booking_id, final_block)
-        return ChainObservation(events=events, tx_status=tx_status, onchain_status=onchain)
+        return ChainObservation(
+            events=events,
+            tx_status=tx_status,
+            onchain_status=onchain,
+            final_block_timestamp=(
+                await self._block_timestamp(max(0, final_block)) if request.chain_time else None
+            ),
+        )
+
+    async def _block_timestamp(self, number: int) -> int:
+        block = await self._client.get_block(number)
+        if block is None:  # a provider behind the head another one answered: read again
+            raise ProviderUnavailable(f"block {number} not found")
+        return block.timestamp
 
     @staticmethod
     def _ours(decoded: list[DecodedEvent], chain_booking_id: str) -> list[ChainEventSignal]:

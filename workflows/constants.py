@@ -140,6 +140,9 @@ PATCH_TRUST_BOUNDARY = "trust-boundary"
 # each), and a booking records this one marker instead of one per patch before it: each
 # marker costs two events, itself and the TemporalChangeVersion upsert (booking/versions.py).
 PATCH_COMPACT_HISTORY = "compact-history"
+# An unpaid cancellation looks at the chain once more even when the payment authorization
+# expired by our clock: the chain's clock may lag (timers.chain_passed).
+PATCH_CHAIN_CLOCK = "chain-clock"
 IMPLIED_BY_COMPACT_HISTORY = frozenset(
     {PATCH_SETTLEMENT_FINALITY, PATCH_LOCAL_DB_WRITES, PATCH_TRUST_BOUNDARY}
 )

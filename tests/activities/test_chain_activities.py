@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -116,3 +118,23 @@ async def test_operator_sends_and_chain_refusals_are_final(setup):
     assert again.tx_hash is None  # already final on chain: nothing sent twice
     assert again.already_final_as == "CANCELLED"
     assert escrow.booking(paid)[0] == 3  # Cancelled
+
+
+async def test_observe_reads_the_chains_clock_at_the_newest_confirmed_block(setup, fresh_chain):
+    escrow, chain = setup
+    env = ActivityEnvironment()
+    unpaid = escrow.new_booking_id()
+    # A clock the chain keeps apart from ours: an hour ahead, then blocks 5 s apart.
+    fresh_chain.rpc("evm_increaseTime", 3600)
+    fresh_chain.rpc("anvil_mine", 3, 5)
+    request = ObserveRequest(booking_id="b", chain_booking_id=unpaid, tx_hash=None, confirmations=2)
+    plain = await env.run(chain.observe_booking, request)
+    assert plain.final_block_timestamp is None  # only the final checks pay for the extra read
+    timed = await env.run(chain.observe_booking, replace(request, chain_time=True))
+    head = int(fresh_chain.rpc("eth_blockNumber"), 16)
+    final = fresh_chain.rpc("eth_getBlockByNumber", hex(head - 2), False)
+    assert timed.final_block_timestamp == int(final["timestamp"], 16)
+    newest = fresh_chain.rpc("eth_getBlockByNumber", hex(head), False)
+    assert timed.final_block_timestamp < int(newest["timestamp"], 16)  # not the unconfirmed head
+    assert timed.onchain_status is OnChainStatus.NONE
+    assert timed.final_block_timestamp > time.time() + 3000  # the chain's clock, not ours

@@ -162,6 +162,9 @@ class FakeActivities:
     complete_fails: bool = False
     refuse_record: bool = False  # Postgres refuses the booking's data for good (poison input)
     on_observe: Callable[[ObserveRequest], None] | None = None
+    # The chain's clock (its newest confirmed block's timestamp), for reads that ask for it;
+    # None: the workflow's own clock, as if the chain kept it.
+    chain_clock: int | None = None
 
     def actions(self) -> list[str]:
         return [t.action for t in self.transitions]
@@ -229,6 +232,7 @@ class FakeActivities:
             events=list(self.chain_events),
             tx_status=self.tx_status if request.tx_hash else TxStatus.UNKNOWN,
             onchain_status=self.onchain_status,
+            final_block_timestamp=self.chain_clock if request.chain_time else None,
         )
 
     @activity.defn(name=c.SEND_COMPLETE_SERVICE)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from workflows import constants as c
 from workflows.booking.state import BookingState, Window
-from workflows.types import BookingPolicy, BookingStatus, TransactionKind
+from workflows.types import BookingPolicy, BookingStatus, ChainObservation, TransactionKind
 
 S = BookingStatus
 MAX_BACKOFF = timedelta(hours=1)
@@ -24,6 +24,19 @@ def auto_complete_due_at(state: BookingState) -> datetime | None:
     ):
         return auto.at
     return None
+
+
+def chain_passed(observation: ChainObservation, expiry: datetime) -> bool:
+    """Whether no block to come can accept an authorization expiring at `expiry`.
+
+    The contract accepts one while ``block.timestamp <= expiry``, and block time can lag ours
+    (a sequencer behind, blocks re-mined by a reorg with their old timestamps): our clock
+    passing the expiry proves nothing. The newest confirmed block having passed it does, since
+    later blocks carry later timestamps and nothing under it is replaced. A history recorded
+    before the chain's clock was read has no timestamp: its decision stays as it was made.
+    """
+    seen = observation.final_block_timestamp
+    return seen is None or seen > int(expiry.timestamp())
 
 
 def next_due(state: BookingState) -> datetime | None:

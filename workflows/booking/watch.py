@@ -123,7 +123,9 @@ class Watch:
             state.final_at = None
             self._fx.bump_timers()
 
-    async def observe(self, tx_hash: str | None) -> ChainObservation | None:
+    async def observe(
+        self, tx_hash: str | None, *, chain_time: bool = False
+    ) -> ChainObservation | None:
         b = self._booking
         try:
             observation: ChainObservation = await short_activities.execute(
@@ -133,6 +135,7 @@ class Watch:
                     chain_booking_id=b.chain_booking_id,
                     tx_hash=tx_hash,
                     confirmations=self._booking.policy.confirmations,
+                    chain_time=chain_time,
                 ),
                 patch=c.PATCH_COMPACT_HISTORY,
                 result_type=ChainObservation,
@@ -198,21 +201,26 @@ class Watch:
         self._fx.bump_timers()
         return at
 
-    async def _final_check(self, expected: OnChainStatus) -> bool:
+    async def _final_check(
+        self, expected: OnChainStatus, *, outlived: datetime | None = None
+    ) -> bool:
         """Read the chain before acting on a deadline; False means "not sure yet, look again".
 
         Inconclusive when the read fails or the contract already shows a state whose event
-        is not confirmed yet (a payment mined seconds before the deadline).
+        is not confirmed yet (a payment mined seconds before the deadline), and, with
+        `outlived` (an authorization's expiry), until the chain's own clock has passed it.
         """
-        observation = await self.observe(None)
+        observation = await self.observe(None, chain_time=outlived is not None)
         if observation is None or observation.onchain_status is not expected:
+            return False
+        if outlived is not None and not timers.chain_passed(observation, outlived):
             return False
         self._s.backoff_steps = 0
         return True
 
     async def _payment_deadline_reached(self) -> None:
         state = self._s
-        conclusive = await self._final_check(OnChainStatus.NONE)
+        conclusive = await self._final_check(OnChainStatus.NONE, outlived=self._payment_expiry())
         if state.status is not S.PENDING_PAYMENT:
             return  # the check found the payment
         if not conclusive:
@@ -229,7 +237,10 @@ class Watch:
 
     async def _cancellation_expired(self) -> None:
         state = self._s
-        conclusive = await self._final_check(OnChainStatus.PAID)
+        current = state.cancellation.current
+        conclusive = await self._final_check(
+            OnChainStatus.PAID, outlived=current.expires_at if current is not None else None
+        )
         if state.status is not S.PENDING_CANCELLATION:
             return
         if not conclusive:
@@ -243,17 +254,28 @@ class Watch:
     async def _close_check_reached(self) -> None:
         """After an unpaid cancellation: make sure no payment landed with a late authorization."""
         state = self._s
-        conclusive = await self._final_check(OnChainStatus.NONE)
+        conclusive = await self._final_check(OnChainStatus.NONE, outlived=self._payment_expiry())
         if state.close_check_at is None:
             return  # a late payment was found and escalated
         state.close_check_at = self._postpone() if not conclusive else None
         self._fx.bump_timers()
 
-    def arm_close_check(self) -> None:
-        """After an unpaid cancellation, watch until the last payment authorization expires."""
+    def _payment_expiry(self) -> datetime | None:
+        """The last payment authorization's expiry: a payment signed with it can be mined
+        until the chain's clock passes it (the later ones expire later)."""
         auth = self._s.payment.current
-        if auth is not None and auth.expires_at > workflow.now():
-            self._s.close_check_at = auth.expires_at + timedelta(
+        return auth.expires_at if auth is not None else None
+
+    def arm_close_check(self) -> None:
+        """After an unpaid cancellation, watch until the last payment authorization expires
+        on chain."""
+        auth = self._s.payment.current
+        if auth is None:
+            return
+        now = workflow.now()
+        # Expired by our clock is not expired on chain (see timers.chain_passed): look once more.
+        if auth.expires_at > now or workflow.patched(c.PATCH_CHAIN_CLOCK):
+            self._s.close_check_at = max(auth.expires_at, now) + timedelta(
                 seconds=self._booking.policy.poll_interval_seconds
             )
             self._fx.bump_timers()

@@ -133,15 +133,23 @@ class ObserveRequest:
     chain_booking_id: str
     tx_hash: str | None
     confirmations: int
+    # Also read the chain's clock (`ChainObservation.final_block_timestamp`): asked only by
+    # the checks that decide an authorization can no longer be used.
+    chain_time: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChainObservation:
-    """Confirmed events found by polling, with the same identities the listener would push."""
+    """Confirmed events found by polling, with the same identities the listener would push.
+
+    ``final_block_timestamp``: the timestamp of the newest confirmed block, when asked for
+    (``ObserveRequest.chain_time``); None in histories recorded before it existed.
+    """
 
     events: list[ChainEventSignal]
     tx_status: TxStatus
     onchain_status: OnChainStatus
+    final_block_timestamp: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,6 +100,18 @@ def _code(response: httpx.Response) -> tuple[str, str]:
         return "", response.text[:160]
 
 
+def fresh_authorization(status: int | None, answer: dict[str, Any], seen: set[str]) -> str | None:
+    """The nonce of a cancellation authorization answered past the bound on repeats that is
+    still allowed: a new one (the last neared its expiry, so issuing one is a change, not a
+    repeat) within the bound on authorizations. None: the answer must have been a refusal."""
+    if status != 200:
+        return None
+    nonce = str(answer.get("authorization", {}).get("nonce"))
+    if nonce in seen or len(seen) >= MAX_CANCELLATION_AUTHORIZATIONS:
+        return None
+    return nonce
+
+
 class Adversary:
     """Runs the attack kinds of one workload; `flows` is what the workload dispatches to."""
 
@@ -478,15 +490,27 @@ class Adversary:
             )
         )
         for n in range(REFUSED_AGAIN):
-            await self.refused(
-                attack,
-                f"provider's cancellation request past its bound ({n + 1})",
-                "POST",
-                path,
-                self.as_provider(),
-                booking_id=record.booking_id,
-                json=body,
-                wanted=LIMITED,
+            asked = time.monotonic()
+            status, code, _, answer = await self._answer("POST", path, self.as_provider(), body)
+            nonce = fresh_authorization(status, answer, nonces)
+            if nonce is not None:
+                nonces.add(nonce)
+                self.log.notes.append(
+                    f"budget burn on {record.booking_id}: a fresh authorization past the repeat"
+                    f" bound ({len(nonces)} of {MAX_CANCELLATION_AUTHORIZATIONS})"
+                )
+                continue
+            self.log.refusals.append(
+                Refusal(
+                    attack=attack,
+                    action=f"provider's cancellation request past its bound ({n + 1})",
+                    booking_id=record.booking_id,
+                    status=status,
+                    code=code,
+                    started=asked,
+                    at=time.monotonic(),
+                    wanted=LIMITED,
+                )
             )
         if record.index % 3 == 2:
             operator = self.token(Role.OPERATOR, None, sub="chaos-operator")

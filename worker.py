@@ -44,7 +44,7 @@ from bookme.schedules import (
 )
 from bookme.search_attributes import ensure_search_attributes
 from bookme.settings import Settings, SettingsError
-from bookme.temporal_connect import connect_temporal, temporal_connection
+from bookme.temporal_connect import temporal_connection, wait_for_temporal
 from bookme.tracing import traced_client, tracer_provider
 from bookme.worker_metrics import serve_worker_metrics, worker_gauges
 from bookme.world import watch_world_own_client
@@ -225,7 +225,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     # Before connecting: the SDK's own metrics come from the runtime the client is created in.
     registry = CollectorRegistry()
     serve_worker_metrics(settings, registry)
-    client = await connect_temporal(settings, data_converter=DATA_CONVERTER)
+    client = await wait_for_temporal(
+        settings, stop, data_converter=DATA_CONVERTER, registry=registry
+    )
+    if client is None:
+        log.info("worker_stopped", before="connecting to Temporal")
+        return
     client = traced_client(client, tracer_provider(settings, "bookme-worker"))
     await ensure_search_attributes(client, settings.environment, temporal_connection(settings))
     async with (

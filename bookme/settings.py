@@ -78,6 +78,9 @@ class Settings(RelaySettings, WebhookSettings):
     # A profile of Temporal's own client config (TEMPORAL_CONFIG_FILE, TEMPORAL_* variables),
     # read under the BOOKME_TEMPORAL_* settings; empty = not read.
     temporal_profile: str = ""
+    # The worker and the listener wait at startup for a Temporal that does not answer yet (rather
+    # than exit into a supervisor's restart loop); give up after this many seconds, 0 = never.
+    temporal_connect_wait_seconds: float = Field(default=0, ge=0)
 
     # --- Chain: empty provider list = embedded anvil ---
     rpc_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -7,14 +7,24 @@ server name override) and an API key (Temporal Cloud) from ``BOOKME_TEMPORAL_*``
 and the ``TEMPORAL_*`` variables) and every ``BOOKME_TEMPORAL_*`` value that is set wins over it.
 Without a profile nothing outside the ``BOOKME_`` settings is read, so a developer's CLI profile
 never redirects the tests. The API key never reaches a log line or an error.
+
+Long-running processes (worker, listener) start with `wait_for_temporal`: a server that does not
+answer yet (refused, timed out, name not resolved) is waited for with capped backoff, as a
+supervisor would otherwise restart them in a loop; a configuration error still fails at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
+from prometheus_client import CollectorRegistry, Gauge
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
@@ -27,8 +37,47 @@ if TYPE_CHECKING:
     from temporalio.converter import DataConverter
 
 
+log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
+
+
 class TemporalUnreachable(SettingsError):
     """Connecting failed; the message is one line naming the address and the likely cause."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TemporalNotAnswering(TemporalUnreachable):
+    """Nothing answered at the address (refused, timed out, not resolved): worth waiting for.
+
+    Not raised for an answer that refuses us (certificate, API key, a server closing plaintext):
+    waiting would not change it.
+    """
+
+
+# Marks of the bridge's errors where no server answered. A name that does not resolve is one:
+# Compose's and Kubernetes' DNS only know a service once its container runs.
+_NOT_ANSWERING = ("tcp connect error", "dns error", "timeout expired", "code: unavailable")
+
+
+def not_answering(bridge_error: str) -> bool:
+    """Whether a `Client.connect` failure means no server answered (rather than one refusing)."""
+    lowered = bridge_error.lower()
+    return any(mark in lowered for mark in _NOT_ANSWERING)
+
+
+@dataclass(frozen=True)
+class ConnectBackoff:
+    """Seconds before the next attempt: doubling from `first`, never above `cap`."""
+
+    first: float = 0.5
+    cap: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        """After the `attempt`-th failure (1-based)."""
+        return min(self.cap, self.first * 2.0 ** min(attempt - 1, 32))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +206,79 @@ async def connect_temporal(
         # The bridge's message nests causes; its last line names the root one.
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         reason = " / ".join(lines[:1] + lines[-1:]) if len(lines) > 1 else (lines or [""])[0]
-        raise TemporalUnreachable(
-            f"cannot connect to Temporal at {connection.describe()}: "
-            f"{reason or type(exc).__name__}{_hint(text, connection)}"
+        reason = f"{reason or type(exc).__name__}{_hint(text, connection)}"
+        error = TemporalNotAnswering if not_answering(text) else TemporalUnreachable
+        raise error(
+            f"cannot connect to Temporal at {connection.describe()}: {reason}", reason=reason
         ) from None
+
+
+async def wait_for_temporal(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    data_converter: DataConverter | None = None,
+    registry: CollectorRegistry | None = None,
+    backoff: ConnectBackoff = ConnectBackoff(),
+) -> Client | None:
+    """`connect_temporal`, waiting while no server answers; None once `stop` is set first.
+
+    Gives up (raising the last `TemporalNotAnswering`) after BOOKME_TEMPORAL_CONNECT_WAIT_SECONDS
+    when that is set. While waiting, `bookme_temporal_waiting` is 1 on `registry`.
+    """
+    connection = temporal_connection(settings)
+    waiting = Gauge(
+        "bookme_temporal_waiting",
+        "1 while this process waits at startup for Temporal to answer, else 0.",
+        registry=registry or CollectorRegistry(),
+    )
+    limit = settings.temporal_connect_wait_seconds
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            client = await _unless_stopped(
+                connect_temporal(settings, data_converter=data_converter), stop
+            )
+        except TemporalNotAnswering as exc:
+            delay = backoff.delay(attempt)
+            waited = time.monotonic() - started
+            if limit and waited + delay > limit:
+                raise
+            waiting.set(1)
+            log.warning(
+                "temporal_unreachable",
+                attempt=attempt,
+                retry_in_seconds=delay,
+                waited_seconds=round(waited, 1),
+                temporal=connection.describe(),
+                error=exc.reason,
+            )
+            if await _stopped_within(stop, delay):
+                return None
+            continue
+        waiting.set(0)
+        if client is not None and attempt > 1:
+            log.info("temporal_reachable", attempts=attempt, temporal=connection.describe())
+        return client
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, _T], stop: asyncio.Event) -> _T | None:
+    """`work`'s result, or None when `stop` is set first (a connect can hang for 30 s)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return None
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from bookme.endpoints import EscrowContract, escrow_contract, rpc_urls
 from bookme.settings import Settings, SettingsError
-from bookme.temporal_connect import connect_temporal
+from bookme.temporal_connect import wait_for_temporal
 from bookme.world import watch_world
 from chain.client import ChainClient
 from db.engine import make_engine
@@ -72,7 +72,12 @@ async def run(
         await stack.enter_async_context(
             watch_world(settings, client, contract.address, registry=registry, process="listener")
         )
-        temporal = await connect_temporal(settings, data_converter=DATA_CONVERTER)
+        temporal = await wait_for_temporal(
+            settings, stop, data_converter=DATA_CONVERTER, registry=registry
+        )
+        if temporal is None:
+            log.info("listener_stopped", before="connecting to Temporal")
+            return
         sink = TemporalSignalSink(
             temporal, policy=settings.booking_policy(), task_queue=settings.task_queue
         )

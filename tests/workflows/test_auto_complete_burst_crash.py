@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,7 @@ from db.models import Booking
 from db.tx_ledger_models import LedgerTransaction
 from tests.contracts.harness import EscrowHarness
 from tests.workflows.test_lifecycle_integration import Stack, _paid
-from tests.workflows.test_worker_process import _read_until
+from tests.workflows.test_worker_process import _read_until, spawn_worker
 from workflows.types import BookingInput, BookingStatus, BookingView
 
 pytestmark = pytest.mark.integration
@@ -47,14 +46,7 @@ POLL_SECONDS = 0.02
 
 
 async def _start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "worker.py",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await spawn_worker(env)
     assert process.stdout is not None
     await asyncio.wait_for(_read_until(process.stdout, "worker_started"), 60)
     # Keep draining its output: a full pipe would block the worker's logging.

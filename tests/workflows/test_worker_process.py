@@ -36,6 +36,34 @@ async def _read_until(stream: asyncio.StreamReader, needle: str) -> str:
             return line
 
 
+async def spawn_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``python worker.py`` with `env`, its stdout and stderr on one pipe."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "worker.py",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def an_unpaid_booking_is_cancelled(client: Client, task_queue: str) -> None:
+    """A booking nobody pays, run to its end by whatever polls `task_queue`."""
+    booking = make_booking(now=datetime.now(UTC), scheduled_in=timedelta(days=1))
+    booking = dataclasses.replace(
+        booking, policy=dataclasses.replace(booking.policy, payment_deadline_seconds=2)
+    )
+    handle = await client.start_workflow(
+        BookingWorkflow.run,
+        booking,
+        id=booking_workflow_id(booking.booking_id),
+        task_queue=task_queue,
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status is BookingStatus.CANCELLED
+
+
 async def test_worker_process_serves_then_stops_on_sigterm(
     temporal, temporal_client: Client, database_url: str, fresh_chain: AnvilNode
 ):
@@ -53,29 +81,11 @@ async def test_worker_process_serves_then_stops_on_sigterm(
         "BOOKME_TASK_QUEUE": task_queue,
         "BOOKME_WORKER_MAX_CONCURRENT_ACTIVITIES": "4",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "worker.py",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await spawn_worker(env)
     assert process.stdout is not None
     try:
         await asyncio.wait_for(_read_until(process.stdout, "worker_started"), 60)
-        booking = make_booking(now=datetime.now(UTC), scheduled_in=timedelta(days=1))
-        booking = dataclasses.replace(
-            booking, policy=dataclasses.replace(booking.policy, payment_deadline_seconds=2)
-        )
-        handle = await temporal_client.start_workflow(
-            BookingWorkflow.run,
-            booking,
-            id=booking_workflow_id(booking.booking_id),
-            task_queue=task_queue,
-        )
-        result = await asyncio.wait_for(handle.result(), 60)
-        assert result.status is BookingStatus.CANCELLED
+        await an_unpaid_booking_is_cancelled(temporal_client, task_queue)
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(_read_until(process.stdout, "worker_stopped"), 60)
         assert await asyncio.wait_for(process.wait(), 30) == 0

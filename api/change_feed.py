@@ -15,6 +15,8 @@ So streaming uses two database connections whatever the number of streams. The r
   streams re-read every `fallback_poll` seconds.
 - A slow stream never holds the feed up: its queue is bounded, and a full queue is marked
   overflowed (the stream re-reads once) instead of growing.
+- When the process is asked to stop, `close_all` ends every stream (they check `draining`):
+  the server would otherwise wait for them, minutes, and be killed with requests in flight.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class ChangeFeed:
         self._subscriptions: defaultdict[uuid.UUID, set[Subscription]] = defaultdict(set)
         self.listening = asyncio.Event()  # set while LISTEN is in place
         self.reconnects = 0
+        self.draining = False  # the process is stopping: streams end, new ones end at once
 
     @property
     def streams(self) -> int:
@@ -127,6 +130,12 @@ class ChangeFeed:
         for subs in self._subscriptions.values():
             for subscription in subs:
                 subscription.offer(RESYNC)
+
+    def close_all(self) -> None:
+        """End every open stream now (each has sent ``retry:``; its client reconnects with
+        Last-Event-ID to another replica) and every stream opened from now on."""
+        self.draining = True
+        self.resync()
 
     async def run(self) -> None:
         """Listen until cancelled: reconnect with backoff, re-read everything after each."""

@@ -55,8 +55,8 @@ async def booking_events(
     Woken by the process's change feed (api/change_feed.py), not by polling; it reads what
     changed through the feed's shared reader. While the feed is not listening it re-reads every
     `fallback_poll` seconds. The stream ends after `max_seconds`; the client reconnects with
-    `Last-Event-ID` and loses nothing. That bounds how long a shutting-down replica waits for
-    its streams and spreads long-lived connections over replicas.
+    `Last-Event-ID` and loses nothing. That spreads long-lived connections over replicas; a
+    replica asked to stop ends its streams at once (`ChangeFeed.close_all`).
     """
     loop = asyncio.get_running_loop()
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
@@ -65,7 +65,7 @@ async def booking_events(
     ends_at = loop.time() + max_seconds
     with feed.subscribe(booking_id) as changes:
         read = True  # the backlog first
-        while loop.time() < ends_at and not await disconnected():
+        while loop.time() < ends_at and not feed.draining and not await disconnected():
             if read:
                 try:
                     rows = await feed.reader.read(booking_id, after=last)

@@ -13,11 +13,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
-from api.health_status import http_status
+from api.health_status import failed, http_status
 from api.observability_access import may_observe
 from api.schemas import HealthReport, Liveness
 
 router = APIRouter(tags=["health"])
+
+# A stopping process serves what it holds but takes nothing new (api/draining.py).
+DRAINING = HealthReport(
+    status="unavailable",
+    checks={
+        "process": failed("draining", "the process is stopping").model_copy(
+            update={"critical": True}
+        )
+    },
+)
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": HealthReport, "description": "A critical dependency is down."}
@@ -38,7 +48,10 @@ async def live() -> Liveness:
 
 @router.get("/health/ready", response_model=HealthReport, responses=UNAVAILABLE)
 async def ready(state: StateDep) -> JSONResponse:
-    """Postgres and Temporal reachable: route traffic here (503 otherwise)."""
+    """Postgres and Temporal reachable: route traffic here (503 otherwise, and while the
+    process is stopping: `draining`)."""
+    if state.changes is not None and state.changes.draining:
+        return _answer(DRAINING)
     return _answer(await state.health.ready())
 
 

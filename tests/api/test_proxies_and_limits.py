@@ -3,8 +3,6 @@ bucket, and every authenticated route has a per-user limit."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 import uvicorn
@@ -153,9 +151,8 @@ def test_python_m_api_trusts_exactly_the_configured_proxies(
     # uvicorn's own default would read FORWARDED_ALLOW_IPS, which deployments set to "*".
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
     monkeypatch.setenv("BOOKME_TRUSTED_PROXIES", configured)
-    captured: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: captured.update(kw))
+    captured: list[uvicorn.Config] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server: captured.append(server.config))
     monkeypatch.chdir("/")  # no .env
     api_main.main()
-    config = uvicorn.Config("api.main:create_app", **captured)
-    assert config.forwarded_allow_ips == trusted
+    assert captured[0].forwarded_allow_ips == trusted

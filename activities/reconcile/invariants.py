@@ -2,7 +2,8 @@
 
 1. ``escrow_balance``: the escrow's USDC balance equals the amounts of bookings whose money is
    held (PAID, PENDING_COMPLETION, PENDING_CANCELLATION in Postgres) plus the owed balances of
-   blocked recipients, plus payments for unknown bookings not yet refunded (orphans have no row).
+   blocked recipients, plus orphan payments not yet refunded (``orphan_flows``: no row, or a
+   row that closed CANCELLED without them).
 2. ``settlement_totals``: provider earnings + platform and inviter fees + refund legs recorded in
    Postgres (live rows) equal what the ServiceCompleted / BookingCancelled logs released on-chain
    for our bookings, per booking and in total.
@@ -22,11 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.reconcile.logs import DEFAULT_MAX_BLOCK_RANGE, read_escrow_events
+from activities.reconcile.orphan_flows import HeldTxs, OrphanFlows, orphan_flows
 from chain.escrow import EscrowReader
 from chain.events import BookingCancelled, BookingCreatedAndPaid, ServiceCompleted
 from db.models import BlockchainEvent, Booking
 from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus
+from db.statuses import BookingStatus as DbStatus
 from workflows.reconcile_types import InvariantName
 from workflows.types import MONEY_HELD_STATUSES
 
@@ -85,8 +88,9 @@ async def check_invariants(
     )
     async with sessions() as session:
         known = await _known_bookings(session, {e.booking_id.lower() for e in events})
-        balance_result = await _escrow_balance(session, escrow, events, known, head)
-        totals_result = await _settlement_totals(session, events, known)
+        orphans = orphan_flows(events, known)
+        balance_result = await _escrow_balance(session, escrow, orphans, head)
+        totals_result = await _settlement_totals(session, events, known, orphans)
         events_result = await _events_settled(session, received_grace)
     return InvariantReport(
         results={
@@ -97,23 +101,37 @@ async def check_invariants(
     )
 
 
-async def _known_bookings(session: AsyncSession, chain_ids: set[str]) -> dict[str, str]:
-    """Chain booking id -> booking id, for the ids that have a row."""
+async def _known_bookings(session: AsyncSession, chain_ids: set[str]) -> dict[str, HeldTxs]:
+    """Chain booking id -> what its row holds, for the ids that have a row."""
     if not chain_ids:
         return {}
     rows = await session.execute(
-        select(Booking.blockchain_booking_id, Booking.id).where(
-            func.lower(Booking.blockchain_booking_id).in_(sorted(chain_ids))
-        )
+        select(
+            Booking.blockchain_booking_id,
+            Booking.id,
+            # Compared in SQL: an unmanaged row's status may be one the mapping refuses to load.
+            (Booking.status == DbStatus.CANCELLED).label("cancelled"),
+            Booking.blockchain_tx_hash,
+            Booking.completion_tx_hash,
+            Booking.cancellation_tx_hash,
+        ).where(func.lower(Booking.blockchain_booking_id).in_(sorted(chain_ids)))
     )
-    return {str(cbid).lower(): str(bid) for cbid, bid in rows.all()}
+    return {
+        str(cbid).lower(): HeldTxs(
+            booking_id=str(bid),
+            cancelled=bool(is_cancelled),
+            payment_tx=paid,
+            completion_tx=completed,
+            cancellation_tx=cancelled,
+        )
+        for cbid, bid, is_cancelled, paid, completed, cancelled in rows.all()
+    }
 
 
 async def _escrow_balance(
     session: AsyncSession,
     escrow: EscrowReader,
-    events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
-    known: dict[str, str],
+    orphan: OrphanFlows,
     block: int,
 ) -> InvariantResult:
     held_sum = (
@@ -124,16 +142,7 @@ async def _escrow_balance(
         )
     ).scalar_one()
     held = int(held_sum or 0)
-    orphan_paid: dict[str, int] = {}
-    for event in events:
-        cbid = event.booking_id.lower()
-        if cbid in known:
-            continue
-        if isinstance(event, BookingCreatedAndPaid):
-            orphan_paid[cbid] = event.amount
-        else:
-            orphan_paid.pop(cbid, None)
-    orphans = sum(orphan_paid.values())
+    orphans = sum(orphan.unrefunded.values())
     owed = await escrow.total_owed()
     balance = await escrow.usdc_balance_of(escrow.address)
     expected = held + owed + orphans
@@ -189,15 +198,16 @@ async def _recorded_per_booking(session: AsyncSession) -> dict[str, int]:
 async def _settlement_totals(
     session: AsyncSession,
     events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
-    known: dict[str, str],
+    known: dict[str, HeldTxs],
+    orphan: OrphanFlows,
 ) -> InvariantResult:
     released: dict[str, int] = defaultdict(int)
     for event in events:
-        if isinstance(event, BookingCreatedAndPaid):
-            continue
-        booking_id = known.get(event.booking_id.lower())
-        if booking_id is not None:  # orphans are refunded outside any booking row
-            released[booking_id] += _released(event)
+        if isinstance(event, BookingCreatedAndPaid) or event in orphan:
+            continue  # orphans are refunded outside any booking row
+        row = known.get(event.booking_id.lower())
+        if row is not None:
+            released[row.booking_id] += _released(event)
     recorded = await _recorded_per_booking(session)
     details: list[str] = []
     violations = 0

@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, String, case, cast, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +40,24 @@ from workflows.types import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+def _orphan_reason(action: str) -> ColumnElement[str]:
+    """``orphan: <action>``, naming the booking when the payment's row has one: a payment that
+    landed after its booking's workflow had closed unpaid, which the listener refunds as an orphan.
+    """
+    booking = BlockchainEvent.booking_id
+    return func.concat(
+        f"orphan: {action}",
+        case(
+            (
+                booking.is_not(None),
+                func.concat(" (late payment for closed booking ", cast(booking, String), ")"),
+            ),
+            else_="",
+        ),
+    )
+
 
 ACTOR = "workflow"
 _SENT_COLUMNS = {
@@ -350,7 +368,7 @@ class BookingStore:
                     BlockchainEvent.tx_hash == record.payment.identity.tx_hash.lower(),
                     BlockchainEvent.log_index == record.payment.identity.log_index,
                 )
-                .values(status_reason=f"orphan: {record.action}")
+                .values(status_reason=_orphan_reason(record.action))
             )
             if record.refund is not None:
                 await self._mark_event(session, record.refund, EventOutcome.PROCESSED, None, None)

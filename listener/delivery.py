@@ -20,12 +20,20 @@ from listener.observed import ObservedEvent, observed
 from listener.sink import SignalOutcome, SignalSink
 from listener.store import ListenerStore, StoredEvent
 from workflows.event_codec import signal_from_row
-from workflows.types import ChainEventSignal, EventIdentity
+from workflows.types import ChainEventKind, ChainEventSignal, EventIdentity
 
 log = structlog.get_logger(__name__)
 
+_ORPHAN_KINDS = frozenset({ChainEventKind.PAYMENT, ChainEventKind.CANCELLATION})
 # Already applied by the workflow (or refused by it): nothing left to tell.
 _DONE = frozenset({BlockchainEventStatus.PROCESSED.value, BlockchainEventStatus.FAILED.value})
+
+
+def goes_to_orphan_refund(kind: ChainEventKind, *, booking_holds_tx: bool) -> bool:
+    """Whether an event its closed booking workflow never applied belongs to an orphan refund:
+    a payment the booking row does not hold, or a cancellation (the refund's) it does not hold.
+    """
+    return not booking_holds_tx and kind in _ORPHAN_KINDS
 
 
 class BookingCache:
@@ -88,12 +96,46 @@ class Deliverer:
             group = booking or f"orphan:{event.signal.chain_booking_id.lower()}"
             groups.setdefault(group, []).append(self._signal_call(booking, event, closed))
         await self._run_groups(groups.values())
+        closed = await self._refund_late_payments(closed)
         # Nobody is left to apply these: record an outcome rather than leave them RECEIVED.
         orphans = {event.key for booking, event in closed if booking is None}
         for key, status in (await self._store.close_out(closed)).items():
             # An orphan payment nobody will refund needs an operator: louder than the rest.
             report = log.error if key in orphans else log.warning
             report("listener_event_closed_out", event_key=key, status=status, orphan=key in orphans)
+
+    async def _refund_late_payments(
+        self, closed: list[tuple[str | None, ObservedEvent]]
+    ) -> list[tuple[str | None, ObservedEvent]]:
+        """Hand a closed booking's unheld payment (and its refund's cancellation) to the orphan
+        refund; returns what is still left to close out.
+
+        The booking workflow closed without this payment (it judged the authorization dead by a
+        clock the chain lagged behind), so the money sits in escrow for a booking that is over:
+        exactly an orphan payment, refunded once by the workflow keyed by the chain booking id.
+        """
+        remaining: list[tuple[str | None, ObservedEvent]] = []
+        for booking, event in closed:
+            kind = event.signal.kind
+            if booking is None or not goes_to_orphan_refund(
+                kind, booking_holds_tx=await self._store.holds_tx(booking, event)
+            ):
+                remaining.append((booking, event))
+                continue
+            outcome = await self._sink.orphan(event.signal)
+            self._metrics.events.labels(kind.value, f"closed_booking_{outcome.value}").inc()
+            if kind is ChainEventKind.PAYMENT:
+                log.warning(
+                    "listener_late_payment_for_closed_booking",
+                    booking_id=booking,
+                    event_key=event.key,
+                    outcome=outcome.value,
+                )
+            if outcome is SignalOutcome.STARTED or outcome is SignalOutcome.SIGNALLED:
+                continue  # the orphan refund records the event's outcome
+            # The refund had already finished (a payment), or none is running (a cancellation).
+            remaining.append((None if kind is ChainEventKind.PAYMENT else booking, event))
+        return remaining
 
     async def resolve_bookings(self, chain_booking_ids: Iterable[str]) -> dict[str, str]:
         """Booking ids by (lower-case) chain booking id, for the bookings that exist."""
@@ -161,6 +203,15 @@ class Deliverer:
     ) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             outcome = await self._sink.revert(booking, signal)
+            if (
+                booking is not None
+                and outcome is SignalOutcome.WORKFLOW_CLOSED
+                and signal.kind in _ORPHAN_KINDS
+            ):
+                # A closed booking's late payment is refunded by the orphan workflow: tell it.
+                outcome = await self._sink.revert(None, signal)
+                if outcome is SignalOutcome.DROPPED:
+                    outcome = SignalOutcome.WORKFLOW_CLOSED
             if booking is not None and outcome is SignalOutcome.WORKFLOW_CLOSED:
                 unheard.append((signal.identity.tx_hash, signal.identity.log_index))
             self._metrics.events.labels(signal.kind.value, f"reverted_{outcome.value}").inc()

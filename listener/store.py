@@ -81,18 +81,21 @@ T = TypeVar("T")
 # An event re-delivered after its workflow closed (a reorg re-included it after the finality
 # period, or a crash re-sent it): nobody will apply it, so record what it is. When the booking
 # already holds this transaction for this kind, the event is its re-inclusion; an orphan (no
-# booking) or another transaction is FAILED with the reason.
+# booking) or another transaction is FAILED with the reason. (A payment or cancellation the
+# booking does not hold first goes to the orphan refund: `delivery.goes_to_orphan_refund`.)
+_BOOKING_HOLDS_TX = """
+    coalesce((
+        SELECT lower(coalesce(CASE :event_type
+            WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
+            WHEN 'ServiceCompleted' THEN b.completion_tx_hash
+            ELSE b.cancellation_tx_hash END, '')) = lower(:tx)
+        FROM bookings b WHERE b.id = CAST(:booking AS uuid)
+    ), false)
+"""
+_HOLDS_TX = text(f"SELECT {_BOOKING_HOLDS_TX}")
 _CLOSE_OUT = text(
+    f"WITH found AS (SELECT {_BOOKING_HOLDS_TX} AS same)"  # noqa: S608 - a constant fragment
     """
-    WITH found AS (
-        SELECT coalesce((
-            SELECT lower(coalesce(CASE :event_type
-                WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
-                WHEN 'ServiceCompleted' THEN b.completion_tx_hash
-                ELSE b.cancellation_tx_hash END, '')) = lower(:tx)
-            FROM bookings b WHERE b.id = CAST(:booking AS uuid)
-        ), false) AS same
-    )
     UPDATE blockchain_events e SET
         status = CASE WHEN found.same THEN 'PROCESSED' ELSE 'FAILED' END,
         status_reason = CASE
@@ -361,6 +364,19 @@ class ListenerStore:
                 )
             )
             return {str(cbid).lower(): str(bid) for cbid, bid in rows}
+
+    async def holds_tx(self, booking_id: str, event: ObservedEvent) -> bool:
+        """Whether the booking's row already holds this event's transaction for its kind."""
+        async with self._engine.connect() as conn:
+            held = await conn.scalar(
+                _HOLDS_TX,
+                {
+                    "event_type": event.signal.kind.value,
+                    "tx": event.signal.identity.tx_hash,
+                    "booking": booking_id,
+                },
+            )
+        return bool(held)
 
     async def close_out(self, events: Sequence[tuple[str | None, ObservedEvent]]) -> dict[str, str]:
         """Record an outcome for events whose workflow (booking's, or orphan's when the booking

@@ -12,6 +12,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -19,6 +20,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from bookme.embedded.anvil import AnvilNode, DevAccount
+from bookme.settings import Settings
 from chain.artifacts import load_artifact
 from chain.eip712 import (
     ZERO_ADDRESS,
@@ -176,6 +178,21 @@ class EscrowHarness:
         event = getattr(self.escrow.events, name)()
         # Other contracts' logs (the token's Transfer) are in the receipt too: skip them.
         return [dict(log["args"]) for log in event.process_receipt(receipt, errors=DISCARD)]
+
+    def settings(self, *, database_url: str, **overrides: Any) -> Settings:
+        """Service settings for this chain and escrow, with the harness's signer and operator."""
+        r = self.roles
+        fields: dict[str, Any] = {
+            "database_url": database_url,
+            "rpc_urls": [self.node.http_url],
+            "chain_id": self.node.chain_id,
+            "escrow_address": self.escrow.address,
+            "signer_private_key": SecretStr(r.signer.private_key),
+            "operator_private_key": SecretStr(r.operator.private_key),
+            "confirmations": 0,
+        }
+        fields.update(overrides)
+        return Settings(**fields)
 
     # ------------------------------------------------------------------ authorizations
 

@@ -65,6 +65,8 @@ class RecordingSink:
         self._record("revert", booking_id, event)
         if booking_id in self.closed:
             return SignalOutcome.WORKFLOW_CLOSED
+        if booking_id is None and event.chain_booking_id in self.closed_orphans:
+            return SignalOutcome.DROPPED
         self.reverted.append(event)
         self.applied.pop(event.key, None)
         return SignalOutcome.SIGNALLED

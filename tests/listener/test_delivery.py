@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from db.statuses import BlockchainEventStatus
-from listener.store import ORPHAN_CLOSED_REASON, OTHER_TX_REASON, SAME_TX_REASON
+from listener.store import ORPHAN_CLOSED_REASON, SAME_TX_REASON
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
@@ -151,7 +151,8 @@ async def test_events_for_a_closed_workflow_get_an_outcome_not_left_received(
     await insert_booking(engine, settled, first.chain_booking_id)
     await insert_booking(engine, other, second.chain_booking_id)
     # The first booking already holds its payment (a re-inclusion after it closed); the
-    # second never saw this payment, so nobody has applied it.
+    # second closed unpaid, so the payment goes to the orphan refund, whose workflow (already
+    # finished here) is not there to apply it either.
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -163,7 +164,7 @@ async def test_events_for_a_closed_workflow_get_an_outcome_not_left_received(
             text("UPDATE bookings SET status = 'CANCELLED' WHERE id = :id"),
             {"id": uuid.UUID(other)},
         )
-    sink = RecordingSink(closed={settled, other})
+    sink = RecordingSink(closed={settled, other}, closed_orphans={second.chain_booking_id})
 
     await make_listener(sink).sync_once()
 
@@ -177,7 +178,10 @@ async def test_events_for_a_closed_workflow_get_an_outcome_not_left_received(
     assert rows[first.tx_hash].status == BlockchainEventStatus.PROCESSED.value
     assert rows[first.tx_hash].status_reason == SAME_TX_REASON
     assert rows[second.tx_hash].status == BlockchainEventStatus.FAILED.value
-    assert rows[second.tx_hash].status_reason == OTHER_TX_REASON
+    assert rows[second.tx_hash].status_reason == ORPHAN_CLOSED_REASON
+    assert [c.event.identity.tx_hash for c in sink.calls if c.method == "orphan"] == [
+        second.tx_hash
+    ]
     assert sink.applied == {}
 
 

@@ -75,12 +75,18 @@ async def test_reorg_after_the_workflow_closed_says_so_on_the_event(
     listener = make_listener(sink, confirmations=2)
     await listener.sync_once()
     sink.closed.add(booking)  # past its finality period: nobody will hear the revert
+    sink.closed_orphans.add(paid.chain_booking_id)  # nor an orphan refund (there is none)
 
     await driver.rpc("anvil_reorg", 4, [])
     await driver.mine(1)
     await listener.sync_once()
 
-    assert [c.method for c in sink.calls] == ["deliver", "revert"]
+    # The booking's workflow, then the orphan refund a late payment would have gone to.
+    assert [(c.method, c.booking_id) for c in sink.calls] == [
+        ("deliver", booking),
+        ("revert", booking),
+        ("revert", None),
+    ]
     async with engine.connect() as conn:
         row = (
             await conn.execute(text("SELECT status, status_reason FROM blockchain_events"))

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 from pydantic import SecretStr
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from bookme.endpoints import temporal_address
 from bookme.settings import Settings, SettingsError
@@ -259,9 +260,28 @@ async def wait_for_temporal(
                 return None
             continue
         waiting.set(0)
-        if client is not None and attempt > 1:
+        if client is None:
+            return None
+        if attempt > 1:
             log.info("temporal_reachable", attempts=attempt, temporal=connection.describe())
+        await _check_namespace(client, connection)
         return client
+
+
+async def _check_namespace(client: Client, connection: TemporalConnection) -> None:
+    """A namespace the server does not know is a configuration error: one line, not a traceback
+    from whichever call first needs it (connecting does not check it)."""
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=connection.namespace)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise SettingsError(
+                f"Temporal at {connection.describe()} has no namespace {connection.namespace!r}"
+                " (set BOOKME_TEMPORAL_NAMESPACE)"
+            ) from None
+        # Anything else (a key not allowed to describe it) is left to the calls that follow.
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, _T], stop: asyncio.Event) -> _T | None:

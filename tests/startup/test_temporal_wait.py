@@ -25,6 +25,7 @@ from bookme.temporal_connect import (
     not_answering,
     wait_for_temporal,
 )
+from tests.conftest import TemporalService
 
 API_KEY = "bm-temporal-api-key-wait-0123456789"
 QUICK = ConnectBackoff(first=0.05, cap=0.2)
@@ -164,3 +165,19 @@ async def test_an_unreadable_tls_file_fails_at_once(tmp_path: Path):
             ),
             10,
         )
+
+
+@pytest.mark.integration
+async def test_a_namespace_the_server_does_not_know_fails_at_once(temporal: TemporalService):
+    with pytest.raises(SettingsError) as failure:
+        await asyncio.wait_for(
+            wait_for_temporal(
+                settings(temporal_address=temporal.address, temporal_namespace="no-such-ns"),
+                asyncio.Event(),
+            ),
+            30,
+        )
+    assert str(failure.value) == (
+        f"Temporal at {temporal.address} (namespace no-such-ns, plaintext) has no namespace"
+        " 'no-such-ns' (set BOOKME_TEMPORAL_NAMESPACE)"
+    )

@@ -5,7 +5,10 @@ connection (the request goes to the next one: it was not sent, so any method may
 nginx's ``proxy_next_upstream error`` does) and when its readiness probe (``/health/ready``,
 every `PROBE_SECONDS`) fails or hangs, as a load balancer's health check takes a replica that
 cannot reach Postgres or Temporal out of rotation. With every upstream dead, each is tried. A request whose upstream dies after it
-was sent gets a 502: the proxy cannot know whether it was acted on. Each request gets its own
+was sent gets a 502: the proxy cannot know whether it was acted on. An operator stopping a
+replica first takes it out of rotation (`drain`: no new request goes to it, and its requests in
+flight are waited for; an event stream is not waited for, the API ends it when stopped) and puts
+it back when it is up again (`undrain`). Each request gets its own
 upstream connection (``Connection: close``) and the answer is streamed back as it comes, so
 Server-Sent Events pass through unbuffered; the client's connection closes with it.
 """
@@ -29,16 +32,24 @@ CHUNK = 64 * 1024
 DEAD_SECONDS = 2.0
 PROBE_SECONDS = 1.0
 PROBE_TIMEOUT = 2.0
+# How long `drain` waits for a replica's requests (a booking's creation waits up to 10 s).
+DRAIN_SECONDS = 15.0
+EVENT_STREAM = b"text/event-stream"
 HEAD_LIMIT = 64 * 1024
-BAD_GATEWAY = (
-    b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\n"
-    b"content-length: 52\r\nconnection: close\r\n\r\n"
-    b'{"code":"bad_gateway","detail":"no upstream answer"}'
-)
-UNAVAILABLE = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
-    b"content-length: 52\r\nconnection: close\r\n\r\n"
-    b'{"code":"no_upstream","detail":"every upstream down"}'
+
+
+def _canned(status: bytes, body: bytes, *extra: bytes) -> bytes:
+    """A whole answer of the proxy's own (its length counted, not typed)."""
+    head = [b"HTTP/1.1 " + status, b"content-type: application/json", *extra]
+    head += [b"content-length: %d" % len(body), b"connection: close"]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+BAD_GATEWAY = _canned(b"502 Bad Gateway", b'{"code":"bad_gateway","detail":"no upstream answer"}')
+UNAVAILABLE = _canned(
+    b"503 Service Unavailable",
+    b'{"code":"no_upstream","detail":"every upstream down"}',
+    b"retry-after: 1",
 )
 
 
@@ -46,6 +57,8 @@ UNAVAILABLE = (
 class Upstream:
     port: int
     dead_until: float = 0.0
+    drained: bool = False
+    in_flight: int = 0  # requests sent to it and not answered yet (event streams not counted)
 
 
 @dataclass
@@ -89,9 +102,26 @@ class ReverseProxy:
                 await asyncio.sleep(PROBE_SECONDS)
 
     def out_of_rotation(self) -> list[int]:
-        """The upstream ports marked dead right now."""
+        """The upstream ports marked dead right now, or drained."""
         now = time.monotonic()
-        return [u.port for u in self._upstreams if u.dead_until > now]
+        return [u.port for u in self._upstreams if u.dead_until > now or u.drained]
+
+    async def drain(self, port: int, within: float = DRAIN_SECONDS) -> int:
+        """Send the upstream at `port` no new request, then wait up to `within` seconds for the
+        requests it holds; how many it still holds (0: it can be stopped without a 502)."""
+        upstream = self._upstream(port)
+        upstream.drained = True
+        deadline = time.monotonic() + within
+        while upstream.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - a counter
+            await asyncio.sleep(0.05)
+        return upstream.in_flight
+
+    def undrain(self, port: int) -> None:
+        """Put the upstream at `port` back in rotation."""
+        self._upstream(port).drained = False
+
+    def _upstream(self, port: int) -> Upstream:
+        return next(u for u in self._upstreams if u.port == port)
 
     @property
     def url(self) -> str:
@@ -117,10 +147,15 @@ class ReverseProxy:
                 writer.close()
             self._handlers.tasks.discard(task)
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """A connection to the next live upstream; a refusing one is marked dead, the next tried."""
+    async def _connect(
+        self,
+    ) -> tuple[Upstream, asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the next live upstream; a refusing one is marked dead, the next tried.
+        A drained upstream is never tried."""
         for attempt in range(2 * len(self._upstreams)):
             upstream = self._upstreams[next(self._turn)]
+            if upstream.drained:
+                continue
             if upstream.dead_until > time.monotonic() and attempt < len(self._upstreams):
                 continue
             try:
@@ -129,7 +164,7 @@ class ReverseProxy:
                 upstream.dead_until = time.monotonic() + DEAD_SECONDS
                 self.retried += 1
                 continue
-            return connection
+            return (upstream, *connection)
         return None
 
     async def _forward(self, request: bytes, writer: asyncio.StreamWriter) -> None:
@@ -138,12 +173,17 @@ class ReverseProxy:
             writer.write(UNAVAILABLE)
             await writer.drain()
             return
-        up_reader, up_writer = connection
+        upstream, up_reader, up_writer = connection
         answered = False
+        upstream.in_flight += 1
+        holding = True
         try:
             up_writer.write(request)
             await up_writer.drain()
             while chunk := await up_reader.read(CHUNK):
+                if not answered and EVENT_STREAM in chunk.partition(b"\r\n\r\n")[0].lower():
+                    upstream.in_flight -= 1  # a stream: open for minutes, not waited for
+                    holding = False
                 answered = True
                 writer.write(chunk)
                 await writer.drain()
@@ -151,6 +191,8 @@ class ReverseProxy:
             pass
         finally:
             up_writer.close()
+            if holding:
+                upstream.in_flight -= 1
         if not answered:
             writer.write(BAD_GATEWAY)
             await writer.drain()

@@ -1,10 +1,12 @@
 """The restore fault: Postgres put back to a backup taken minutes earlier, then the runbook.
 
 At T a dump of the database is taken while the workload runs; at T + ``BACKUP_AGE_SECONDS`` the
-processes are stopped (SIGTERM) as the runbook says (listeners first: they would refund, as orphans, the
-payments whose rows the restore loses; then the APIs and the workers), the dump is restored,
-``bookme migrate`` and ``bookme rebuild`` run as an operator would run them, and the processes
-start again (workers, listeners, APIs). The chaos checks then judge what the run ended with.
+processes are stopped (SIGTERM) as the runbook says (listeners first: they would refund, as
+orphans, the payments whose rows the restore loses; then the APIs, each taken out of the front
+proxy's rotation and its requests answered first, before the workers those requests may need),
+the dump is restored, ``bookme migrate`` and ``bookme rebuild`` run as an operator would run
+them, and the processes start again (workers, listeners, then the APIs, each put back in
+rotation once it answers). The chaos checks then judge what the run ended with.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from bench.chaos.stack import APPS, LISTENERS, ChaosStack
+import structlog
+
+from bench.chaos.stack import APIS, LISTENERS, WORKERS, ChaosStack
 from bookme.ops.rebuild_backup import dump, restore
 
 if TYPE_CHECKING:
     from bench.chaos.faults import FaultInjector, PlannedFault
+
+log = structlog.get_logger(__name__)
 
 # How old the backup is when it is restored: minutes of workload the restore takes away.
 BACKUP_AGE_SECONDS = 60.0
@@ -48,6 +54,25 @@ async def _stop(stack: ChaosStack, app: str) -> None:
     await asyncio.to_thread(stack._apps[app].stop)
 
 
+async def _stop_api(stack: ChaosStack, api: str) -> None:
+    """Out of the front proxy's rotation, its requests answered, then stopped (its event
+    streams end on SIGTERM; their clients reconnect to the proxy)."""
+    held = await stack.front.drain(stack.api_ports[api])
+    if held:
+        log.warning("chaos.restore_api_still_busy", api=api, requests=held)
+    await _stop(stack, api)
+
+
+async def _revive_apis(stack: ChaosStack) -> None:
+    """Started again, each back in rotation once it answers on its own port."""
+    for api in APIS:
+        stack.revive(api)
+    for api in APIS:
+        if not await stack.wait_api(api):
+            log.warning("chaos.restore_api_not_answering", api=api)
+        stack.front.undrain(stack.api_ports[api])
+
+
 async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> str:
     """Back up now, restore the backup ``BACKUP_AGE_SECONDS`` later, follow the runbook.
 
@@ -61,8 +86,12 @@ async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> s
     await asyncio.to_thread(dump, stack.database_url, backup)
     taken = time.monotonic()
     await asyncio.sleep(BACKUP_AGE_SECONDS)
-    # Listeners first: the others may go in any order, all are down before the restore.
-    for app in (*LISTENERS, *(a for a in APPS if a not in LISTENERS)):
+    # Listeners first; the APIs before the workers their requests may need.
+    for app in LISTENERS:
+        await _stop(stack, app)
+    for api in APIS:
+        await _stop_api(stack, api)
+    for app in WORKERS:
         await _stop(stack, app)
     sent_before_restore = await injector.chain.get_transaction_count(operator, "pending")
     injector.forgotten_operator_nonces.append(range(mined_before, sent_before_restore))
@@ -76,8 +105,9 @@ async def restore_from_backup(injector: FaultInjector, fault: PlannedFault) -> s
             failed.append(f"bookme {' '.join(command)} exited {code}: {output.strip()[-500:]}")
         summary = next((ln for ln in output.splitlines() if ln.startswith("rows")), summary)
     # Workers first, so the listeners' re-scan finds the workflows' activities running.
-    for app in (*(a for a in APPS if a not in LISTENERS), *LISTENERS):
+    for app in (*WORKERS, *LISTENERS):
         stack.revive(app)
+    await _revive_apis(stack)
     if failed:
         raise RuntimeError("; ".join(failed))
     return f"backup {age:.0f}s old restored; rebuild: {summary}"

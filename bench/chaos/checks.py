@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from activities.reconcile.orphan_flows import HeldTxs, OrphanFlows, orphan_flows
 from bench.chaos.adversary_log import AdversaryLog, Expectation
 from bench.chaos.faults import OUTAGES, FaultKind, FaultWindow
 from bench.chaos.shape_checks import (
@@ -134,17 +135,19 @@ async def run_checks(
     events = decode_escrow_logs(raw_logs, deployment.chain_id, deployment.escrow)
     bookings = await _rows(
         engine,
-        "SELECT id::text, status, blockchain_booking_id, amount_units FROM bookings",
+        "SELECT id::text, status, blockchain_booking_id, amount_units, blockchain_tx_hash,"
+        " completion_tx_hash, cancellation_tx_hash FROM bookings",
     )
     by_chain_id = {str(b.blockchain_booking_id).lower(): b for b in bookings}
+    orphans = orphan_flows(events, {cbid: _held(b) for cbid, b in by_chain_id.items()})
 
     checks: list[tuple[str, Coroutine[Any, Any, None]]] = [
         ("final state matches the chain", _final_states(results, reader, bookings, records)),
         (
             "each chain event applied exactly once",
-            _exactly_once(results, engine, events, by_chain_id),
+            _exactly_once(results, engine, events, by_chain_id, orphans),
         ),
-        ("money invariants", _money(results, engine, reader, events, by_chain_id)),
+        ("money invariants", _money(results, engine, reader, events, by_chain_id, orphans)),
     ]
     if adversary is not None:
         checks.append(
@@ -217,11 +220,23 @@ async def _final_states(
     results.add("no booking stuck past a deadline", stuck)
 
 
+def _held(row: Any) -> HeldTxs:
+    """What a bookings row (as read here) holds of the chain, for ``orphan_flows``."""
+    return HeldTxs(
+        booking_id=row.id,
+        cancelled=row.status == BookingStatus.CANCELLED.value,
+        payment_tx=row.blockchain_tx_hash,
+        completion_tx=row.completion_tx_hash,
+        cancellation_tx=row.cancellation_tx_hash,
+    )
+
+
 async def _exactly_once(
     results: CheckResults,
     engine: AsyncEngine,
     events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
     by_chain_id: dict[str, Any],
+    orphans: OrphanFlows,
 ) -> None:
     problems: list[str] = []
     stored = {
@@ -255,8 +270,8 @@ async def _exactly_once(
         elif row.status not in ("PROCESSED", "FAILED"):
             problems.append(f"{name}: row {row.status}")
         booking = by_chain_id.get(event.booking_id.lower())
-        if booking is None:
-            continue  # an orphan: refunded by its own workflow, checked with the final states
+        if booking is None or event in orphans:
+            continue  # an orphan's: refunded by its own workflow, checked with the final states
         counts = audit.get(key, Counter())
         applied = sum(counts[k] for k in APPLIED)
         retracted = sum(counts[k] for k in RETRACTED)
@@ -285,6 +300,7 @@ async def _money(
     reader: EscrowReader,
     events: list[BookingCreatedAndPaid | ServiceCompleted | BookingCancelled],
     by_chain_id: dict[str, Any],
+    orphans: OrphanFlows,
 ) -> None:
     problems: list[str] = []
     held = sum(
@@ -292,18 +308,13 @@ async def _money(
         for b in by_chain_id.values()
         if BookingStatus(b.status).holds_money
     )
-    orphan_paid: dict[str, int] = {}
+    orphan_paid = orphans.unrefunded
     released: dict[str, int] = defaultdict(int)
     for event in events:
-        cbid = event.booking_id.lower()
-        booking = by_chain_id.get(cbid)
-        if booking is None:
-            if isinstance(event, BookingCreatedAndPaid):
-                orphan_paid[cbid] = event.amount
-            else:
-                orphan_paid.pop(cbid, None)
-        elif not isinstance(event, BookingCreatedAndPaid):
-            released[booking.id] += _released(event)
+        booking = by_chain_id.get(event.booking_id.lower())
+        if isinstance(event, BookingCreatedAndPaid) or booking is None or event in orphans:
+            continue  # a payment, or an orphan's money (refunded outside any booking row)
+        released[booking.id] += _released(event)
     owed = await reader.total_owed()
     balance = await reader.usdc_balance_of(reader.address)
     expected = held + owed + sum(orphan_paid.values())

@@ -98,14 +98,19 @@ async def run(
             providers=list(client.providers),
             metrics_port=metrics_port or None,
         )
-        task = asyncio.create_task(listener.run(), name="listener")
-        stopping = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        failure = task.exception() if task in done and not task.cancelled() else None
-        if failure is not None:
-            raise failure
+        await _follow_until_stopped(listener, stop)
     log.info("listener_stopped")
+
+
+async def _follow_until_stopped(listener: Listener, stop: asyncio.Event) -> None:
+    """Run `listener` until `stop` is set; its own failure is raised."""
+    task = asyncio.create_task(listener.run(), name="listener")
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    failure = task.exception() if task in done and not task.cancelled() else None
+    if failure is not None:
+        raise failure

@@ -14,6 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chain.event_key import event_key
 from db.models import BlockchainEvent, Booking, ChainCursor, RecentBlock
 from db.statuses import BlockchainEventStatus
+from listener.closed_events import (
+    CLOSE_OUT,
+    HOLDS_TX,
+    ORPHAN_CLOSED_REASON,
+    OTHER_TX_REASON,
+    REVERT_UNHEARD_REASON,
+    SAME_TX_REASON,
+)
 from listener.lock import Lease
 from listener.observed import ObservedEvent
 
@@ -77,42 +85,6 @@ _STORE_EVENTS = text(
     """
 ).columns()
 T = TypeVar("T")
-
-# An event re-delivered after its workflow closed (a reorg re-included it after the finality
-# period, or a crash re-sent it): nobody will apply it, so record what it is. When the booking
-# already holds this transaction for this kind, the event is its re-inclusion; an orphan (no
-# booking) or another transaction is FAILED with the reason. (A payment or cancellation the
-# booking does not hold first goes to the orphan refund: `delivery.goes_to_orphan_refund`.)
-_BOOKING_HOLDS_TX = """
-    coalesce((
-        SELECT lower(coalesce(CASE :event_type
-            WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
-            WHEN 'ServiceCompleted' THEN b.completion_tx_hash
-            ELSE b.cancellation_tx_hash END, '')) = lower(:tx)
-        FROM bookings b WHERE b.id = CAST(:booking AS uuid)
-    ), false)
-"""
-_HOLDS_TX = text(f"SELECT {_BOOKING_HOLDS_TX}")
-_CLOSE_OUT = text(
-    f"WITH found AS (SELECT {_BOOKING_HOLDS_TX} AS same)"  # noqa: S608 - a constant fragment
-    """
-    UPDATE blockchain_events e SET
-        status = CASE WHEN found.same THEN 'PROCESSED' ELSE 'FAILED' END,
-        status_reason = CASE
-            WHEN found.same THEN :same_reason
-            WHEN CAST(:booking AS uuid) IS NULL THEN :orphan_reason
-            ELSE :other_reason END,
-        processed_at = now()
-    FROM found
-    WHERE e.chain_id = :chain_id AND e.tx_hash = :tx AND e.log_index = :li
-      AND e.status = 'RECEIVED'
-    RETURNING e.status
-    """
-)
-SAME_TX_REASON = "delivered after its booking workflow closed; the booking already holds this tx"
-OTHER_TX_REASON = "delivered after its booking workflow closed; reconcile checks the booking"
-REVERT_UNHEARD_REASON = "reorged after its booking workflow closed; reconcile checks the booking"
-ORPHAN_CLOSED_REASON = "its orphan refund workflow had closed; reconcile reports the payment"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -369,7 +341,7 @@ class ListenerStore:
         """Whether the booking's row already holds this event's transaction for its kind."""
         async with self._engine.connect() as conn:
             held = await conn.scalar(
-                _HOLDS_TX,
+                HOLDS_TX,
                 {
                     "event_type": event.signal.kind.value,
                     "tx": event.signal.identity.tx_hash,
@@ -388,7 +360,7 @@ class ListenerStore:
             for booking_id, event in events:
                 identity = event.signal.identity
                 status = await conn.scalar(
-                    _CLOSE_OUT,
+                    CLOSE_OUT,
                     {
                         "chain_id": self.chain_id,
                         "tx": identity.tx_hash,

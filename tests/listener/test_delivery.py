@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from db.statuses import BlockchainEventStatus
-from listener.store import ORPHAN_CLOSED_REASON, SAME_TX_REASON
+from listener.closed_events import ORPHAN_CLOSED_REASON, SAME_TX_REASON
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 from bench.chaos.rpc_proxy import FaultProxy
 from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
-from listener.store import REVERT_UNHEARD_REASON
+from listener.closed_events import REVERT_UNHEARD_REASON
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver

@@ -71,6 +71,7 @@ class Plan:
     only_scale: bool = False  # --scale: the scale sections alone
     payment_seen: int = 30  # bookings paid at 2 confirmations (issue 17's customer latency)
     only_seen: bool = False  # --seen: that section alone
+    only_lifecycle: bool = False  # --lifecycle: that section alone (a concurrency sweep)
     burst: int = 1000  # auto-completions released in the same second
     open_bookings: int = 20_000  # measured at a quarter, half and all of it
     outage_payments: int = 200  # paid while the listener is down
@@ -138,6 +139,9 @@ class BenchRun:
                 return
             if self.plan.only_seen:
                 await self.section("payment seen", 240, self.payment_seen)
+                return
+            if self.plan.only_lifecycle:
+                await self.section("lifecycle", 420, self.lifecycle)
                 return
             # Budgets keep the default run inside 20 minutes on a loaded 2-core machine.
             await self.section("lifecycle", 420, self.lifecycle)
@@ -490,6 +494,15 @@ def main(argv: list[str] | None = None) -> int:
         help="only the payment_seen section (receipt -> seen / PAID at 2 confirmations)",
     )
     parser.add_argument(
+        "--lifecycle", action="store_true", help="only the lifecycle section (N and 2N)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="lifecycles in flight at once, ours and the bare ceiling's (default 16)",
+    )
+    parser.add_argument(
         "--burst", type=int, default=None, help="auto-complete burst: bookings released at once"
     )
     parser.add_argument(
@@ -502,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n or (20 if args.quick else 200)
     plan = Plan.quick(n) if args.quick else Plan(n=n)
     plan = dataclasses.replace(plan, only_scale=args.scale, streams=args.streams or plan.streams)
-    plan = dataclasses.replace(plan, only_seen=args.seen)
+    plan = dataclasses.replace(plan, only_seen=args.seen, only_lifecycle=args.lifecycle)
+    if args.concurrency is not None:
+        plan = dataclasses.replace(plan, concurrency=args.concurrency)
     plan = dataclasses.replace(
         plan,
         burst=plan.burst if args.burst is None else args.burst,

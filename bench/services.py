@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bookme.devchain import DevRoles, ensure_deployed
-from bookme.embedded.anvil import AnvilNode
+from bookme.embedded.anvil import ANVIL_DEFAULT_ACCOUNTS, AnvilNode
 from bookme.embedded.postgres import EmbeddedPostgres
 from bookme.embedded.process import free_port
 from bookme.embedded.temporal import TemporalDevServer
@@ -36,6 +36,8 @@ class LocalServices:
     block_time: int | None = None
     # A file keeps Temporal's state across a restart of the server (the chaos run restarts it).
     temporal_db_file: Path | None = None
+    # Funded anvil accounts: the roles, the customer wallets and the catch-up emitter's.
+    accounts: int = ANVIL_DEFAULT_ACCOUNTS
     node: AnvilNode = field(init=False)
     postgres: EmbeddedPostgres = field(init=False)
     temporal_server: TemporalDevServer = field(init=False)
@@ -46,7 +48,10 @@ class LocalServices:
     def __post_init__(self) -> None:
         logs = self.logs
         self.node = AnvilNode(
-            port=free_port(), log_path=logs / "anvil.log", block_time=self.block_time
+            port=free_port(),
+            log_path=logs / "anvil.log",
+            block_time=self.block_time,
+            account_count=self.accounts,
         )
         self.postgres = EmbeddedPostgres(
             data_dir=self.workdir / "pg",

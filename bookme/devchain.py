@@ -8,7 +8,7 @@ from pathlib import Path
 import structlog
 from eth_account import Account
 
-from bookme.embedded.anvil import DevAccount
+from bookme.embedded.anvil import ANVIL_DEFAULT_ACCOUNTS, DevAccount
 from chain.artifacts import load_artifact
 from chain.client import ChainClient
 from chain.deploy import (
@@ -26,7 +26,7 @@ TEST_WALLET_USDC_UNITS = 10_000 * 10**6
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
-def anvil_default_accounts(count: int = 10) -> tuple[DevAccount, ...]:
+def anvil_default_accounts(count: int = ANVIL_DEFAULT_ACCOUNTS) -> tuple[DevAccount, ...]:
     """The local chain's well-known accounts, derived as anvil derives them."""
     Account.enable_unaudited_hdwallet_features()
     accounts = []
@@ -36,6 +36,10 @@ def anvil_default_accounts(count: int = 10) -> tuple[DevAccount, ...]:
             DevAccount(address=acct.address, private_key="0x" + acct.key.hex().removeprefix("0x"))
         )
     return tuple(accounts)
+
+
+# The accounts DevRoles gives a part to (deployer, signer, operator, treasury); the rest are wallets.
+ROLE_ACCOUNTS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,14 +54,14 @@ class DevRoles:
 
     @classmethod
     def from_accounts(cls, accounts: tuple[DevAccount, ...]) -> DevRoles:
-        if len(accounts) < 6:
-            raise ValueError("the dev chain needs at least 6 funded accounts")
+        if len(accounts) < ROLE_ACCOUNTS + 2:
+            raise ValueError(f"the dev chain needs at least {ROLE_ACCOUNTS + 2} funded accounts")
         return cls(
             deployer=accounts[0],
             signer=accounts[1],
             operator=accounts[2],
             treasury=accounts[3],
-            wallets=accounts[4:],
+            wallets=accounts[ROLE_ACCOUNTS:],
         )
 
 

@@ -25,6 +25,10 @@ class DevAccount:
         return f"DevAccount(address={self.address!r})"
 
 
+# How many funded accounts anvil makes unless asked for more (`make dev`, the tests).
+ANVIL_DEFAULT_ACCOUNTS = 10
+
+
 def anvil_binary() -> Path:
     path = REPO_ROOT / "node_modules" / ".bin" / "anvil"
     if not path.exists():
@@ -34,7 +38,9 @@ def anvil_binary() -> Path:
 
 @dataclass
 class AnvilNode:
-    """A local EVM chain. ``block_time`` None = a block per transaction (tests)."""
+    """A local EVM chain. ``block_time`` None = a block per transaction (tests); ``accounts``
+    funded accounts from the published mnemonic (a load run wants a wallet per booking in
+    flight)."""
 
     port: int
     log_path: Path
@@ -42,6 +48,7 @@ class AnvilNode:
     block_time: float | None = None
     state_file: Path | None = None
     host: str = "127.0.0.1"
+    account_count: int = ANVIL_DEFAULT_ACCOUNTS
 
     def __post_init__(self) -> None:
         self._process: ManagedProcess | None = None
@@ -68,6 +75,8 @@ class AnvilNode:
             str(self.chain_id),
             "--config-out",
             str(config_out),
+            "--accounts",
+            str(self.account_count),
         ]
         if self.block_time:
             argv += ["--block-time", str(self.block_time)]

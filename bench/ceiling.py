@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from bench.bare import BareCreate, BareLifecycle, BareUpdate, bare_activity
+from bench.cpu import CpuUse
 from workflows.sandbox import workflow_runner
 
 MESSAGE_EVENTS = (
@@ -66,9 +68,15 @@ def bare_worker(client: Client, queue: str) -> Worker:
 
 
 async def bare_lifecycles(
-    client: Client, *, count: int, concurrency: int, shape: HistoryShape
-) -> float:
-    """Seconds for `count` bare workflows with one booking's messages and activities."""
+    client: Client,
+    *,
+    count: int,
+    concurrency: int,
+    shape: HistoryShape,
+    cpu: Callable[[], dict[str, float]],
+) -> tuple[float, CpuUse]:
+    """Seconds for `count` bare workflows with one booking's messages and activities, and the
+    CPU (`cpu` reads it) spent over those seconds: the worker's start is in neither."""
     queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
     limit = asyncio.Semaphore(concurrency)
 
@@ -85,9 +93,10 @@ async def bare_lifecycles(
             await handle.result()
 
     async with bare_worker(client, queue):
-        began = time.perf_counter()
+        before, began = cpu(), time.perf_counter()
         await asyncio.gather(*(one() for _ in range(count)))
-        return time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        return seconds, CpuUse.between(before, cpu(), seconds)
 
 
 async def bare_updates(

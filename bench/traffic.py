@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.auth import mint_token
 from bench.stack import BenchStack
 from bookme.demo import booking_authorization_from_api
+from bookme.devchain import ROLE_ACCOUNTS
+from bookme.embedded.anvil import ANVIL_DEFAULT_ACCOUNTS
 from bookme.settings import Settings
 from chain.escrow import escrow_abi
 from tests.listener.driver import EscrowDriver
@@ -29,6 +31,18 @@ CREATE_ATTEMPTS = 5
 FAILED = frozenset({"CANCELLED", "FAILED"})
 # A booking counts as paid once its row shows PAID or any status only a paid booking reaches.
 PAID_OR_LATER = frozenset({"PAID", "PENDING_COMPLETION", "COMPLETED"})
+
+
+# Customer wallets per lifecycle in flight. Round robin hands a wallet out again only after
+# all the others, so two lifecycles in flight share one (and its send lock, below) only when
+# one of them outlasts about twice the average.
+WALLETS_PER_LIFECYCLE = 2
+
+
+def dev_accounts_for(concurrency: int) -> int:
+    """anvil accounts for a run at `concurrency`: the roles, the customers, the emitter's."""
+    customers = max(ANVIL_DEFAULT_ACCOUNTS - ROLE_ACCOUNTS - 1, WALLETS_PER_LIFECYCLE * concurrency)
+    return ROLE_ACCOUNTS + customers + 1
 
 
 class BenchFailure(Exception):
@@ -65,15 +79,35 @@ class Lifecycle:
     booking_id: str = ""
     chain_booking_id: str = ""
     payment_tx: str = ""
+    started: float = 0.0
     created: float = 0.0
     authorized: float = 0.0
+    payment_sent: float = 0.0
     receipt_visible: float = 0.0
     paid_seen: float = 0.0
+    completion_sent: float = 0.0
+    completion_receipt: float = 0.0
     completed_seen: float = 0.0
 
     @property
     def paid_latency(self) -> float:
         return self.paid_seen - self.receipt_visible
+
+    def steps(self) -> dict[str, float]:
+        """Seconds per step of a whole lifecycle, in order; together they make up its wall time.
+
+        A send includes the wait for its wallet (one transaction in flight per wallet).
+        """
+        return {
+            "create": self.created - self.started,
+            "authorize": self.authorized - self.created,
+            "pay send": self.payment_sent - self.authorized,
+            "pay receipt": self.receipt_visible - self.payment_sent,
+            "receipt->PAID": self.paid_seen - self.receipt_visible,
+            "complete send": self.completion_sent - self.paid_seen,
+            "complete receipt": self.completion_receipt - self.completion_sent,
+            "receipt->COMPLETED": self.completed_seen - self.completion_receipt,
+        }
 
 
 class StatusWatcher:
@@ -222,6 +256,7 @@ class BookingTraffic:
     ) -> None:
         """POST /bookings (`body`, else `create_body(customer)`), retried on 503 as documented."""
         body = body or self.create_body(customer)
+        run.started = time.time()
         key = {"Idempotency-Key": uuid.uuid4().hex}
         for _ in range(CREATE_ATTEMPTS):
             response = await self.call(None, "POST", "/bookings", json=body, extra=key)
@@ -252,12 +287,16 @@ class BookingTraffic:
         )
         run.chain_booking_id = auth.booking_id
         run.payment_tx = await self.send(customer, data)
+        run.payment_sent = time.time()
         await self._receipt(run.payment_tx)
         run.receipt_visible = time.time()
 
     async def complete(self, customer: Customer, run: Lifecycle) -> None:
         data = self.abi.encode_call("completeService", bytes.fromhex(run.chain_booking_id[2:]))
-        await self._receipt(await self.send(customer, data))
+        tx_hash = await self.send(customer, data)
+        run.completion_sent = time.time()
+        await self._receipt(tx_hash)
+        run.completion_receipt = time.time()
 
     async def send(self, customer: Customer, data: bytes) -> str:
         async with self._sending[customer.wallet]:

@@ -258,6 +258,7 @@ class Listener:
         unheard = await self.deliverer.revert(self.config.chain_id, orphaned)
         marked = await self.store.rewind(
             fork,
+            orphaned,
             reason=f"reorg: block {cursor.number} {cursor.hash} left the chain; fork at {fork.number}",
             lease=self._lease,
         )

@@ -25,7 +25,6 @@ from listener.closed_events import (
 from listener.lock import Lease
 from listener.observed import ObservedEvent
 
-RECEIVED = BlockchainEventStatus.RECEIVED.value
 REORGED = BlockchainEventStatus.REORGED.value
 _ROWS_PER_STATEMENT = 1000
 _EVENTS_PER_STATEMENT = 5000
@@ -210,21 +209,41 @@ class ListenerStore:
             )
         )
 
-    async def rewind(self, fork_base: BlockRef, *, reason: str, lease: Lease | None) -> int:
-        """Mark events above the fork point REORGED, forget their blocks, move the checkpoint back."""
+    async def rewind(
+        self,
+        fork_base: BlockRef,
+        orphaned: Sequence[StoredEvent],
+        *,
+        reason: str,
+        lease: Lease | None,
+    ) -> int:
+        """Mark the orphaned events REORGED, forget their blocks, move the checkpoint back.
+
+        Only the rows `events_above` read (their reverts went out), in the block read: a row a
+        workflow's poll wrote meanwhile from the new chain was never reverted, so it stays.
+        """
+        keys = [(r.tx_hash, r.log_index, r.block_hash) for r in orphaned]
         async with self._engine.begin() as conn:
             if lease is not None:
                 await lease.assert_held(conn)
-            result = await conn.execute(
-                update(BlockchainEvent)
-                .where(
-                    BlockchainEvent.chain_id == self.chain_id,
-                    BlockchainEvent.contract_address == self.contract,
-                    BlockchainEvent.block_number > fork_base.number,
-                    BlockchainEvent.status != REORGED,
+            marked = 0
+            for chunk in _chunks(keys):
+                result = await conn.execute(
+                    update(BlockchainEvent)
+                    .where(
+                        BlockchainEvent.chain_id == self.chain_id,
+                        BlockchainEvent.contract_address == self.contract,
+                        BlockchainEvent.block_number > fork_base.number,
+                        BlockchainEvent.status != REORGED,
+                        tuple_(
+                            BlockchainEvent.tx_hash,
+                            BlockchainEvent.log_index,
+                            BlockchainEvent.block_hash,
+                        ).in_(list(chunk)),
+                    )
+                    .values(status=REORGED, status_reason=reason)
                 )
-                .values(status=REORGED, status_reason=reason)
-            )
+                marked += int(result.rowcount)
             await conn.execute(
                 delete(RecentBlock).where(
                     RecentBlock.chain_id == self.chain_id,
@@ -233,7 +252,7 @@ class ListenerStore:
                 )
             )
             await self._write_cursor(conn, fork_base)
-            return int(result.rowcount)
+            return marked
 
     # --- events ---
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -14,13 +17,14 @@ from bench.chaos.rpc_proxy import FaultProxy
 from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
 from listener.closed_events import REVERT_UNHEARD_REASON
+from listener.sink import SignalOutcome
 from listener.temporal_sink import TemporalSignalSink
 from tests.listener.conftest import MakeListener, cursor_row, event_rows, insert_booking
 from tests.listener.driver import EscrowDriver
 from tests.listener.fakes import RecordingSink, SimulatedCrash
 from worker import activity_dependencies
 from workflows import OrphanPaymentWorkflow, orphan_workflow_id
-from workflows.types import OrphanResult
+from workflows.types import ChainEventSignal, OrphanResult
 
 pytestmark = pytest.mark.integration
 
@@ -287,3 +291,58 @@ async def _usdc_balance(driver: EscrowDriver, holder: str) -> int:
     data = driver.usdc_abi.encode_call("balanceOf", holder)
     call = {"to": driver.deployment.usdc, "data": "0x" + data.hex()}
     return int(await driver.rpc("eth_call", call, "latest"), 16)
+
+
+@dataclass
+class PollingWorkflowSink(RecordingSink):
+    """While the listener sends its reverts, a workflow's own poll writes a row it applied
+    from a block of the new chain (the chaos run's race: the row was then marked REORGED,
+    re-stored RECEIVED, and the workflow, which had applied it, left it RECEIVED for good)."""
+
+    engine: Any = None
+    written: list[str] = field(default_factory=list)
+
+    async def revert(self, booking_id: str | None, event: ChainEventSignal) -> SignalOutcome:
+        if not self.written:
+            tx = "0x" + secrets.token_hex(32)
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO blockchain_events (chain_id, tx_hash, log_index,"
+                        " block_number, block_hash, contract_address, event_type,"
+                        " chain_booking_id, payload, status, processed_at)"
+                        " SELECT chain_id, :tx, 0, :block, :hash, contract_address,"
+                        " 'ServiceCompleted', chain_booking_id, '{}', 'PROCESSED', now()"
+                        " FROM blockchain_events WHERE tx_hash = :reverted"
+                    ),
+                    {
+                        "tx": tx,
+                        "block": event.identity.block_number + 1,
+                        "hash": "0x" + secrets.token_hex(32),
+                        "reverted": event.identity.tx_hash.lower(),
+                    },
+                )
+            self.written.append(tx)
+        return await super().revert(booking_id, event)
+
+
+async def test_a_row_a_workflow_wrote_during_the_rewind_is_not_marked_reorged(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    booking = str(uuid.uuid4())
+    paid = await driver.pay(booking)
+    await insert_booking(engine, booking, paid.chain_booking_id)
+    await driver.mine(3)
+    sink = PollingWorkflowSink(engine=engine)
+    listener = make_listener(sink, confirmations=2)
+    await listener.sync_once()
+
+    await driver.rpc("anvil_reorg", 4, [])
+    await driver.mine(1)
+    await listener.sync_once()
+
+    assert sink.keys("revert") == [sink.calls[0].event.key]
+    statuses = {r.tx_hash: r.status for r in await event_rows(engine)}
+    assert statuses[paid.tx_hash] == "REORGED"  # the orphaned payment, reverted
+    (polled,) = sink.written
+    assert statuses[polled] == "PROCESSED"  # never reverted: left as its workflow wrote it

@@ -51,6 +51,7 @@ from bench.chaos.adversary_log import (
 from bench.chaos.workload import (
     ATTACKS,
     GAS_WEI,
+    PATIENCE_SECONDS,
     RETRY_MAX_SECONDS,
     BookingRecord,
     Flow,
@@ -69,7 +70,7 @@ from workflows.constants import MAX_CANCELLATION_AUTHORIZATIONS, MAX_REPEATED_UP
 T = TypeVar("T")
 
 # An attacker's request is retried through an outage (no answer, 5xx) until it gets a real one.
-ANSWER_SECONDS = 90.0
+ANSWER_SECONDS = PATIENCE_SECONDS
 # Gas for a transaction that must revert: sent anyway (no estimate), so the chain records it.
 REVERT_GAS = 600_000
 # A provider's cancellation requests: every one its bounds allow, and then some.
@@ -357,7 +358,10 @@ class Adversary:
         sender = await self.funded_booking(attack, record, LATER)
         await self.allowed(attack, record, "customer pays", self.w.pay(record, sender))
         await self.allowed(
-            attack, record, "booking becomes PAID", self.w.wait_status(record, {"PAID"}, 120.0)
+            attack,
+            record,
+            "booking becomes PAID",
+            self.w.wait_status(record, {"PAID"}, PATIENCE_SECONDS),
         )
         return sender
 
@@ -554,7 +558,10 @@ class Adversary:
             attack, record, "a stream again once closed", self._slot_back(path, headers)
         )
         await self.allowed(
-            attack, record, "booking becomes PAID", self.w.wait_status(record, {"PAID"}, 120.0)
+            attack,
+            record,
+            "booking becomes PAID",
+            self.w.wait_status(record, {"PAID"}, PATIENCE_SECONDS),
         )
         await self.allowed(attack, record, "customer completes", self.w.complete(record, sender))
         self.expect(attack, record, customer, status="COMPLETED")
@@ -718,7 +725,7 @@ class Adversary:
                 attack,
                 booking,
                 "booking becomes PAID",
-                self.w.wait_status(booking, {"PAID"}, 120.0, wallet=sender.address),
+                self.w.wait_status(booking, {"PAID"}, PATIENCE_SECONDS, wallet=sender.address),
             )
             await self.allowed(
                 attack, booking, "customer completes", self.w.complete(booking, sender)
@@ -768,6 +775,8 @@ class Adversary:
             attack,
             record,
             "the paid booking is PAID (then auto-completed)",
-            self.w.wait_status(record, {"PAID", "PENDING_COMPLETION", "COMPLETED"}, 120.0),
+            self.w.wait_status(
+                record, {"PAID", "PENDING_COMPLETION", "COMPLETED"}, PATIENCE_SECONDS
+            ),
         )
         self.expect(attack, record, customer, status="COMPLETED", no_operator_refund=True)

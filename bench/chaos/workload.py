@@ -53,7 +53,11 @@ from workflows.types import TERMINAL_STATUSES
 
 ZERO = "0x0000000000000000000000000000000000000000"
 GAS_WEI = 10 * 10**18
-FLOW_SECONDS = 240.0
+# A client's patience: longer than any planned outage (Temporal down 2 min, a restore from a
+# backup about 3), so a flow waits one out as a customer would instead of leaving its booking
+# PAID until an appointment an hour away.
+PATIENCE_SECONDS = 240.0
+FLOW_SECONDS = 2 * PATIENCE_SECONDS
 RETRY_MAX_SECONDS = 2.0
 TERMINAL = TERMINAL_STATUSES  # StrEnum members: the rows' status strings compare equal
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -480,7 +484,7 @@ class Workload:
             self.bursts[slot] += 1
         if record.kind in (Kind.AUTO_COMPLETE, Kind.REORG_VICTIM):
             return
-        await self.wait_status(record, {"PAID"}, FLOW_SECONDS / 2)
+        await self.wait_status(record, {"PAID"}, PATIENCE_SECONDS)
         if record.kind is Kind.CUSTOMER_COMPLETE:
             await self.complete(record, sender)
             return

@@ -51,6 +51,21 @@ def cpu_seconds(apps: Mapping[str, int]) -> dict[str, float]:
     return dict(totals)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used, all cores (not idle, not waiting for
+    I/O): beside `cpu_seconds`, it shows when something outside the bench shares the cores."""
+    times = psutil.cpu_times()._asdict()
+    # Linux counts guest time inside user time as well.
+    left_out = ("idle", "iowait", "guest", "guest_nice")
+    return float(sum(seconds for name, seconds in times.items() if name not in left_out))
+
+
+def machine_busy(before: float, after: float, wall_seconds: float) -> float:
+    """Share of all the machine's cores busy between two `machine_busy_seconds` readings."""
+    cores = psutil.cpu_count() or 1
+    return (after - before) / (wall_seconds * cores) if wall_seconds else 0.0
+
+
 def _descendants(process: psutil.Process) -> list[psutil.Process]:
     try:
         return list(process.children(recursive=True))

@@ -26,7 +26,7 @@ from temporalio.client import Client
 from bench.api_load import authorization_load, rate_limit_check
 from bench.burst import add_burst, burst_lead_seconds, completion_burst
 from bench.ceiling import bare_lifecycles, bare_updates, history_shape
-from bench.cpu import CpuUse, cpu_seconds
+from bench.cpu import CpuUse, cpu_seconds, machine_busy, machine_busy_seconds
 from bench.fanout import add_creation, add_fanout, bare_creations, creation_latency, stream_fanout
 from bench.history import add_history, path_histories
 from bench.hops import hop_timings
@@ -181,9 +181,10 @@ class BenchRun:
         shapes: dict[int, dict[str, object]] = {}
         rates: dict[int, tuple[float, float]] = {}
         for count in (plan.n, 2 * plan.n):
-            before = cpu_seconds(self.stack.rss.pids)
+            before, machine_before = cpu_seconds(self.stack.rss.pids), machine_busy_seconds()
             runs, seconds = await closed_loop(self.traffic, count, plan.concurrency)
             ours_cpu = CpuUse.between(before, cpu_seconds(self.stack.rss.pids), seconds)
+            machine = machine_busy(machine_before, machine_busy_seconds(), seconds)
             shape = await history_shape(self.client, f"booking-{runs[0].booking_id}")
             # The ceiling's rate on a sample: each bare workflow costs the shared server too.
             sample = min(count, plan.lifecycle_ceiling_sample)
@@ -213,6 +214,7 @@ class BenchRun:
                 "rss_mb_after": dict(self.stack.rss.peak_mb),
                 "cpu_ms_per_lifecycle": ours_cpu.per_item_ms(len(runs)),
                 "cores_busy": ours_cpu.busy,
+                "machine_cores_busy": machine,
                 "bare_cpu_ms_per_workflow": bare_cpu.per_item_ms(sample),
                 "bare_cores_busy": bare_cpu.busy,
             }
@@ -230,7 +232,8 @@ class BenchRun:
                 f"N={count}: CPU ms per lifecycle",
                 ours_cpu.text(len(runs)),
                 f"bare: {bare_cpu.text(sample)}",
-                f"cores busy {100 * ours_cpu.busy:.0f}% (bare {100 * bare_cpu.busy:.0f}%)",
+                f"cores busy {100 * ours_cpu.busy:.0f}% (bare {100 * bare_cpu.busy:.0f}%);"
+                f" whole machine {100 * machine:.0f}%",
             )
             # Where the wall time goes: each step's share of a lifecycle in the closed loop.
             steps = step_latencies([r.steps() for r in runs])

@@ -39,7 +39,12 @@ from workflows import BookingWorkflow, OrphanPaymentWorkflow, booking_workflow_i
 from workflows.client import BookingClient
 from workflows.constants import SEND_EMERGENCY_CANCEL, orphan_workflow_id
 from workflows.relay_terms import booking_authorization
-from workflows.types import AuthorizePaymentRequest, BookingInput, PaymentAuthorization
+from workflows.types import (
+    AuthorizePaymentRequest,
+    BookingInput,
+    OrphanResult,
+    PaymentAuthorization,
+)
 
 pytestmark = pytest.mark.integration
 USDC = 10**6
@@ -167,8 +172,8 @@ async def test_payment_after_its_booking_closed_unpaid_is_refunded_once(
 
     await deliverer.deliver([paid])
     await deliverer.deliver([paid])  # re-sent, as after a crash before the checkpoint
-    orphan = stack.client.get_workflow_handle_for(
-        OrphanPaymentWorkflow.run, orphan_workflow_id(auth.chain_booking_id)
+    orphan = stack.client.get_workflow_handle(
+        orphan_workflow_id(auth.chain_booking_id), result_type=OrphanResult
     )
 
     async def refund_sent() -> str | None:

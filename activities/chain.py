@@ -8,7 +8,7 @@ from typing import TypeVar
 import structlog
 from temporalio import activity
 
-from activities.heartbeat import heartbeating
+from activities.heartbeat import beat, heartbeating
 from chain.client import ChainClient
 from chain.errors import (
     BookingStateError,
@@ -128,7 +128,7 @@ class ChainActivities:
                 decode_escrow_logs(raw, self._chain_id, self._escrow.address), chain_booking_id
             )
             to_block = from_block - 1
-            activity.heartbeat()
+            beat()
         return found
 
     def _require_operator(self) -> OperatorSender:

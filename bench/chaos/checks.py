@@ -28,9 +28,11 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.reconcile.orphan_flows import HeldTxs, OrphanFlows, orphan_flows
 from bench.chaos.adversary_log import AdversaryLog, Expectation
+from bench.chaos.due import deadline, due
 from bench.chaos.faults import OUTAGES, FaultKind, FaultWindow
 from bench.chaos.shape_checks import (
     FAULT_EXPECTATIONS,
@@ -50,6 +52,7 @@ from chain.events import (
     ServiceCompleted,
     decode_escrow_logs,
 )
+from workflows import booking_workflow_id
 from workflows.chain_agreement import settled_with_chain
 from workflows.types import BookingStatus, OnChainStatus
 
@@ -125,6 +128,7 @@ async def run_checks(
     adversary: AdversaryLog | None = None,
     operator: str | None = None,
     forgotten_operator_nonces: tuple[range, ...] = (),
+    temporal: Client | None = None,
 ) -> CheckResults:
     results = CheckResults()
     reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
@@ -136,13 +140,17 @@ async def run_checks(
     bookings = await _rows(
         engine,
         "SELECT id::text, status, blockchain_booking_id, amount_units, blockchain_tx_hash,"
-        " completion_tx_hash, cancellation_tx_hash FROM bookings",
+        " completion_tx_hash, cancellation_tx_hash, payment_deadline_at, release_at,"
+        " now() AS now FROM bookings",
     )
     by_chain_id = {str(b.blockchain_booking_id).lower(): b for b in bookings}
     orphans = orphan_flows(events, {cbid: _held(b) for cbid, b in by_chain_id.items()})
 
     checks: list[tuple[str, Coroutine[Any, Any, None]]] = [
-        ("final state matches the chain", _final_states(results, reader, bookings, records)),
+        (
+            "final state matches the chain",
+            _final_states(results, reader, bookings, records, temporal),
+        ),
         (
             "each chain event applied exactly once",
             _exactly_once(results, engine, events, by_chain_id, orphans),
@@ -192,13 +200,20 @@ async def _final_states(
     reader: EscrowReader,
     bookings: list[Any],
     records: list[BookingRecord],
+    temporal: Client | None,
 ) -> None:
     mismatch: list[str] = []
     stuck: list[str] = []
+    waiting: list[Any] = []
     for row in bookings:
         on_chain = (await reader.get_booking(row.blockchain_booking_id)).status
         results.final_states[row.status] += 1
         status = BookingStatus(row.status)
+        if not status.is_terminal and not due(
+            row.status, row.payment_deadline_at, row.release_at, row.now
+        ):
+            waiting.append(row)
+            continue
         if not status.is_terminal:
             stuck.append(f"booking {row.id} still {row.status} (chain {on_chain.name})")
             continue
@@ -216,8 +231,30 @@ async def _final_states(
                 mismatch.append(f"orphan {record.chain_booking_id} not refunded: {on_chain.name}")
         elif record.booking_id is not None and record.booking_id not in known:
             mismatch.append(f"booking {record.booking_id} was created but has no row")
+    stuck.extend(await _not_running(temporal, waiting))
+    if waiting:
+        results.notes.append(
+            f"{len(waiting)} open booking(s) waiting for a deadline ahead (a flow cut short by a"
+            " fault left them so), each with its workflow running: "
+            + ", ".join(
+                f"{r.id} {r.status} until {deadline(r.status, r.payment_deadline_at, r.release_at):%H:%M:%S}"
+                for r in waiting[:10]
+            )
+        )
     results.add("final state matches the chain", mismatch)
     results.add("no booking stuck past a deadline", stuck)
+
+
+async def _not_running(temporal: Client | None, waiting: list[Any]) -> list[str]:
+    """A waiting booking is fine only if its workflow runs, holding the timer for its deadline."""
+    if temporal is None:
+        return [f"booking {r.id} still {r.status}: no Temporal client to check it" for r in waiting]
+    problems: list[str] = []
+    for row in waiting:
+        described = await temporal.get_workflow_handle(booking_workflow_id(row.id)).describe()
+        if described.status is not WorkflowExecutionStatus.RUNNING:
+            problems.append(f"booking {row.id} still {row.status}, its workflow {described.status}")
+    return problems
 
 
 def _held(row: Any) -> HeldTxs:

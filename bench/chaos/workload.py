@@ -19,6 +19,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -58,6 +59,10 @@ GAS_WEI = 10 * 10**18
 # PAID until an appointment an hour away.
 PATIENCE_SECONDS = 240.0
 FLOW_SECONDS = 2 * PATIENCE_SECONDS
+# Statuses a booking whose payment came back after a reorg may be found in.
+PAID_AGAIN = frozenset(
+    {"PAID", "PENDING_COMPLETION", "PENDING_CANCELLATION", "COMPLETED", "CANCELLED"}
+)
 RETRY_MAX_SECONDS = 2.0
 TERMINAL = TERMINAL_STATUSES  # StrEnum members: the rows' status strings compare equal
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -334,7 +339,11 @@ class Workload:
             pause = min(pause * 2, RETRY_MAX_SECONDS)
 
     async def wait_status(
-        self, record: BookingRecord, wanted: set[str], within: float, wallet: str | None = None
+        self,
+        record: BookingRecord,
+        wanted: AbstractSet[str],
+        within: float,
+        wallet: str | None = None,
     ) -> str:
         """Poll the booking as its customer (the record's wallet unless `wallet` is given)."""
         deadline = time.monotonic() + within
@@ -443,13 +452,19 @@ class Workload:
         record.payment_tx = str(relayed["tx_hash"])
 
     async def report(self, record: BookingRecord, wallet: str, tx: str, kind: str) -> None:
-        await self.call(
-            "POST",
-            f"/bookings/{record.booking_id}/transactions",
-            (202,),
-            wallet,
-            json={"tx_hash": tx, "kind": kind},
-        )
+        path = f"/bookings/{record.booking_id}/transactions"
+        body = {"tx_hash": tx, "kind": kind}
+        try:
+            await self.call("POST", path, (202,), wallet, json=body)
+        except FlowError as exc:
+            if exc.status != 409 or "PENDING_PAYMENT booking" not in str(exc):
+                raise
+            # A reorg took the payment away and its re-inclusion is not confirmed yet: the
+            # settlement fits once the booking is paid again, as a customer's app retries it
+            # (or is moot once its own event has settled the booking).
+            status = await self.wait_status(record, PAID_AGAIN, PATIENCE_SECONDS, wallet)
+            if status not in TERMINAL:
+                await self.call("POST", path, (202,), wallet, json=body)
 
     async def run_one(self, record: BookingRecord) -> None:
         try:

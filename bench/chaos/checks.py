@@ -32,7 +32,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.reconcile.orphan_flows import HeldTxs, OrphanFlows, orphan_flows
 from bench.chaos.adversary_log import AdversaryLog, Expectation
-from bench.chaos.due import deadline, due
+from bench.chaos.due import cut_short, deadline, waiting
 from bench.chaos.faults import OUTAGES, FaultKind, FaultWindow
 from bench.chaos.shape_checks import (
     FAULT_EXPECTATIONS,
@@ -204,15 +204,16 @@ async def _final_states(
 ) -> None:
     mismatch: list[str] = []
     stuck: list[str] = []
-    waiting: list[Any] = []
+    idle: list[Any] = []
+    stopped = cut_short(records)
     for row in bookings:
         on_chain = (await reader.get_booking(row.blockchain_booking_id)).status
         results.final_states[row.status] += 1
         status = BookingStatus(row.status)
-        if not status.is_terminal and not due(
-            row.status, row.payment_deadline_at, row.release_at, row.now
+        if not status.is_terminal and waiting(
+            row.id in stopped, row.status, row.payment_deadline_at, row.release_at, row.now
         ):
-            waiting.append(row)
+            idle.append(row)
             continue
         if not status.is_terminal:
             stuck.append(f"booking {row.id} still {row.status} (chain {on_chain.name})")
@@ -231,14 +232,15 @@ async def _final_states(
                 mismatch.append(f"orphan {record.chain_booking_id} not refunded: {on_chain.name}")
         elif record.booking_id is not None and record.booking_id not in known:
             mismatch.append(f"booking {record.booking_id} was created but has no row")
-    stuck.extend(await _not_running(temporal, waiting))
-    if waiting:
+    stuck.extend(await _not_running(temporal, idle))
+    if idle:
         results.notes.append(
-            f"{len(waiting)} open booking(s) waiting for a deadline ahead (a flow cut short by a"
-            " fault left them so), each with its workflow running: "
+            f"{len(idle)} open booking(s) waiting for a deadline ahead, their flows cut short by"
+            " a fault, each with its workflow running: "
             + ", ".join(
-                f"{r.id} {r.status} until {deadline(r.status, r.payment_deadline_at, r.release_at):%H:%M:%S}"
-                for r in waiting[:10]
+                f"{r.id} {r.status} until"
+                f" {deadline(r.status, r.payment_deadline_at, r.release_at):%H:%M:%S}"
+                for r in idle[:10]
             )
         )
     results.add("final state matches the chain", mismatch)

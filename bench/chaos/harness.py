@@ -18,7 +18,7 @@ from temporalio.client import Client
 from bench.chaos.adversary import Adversary
 from bench.chaos.checks import CheckResults, run_checks
 from bench.chaos.config import ChaosConfig
-from bench.chaos.due import due
+from bench.chaos.due import cut_short, waiting
 from bench.chaos.faults import FaultInjector, plan_faults
 from bench.chaos.report import RunSummary
 from bench.chaos.stack import APIS, ChaosStack
@@ -39,22 +39,27 @@ SPARE_WALLETS = 8
 
 
 async def _busy(
-    engine: AsyncEngine, temporal: Client, reader: EscrowReader, orphans: list[BookingRecord]
+    engine: AsyncEngine,
+    temporal: Client,
+    reader: EscrowReader,
+    orphans: list[BookingRecord],
+    cut_short: set[str],
 ) -> dict[str, int]:
     """What still has work to do; all zero is quiescence."""
     async with engine.connect() as conn:
         open_rows = (
             await conn.execute(
                 text(
-                    "SELECT status, payment_deadline_at, release_at, now() AS now FROM bookings"
+                    "SELECT id::text, status, payment_deadline_at, release_at, now() AS now"
+                    " FROM bookings"
                     " WHERE status NOT IN ('COMPLETED', 'CANCELLED', 'FAILED')"
                 )
             )
         ).all()
-        # Waiting for a deadline ahead (a flow cut short left it paid for a later appointment)
-        # is not work to do: bench/chaos/due.py.
+        # Waiting for a deadline ahead after a flow cut short is not work under way (due.py).
         open_bookings = sum(
-            due(r.status, r.payment_deadline_at, r.release_at, r.now) for r in open_rows
+            not waiting(r.id in cut_short, r.status, r.payment_deadline_at, r.release_at, r.now)
+            for r in open_rows
         )
         received = await conn.scalar(
             text("SELECT count(*) FROM blockchain_events WHERE status = 'RECEIVED'")
@@ -93,7 +98,7 @@ async def wait_quiescent(
             temporal = temporal or await Client.connect(
                 stack.temporal_server.address, namespace=stack.temporal_server.namespace
             )
-            last = await _busy(engine, temporal, reader, orphans)
+            last = await _busy(engine, temporal, reader, orphans, cut_short(records))
             if not any(last.values()):
                 return time.monotonic() - started, last
             say(f"waiting for quiescence ({time.monotonic() - started:.0f}s): {last}")

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from temporalio.client import WorkflowExecutionStatus
 
 from bench.chaos.checks import _not_running
-from bench.chaos.due import GRACE, due
+from bench.chaos.due import GRACE, due, waiting
 from workflows import booking_workflow_id
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -32,6 +32,14 @@ def test_a_paid_booking_past_its_release_and_the_grace_is_stuck() -> None:
 def test_an_unpaid_booking_is_judged_by_its_payment_deadline() -> None:
     assert not due("PENDING_PAYMENT", NOW + timedelta(minutes=1), NOW + HOUR, NOW)
     assert due("PENDING_PAYMENT", NOW - GRACE, NOW + HOUR, NOW)
+
+
+def test_only_a_booking_whose_flow_was_cut_short_waits() -> None:
+    # A finished flow's completion or cancellation is on its way: that booking is busy (the
+    # short run's check otherwise ran before a victim's completion landed).
+    assert waiting(True, "PAID", NOW - HOUR, NOW + HOUR, NOW)
+    assert not waiting(False, "PAID", NOW - HOUR, NOW + HOUR, NOW)
+    assert not waiting(True, "PAID", NOW - HOUR, NOW - HOUR, NOW)
 
 
 def test_an_open_booking_without_a_deadline_is_stuck() -> None:

@@ -105,12 +105,18 @@ def fresh_authorization(status: int | None, answer: dict[str, Any], seen: set[st
     """The nonce of a cancellation authorization answered past the bound on repeats that is
     still allowed: a new one (the last neared its expiry, so issuing one is a change, not a
     repeat) within the bound on authorizations. None: the answer must have been a refusal."""
-    if status != 200:
-        return None
-    nonce = str(answer.get("authorization", {}).get("nonce"))
-    if nonce in seen or len(seen) >= MAX_CANCELLATION_AUTHORIZATIONS:
+    nonce = authorization_nonce(answer) if status == 200 else None
+    if nonce is None or nonce in seen or len(seen) >= MAX_CANCELLATION_AUTHORIZATIONS:
         return None
     return nonce
+
+
+def authorization_nonce(answer: dict[str, Any]) -> str | None:
+    """The nonce of the authorization in a cancellation answer; None when it carries none (an
+    answer for a booking that is not paid, for one)."""
+    authorization = answer.get("authorization") or {}
+    nonce = authorization.get("nonce")
+    return None if nonce is None else str(nonce)
 
 
 class Adversary:
@@ -468,7 +474,7 @@ class Adversary:
                 first = f"{status} {code}: {message}"
                 break
             answered += 1
-            nonces.add(str(answer.get("authorization", {}).get("nonce")))
+            nonces.add(str(authorization_nonce(answer)))
         self.log.burns.append(
             BudgetBurn(
                 booking_id=str(record.booking_id),
@@ -645,13 +651,23 @@ class Adversary:
         raise FlowError(f"no stream slot back after closing: last answer {status}", status=status)
 
     async def replay(self, record: BookingRecord) -> None:
-        attack = Kind.ADV_REPLAY
         record.inviter = False
-        victim = self.w.sender(record.index)
-        thief = self.attacker(record)
         own = BookingRecord(
             index=record.index, kind=record.kind, amount=record.amount // 2 + 1, inviter=False
         )
+        # The attacker's own booking is checked like any other, and a fault that cuts this
+        # flow short cuts its flow short too (bench/chaos/due.py).
+        self.w.extra.append(own)
+        try:
+            await self._replay(record, own)
+        except BaseException as exc:
+            own.error = own.error or f"{type(exc).__name__}: {exc}"[:300]
+            raise
+
+    async def _replay(self, record: BookingRecord, own: BookingRecord) -> None:
+        attack = Kind.ADV_REPLAY
+        victim = self.w.sender(record.index)
+        thief = self.attacker(record)
         when = datetime.now(UTC) + LATER
         await self.allowed(
             attack, record, "fund the wallet", self.w.fund_usdc(victim, record.amount)

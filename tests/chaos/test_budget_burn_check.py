@@ -32,3 +32,10 @@ def test_one_authorization_more_than_the_bound_is_not_allowed() -> None:
 def test_a_refusal_is_not_an_authorization() -> None:
     assert fresh_authorization(409, {}, {"5"}) is None
     assert fresh_authorization(None, {}, set()) is None
+
+
+def test_an_answer_without_an_authorization_is_not_one() -> None:
+    # A cancellation answered 200 with "authorization": null crashed the burn flow
+    # (AttributeError: 'NoneType' object has no attribute 'get'), seen in a full run.
+    assert fresh_authorization(200, {"authorization": None}, set()) is None
+    assert fresh_authorization(200, {}, set()) is None

@@ -68,16 +68,24 @@ async def test_reorg_deeper_than_confirmations_retracts_the_event(
     assert len(sink.calls) == 2
 
 
-async def test_reorg_after_the_workflow_closed_says_so_on_the_event(
-    driver: EscrowDriver, engine, make_listener: MakeListener
-):
+async def _paid_and_delivered(
+    driver: EscrowDriver, engine: Any, make_listener: MakeListener, sink: RecordingSink
+) -> tuple[str, Any, Any]:
+    """A booking paid and confirmed (2 of 3 blocks), delivered once: booking, payment, listener."""
     booking = str(uuid.uuid4())
     paid = await driver.pay(booking)
     await insert_booking(engine, booking, paid.chain_booking_id)
     await driver.mine(3)
-    sink = RecordingSink()
     listener = make_listener(sink, confirmations=2)
     await listener.sync_once()
+    return booking, paid, listener
+
+
+async def test_reorg_after_the_workflow_closed_says_so_on_the_event(
+    driver: EscrowDriver, engine, make_listener: MakeListener
+):
+    sink = RecordingSink()
+    booking, paid, listener = await _paid_and_delivered(driver, engine, make_listener, sink)
     sink.closed.add(booking)  # past its finality period: nobody will hear the revert
     sink.closed_orphans.add(paid.chain_booking_id)  # nor an orphan refund (there is none)
 
@@ -329,13 +337,8 @@ class PollingWorkflowSink(RecordingSink):
 async def test_a_row_a_workflow_wrote_during_the_rewind_is_not_marked_reorged(
     driver: EscrowDriver, engine, make_listener: MakeListener
 ):
-    booking = str(uuid.uuid4())
-    paid = await driver.pay(booking)
-    await insert_booking(engine, booking, paid.chain_booking_id)
-    await driver.mine(3)
     sink = PollingWorkflowSink(engine=engine)
-    listener = make_listener(sink, confirmations=2)
-    await listener.sync_once()
+    _booking, paid, listener = await _paid_and_delivered(driver, engine, make_listener, sink)
 
     await driver.rpc("anvil_reorg", 4, [])
     await driver.mine(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,12 @@ class DevAccount:
 
 # How many funded accounts anvil makes unless asked for more (`make dev`, the tests).
 ANVIL_DEFAULT_ACCOUNTS = 10
+
+# anvil keeps few block states in memory and writes the older ones to disk, by default under
+# ~/.foundry/anvil/tmp, without bound and never removed (an hour's soak left 11 GB there, and
+# the test runs of one day filled this machine's disk). We read state only near the head
+# (a receipt's block, a reorg a few blocks deep), so a few hundred are plenty.
+ANVIL_PERSISTED_STATES = 256
 
 
 def anvil_binary() -> Path:
@@ -62,9 +69,16 @@ class AnvilNode:
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
+    @property
+    def states_dir(self) -> Path:
+        """Where this node's old block states go: beside its log, removed at start and stop."""
+        return self.log_path.with_suffix(".states")
+
     def start(self, timeout: float = 30.0) -> None:
         config_out = self.log_path.with_suffix(".accounts.json")
         config_out.unlink(missing_ok=True)
+        # A previous process's states are of no use to this one (anvil starts a new folder).
+        shutil.rmtree(self.states_dir, ignore_errors=True)
         argv = [
             str(anvil_binary()),
             "--host",
@@ -77,6 +91,10 @@ class AnvilNode:
             str(config_out),
             "--accounts",
             str(self.account_count),
+            "--cache-path",
+            str(self.states_dir),
+            "--max-persisted-states",
+            str(ANVIL_PERSISTED_STATES),
         ]
         if self.block_time:
             argv += ["--block-time", str(self.block_time)]
@@ -120,3 +138,4 @@ class AnvilNode:
     def stop(self) -> None:
         if self._process:
             self._process.stop()
+        shutil.rmtree(self.states_dir, ignore_errors=True)

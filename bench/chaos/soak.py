@@ -2,11 +2,17 @@
 
 The chaos run does the work (its workload spread evenly over the soak at a fixed rate, its faults
 every few minutes, its checks at the end); this module adds the watch: every sample records, per
-process, resident memory and open TCP connections (the whole process tree: Postgres's backends,
-the dev server's children), the Temporal dev server's SQLite file, the Postgres database and the
-listener's lag (chain head minus its checkpoint). At the end: each process's RSS slope in MB/hour,
-fitted over its longest life without a restart (a kill -9 starts it from scratch, which is not a
-leak), and the lag over time.
+process, resident memory (RSS, and PSS: shared pages divided among the processes sharing them)
+and open TCP connections (the whole process tree: Postgres's backends, the dev server's children),
+the Temporal dev server's SQLite file, the Postgres database and the listener's lag (chain head
+minus its checkpoint). At the end: each process's memory slope in MB/hour, fitted over its
+longest life without a restart (a kill -9 starts it from scratch, which is not a leak), once over
+the whole life and once over its second half, and the lag over time.
+
+Why PSS: RSS summed over a process tree counts every shared page once per process, so Postgres's
+shared buffers count once per backend and its "growth" follows the number of connections. Why the
+second half: a cache filling up to its bound (the worker's workflow cache, Temporal's) slopes in
+the first half and goes flat; a leak keeps its slope.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ class ProcessSample:
     pid: int
     rss_mb: float
     connections: int
+    pss_mb: float | None = None  # None where smaps is unreadable
+
+    @property
+    def memory_mb(self) -> float:
+        """The figure the slopes are fitted on: PSS when known, else RSS."""
+        return self.rss_mb if self.pss_mb is None else self.pss_mb
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,18 +71,28 @@ class Sample:
 
 
 def process_sample(pid: int) -> ProcessSample | None:
-    """RSS and TCP connections of `pid` and its descendants (None if it is gone)."""
+    """RSS, PSS and TCP connections of `pid` and its descendants (None if it is gone)."""
     try:
         root = psutil.Process(pid)
         tree = [root, *root.children(recursive=True)]
     except psutil.Error:
         return None
-    rss = connections = 0
+    rss = pss = connections = 0
+    pss_known = True
     for process in tree:
         with contextlib.suppress(psutil.Error):
             rss += process.memory_info().rss
             connections += len(process.net_connections(kind="tcp"))
-    return ProcessSample(pid=pid, rss_mb=round(rss / MB, 1), connections=connections)
+        try:
+            pss += process.memory_full_info().pss
+        except (psutil.Error, AttributeError):
+            pss_known = False
+    return ProcessSample(
+        pid=pid,
+        rss_mb=round(rss / MB, 1),
+        connections=connections,
+        pss_mb=round(pss / MB, 1) if pss_known else None,
+    )
 
 
 def file_mb(path: Path | None) -> float | None:
@@ -95,8 +117,16 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
     return slope * 60.0
 
 
+def second_half(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points from the middle minute of their span on."""
+    if not points:
+        return []
+    middle = (points[0][0] + points[-1][0]) / 2
+    return [(x, y) for x, y in points if x >= middle]
+
+
 def longest_life(samples: list[Sample], name: str) -> list[tuple[float, float]]:
-    """The (minute, RSS) points of the process's longest run of samples under one pid."""
+    """The (minute, memory) points of the process's longest run of samples under one pid."""
     best: list[tuple[float, float]] = []
     current: list[tuple[float, float]] = []
     pid: int | None = None
@@ -107,7 +137,7 @@ def longest_life(samples: list[Sample], name: str) -> list[tuple[float, float]]:
             continue
         if seen.pid != pid:
             pid, current = seen.pid, []
-        current.append((sample.minute, seen.rss_mb))
+        current.append((sample.minute, seen.memory_mb))
         if len(current) > len(best):
             best = list(current)
     return best
@@ -166,9 +196,22 @@ class SoakWatch:
             checkpoint=int(checkpoint) if checkpoint is not None else None,
         )
 
-    def rss_slopes(self) -> dict[str, float | None]:
-        names = sorted({name for s in self.samples for name in s.processes})
-        return {name: _rounded(slope_per_hour(longest_life(self.samples, name))) for name in names}
+    def _names(self) -> list[str]:
+        return sorted({name for s in self.samples for name in s.processes})
+
+    def memory_slopes(self) -> dict[str, float | None]:
+        """MB/hour over each process's longest life."""
+        return {
+            name: _rounded(slope_per_hour(longest_life(self.samples, name)))
+            for name in self._names()
+        }
+
+    def settled_slopes(self) -> dict[str, float | None]:
+        """MB/hour over the second half of each process's longest life: the leak figure."""
+        return {
+            name: _rounded(slope_per_hour(second_half(longest_life(self.samples, name))))
+            for name in self._names()
+        }
 
     def lag_series(self) -> list[tuple[float, int | None]]:
         return [(s.minute, s.lag) for s in self.samples]
@@ -176,7 +219,9 @@ class SoakWatch:
     def to_json(self) -> dict[str, Any]:
         return {
             "every_seconds": self.every,
-            "rss_slope_mb_per_hour": self.rss_slopes(),
+            "memory": "PSS where readable, else RSS",
+            "memory_slope_mb_per_hour": self.memory_slopes(),
+            "memory_slope_second_half_mb_per_hour": self.settled_slopes(),
             "temporal_db_growth_mb_per_hour": _rounded(
                 slope_per_hour(
                     [
@@ -211,19 +256,35 @@ def render_soak(watch: SoakWatch, console: Console) -> None:
         return
     first, last = samples[0], samples[-1]
     table = Table(title=f"Processes over {last.minute:.0f} min ({len(samples)} samples)")
-    for column in ("process", "RSS first MB", "RSS last MB", "slope MB/h", "conns last", "pids"):
+    columns = (
+        "process",
+        "RSS first MB",
+        "RSS last MB",
+        "PSS first MB",
+        "PSS last MB",
+        "slope MB/h",
+        "2nd half MB/h",
+        "conns last",
+        "pids",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "process" else "right")
-    for name, slope in watch.rss_slopes().items():
+    settled = watch.settled_slopes()
+    for name, slope in watch.memory_slopes().items():
         seen = [s.processes[name] for s in samples if name in s.processes]
         table.add_row(
             name,
             f"{seen[0].rss_mb:.0f}",
             f"{seen[-1].rss_mb:.0f}",
-            "n/a" if slope is None else f"{slope:+.1f}",
+            _mb(seen[0].pss_mb),
+            _mb(seen[-1].pss_mb),
+            _signed(slope),
+            _signed(settled[name]),
             str(seen[-1].connections),
             str(len({p.pid for p in seen})),
         )
     console.print(table)
+    console.print("slopes are fitted on PSS (RSS where PSS is unreadable), per process tree")
     console.print(
         f"Temporal SQLite {first.temporal_db_mb} -> {last.temporal_db_mb} MB; Postgres"
         f" {first.postgres_db_mb} -> {last.postgres_db_mb} MB"
@@ -233,6 +294,14 @@ def render_soak(watch: SoakWatch, console: Console) -> None:
         f"{minute:.0f}:{'?' if lag is None else lag}" for minute, lag in watch.lag_series()
     )
     console.print(f"listener lag, blocks (minute:lag): {lags}")
+
+
+def _mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}"
 
 
 def write_soak_json(watch: SoakWatch, chaos: dict[str, Any], path: Path) -> Path:

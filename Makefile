@@ -53,7 +53,7 @@ chaos: install ## mixed workload under injected faults, then every invariant che
 	$(PY) -m bench.chaos
 
 SOAK_MINUTES ?= 60
-SOAK_RATE ?= 2
+SOAK_RATE ?= 1
 soak: install ## an hour of steady traffic (SOAK_RATE/s) under faults, RSS/connections/lag watched -> bench/results/
 	$(PY) -m bench.chaos --soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 

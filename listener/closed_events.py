@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from db.held_tx import held_tx_sql
+
 # An event re-delivered after its workflow closed (a reorg re-included it after the finality
 # period, or a crash re-sent it): nobody will apply it, so record what it is. When the booking
 # already holds this transaction for this kind, the event is its re-inclusion; an orphan (no
 # booking) or another transaction is FAILED with the reason. (A payment or cancellation the
 # booking does not hold first goes to the orphan refund: `delivery.goes_to_orphan_refund`.)
-_BOOKING_HOLDS_TX = """
+_BOOKING_HOLDS_TX = f"""
     coalesce((
-        SELECT lower(coalesce(CASE :event_type
-            WHEN 'BookingCreatedAndPaid' THEN b.blockchain_tx_hash
-            WHEN 'ServiceCompleted' THEN b.completion_tx_hash
-            ELSE b.cancellation_tx_hash END, '')) = lower(:tx)
+        SELECT lower(coalesce({held_tx_sql("event_type", "b")}, '')) = lower(:tx)
         FROM bookings b WHERE b.id = CAST(:booking AS uuid)
     ), false)
-"""
+"""  # noqa: S608 - built from our own column names
 HOLDS_TX = text(f"SELECT {_BOOKING_HOLDS_TX}")
 CLOSE_OUT = text(
     f"WITH found AS (SELECT {_BOOKING_HOLDS_TX} AS same)"  # noqa: S608 - a constant fragment

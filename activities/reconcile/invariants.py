@@ -26,6 +26,7 @@ from activities.reconcile.logs import DEFAULT_MAX_BLOCK_RANGE, read_escrow_event
 from activities.reconcile.orphan_flows import HeldTxs, OrphanFlows, orphan_flows
 from chain.escrow import EscrowReader
 from chain.events import BookingCancelled, BookingCreatedAndPaid, ServiceCompleted
+from db.held_tx import HELD_TX_COLUMN
 from db.models import BlockchainEvent, Booking
 from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.statuses import BlockchainEventStatus
@@ -111,20 +112,14 @@ async def _known_bookings(session: AsyncSession, chain_ids: set[str]) -> dict[st
             Booking.id,
             # Compared in SQL: an unmanaged row's status may be one the mapping refuses to load.
             (Booking.status == DbStatus.CANCELLED).label("cancelled"),
-            Booking.blockchain_tx_hash,
-            Booking.completion_tx_hash,
-            Booking.cancellation_tx_hash,
+            *(getattr(Booking, column) for column in HELD_TX_COLUMN.values()),
         ).where(func.lower(Booking.blockchain_booking_id).in_(sorted(chain_ids)))
     )
     return {
-        str(cbid).lower(): HeldTxs(
-            booking_id=str(bid),
-            cancelled=bool(is_cancelled),
-            payment_tx=paid,
-            completion_tx=completed,
-            cancellation_tx=cancelled,
+        str(row.blockchain_booking_id).lower(): HeldTxs.of_row(
+            row, booking_id=str(row.id), cancelled=bool(row.cancelled)
         )
-        for cbid, bid, is_cancelled, paid, completed, cancelled in rows.all()
+        for row in rows.all()
     }
 
 

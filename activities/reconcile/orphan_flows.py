@@ -13,28 +13,28 @@ both read the chain through this one rule.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from chain.events import BookingCreatedAndPaid, DecodedEvent, ServiceCompleted
+from chain.events import BookingCreatedAndPaid, DecodedEvent
+from db.held_tx import held_txs
 
 
 @dataclass(frozen=True, kw_only=True)
 class HeldTxs:
-    """What a booking's row holds of the chain (lower-case tx hashes; None when unset)."""
+    """What a booking's row holds of the chain: tx hash by event kind (``db.held_tx``)."""
 
     booking_id: str
     cancelled: bool = False
-    payment_tx: str | None = None
-    completion_tx: str | None = None
-    cancellation_tx: str | None = None
+    txs: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def of_row(cls, row: Any, *, booking_id: str, cancelled: bool) -> HeldTxs:
+        """From anything with the bookings tx columns as attributes."""
+        return cls(booking_id=booking_id, cancelled=cancelled, txs=held_txs(row))
 
     def holds(self, event: DecodedEvent) -> bool:
-        if isinstance(event, BookingCreatedAndPaid):
-            held = self.payment_tx
-        elif isinstance(event, ServiceCompleted):
-            held = self.completion_tx
-        else:
-            held = self.cancellation_tx
+        held = self.txs.get(event.NAME)
         return (held or "").lower() == event.identity.tx_hash.lower()
 
 

@@ -261,12 +261,8 @@ async def _not_running(temporal: Client | None, waiting: list[Any]) -> list[str]
 
 def _held(row: Any) -> HeldTxs:
     """What a bookings row (as read here) holds of the chain, for ``orphan_flows``."""
-    return HeldTxs(
-        booking_id=row.id,
-        cancelled=row.status == BookingStatus.CANCELLED.value,
-        payment_tx=row.blockchain_tx_hash,
-        completion_tx=row.completion_tx_hash,
-        cancellation_tx=row.cancellation_tx_hash,
+    return HeldTxs.of_row(
+        row, booking_id=row.id, cancelled=row.status == BookingStatus.CANCELLED.value
     )
 
 

@@ -62,7 +62,7 @@ def test_payment_of_a_live_booking_is_the_bookings_even_before_it_is_applied():
 
 
 def test_refund_the_booking_recorded_is_its_own_settlement():
-    row = HeldTxs(booking_id="b", cancelled=True, cancellation_tx=REFUND_TX)
+    row = HeldTxs(booking_id="b", cancelled=True, txs={BookingCancelled.NAME: REFUND_TX})
     flows = orphan_flows([_paid(), _refunded()], {CBID: row})
     assert flows.unrefunded == {}
     assert _paid() in flows
@@ -70,7 +70,11 @@ def test_refund_the_booking_recorded_is_its_own_settlement():
 
 
 def test_a_cancelled_booking_that_holds_its_payment_has_no_orphan():
-    row = HeldTxs(booking_id="b", cancelled=True, payment_tx=PAY_TX, cancellation_tx=REFUND_TX)
+    row = HeldTxs(
+        booking_id="b",
+        cancelled=True,
+        txs={BookingCreatedAndPaid.NAME: PAY_TX, BookingCancelled.NAME: REFUND_TX},
+    )
     flows = orphan_flows([_paid(), _refunded()], {CBID: row})
     assert flows.unrefunded == {}
     assert not flows.keys

@@ -19,7 +19,7 @@ from bench.chaos.adversary import Adversary
 from bench.chaos.checks import CheckResults, run_checks
 from bench.chaos.config import ChaosConfig
 from bench.chaos.due import cut_short, waiting
-from bench.chaos.faults import FaultInjector, plan_faults
+from bench.chaos.faults import FaultInjector, FaultKind, plan_faults
 from bench.chaos.report import RunSummary
 from bench.chaos.stack import APIS, ChaosStack
 from bench.chaos.workload import ApiRecorder, BookingRecord, Kind, Workload, pays_relayed
@@ -34,8 +34,6 @@ PROGRESS_SECONDS = 15.0
 Say = Callable[[str], None]
 # Runs beside the whole run, from the stack's start to the checks' end (the soak's watch).
 Monitor = Callable[[ChaosStack, ChainClient], Coroutine[Any, Any, None]]
-# Wallets beyond the plan's: the deep reorgs' victims.
-SPARE_WALLETS = 8
 
 
 async def _busy(
@@ -166,9 +164,11 @@ async def _run(
     adversary = Adversary(workload, stack.api_url, stream_url=stack.replica_url(APIS[0]))
     workload.flows.update(adversary.flows)
     try:
-        await workload.fund_gas(config.bookings + SPARE_WALLETS)
-        await adversary.fund_gas()
         plan = plan_faults(config, random.Random(f"faults:{config.seed}"))
+        # Each deep reorg pays a victim booking from a wallet of its own, after the plan's.
+        victims = sum(fault.kind is FaultKind.REORG_DEEP for fault in plan)
+        await workload.fund_gas(config.bookings + victims)
+        await adversary.fund_gas()
         injector = FaultInjector(stack, chain, workload)
         say("fault plan: " + "; ".join(f"+{f.at:.0f}s {f.kind.value}" for f in plan))
         started = time.monotonic()

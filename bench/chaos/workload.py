@@ -228,6 +228,12 @@ def plan_bookings(config: ChaosConfig, rng: random.Random) -> list[BookingRecord
     return records
 
 
+def victim_index(planned: int, extra: list[BookingRecord]) -> int:
+    """The wallet index of the next reorg victim: the plan's wallets, then one per victim (the
+    harness funds exactly those; the attackers' own bookings in ``extra`` use other wallets)."""
+    return planned + sum(record.kind is Kind.REORG_VICTIM for record in extra)
+
+
 class Workload:
     """Drives the planned bookings against one stack."""
 
@@ -249,7 +255,8 @@ class Workload:
         self.recorder = recorder
         self.rng = random.Random(config.seed)
         self.records = plan_bookings(config, self.rng)
-        self.extra: list[BookingRecord] = []  # reorg victims, made by the fault plan
+        # Made during the run: reorg victims (the fault plan's) and the attackers' own bookings.
+        self.extra: list[BookingRecord] = []
         self.usdc = ContractAbi(load_artifact("MockUSDC").abi)
         self.escrow = escrow_abi()
         self.reader = EscrowReader(chain, deployment.escrow, usdc_address=deployment.usdc)
@@ -611,7 +618,7 @@ class Workload:
     def new_victim(self) -> BookingRecord:
         """A booking the deep reorg will drop the payment of (its own wallet, after the plan's)."""
         record = BookingRecord(
-            index=len(self.records) + len(self.extra),
+            index=victim_index(len(self.records), self.extra),
             kind=Kind.REORG_VICTIM,
             amount=7_654_321,
             inviter=False,

@@ -6,7 +6,7 @@ import itertools
 import random
 
 from bench.chaos.config import ChaosConfig
-from bench.chaos.workload import ATTACKS, MIX, plan_bookings
+from bench.chaos.workload import ATTACKS, MIX, BookingRecord, Kind, plan_bookings, victim_index
 
 
 def test_a_share_of_the_bookings_are_attacks_spread_over_the_run_each_kind_once() -> None:
@@ -24,3 +24,19 @@ def test_a_share_of_the_bookings_are_attacks_spread_over_the_run_each_kind_once(
 def test_an_honest_only_run_plans_no_attack() -> None:
     plan = plan_bookings(ChaosConfig(seed=7, bookings=40, adversary_share=0.0), random.Random(7))
     assert not [r for r in plan if r.kind in ATTACKS]
+
+
+def test_reorg_victims_get_the_wallets_funded_after_the_plans() -> None:
+    # The full run of this session: 44 replay attacks had registered the attacker's own booking
+    # in `extra` before the deep reorg's victim came, so the victim got wallet 2044, unfunded
+    # (the harness funds the plan's and one per deep reorg): "Insufficient funds for gas".
+    planned = 2000
+    extra = [
+        BookingRecord(index=i, kind=Kind.ADV_REPLAY, amount=1, inviter=False) for i in range(44)
+    ]
+    assert victim_index(planned, extra) == planned
+    extra.append(BookingRecord(index=planned, kind=Kind.REORG_VICTIM, amount=1, inviter=False))
+    extra += [
+        BookingRecord(index=i, kind=Kind.ADV_REPLAY, amount=1, inviter=False) for i in range(3)
+    ]
+    assert victim_index(planned, extra) == planned + 1

@@ -247,12 +247,12 @@ async def _final_states(
     results.add("no booking stuck past a deadline", stuck)
 
 
-async def _not_running(temporal: Client | None, waiting: list[Any]) -> list[str]:
+async def _not_running(temporal: Client | None, idle: list[Any]) -> list[str]:
     """A waiting booking is fine only if its workflow runs, holding the timer for its deadline."""
     if temporal is None:
-        return [f"booking {r.id} still {r.status}: no Temporal client to check it" for r in waiting]
+        return [f"booking {r.id} still {r.status}: no Temporal client to check it" for r in idle]
     problems: list[str] = []
-    for row in waiting:
+    for row in idle:
         described = await temporal.get_workflow_handle(booking_workflow_id(row.id)).describe()
         if described.status is not WorkflowExecutionStatus.RUNNING:
             problems.append(f"booking {row.id} still {row.status}, its workflow {described.status}")

@@ -81,12 +81,18 @@ def process_sample(pid: int) -> ProcessSample | None:
     pss_known = True
     for process in tree:
         with contextlib.suppress(psutil.Error):
-            rss += process.memory_info().rss
             connections += len(process.net_connections(kind="tcp"))
         try:
-            pss += process.memory_full_info().pss
-        except (psutil.Error, AttributeError):
+            # One read of smaps gives both (it holds the RSS too).
+            memory = process.memory_full_info()
+            rss += memory.rss
+            pss += memory.pss
+        except psutil.AccessDenied:
             pss_known = False
+            with contextlib.suppress(psutil.Error):
+                rss += process.memory_info().rss
+        except psutil.Error:
+            continue  # gone since the tree was listed
     return ProcessSample(
         pid=pid,
         rss_mb=round(rss / MB, 1),

@@ -50,7 +50,7 @@ from chain.keys import TransactionKey
 from chain.sender import TransactionSender
 from chain.signing import sign_booking_authorization
 from workflows.constants import BLOCK_TIME_MARGIN
-from workflows.types import TERMINAL_STATUSES
+from workflows.types import MONEY_HELD_STATUSES, TERMINAL_STATUSES, BookingStatus
 
 ZERO = "0x0000000000000000000000000000000000000000"
 GAS_WEI = 10 * 10**18
@@ -60,9 +60,7 @@ GAS_WEI = 10 * 10**18
 PATIENCE_SECONDS = 240.0
 FLOW_SECONDS = 2 * PATIENCE_SECONDS
 # Statuses a booking whose payment came back after a reorg may be found in.
-PAID_AGAIN = frozenset(
-    {"PAID", "PENDING_COMPLETION", "PENDING_CANCELLATION", "COMPLETED", "CANCELLED"}
-)
+PAID_AGAIN = MONEY_HELD_STATUSES | {BookingStatus.COMPLETED, BookingStatus.CANCELLED}
 RETRY_MAX_SECONDS = 2.0
 TERMINAL = TERMINAL_STATUSES  # StrEnum members: the rows' status strings compare equal
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

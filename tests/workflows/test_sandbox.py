@@ -37,8 +37,20 @@ def test_the_pure_modules_workflow_code_imports_are_passed_through():
     assert "workflows.booking" in workflow_class_modules()  # a parent: never passed through
 
 
-async def test_a_workflow_reading_the_wall_clock_is_refused(time_skipping_env: WorkflowEnvironment):
-    client = time_skipping_env.client
+async def test_a_workflow_reading_the_wall_clock_is_refused():
+    # A server of its own: a workflow whose tasks keep failing leaves the time-skipping server
+    # unable to skip time even once terminated, and a later test's sleep would hang on it.
+    # (Imported here: the sandbox re-imports this module, which holds a workflow.)
+    from bookme.embedded.temporal import venv_binary
+
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(venv_binary("temporal-test-server"))
+    ) as env:
+        await _refused_for_reading_the_wall_clock(env)
+
+
+async def _refused_for_reading_the_wall_clock(env: WorkflowEnvironment) -> None:
+    client = env.client
     queue = f"sandbox-test-{uuid.uuid4().hex[:8]}"
     async with Worker(
         client, task_queue=queue, workflows=[ReadsTheWallClock], workflow_runner=workflow_runner()

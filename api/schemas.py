@@ -265,7 +265,7 @@ class CancellationCreate(_In):
 
 
 class CancellationPublic(_Camel):
-    """The outcome: cancelled at once when unpaid, else a signed authorization to submit."""
+    """The outcome: cancelled (unpaid), a time it will be, or a signed authorization to submit."""
 
     status: BookingStatus
     authorization: CancellationAuthorizationMessage | None = None
@@ -275,8 +275,10 @@ class CancellationPublic(_Camel):
     expires_at: datetime | None = None
     cancels_at: datetime | None = Field(
         default=None,
-        description="Unpaid booking with a payment authorization still valid: it becomes "
-        "CANCELLED at this time, once that authorization can no longer be used on chain.",
+        description="Unpaid booking with a payment authorization still valid, or a payment "
+        "mined and not yet confirmed: it becomes CANCELLED from this time, once the chain shows "
+        "no payment and the authorization can no longer be used (a payment confirmed first "
+        "pays the booking instead).",
     )
 
 

@@ -143,6 +143,11 @@ PATCH_COMPACT_HISTORY = "compact-history"
 # An unpaid cancellation looks at the chain once more even when the payment authorization
 # expired by our clock: the chain's clock may lag (timers.chain_passed).
 PATCH_CHAIN_CLOCK = "chain-clock"
+# An unpaid cancellation reads the chain before it closes: a payment confirmed there (the
+# workflow behind after a lost workflow task, a push still on its way) is applied first and the
+# request judged as a paid cancellation; a payment mined and not yet confirmed, or a read that
+# failed, defers the cancellation to the deadline's own check.
+PATCH_UNPAID_CANCEL_READS_CHAIN = "unpaid-cancel-reads-chain"
 IMPLIED_BY_COMPACT_HISTORY = frozenset(
     {PATCH_SETTLEMENT_FINALITY, PATCH_LOCAL_DB_WRITES, PATCH_TRUST_BOUNDARY}
 )

@@ -8,7 +8,7 @@
 - ``watch``: deadlines, monitoring windows and polls, and the operator's own transactions;
 - ``authorizations``: signing payment and cancellation authorizations;
 - ``repairs``: the bodies of the operator's ``resync`` and ``redrive`` updates;
-- ``unpaid``: cancelling a booking before payment (at once, or at its authorization's expiry);
+- ``unpaid``: cancelling a booking before payment (at once, or once the chain proves it unpaid);
 - ``recording``: the one Postgres write every change goes through, the booking's row written
   first, and the ``recorded`` update's answer (creation's update-with-start);
 - ``visibility``: the search attributes and details operators see in the Temporal UI;
@@ -19,7 +19,9 @@ Transitions (action names are what ``booking_events`` records):
     PENDING_PAYMENT      --payment_confirmed-------------------> PAID
     PENDING_PAYMENT      --payment_timeout (deadline)----------> CANCELLED
     PENDING_PAYMENT      --cancelled_unpaid (request; when a payment authorization is still
-                           valid, at its expiry: cancellation_requested is recorded first)--> CANCELLED
+                           valid, or the chain shows a payment not yet confirmed, once the
+                           deadline's check finds none: cancellation_requested is recorded
+                           first; a confirmed payment found then pays the booking)--> CANCELLED
     PAID                 --auto_complete_sent (the operator's own transaction)--> PENDING_COMPLETION
     PENDING_COMPLETION   --auto_complete_sent (a reported completion never landed)--> same
     PAID|PENDING_*       --service_completed-------------------> COMPLETED   (+ earnings, fees)

@@ -255,7 +255,12 @@ class BookingWorkflow(RelayedPaymentUpdates):
             guards.check_cancellation(state, self._booking, request, now)
             reason = f"{request.role.value}: {request.reason}"
             if state.status is S.PENDING_PAYMENT:
-                return await unpaid.cancel(state, self, self._watch, request.role, reason)
+                answer = await unpaid.cancel(state, self, self._watch, request.role, reason)
+                if answer is not None:
+                    return answer
+                # The chain showed the booking paid: a paid cancellation, judged afresh.
+                now = workflow.now()
+                guards.check_cancellation(state, self._booking, request, now)
             reusable = guards.reusable_cancel_auth(state, request.role, now)
             guards.spend(state, request.role, changed=reusable is None)
             if reusable is not None:

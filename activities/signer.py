@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from pydantic import SecretStr
@@ -34,7 +34,15 @@ from workflows.types import (
 
 log = structlog.get_logger(__name__)
 
+
+class _Signable(Protocol):
+    def as_message(self) -> dict[str, Any]: ...
+
+
+_Struct = TypeVar("_Struct", bound=_Signable)
+
 IDEMPOTENCY_FIELD = "idempotency_key"
+NONCE_FIELD = "nonce"  # the EIP-712 field the stored row holds in its own column too
 
 
 class Signer:
@@ -63,9 +71,15 @@ class Signer:
         return self._key
 
     async def _existing(
-        self, session: AsyncSession, booking_id: uuid.UUID, kind: NonceKind, key: str
+        self,
+        session: AsyncSession,
+        booking_id: uuid.UUID,
+        kind: NonceKind,
+        key: str,
+        terms: dict[str, str],
     ) -> SignatureNonce | None:
-        """The authorization an earlier attempt with this idempotency key already signed."""
+        """The authorization an earlier attempt with this idempotency key signed for these very
+        terms (the stored message but its nonce)."""
         rows = await session.execute(
             select(SignatureNonce).where(
                 SignatureNonce.booking_id == booking_id,
@@ -74,7 +88,10 @@ class Signer:
                 SignatureNonce.signature.is_not(None),
             )
         )
-        return rows.scalars().first()
+        for row in rows.scalars():
+            if _terms(row.authorization or {}) == terms:
+                return row
+        return None
 
     async def _signed_once(
         self,
@@ -82,15 +99,25 @@ class Signer:
         kind: NonceKind,
         idempotency_key: str,
         expires_at: datetime,
-        sign: Callable[[int], tuple[dict[str, Any], str]],
+        build: Callable[[int], _Struct],
+        sign: Callable[[_Struct], str],
     ) -> tuple[int, str]:
-        """(nonce, signature) for this idempotency key: the stored pair, or a new one.
+        """(nonce, signature) for this idempotency key and terms: the stored pair, or a new one.
 
         A new nonce is reserved and the signature stored in the same transaction, so an
-        activity retried after a crash returns what it signed before.
+        activity retried after a crash returns what it signed before. The stored pair is
+        returned only for the very terms it signed: a workflow task run again after a lost one
+        (its worker killed, Temporal down before the task completed) asks with the same key
+        but a later expiry (or, for a cancellation, another split), and the old signature
+        over other terms would revert on chain as InvalidSignature. It gets a nonce and
+        signature of its own; the lost task's were never answered to anyone.
         """
+        try:
+            terms = _terms(build(0).as_message())
+        except TypedDataError as exc:
+            raise ActivityRejected(f"cannot sign {kind.value} authorization: {exc}") from None
         async with self._sessions.begin() as session:
-            row = await self._existing(session, booking_id, kind, idempotency_key)
+            row = await self._existing(session, booking_id, kind, idempotency_key, terms)
             if row is not None and row.signature is not None:
                 return row.nonce, row.signature
             nonce = await reserve_nonce(
@@ -101,10 +128,11 @@ class Signer:
                 authorization={IDEMPOTENCY_FIELD: idempotency_key},
             )
             try:
-                message, signature = sign(nonce)
+                struct = build(nonce)
+                signature = sign(struct)
             except TypedDataError as exc:
                 raise ActivityRejected(f"cannot sign {kind.value} authorization: {exc}") from None
-            await self._store(session, nonce, idempotency_key, message, signature)
+            await self._store(session, nonce, idempotency_key, struct.as_message(), signature)
             return nonce, signature
 
     @activity.defn(name=c.SIGN_PAYMENT_AUTHORIZATION)
@@ -114,8 +142,8 @@ class Signer:
         booking_id = booking_uuid(request.booking_id)
         expires_at = datetime.fromtimestamp(request.expiry, UTC)
 
-        def sign(nonce: int) -> tuple[dict[str, Any], str]:
-            auth = BookingAuthorization(
+        def build(nonce: int) -> BookingAuthorization:
+            return BookingAuthorization(
                 booking_id=request.chain_booking_id,
                 customer=request.customer,
                 provider=request.provider,
@@ -127,10 +155,12 @@ class Signer:
                 expiry=request.expiry,
                 nonce=nonce,
             )
-            return auth.as_message(), sign_booking_authorization(self._domain, auth, key).signature
+
+        def sign(auth: BookingAuthorization) -> str:
+            return sign_booking_authorization(self._domain, auth, key).signature
 
         nonce, signature = await self._signed_once(
-            booking_id, NonceKind.BOOKING, request.idempotency_key, expires_at, sign
+            booking_id, NonceKind.BOOKING, request.idempotency_key, expires_at, build, sign
         )
         log.info("payment_authorization_signed", booking_id=request.booking_id, nonce=nonce)
         return PaymentAuthorization(
@@ -164,8 +194,8 @@ class Signer:
         expires_at = datetime.fromtimestamp(request.expiry, UTC)
         split = request.split
 
-        def sign(nonce: int) -> tuple[dict[str, Any], str]:
-            auth = ChainCancellation(
+        def build(nonce: int) -> ChainCancellation:
+            return ChainCancellation(
                 booking_id=request.chain_booking_id,
                 customer_amount=split.customer_amount,
                 provider_amount=split.provider_amount,
@@ -175,11 +205,12 @@ class Signer:
                 expiry=request.expiry,
                 nonce=nonce,
             )
-            signed = sign_cancellation_authorization(self._domain, auth, key)
-            return auth.as_message(), signed.signature
+
+        def sign(auth: ChainCancellation) -> str:
+            return sign_cancellation_authorization(self._domain, auth, key).signature
 
         nonce, signature = await self._signed_once(
-            booking_id, NonceKind.CANCELLATION, request.idempotency_key, expires_at, sign
+            booking_id, NonceKind.CANCELLATION, request.idempotency_key, expires_at, build, sign
         )
         log.info("cancellation_authorization_signed", booking_id=request.booking_id, nonce=nonce)
         return CancellationAuthorization(
@@ -208,12 +239,23 @@ class Signer:
         message: dict[str, Any],
         signature: str,
     ) -> None:
-        stored = {
-            IDEMPOTENCY_FIELD: idempotency_key,
-            **{k: str(v) if isinstance(v, int) else v for k, v in message.items()},
-        }
+        stored = {IDEMPOTENCY_FIELD: idempotency_key, **_stored_form(message)}
         await session.execute(
             update(SignatureNonce)
             .where(SignatureNonce.nonce == nonce)
             .values(authorization=stored, signature=signature)
         )
+
+
+def _stored_form(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as the authorization column keeps it (numbers as decimal strings: JSON)."""
+    return {k: str(v) if isinstance(v, int) else v for k, v in message.items()}
+
+
+def _terms(authorization: dict[str, Any]) -> dict[str, str]:
+    """What a signature covers besides its nonce, in stored form."""
+    return {
+        k: str(v)
+        for k, v in _stored_form(authorization).items()
+        if k not in (IDEMPOTENCY_FIELD, NONCE_FIELD)
+    }

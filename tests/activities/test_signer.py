@@ -93,6 +93,84 @@ async def test_payment_authorization_recovers_to_the_signer_and_is_idempotent(
     assert all(r.signature for r in rows)
 
 
+def _payment_signer(auth) -> str:
+    """The address a payment authorization's signature recovers to, over its own fields."""
+    signed = BookingAuthorization(
+        booking_id=auth.chain_booking_id,
+        customer=auth.customer,
+        provider=auth.provider,
+        inviter=auth.inviter,
+        amount=auth.amount,
+        platform_fee_rate=auth.platform_fee_rate,
+        inviter_fee_rate=auth.inviter_fee_rate,
+        release_time=auth.release_time,
+        expiry=auth.expiry,
+        nonce=auth.nonce,
+    )
+    signable = encode_typed_data(full_message=booking_typed_data(DOMAIN, signed))
+    return Account.recover_message(signable, signature=auth.signature)
+
+
+def _cancellation_signer(auth) -> str:
+    signed = CancellationAuthorization(
+        booking_id=auth.chain_booking_id,
+        customer_amount=auth.split.customer_amount,
+        provider_amount=auth.split.provider_amount,
+        platform_amount=auth.split.platform_amount,
+        inviter_amount=auth.split.inviter_amount,
+        reason=auth.reason,
+        expiry=auth.expiry,
+        nonce=auth.nonce,
+    )
+    signable = encode_typed_data(full_message=cancellation_typed_data(DOMAIN, signed))
+    return Account.recover_message(signable, signature=auth.signature)
+
+
+async def test_a_key_asked_again_with_other_terms_gets_a_signature_over_those_terms(store, signer):
+    # A workflow task lost after its signing (worker killed, Temporal down) runs again with the
+    # same idempotency key and a later expiry; chaos seed 548947749 saw the stored signature
+    # come back over the new expiry, and six honest payments revert with InvalidSignature.
+    env = ActivityEnvironment()
+    booking = make_booking()
+    await env.run(store.record_booking, booking)
+    key = f"{booking.booking_id}:payment:1"
+    lost = _payment_request(booking, key)
+    rerun = SignPaymentRequest(**{**lost.__dict__, "expiry": lost.expiry + 95})
+    first = await env.run(signer.sign_payment_authorization, lost)
+    second = await env.run(signer.sign_payment_authorization, rerun)
+    assert second.expiry == rerun.expiry
+    assert _payment_signer(first) == SIGNER_ADDRESS
+    assert _payment_signer(second) == SIGNER_ADDRESS
+    assert second.nonce != first.nonce
+    # Each terms' retry still gets back what was signed for them.
+    assert await env.run(signer.sign_payment_authorization, rerun) == second
+    assert await env.run(signer.sign_payment_authorization, lost) == first
+
+    def cancellation(customer_amount: int) -> SignCancellationRequest:
+        return SignCancellationRequest(
+            booking_id=booking.booking_id,
+            idempotency_key=f"{booking.booking_id}:cancel:1",
+            chain_booking_id=booking.chain_booking_id,
+            split=CancellationSplit(
+                customer_amount=customer_amount,
+                provider_amount=100_000_000 - customer_amount,
+                platform_amount=0,
+                inviter_amount=0,
+            ),
+            reason="customer_cancelled",
+            expiry=lost.expiry,
+            requested_by=PartyRole.CUSTOMER,
+        )
+
+    # The re-run task's clock fell past a policy boundary: another split, same key.
+    full = await env.run(signer.sign_cancellation_authorization, cancellation(100_000_000))
+    half = await env.run(signer.sign_cancellation_authorization, cancellation(50_000_000))
+    assert half.split.customer_amount == 50_000_000
+    assert _cancellation_signer(full) == SIGNER_ADDRESS
+    assert _cancellation_signer(half) == SIGNER_ADDRESS
+    assert half.nonce != full.nonce
+
+
 async def test_cancellation_authorization_signs_the_split(store, signer):
     env = ActivityEnvironment()
     booking = make_booking()

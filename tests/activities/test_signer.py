@@ -14,11 +14,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import Signer
-from chain.eip712 import BookingAuthorization, CancellationAuthorization, Eip712Domain
+from chain.eip712 import CancellationAuthorization, Eip712Domain
 from chain.signing import booking_typed_data, cancellation_typed_data
 from db.models import SignatureNonce
 from tests.activities.conftest import ESCROW, SIGNER_ADDRESS
 from tests.workflows.fakes import make_booking
+from workflows.relay_terms import booking_authorization
 from workflows.types import (
     CancellationSplit,
     PartyRole,
@@ -62,20 +63,7 @@ async def test_payment_authorization_recovers_to_the_signer_and_is_idempotent(
     )
     assert other.nonce != first.nonce
 
-    auth = BookingAuthorization(
-        booking_id=first.chain_booking_id,
-        customer=first.customer,
-        provider=first.provider,
-        inviter=first.inviter,
-        amount=first.amount,
-        platform_fee_rate=first.platform_fee_rate,
-        inviter_fee_rate=first.inviter_fee_rate,
-        release_time=first.release_time,
-        expiry=first.expiry,
-        nonce=first.nonce,
-    )
-    signable = encode_typed_data(full_message=booking_typed_data(DOMAIN, auth))
-    assert Account.recover_message(signable, signature=first.signature) == SIGNER_ADDRESS
+    assert _payment_signer(first) == SIGNER_ADDRESS
     assert first.contract == ESCROW
     async with sessions() as session:
         rows = (
@@ -95,19 +83,9 @@ async def test_payment_authorization_recovers_to_the_signer_and_is_idempotent(
 
 def _payment_signer(auth) -> str:
     """The address a payment authorization's signature recovers to, over its own fields."""
-    signed = BookingAuthorization(
-        booking_id=auth.chain_booking_id,
-        customer=auth.customer,
-        provider=auth.provider,
-        inviter=auth.inviter,
-        amount=auth.amount,
-        platform_fee_rate=auth.platform_fee_rate,
-        inviter_fee_rate=auth.inviter_fee_rate,
-        release_time=auth.release_time,
-        expiry=auth.expiry,
-        nonce=auth.nonce,
+    signable = encode_typed_data(
+        full_message=booking_typed_data(DOMAIN, booking_authorization(auth))
     )
-    signable = encode_typed_data(full_message=booking_typed_data(DOMAIN, signed))
     return Account.recover_message(signable, signature=auth.signature)
 
 

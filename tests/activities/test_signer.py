@@ -86,7 +86,7 @@ def _payment_signer(auth) -> str:
     signable = encode_typed_data(
         full_message=booking_typed_data(DOMAIN, booking_authorization(auth))
     )
-    return Account.recover_message(signable, signature=auth.signature)
+    return str(Account.recover_message(signable, signature=auth.signature))
 
 
 def _cancellation_signer(auth) -> str:
@@ -101,7 +101,7 @@ def _cancellation_signer(auth) -> str:
         nonce=auth.nonce,
     )
     signable = encode_typed_data(full_message=cancellation_typed_data(DOMAIN, signed))
-    return Account.recover_message(signable, signature=auth.signature)
+    return str(Account.recover_message(signable, signature=auth.signature))
 
 
 async def test_a_key_asked_again_with_other_terms_gets_a_signature_over_those_terms(store, signer):

@@ -251,16 +251,14 @@ class BookingWorkflow(RelayedPaymentUpdates):
         state = self._state
         await workflow.wait_condition(lambda: state.recorded)
         async with self._lock:
-            now = workflow.now()
-            guards.check_cancellation(state, self._booking, request, now)
+            guards.check_cancellation(state, self._booking, request, now := workflow.now())
             reason = f"{request.role.value}: {request.reason}"
             if state.status is S.PENDING_PAYMENT:
                 answer = await unpaid.cancel(state, self, self._watch, request.role, reason)
                 if answer is not None:
                     return answer
-                # The chain showed the booking paid: a paid cancellation, judged afresh.
-                now = workflow.now()
-                guards.check_cancellation(state, self._booking, request, now)
+                # The chain showed it paid: judged afresh as a paid cancellation.
+                guards.check_cancellation(state, self._booking, request, now := workflow.now())
             reusable = guards.reusable_cancel_auth(state, request.role, now)
             guards.spend(state, request.role, changed=reusable is None)
             if reusable is not None:

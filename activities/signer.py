@@ -42,7 +42,7 @@ class _Signable(Protocol):
 _Struct = TypeVar("_Struct", bound=_Signable)
 
 IDEMPOTENCY_FIELD = "idempotency_key"
-NONCE_FIELD = "nonce"  # the EIP-712 field the stored row holds in its own column too
+NONCE_FIELD = "nonce"  # the EIP-712 field the row also holds in its own column
 
 
 class Signer:
@@ -76,7 +76,7 @@ class Signer:
         booking_id: uuid.UUID,
         kind: NonceKind,
         key: str,
-        terms: dict[str, str],
+        terms: dict[str, Any],
     ) -> SignatureNonce | None:
         """The authorization an earlier attempt with this idempotency key signed for these very
         terms (the stored message but its nonce)."""
@@ -84,14 +84,11 @@ class Signer:
             select(SignatureNonce).where(
                 SignatureNonce.booking_id == booking_id,
                 SignatureNonce.kind == kind,
-                SignatureNonce.authorization[IDEMPOTENCY_FIELD].astext == key,
+                SignatureNonce.authorization.contains({IDEMPOTENCY_FIELD: key, **terms}),
                 SignatureNonce.signature.is_not(None),
             )
         )
-        for row in rows.scalars():
-            if _terms(row.authorization or {}) == terms:
-                return row
-        return None
+        return rows.scalars().first()
 
     async def _signed_once(
         self,
@@ -252,10 +249,6 @@ def _stored_form(message: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, int) else v for k, v in message.items()}
 
 
-def _terms(authorization: dict[str, Any]) -> dict[str, str]:
+def _terms(message: dict[str, Any]) -> dict[str, Any]:
     """What a signature covers besides its nonce, in stored form."""
-    return {
-        k: str(v)
-        for k, v in _stored_form(authorization).items()
-        if k not in (IDEMPOTENCY_FIELD, NONCE_FIELD)
-    }
+    return {k: v for k, v in _stored_form(message).items() if k != NONCE_FIELD}

@@ -18,7 +18,7 @@ from chain.eip712 import CancellationAuthorization, Eip712Domain
 from chain.signing import booking_typed_data, cancellation_typed_data
 from db.models import SignatureNonce
 from tests.activities.conftest import ESCROW, SIGNER_ADDRESS
-from tests.workflows.fakes import make_booking
+from tests.workflows.fakes import make_booking, onchain_cancellation
 from workflows.relay_terms import booking_authorization
 from workflows.types import (
     CancellationSplit,
@@ -90,17 +90,9 @@ def _payment_signer(auth) -> str:
 
 
 def _cancellation_signer(auth) -> str:
-    signed = CancellationAuthorization(
-        booking_id=auth.chain_booking_id,
-        customer_amount=auth.split.customer_amount,
-        provider_amount=auth.split.provider_amount,
-        platform_amount=auth.split.platform_amount,
-        inviter_amount=auth.split.inviter_amount,
-        reason=auth.reason,
-        expiry=auth.expiry,
-        nonce=auth.nonce,
+    signable = encode_typed_data(
+        full_message=cancellation_typed_data(DOMAIN, onchain_cancellation(auth))
     )
-    signable = encode_typed_data(full_message=cancellation_typed_data(DOMAIN, signed))
     return str(Account.recover_message(signable, signature=auth.signature))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from temporalio import activity
 
 from bookme.settings import default_booking_policy
+from chain.eip712 import CancellationAuthorization as ChainCancellation
 from chain.eip712 import chain_booking_id
 from workflows import constants as c
 from workflows.errors import ActivityRejected
@@ -258,3 +259,17 @@ class FakeActivities:
             self.send_complete_service,
             self.send_emergency_cancel,
         ]
+
+
+def onchain_cancellation(auth: CancellationAuthorization) -> ChainCancellation:
+    """The signed cancellation as the contract reads it (what ``cancelBooking`` is sent)."""
+    return ChainCancellation(
+        booking_id=auth.chain_booking_id,
+        customer_amount=auth.split.customer_amount,
+        provider_amount=auth.split.provider_amount,
+        platform_amount=auth.split.platform_amount,
+        inviter_amount=auth.split.inviter_amount,
+        reason=auth.reason,
+        expiry=auth.expiry,
+        nonce=auth.nonce,
+    )

@@ -25,7 +25,7 @@ from temporalio.runtime import Runtime, TelemetryConfig
 from bookme.embedded.anvil import AnvilNode
 from bookme.settings import Settings, default_booking_policy
 from chain.client import ChainClient
-from chain.eip712 import CancellationAuthorization, chain_booking_id
+from chain.eip712 import chain_booking_id
 from chain.events import decode_escrow_logs
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_async
@@ -33,6 +33,7 @@ from db.models import BlockchainEvent, Booking, BookingEvent
 from db.settlement_models import PlatformFee, ProviderEarning, Refund
 from db.tx_ledger_models import LedgerTransaction
 from tests.contracts.harness import EscrowHarness
+from tests.workflows.fakes import onchain_cancellation
 from worker import activity_dependencies, build_worker
 from workflows import (
     BookingWorkflow,
@@ -108,16 +109,7 @@ class Stack:
 
     def cancel(self, cancel: SignedCancellation) -> str:
         """The customer sends the signed cancellation; returns its transaction hash."""
-        onchain = CancellationAuthorization(
-            booking_id=cancel.chain_booking_id,
-            customer_amount=cancel.split.customer_amount,
-            provider_amount=cancel.split.provider_amount,
-            platform_amount=cancel.split.platform_amount,
-            inviter_amount=cancel.split.inviter_amount,
-            reason=cancel.reason,
-            expiry=cancel.expiry,
-            nonce=cancel.nonce,
-        )
+        onchain = onchain_cancellation(cancel)
         signature = bytes.fromhex(cancel.signature[2:])
         receipt = self.escrow.cancel(onchain, self.escrow.roles.customer, signature)
         return "0x" + bytes(receipt["transactionHash"]).hex()
